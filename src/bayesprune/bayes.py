@@ -1,0 +1,114 @@
+"""Bayes by Backprop (Blundell et al. 2015, arXiv 1505.05424): priors and the Gaussian-posterior MLP."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class Prior(Protocol):
+    """A factorised prior over weights."""
+
+    def log_prob(self, w: Tensor) -> Tensor:
+        """Elementwise log-density at w."""
+
+
+class GaussianPrior:
+    """p(w) = N(0, sigma^2)."""
+
+    def __init__(self, sigma: float) -> None:
+        if sigma <= 0:
+            raise ValueError(f"sigma must be > 0, got {sigma!r}")
+        self.sigma = float(sigma)
+
+    def log_prob(self, w: Tensor) -> Tensor:
+        """Elementwise Gaussian log-density."""
+        return -HALF_LOG_2PI - math.log(self.sigma) - 0.5 * (w / self.sigma) ** 2
+
+    def kl_from(self, mu: Tensor, sigma: Tensor) -> Tensor:
+        """Closed-form KL(N(mu, sigma^2) || prior), summed."""
+        ratio = (sigma / self.sigma) ** 2
+        return 0.5 * (ratio + (mu / self.sigma) ** 2 - 1.0 - torch.log(ratio)).sum()
+
+
+class ScaleMixturePrior:
+    """p(w) = pi N(0, sigma1^2) + (1 - pi) N(0, sigma2^2), evaluated by logsumexp on w's device."""
+
+    def __init__(self, pi: float, sigma1: float, sigma2: float) -> None:
+        if not 0.0 < pi <= 1.0 or sigma1 <= 0 or sigma2 <= 0:
+            raise ValueError(f"need 0 < pi <= 1 and sigmas > 0, got pi={pi}, sigma1={sigma1}, sigma2={sigma2}")
+        self.pi, self.sigma1, self.sigma2 = float(pi), float(sigma1), float(sigma2)
+        self._log_w1 = math.log(pi) - math.log(sigma1) - HALF_LOG_2PI
+        self._log_w2 = (math.log1p(-pi) if pi < 1 else -math.inf) - math.log(sigma2) - HALF_LOG_2PI
+
+    def log_prob(self, w: Tensor) -> Tensor:
+        """Elementwise log-density, stable for |w| from 1e-8 to far in the tails."""
+        w2 = w * w
+        first = self._log_w1 - w2 * (0.5 / self.sigma1**2)
+        second = self._log_w2 - w2 * (0.5 / self.sigma2**2)
+        return torch.logaddexp(first, second)
+
+
+class BayesianLinear(nn.Module):
+    """Linear layer with a diagonal Gaussian posterior N(mu, softplus(rho)^2) on weights and biases."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        # The study's initialisation: mu ~ U(-0.2, 0.2), rho ~ U(-5, -4).
+        self.weight_mu = nn.Parameter(torch.empty(out_features, in_features).uniform_(-0.2, 0.2))
+        self.weight_rho = nn.Parameter(torch.empty(out_features, in_features).uniform_(-5.0, -4.0))
+        self.bias_mu = nn.Parameter(torch.empty(out_features).uniform_(-0.2, 0.2))
+        self.bias_rho = nn.Parameter(torch.empty(out_features).uniform_(-5.0, -4.0))
+
+    def _draw(self, name: str, prior: Prior | None) -> tuple[Tensor, Tensor]:
+        """One sample mu + sigma * eps of weight or bias (noise masked where pruned), and log q - log p."""
+        mu, rho = getattr(self, f"{name}_mu"), getattr(self, f"{name}_rho")
+        sigma = F.softplus(rho)
+        eps = torch.randn_like(mu)
+        noise = sigma * eps
+        mask = getattr(self, f"{name}_mu_mask", None)
+        if mask is not None:
+            noise = noise * mask
+        value = mu + noise
+        if prior is None:
+            return value, value.new_zeros(())
+        # log q(w) from the noise already drawn: (w - mu) / sigma == eps, so this is exact.
+        log_q = -(HALF_LOG_2PI * mu.numel()) - torch.log(sigma).sum() - 0.5 * (eps * eps).sum()
+        return value, log_q - prior.log_prob(value).sum()
+
+    def forward(self, x: Tensor, sample: bool = True, prior: Prior | None = None) -> tuple[Tensor, Tensor]:
+        """Output with one weight sample (or the posterior mean), and the sample's log q - log p."""
+        if not sample:
+            return F.linear(x, self.weight_mu, self.bias_mu), x.new_zeros(())
+        weight, weight_cost = self._draw("weight", prior)
+        bias, bias_cost = self._draw("bias", prior)
+        return F.linear(x, weight, bias), weight_cost + bias_cost
+
+
+class BayesianMLP(nn.Module):
+    """ReLU MLP of BayesianLinear layers; one weight sample per forward pass, shared by the minibatch."""
+
+    def __init__(self, sizes: Sequence[int]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(BayesianLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+
+    def forward_with_complexity(self, x: Tensor, prior: Prior | None, sample: bool = True) -> tuple[Tensor, Tensor]:
+        """Logits and the Monte Carlo complexity cost log q(w) - log p(w) of the weights used."""
+        cost = x.new_zeros(())
+        for index, layer in enumerate(self.layers):
+            x, layer_cost = layer(x, sample, prior)
+            cost = cost + layer_cost
+            if index < len(self.layers) - 1:
+                x = F.relu(x)
+        return x, cost
+
+    def forward(self, x: Tensor, sample: bool = True) -> Tensor:
+        """Logits from one weight sample, or from the posterior mean when sample is False."""
+        return self.forward_with_complexity(x, None, sample)[0]

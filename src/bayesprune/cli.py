@@ -1,0 +1,67 @@
+"""Command line: `bayesprune data fetch`, `bayesprune train`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+from .config import DATASETS, RunConfig
+from .data import DataIntegrityError, data_root, fetch
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One --option per RunConfig field, defaulting to the field's default."""
+    for field in fields(RunConfig):
+        flag = "--" + field.name.replace("_", "-")
+        default = field.default if field.default is not MISSING else None
+        if field.name == "hidden":
+            parser.add_argument(flag, type=int, nargs="+", default=list(default))
+        elif field.name == "input_dropout":
+            parser.add_argument(flag, type=float, default=default)
+        else:
+            parser.add_argument(flag, type=type(default), default=default)
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(prog="bayesprune", description=__doc__)
+    parser.add_argument("--data-dir", type=Path, default=None, help="data directory (default: $BAYESPRUNE_DATA)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="fetch and verify MNIST / Fashion-MNIST")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    data_fetch = data_commands.add_parser("fetch", help="fetch every file and check its SHA-256")
+    data_fetch.add_argument("--datasets", nargs="+", default=list(DATASETS))
+
+    train = commands.add_parser("train", help="train one model, print its per-epoch history")
+    _add_config_options(train)
+    train.add_argument("--out", type=Path, default=None, help="checkpoint directory (resumes if present)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `bayesprune` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "data":
+            print(f"data directory: {data_root(args.data_dir)}")
+            for dataset in args.datasets:
+                fetch(dataset, args.data_dir)
+            return 0
+        from .train import train
+
+        values = {f.name: getattr(args, f.name) for f in fields(RunConfig)}
+        result = train(RunConfig(**values), out_dir=args.out, data_root=args.data_dir)
+        for record in result.history:
+            print(json.dumps(record))
+        return 0
+    except (ValueError, DataIntegrityError) as error:
+        print(f"bayesprune: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""One frozen configuration per run: its fields are exactly a train notebook's parameters."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+DATASETS = ("mnist", "fashion-mnist")
+OPTIMIZERS = ("adam", "sgd")
+PRIORS = ("mixture", "gaussian")
+KL_WEIGHTINGS = ("blundell", "uniform")
+DEVICES = ("auto", "cpu", "cuda")
+_DROPOUT_METHOD = re.compile(r"^dropout(0?\.\d+)$")
+METHOD_CHOICES = "sgd, bbb, dropout<p> with 0 < p < 1 (e.g. dropout0.5)"
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """Raise ValueError unless value is one of choices."""
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(choices)}")
+
+
+def _positive(name: str, value: float) -> None:
+    """Raise ValueError unless value is a finite number > 0."""
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+
+
+def validate_dataset(dataset: str) -> str:
+    """Return dataset if known, else raise ValueError naming the valid choices."""
+    _choice("dataset", dataset, DATASETS)
+    return dataset
+
+
+def validate_fraction(fraction: float) -> float:
+    """Return a pruning fraction in [0, 1), else raise ValueError."""
+    if not (isinstance(fraction, (int, float)) and 0.0 <= fraction < 1.0):
+        raise ValueError(f"pruning fraction must be in [0, 1), got {fraction!r}")
+    return float(fraction)
+
+
+def method_dropout(method: str) -> float:
+    """Dropout rate a method name implies (0 for sgd and bbb); ValueError for unknown names."""
+    if method in ("sgd", "bbb"):
+        return 0.0
+    match = _DROPOUT_METHOD.match(method)
+    if match and 0.0 < float(match.group(1)) < 1.0:
+        return float(match.group(1))
+    raise ValueError(f"unknown method {method!r}; valid choices: {METHOD_CHOICES}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one training run; defaults follow the study's protocol."""
+
+    dataset: str = "mnist"  # mnist | fashion-mnist
+    method: str = "sgd"  # sgd | bbb | dropout<p>
+    seed: int = 0
+    epochs: int = 50  # the study trained every model for 50 epochs
+    batch_size: int = 100
+    optimizer: str = "adam"  # the study used Adam for every model
+    lr: float = 1e-4  # the study's Adam learning rate
+    momentum: float = 0.0  # used by optimizer="sgd" only
+    hidden: tuple[int, ...] = (500, 500)  # 784-500-500-10
+    input_dropout: float | None = None  # None: no input dropout; the study used the hidden rate
+    pixel_divisor: float = 255.0  # the study scaled to [0, 1]; Blundell et al. divided by 126
+    train_subset: int = 0  # first N training images; 0 = all 60 000
+    test_subset: int = 0  # first N test images; 0 = all 10 000
+    # Bayes by Backprop only
+    prior: str = "mixture"  # mixture | gaussian
+    prior_pi: float = 0.5
+    prior_log_sigma1: float = 0.0  # sigma1 = e^0
+    prior_log_sigma2: float = -6.0  # sigma2 = e^-6 (mixture only)
+    train_samples: int = 2  # weight samples per minibatch in the ELBO
+    kl_weighting: str = "blundell"  # blundell | uniform
+    eval_samples: int = 10  # networks in the MC ensemble
+    device: str = "auto"  # auto | cpu | cuda
+
+    def __post_init__(self) -> None:
+        """Check every field where it enters, with errors that name the valid choices."""
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        validate_dataset(self.dataset)
+        method_dropout(self.method)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("prior", self.prior, PRIORS)
+        _choice("kl_weighting", self.kl_weighting, KL_WEIGHTINGS)
+        _choice("device", self.device, DEVICES)
+        for name in ("epochs", "batch_size", "train_samples", "eval_samples"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        for name in ("lr", "pixel_divisor"):
+            _positive(name, getattr(self, name))
+        if not 0.0 < self.prior_pi <= 1.0:
+            raise ValueError(f"prior_pi must be in (0, 1], got {self.prior_pi!r}")
+        if self.input_dropout is not None and not 0.0 <= self.input_dropout < 1.0:
+            raise ValueError(f"input_dropout must be in [0, 1) or None, got {self.input_dropout!r}")
+        if self.train_subset < 0 or self.test_subset < 0:
+            raise ValueError("train_subset and test_subset must be >= 0 (0 = whole split)")
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"hidden must list positive layer widths, got {self.hidden!r}")
+
+    @property
+    def bayesian(self) -> bool:
+        """Whether the run trains a Bayes by Backprop network."""
+        return self.method == "bbb"
+
+    @property
+    def dropout(self) -> float:
+        """Hidden-layer dropout rate implied by the method name."""
+        return method_dropout(self.method)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-ready dict of every field."""
+        data = asdict(self)
+        data["hidden"] = list(self.hidden)
+        return data
+
+    def digest(self) -> str:
+        """Short stable hash of the configuration (keys runs and checkpoints)."""
+        text = json.dumps(self.to_dict(), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Build a config, rejecting unknown keys with the list of valid ones."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; valid keys: {', '.join(sorted(known))}")
+        return cls(**data)

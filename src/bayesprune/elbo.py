@@ -1,0 +1,48 @@
+"""The minibatch ELBO of Bayes by Backprop and its named minibatch KL weightings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .bayes import BayesianMLP, Prior
+
+
+def _blundell(batches: int) -> Tensor:
+    """pi_i = 2^(M-i) / (2^M - 1), i = 1..M: early minibatches carry most of the cost; sums to 1."""
+    i = torch.arange(1, batches + 1, dtype=torch.float64)
+    return torch.exp2(-i) / (1.0 - 2.0 ** (-batches))
+
+
+def _uniform(batches: int) -> Tensor:
+    """pi_i = 1 / M."""
+    return torch.full((batches,), 1.0 / batches, dtype=torch.float64)
+
+
+KL_WEIGHTINGS: dict[str, Callable[[int], Tensor]] = {"blundell": _blundell, "uniform": _uniform}
+
+
+def kl_weights(name: str, batches: int) -> Tensor:
+    """Per-minibatch weights of the complexity cost over one epoch of `batches` minibatches."""
+    if name not in KL_WEIGHTINGS:
+        raise ValueError(f"unknown kl_weighting {name!r}; valid choices: {', '.join(KL_WEIGHTINGS)}")
+    if batches < 1:
+        raise ValueError(f"batches must be >= 1, got {batches}")
+    return KL_WEIGHTINGS[name](batches)
+
+
+def elbo_terms(
+    model: BayesianMLP, x: Tensor, y: Tensor, prior: Prior, samples: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Monte Carlo estimates over `samples` weight draws: NLL summed over the batch, complexity cost, mean logits."""
+    nll = complexity = logits_sum = None
+    for _ in range(samples):
+        logits, cost = model.forward_with_complexity(x, prior)
+        sample_nll = F.cross_entropy(logits, y, reduction="sum")
+        nll = sample_nll if nll is None else nll + sample_nll
+        complexity = cost if complexity is None else complexity + cost
+        logits_sum = logits if logits_sum is None else logits_sum + logits
+    return nll / samples, complexity / samples, logits_sum / samples

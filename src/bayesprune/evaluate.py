@@ -1,0 +1,66 @@
+"""Test accuracy: the deterministic (posterior-mean) network and the BBB Monte Carlo ensemble."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .bayes import BayesianMLP
+from .prune import criteria_for, global_prune
+
+
+@torch.no_grad()
+def mean_logits(model: nn.Module, x: Tensor) -> Tensor:
+    """Logits of the deterministic network: dropout off, BBB at its posterior mean."""
+    model.eval()
+    return model(x, sample=False) if isinstance(model, BayesianMLP) else model(x)
+
+
+@torch.no_grad()
+def ensemble_probabilities(model: BayesianMLP, x: Tensor, samples: int) -> Tensor:
+    """Mean of the softmax over `samples` sampled networks."""
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    model.eval()
+    total = torch.zeros(len(x), model.layers[-1].bias_mu.numel(), device=x.device)
+    for _ in range(samples):
+        total += torch.softmax(model(x, sample=True), dim=1)
+    return total / samples
+
+
+def accuracy(scores: Tensor, y: Tensor) -> float:
+    """Share of rows whose highest score is the label."""
+    return (scores.argmax(dim=1) == y).float().mean().item()
+
+
+def evaluate(model: nn.Module, x: Tensor, y: Tensor, samples: int = 10) -> dict[str, float | None]:
+    """accuracy_mean for every model; accuracy_ensemble for BBB (None for deterministic models)."""
+    result: dict[str, float | None] = {"accuracy_mean": accuracy(mean_logits(model, x), y), "accuracy_ensemble": None}
+    if isinstance(model, BayesianMLP):
+        result["accuracy_ensemble"] = accuracy(ensemble_probabilities(model, x, samples), y)
+    return result
+
+
+def pruning_sweep(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    fractions: Sequence[float],
+    include_bias: bool = False,
+    samples: int = 10,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Accuracy of fresh copies of model pruned to each fraction by each criterion that applies."""
+    rows = []
+    for criterion in criteria_for(model):
+        for fraction in fractions:
+            pruned = copy.deepcopy(model)
+            achieved = global_prune(pruned, fraction, criterion, include_bias)
+            torch.manual_seed(seed)
+            rows.append({"criterion": criterion, "fraction": fraction, "achieved_sparsity": achieved,
+                         **evaluate(pruned, x, y, samples)})
+    return rows

@@ -1,0 +1,143 @@
+"""One training loop for every method: baselines by cross-entropy, BBB by the minibatch ELBO."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .config import RunConfig
+from .data import batch_indices, load_split
+from .elbo import elbo_terms, kl_weights
+from .evaluate import accuracy, mean_logits
+from .models import build_model, build_prior
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainResult:
+    """A trained model with its per-epoch history."""
+
+    config: RunConfig
+    model: nn.Module
+    history: list[dict[str, float]]
+    device: str
+
+
+def resolve_device(name: str) -> torch.device:
+    """cuda when asked for (or available under auto), else cpu."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available; use 'auto' or 'cpu'")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Seed of one epoch's permutation, dropout masks and weight noise (so a resumed run matches)."""
+    return seed * 1_000_003 + epoch
+
+
+def build_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """Adam or SGD (with momentum) over all parameters."""
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+
+
+def _restore(path: Path, cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer) -> list[dict]:
+    """Load a checkpoint written by the same configuration; return its history."""
+    state = load_checkpoint(path)
+    if state.get("config") != cfg.to_dict():
+        raise CheckpointError(f"checkpoint {path} was written by another configuration; delete it or change out_dir")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    return list(state["history"])
+
+
+def train(
+    cfg: RunConfig,
+    out_dir: Path | None = None,
+    data_root: Path | None = None,
+    progress: bool = True,
+    on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """Train cfg's model, checkpointing every epoch into out_dir and resuming from it if present."""
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg).to(device)
+    prior = build_prior(cfg) if cfg.bayesian else None
+    optimizer = build_optimizer(cfg, model)
+    x_train, y_train = load_split(cfg.dataset, True, data_root, device, cfg.pixel_divisor, cfg.train_subset)
+    x_test, y_test = load_split(cfg.dataset, False, data_root, device, cfg.pixel_divisor, cfg.test_subset)
+
+    checkpoint = Path(out_dir) / CHECKPOINT if out_dir is not None else None
+    history = _restore(checkpoint, cfg, model, optimizer) if checkpoint and checkpoint.exists() else []
+
+    n = len(x_train)
+    batches = math.ceil(n / cfg.batch_size)
+    # Complexity-cost weight of each minibatch; explicit and logged (sums to 1 over an epoch).
+    kl = kl_weights(cfg.kl_weighting, batches).to(device=device, dtype=torch.float32)
+    bar = tqdm(
+        total=cfg.epochs * batches, initial=len(history) * batches, disable=not progress,
+        desc=f"{cfg.dataset} {cfg.method} seed {cfg.seed}", unit="step",
+    )
+    for epoch in range(len(history), cfg.epochs):
+        torch.manual_seed(epoch_seed(cfg.seed, epoch))
+        model.train()
+        started = time.perf_counter()
+        totals = torch.zeros(4, device=device)  # objective, nll, weighted complexity, correct: no host sync
+        for step, index in enumerate(batch_indices(n, cfg.batch_size, device)):
+            x, y = x_train[index], y_train[index]
+            if prior is None:
+                logits = model(x)
+                nll = F.cross_entropy(logits, y, reduction="sum")
+                weighted = torch.zeros((), device=device)
+            else:
+                nll, complexity, logits = elbo_terms(model, x, y, prior, cfg.train_samples)
+                weighted = kl[step] * complexity
+            objective = nll + weighted  # minus the minibatch ELBO
+            optimizer.zero_grad(set_to_none=True)
+            (objective / len(y)).backward()  # per-example scale: same step size for every method
+            optimizer.step()
+            correct = (logits.argmax(dim=1) == y).sum()
+            totals += torch.stack([objective.detach(), nll.detach(), weighted.detach(), correct.float()])
+            bar.update()
+        loss, nll_total, complexity_total, correct_total = totals.tolist()
+        if not math.isfinite(loss):
+            bar.close()
+            raise FloatingPointError(
+                f"non-finite loss ({loss}) in epoch {epoch + 1} of {cfg.dataset}/{cfg.method} (lr={cfg.lr}); "
+                "the run is stopped and this epoch is not saved"
+            )
+        record = {
+            "epoch": epoch + 1,
+            "loss": loss / n,
+            "nll": nll_total / n,
+            "complexity": complexity_total,
+            "train_acc": correct_total / n,
+            "test_acc": accuracy(mean_logits(model, x_test), y_test),
+            "seconds": time.perf_counter() - started,
+        }
+        history.append(record)
+        bar.set_postfix(loss=f"{record['loss']:.4f}", test_acc=f"{record['test_acc']:.4f}")
+        if checkpoint is not None:
+            save_checkpoint(
+                {"config": cfg.to_dict(), "epoch": epoch + 1, "model": model.state_dict(),
+                 "optimizer": optimizer.state_dict(), "history": history},
+                checkpoint,
+            )
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+    bar.close()
+    return TrainResult(cfg, model, history, str(device))
