@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Exact pins; environment.yml carries the same ones (tests/test_packaging.py checks).
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
-export BAYESPRUNE_DATA ?= $(CURDIR)/data
+# Data go to $$BAYESPRUNE_DATA when set, else ~/.cache/bayesprune.
 
 .PHONY: setup data test test-slow clean
 

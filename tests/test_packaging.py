@@ -1,0 +1,39 @@
+"""The pins of `make setup` and environment.yml agree, and pyproject's ranges admit them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pins_from_makefile() -> dict[str, str]:
+    line = next(l for l in (ROOT / "Makefile").read_text().splitlines() if l.startswith("TORCH_PINS"))
+    return dict(re.findall(r"(\w+)==([\w.]+)", line))
+
+
+def _pins_from_environment() -> dict[str, str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(item["pip"] for item in env["dependencies"] if isinstance(item, dict))
+    return dict(re.findall(r"^(\w+)==([\w.]+)$", "\n".join(pip), flags=re.M))
+
+
+def _ranges_from_pyproject() -> dict[str, Requirement]:
+    text = (ROOT / "pyproject.toml").read_text()
+    deps = re.findall(r'"((?:torch|torchvision)[<>=!~][^"]*)"', text)
+    return {Requirement(d).name: Requirement(d) for d in deps}
+
+
+def test_makefile_and_environment_pin_the_same_versions():
+    assert _pins_from_makefile() == _pins_from_environment() == {"torch": "2.14.1", "torchvision": "0.29.1"}
+
+
+def test_pyproject_ranges_admit_the_pins():
+    ranges = _ranges_from_pyproject()
+    for name, version in _pins_from_environment().items():
+        assert Version(version) in ranges[name].specifier, (name, version, ranges[name])

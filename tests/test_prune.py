@@ -1,0 +1,127 @@
+"""Pruning reaches the forward pass, hits the requested fraction and ranks by the right score."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bayesprune import bayes
+from bayesprune.bayes import BayesianMLP
+from bayesprune.models import MLP
+from bayesprune.prune import global_prune, magnitude_prune, prunable, snr_prune, sparsity
+
+
+def _bbb() -> BayesianMLP:
+    torch.manual_seed(0)
+    model = BayesianMLP([20, 30, 30, 5])
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.weight_rho.uniform_(-6.0, 0.0)
+    return model
+
+
+def _mlp() -> MLP:
+    torch.manual_seed(0)
+    return MLP([20, 30, 30, 5])
+
+
+def _recorded_weights(model, monkeypatch, **kwargs) -> list[torch.Tensor]:
+    """The weight matrices F.linear actually receives during one forward pass."""
+    seen: list[torch.Tensor] = []
+    real_linear = F.linear
+
+    def recording_linear(x, weight, bias=None):
+        seen.append(weight.detach().clone())
+        return real_linear(x, weight, bias)
+
+    monkeypatch.setattr(bayes.F, "linear", recording_linear)
+    model(torch.randn(3, 20), **kwargs)
+    monkeypatch.undo()
+    return seen
+
+
+@pytest.mark.parametrize("criterion", ["snr", "magnitude"])
+@pytest.mark.parametrize("sample", [True, False])
+def test_pruned_bbb_weights_are_zero_in_every_forward_pass(monkeypatch, criterion, sample):
+    model = _bbb()
+    global_prune(model, 0.9, criterion)
+    masks = [layer.weight_mu_mask for layer in model.layers]
+    for _ in range(3):
+        used = _recorded_weights(model, monkeypatch, sample=sample)
+        for weight, mask in zip(used, masks):
+            assert torch.all(weight[mask == 0] == 0)
+            if sample:
+                assert torch.all(weight[mask == 1] != 0)
+
+
+def test_pruning_changes_the_logits_but_keeps_rho():
+    x = torch.randn(16, 20)
+    for model, prune_fn in ((_bbb(), snr_prune), (_mlp(), magnitude_prune)):
+        kwargs = {"sample": False} if isinstance(model, BayesianMLP) else {}
+        before = model(x, **kwargs)
+        rhos = [p.clone() for n, p in model.named_parameters() if "rho" in n]
+        prune_fn(model, 0.75)
+        assert not torch.allclose(before, model(x, **kwargs))
+        assert all(torch.equal(a, b) for a, b in zip(rhos, [p for n, p in model.named_parameters() if "rho" in n]))
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.5, 0.75, 0.9, 0.95, 0.98, 0.99])
+@pytest.mark.parametrize("include_bias", [False, True])
+def test_achieved_sparsity_equals_the_request(fraction, include_bias):
+    for model, criterion in ((_mlp(), "magnitude"), (_bbb(), "snr"), (_bbb(), "magnitude")):
+        total = sum(getattr(m, n).numel() for m, n in prunable(model, include_bias))
+        achieved = global_prune(model, fraction, criterion, include_bias)
+        assert achieved == round(fraction * total) / total
+        assert sparsity(model, include_bias) == achieved
+
+
+def test_ties_are_broken_deterministically():
+    model = _mlp()
+    with torch.no_grad():
+        for layer in (m for m, _ in prunable(model)):
+            layer.weight.fill_(0.5)
+    a, b = copy.deepcopy(model), copy.deepcopy(model)
+    assert magnitude_prune(a, 0.5) == magnitude_prune(b, 0.5) == 0.5
+    for (ma, _), (mb, _) in zip(prunable(a), prunable(b)):
+        assert torch.equal(ma.weight_mask, mb.weight_mask)
+
+
+def test_snr_keeps_the_highest_signal_to_noise_weights():
+    model = _bbb()
+    scores = torch.cat([(l.weight_mu.abs() / F.softplus(l.weight_rho)).flatten() for l in model.layers]).detach()
+    snr_prune(model, 0.6)
+    kept = torch.cat([l.weight_mu_mask.flatten() for l in model.layers]).bool()
+    assert scores[kept].min() >= scores[~kept].max()
+    magnitudes = torch.cat([l.weight_mu_orig.abs().flatten() for l in model.layers]).detach()
+    assert not torch.equal(kept, magnitudes >= magnitudes.kthvalue(int(0.6 * len(magnitudes)) + 1).values)
+
+
+def test_magnitude_keeps_the_largest_weights_globally():
+    model = _mlp()
+    magnitudes = torch.cat([m.weight.detach().abs().flatten() for m, _ in prunable(model)])
+    magnitude_prune(model, 0.8)
+    kept = torch.cat([m.weight_mask.flatten() for m, _ in prunable(model)]).bool()
+    assert magnitudes[kept].min() >= magnitudes[~kept].max()
+
+
+def test_biases_are_pruned_only_when_asked():
+    model = _mlp()
+    magnitude_prune(model, 0.9)
+    assert not any(hasattr(m, "bias_mask") for m, _ in prunable(model))
+    model = _mlp()
+    magnitude_prune(model, 0.9, include_bias=True)
+    assert all(hasattr(m, "bias_mask") for m, _ in prunable(model))
+
+
+@pytest.mark.parametrize("fraction", [1.0, -0.1, 1.5])
+def test_fraction_outside_unit_interval_is_rejected(fraction):
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        magnitude_prune(_mlp(), fraction)
+
+
+def test_snr_does_not_apply_to_deterministic_models():
+    with pytest.raises(ValueError, match="valid: magnitude"):
+        global_prune(_mlp(), 0.5, "snr")
