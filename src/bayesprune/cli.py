@@ -1,4 +1,4 @@
-"""Command line: `bayesprune data fetch`, `bayesprune train`."""
+"""Command line: `bayesprune data fetch | train | run | chapters`."""
 
 from __future__ import annotations
 
@@ -39,7 +39,42 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train one model, print its per-epoch history")
     _add_config_options(train)
     train.add_argument("--out", type=Path, default=None, help="checkpoint directory (resumes if present)")
+
+    run = commands.add_parser("run", help="execute a profile's grid of runs through the notebooks")
+    run.add_argument("--profile", default=None, help="profile in profiles.yml (default: paper with CUDA, quick without)")
+    run.add_argument("--datasets", nargs="+", default=None)
+    run.add_argument("--methods", nargs="+", default=None)
+    run.add_argument("--seeds", nargs="+", type=int, default=None)
+    run.add_argument("--results", type=Path, default=Path("results"), help="results root (default: results)")
+
+    chapters = commands.add_parser("chapters", help="execute the book's result chapters on a profile's results")
+    chapters.add_argument("--profile", default=None)
+    chapters.add_argument("--results", type=Path, default=Path("results"))
+    chapters.add_argument("--book", type=Path, default=Path("book"))
     return parser
+
+
+def _run_grid(args: argparse.Namespace) -> int:
+    """Execute a profile's grid and print the summary; non-zero if any run failed."""
+    from .profiles import get_profile
+    from .runner import run_grid
+
+    profile = get_profile(args.profile)
+    print(f"profile {profile.name}: {profile.description}")
+    summary = run_grid(profile, args.results, args.datasets, args.methods, args.seeds, args.data_dir)
+    print(summary.report())
+    return 1 if summary.failed else 0
+
+
+def _chapters(args: argparse.Namespace) -> int:
+    """Execute the result chapters on a profile's results."""
+    from .profiles import get_profile
+    from .runner import build_chapters
+
+    profile = get_profile(args.profile)
+    for path in build_chapters(args.results / profile.name, args.book):
+        print(f"wrote {path}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
             for dataset in args.datasets:
                 fetch(dataset, args.data_dir)
             return 0
+        if args.command == "run":
+            return _run_grid(args)
+        if args.command == "chapters":
+            return _chapters(args)
         from .train import train
 
         values = {f.name: getattr(args, f.name) for f in fields(RunConfig)}
@@ -58,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         for record in result.history:
             print(json.dumps(record))
         return 0
-    except (ValueError, DataIntegrityError) as error:
+    except (ValueError, DataIntegrityError, FileNotFoundError) as error:
         print(f"bayesprune: error: {error}", file=sys.stderr)
         return 2
 

@@ -14,6 +14,7 @@ OPTIMIZERS = ("adam", "sgd")
 PRIORS = ("mixture", "gaussian")
 KL_WEIGHTINGS = ("blundell", "uniform")
 DEVICES = ("auto", "cpu", "cuda")
+PROTOCOLS = ("corrected",)
 _DROPOUT_METHOD = re.compile(r"^dropout(0?\.\d+)$")
 METHOD_CHOICES = "sgd, bbb, dropout<p> with 0 < p < 1 (e.g. dropout0.5)"
 
@@ -60,6 +61,7 @@ class RunConfig:
     dataset: str = "mnist"  # mnist | fashion-mnist
     method: str = "sgd"  # sgd | bbb | dropout<p>
     seed: int = 0
+    protocol: str = "corrected"  # which implementation choices the run follows (see the audit chapter)
     epochs: int = 50  # the study trained every model for 50 epochs
     batch_size: int = 100
     optimizer: str = "adam"  # the study used Adam for every model
@@ -85,6 +87,7 @@ class RunConfig:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
         validate_dataset(self.dataset)
         method_dropout(self.method)
+        _choice("protocol", self.protocol, PROTOCOLS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("prior", self.prior, PRIORS)
         _choice("kl_weighting", self.kl_weighting, KL_WEIGHTINGS)
@@ -126,9 +129,14 @@ class RunConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @classmethod
+    def field_names(cls) -> list[str]:
+        """Names of every field, in declaration order."""
+        return [f.name for f in fields(cls)]
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """Build a config, rejecting unknown keys with the list of valid ones."""
-        known = {f.name for f in fields(cls)}
+        known = set(cls.field_names())
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown config keys {unknown}; valid keys: {', '.join(sorted(known))}")

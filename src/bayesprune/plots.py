@@ -1,0 +1,131 @@
+"""Figures of the report: the prior, training curves, weight histograms, pruning curves."""
+
+from __future__ import annotations
+
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from .bayes import GaussianPrior, ScaleMixturePrior
+from .reference import method_label
+from .tables import method_order, summarise
+
+DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+
+
+def prior_figure(pi: float, sigma1: float, sigma2: float, zooms: tuple[float, ...] = (1.0, 20.0, 400.0)) -> Figure:
+    """The two Gaussian components and the scale mixture at several vertical zoom levels."""
+    w = torch.linspace(-3 * sigma1, 3 * sigma1, 4001, dtype=torch.float64)
+    curves = {
+        f"N(0, {sigma1:.3g}²) weighted by π": pi * GaussianPrior(sigma1).log_prob(w).exp(),
+        f"N(0, {sigma2:.3g}²) weighted by 1-π": (1 - pi) * GaussianPrior(sigma2).log_prob(w).exp(),
+        "mixture": ScaleMixturePrior(pi, sigma1, sigma2).log_prob(w).exp(),
+    }
+    fig, axes = plt.subplots(1, len(zooms), figsize=(4.2 * len(zooms), 3.4))
+    peak = float(curves["mixture"].max())
+    for ax, zoom in zip(np.atleast_1d(axes), zooms):
+        for (label, density), style in zip(curves.items(), ("--", ":", "-")):
+            ax.plot(w, density, style, label=label)
+        ax.set_ylim(0, peak / zoom)
+        ax.set_title(f"density up to {peak / zoom:.3g}")
+        ax.set_xlabel("w")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def loss_curve(history: pd.DataFrame) -> Figure:
+    """Training loss and test accuracy of one run by epoch."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    left.plot(history["epoch"], history["loss"], marker="o", label="loss (per example)")
+    left.plot(history["epoch"], history["nll"], marker=".", label="NLL (per example)")
+    left.set_xlabel("epoch")
+    left.set_yscale("log")
+    left.legend()
+    right.plot(history["epoch"], history["train_acc"], marker=".", label="train")
+    right.plot(history["epoch"], history["test_acc"], marker="o", label="test")
+    right.set_xlabel("epoch")
+    right.set_ylabel("accuracy")
+    right.legend()
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(history: pd.DataFrame, column: str = "nll") -> Figure:
+    """One panel per dataset: a column of the history by epoch, a line per method (mean over seeds)."""
+    datasets = [d for d in DATASET_TITLES if d in set(history["dataset"])]
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 3.6), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        rows = history[history["dataset"] == dataset]
+        for method in method_order(rows["method"].unique()):
+            curve = rows[rows["method"] == method].groupby("epoch")[column].mean()
+            ax.plot(curve.index, curve.values, marker=".", label=method_label(method))
+        ax.set_title(DATASET_TITLES[dataset])
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(column)
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def weight_histograms(histogram: pd.DataFrame, dataset: str) -> Figure:
+    """The study's Figures 8/9: weight distributions of every model of one dataset (seeds pooled)."""
+    rows = histogram[histogram["dataset"] == dataset]
+    methods = method_order(rows["method"].unique())
+    fig, axes = plt.subplots(1, len(methods), figsize=(3.2 * len(methods), 2.8), sharex=True, squeeze=False)
+    for ax, method in zip(axes[0], methods):
+        bins = rows[rows["method"] == method].groupby(["bin_left", "bin_right"])["count"].sum().reset_index()
+        ax.stairs(bins["count"], np.append(bins["bin_left"].values, bins["bin_right"].values[-1]), fill=True)
+        ax.set_title(method_label(method))
+        ax.set_yscale("log")
+        ax.set_xlabel("weight (BBB: posterior mean)")
+    fig.suptitle(DATASET_TITLES.get(dataset, dataset))
+    fig.tight_layout()
+    return fig
+
+
+def pruning_curves(pruning: pd.DataFrame, column: str = "accuracy_mean") -> Figure:
+    """Accuracy against pruned fraction, one panel per dataset, a line per method and criterion (mean +- std)."""
+    summary = summarise(pruning, column)
+    datasets = [d for d in DATASET_TITLES if d in set(summary["dataset"])]
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.8 * len(datasets), 4), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        rows = summary[summary["dataset"] == dataset]
+        for (protocol, method, criterion), line in rows.groupby(["protocol", "method", "criterion"]):
+            label = f"{method_label(method)} ({criterion})"
+            if rows["protocol"].nunique() > 1:
+                label += f", {protocol}"
+            ax.errorbar(line["fraction"], line["mean"], yerr=line["std"].fillna(0), marker="o", capsize=2, label=label)
+        ax.set_xscale("function", functions=(lambda f: -np.log10(np.clip(1 - f, 1e-6, None)),
+                                             lambda t: 1 - 10.0 ** (-t)))
+        ax.set_xticks([0, 0.5, 0.75, 0.9, 0.95, 0.98, 0.99])
+        ax.set_xticklabels(["0", ".5", ".75", ".9", ".95", ".98", ".99"])
+        ax.set_xlabel("fraction of weights pruned")
+        ax.set_ylabel("test accuracy")
+        ax.set_ylim(0, 1)
+        ax.set_title(DATASET_TITLES[dataset])
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def histogram_of_run(histogram: pd.DataFrame) -> Figure:
+    """Weight histogram of one run."""
+    fig, ax = plt.subplots(figsize=(5, 3))
+    edges = np.append(histogram["bin_left"].values, histogram["bin_right"].values[-1])
+    ax.stairs(histogram["count"], edges, fill=True)
+    ax.set_yscale("log")
+    ax.set_xlabel("weight (BBB: posterior mean)")
+    ax.set_ylabel("count")
+    fig.tight_layout()
+    return fig
+
+
+def report_style() -> None:
+    """Figure and table defaults shared by every notebook of the report."""
+    pd.set_option("display.precision", 4)
+    plt.rcParams.update({"figure.dpi": 90, "axes.grid": True, "grid.alpha": 0.3})

@@ -1,0 +1,98 @@
+"""Run profiles (profiles.yml): a grid of datasets x methods x seeds and overrides of RunConfig."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from .config import RunConfig, validate_fraction
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROFILES_ENV = "BAYESPRUNE_PROFILES"
+PROFILE_KEYS = ("description", "datasets", "methods", "seeds", "fractions", "include_bias", "config")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One named grid of runs."""
+
+    name: str
+    datasets: tuple[str, ...]
+    methods: tuple[str, ...]
+    seeds: tuple[int, ...]
+    fractions: tuple[float, ...]
+    include_bias: bool = False
+    config: tuple[tuple[str, Any], ...] = ()
+    description: str = ""
+
+    def runs(
+        self,
+        datasets: Sequence[str] | None = None,
+        methods: Sequence[str] | None = None,
+        seeds: Sequence[int] | None = None,
+    ) -> list[RunConfig]:
+        """Every run's resolved config, optionally restricted to some datasets, methods or seeds."""
+        chosen = []
+        for name, wanted, available in (("dataset", datasets, self.datasets), ("method", methods, self.methods),
+                                        ("seed", seeds, self.seeds)):
+            if wanted is not None and set(wanted) - set(available):
+                raise ValueError(f"{name} {sorted(set(wanted) - set(available))} not in profile {self.name!r}; "
+                                 f"valid choices: {', '.join(map(str, available))}")
+            chosen.append(list(wanted) if wanted is not None else list(available))
+        overrides = dict(self.config)
+        return [RunConfig.from_dict({**overrides, "dataset": d, "method": m, "seed": s})
+                for d in chosen[0] for m in chosen[1] for s in chosen[2]]
+
+
+def profiles_path() -> Path:
+    """$BAYESPRUNE_PROFILES, else the project's profiles.yml."""
+    return Path(os.environ.get(PROFILES_ENV) or PROJECT_ROOT / "profiles.yml")
+
+
+def _profile(name: str, entry: dict[str, Any]) -> Profile:
+    """Build and fully validate one profile entry (every run's config included)."""
+    unknown = sorted(set(entry) - set(PROFILE_KEYS))
+    if unknown:
+        raise ValueError(f"profile {name!r} has unknown keys {unknown}; valid keys: {', '.join(PROFILE_KEYS)}")
+    missing = [k for k in ("datasets", "methods", "seeds", "fractions") if k not in entry]
+    if missing:
+        raise ValueError(f"profile {name!r} lacks {missing}")
+    profile = Profile(
+        name=name,
+        datasets=tuple(entry["datasets"]),
+        methods=tuple(entry["methods"]),
+        seeds=tuple(int(s) for s in entry["seeds"]),
+        fractions=tuple(validate_fraction(f) for f in entry["fractions"]),
+        include_bias=bool(entry.get("include_bias", False)),
+        config=tuple(sorted((entry.get("config") or {}).items())),
+        description=entry.get("description", ""),
+    )
+    profile.runs()
+    return profile
+
+
+def load_profiles(path: Path | None = None) -> dict[str, Profile]:
+    """Every profile in the file, validated before anything runs."""
+    path = Path(path) if path else profiles_path()
+    entries = yaml.safe_load(path.read_text()) or {}
+    return {name: _profile(name, entry) for name, entry in entries.items()}
+
+
+def get_profile(name: str | None = None, path: Path | None = None) -> Profile:
+    """A profile by name; None picks `paper` with CUDA and `quick` without."""
+    profiles = load_profiles(path)
+    name = name or default_profile_name()
+    if name not in profiles:
+        raise ValueError(f"unknown profile {name!r}; valid choices: {', '.join(profiles)}")
+    return profiles[name]
+
+
+def default_profile_name() -> str:
+    """`paper` where CUDA is available, else `quick`."""
+    return "paper" if torch.cuda.is_available() else "quick"

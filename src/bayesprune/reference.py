@@ -1,0 +1,38 @@
+"""The study's reported test accuracies (its Tables 1 and 2), shown only as labelled references."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+FRACTIONS = (0.0, 0.5, 0.75, 0.9)
+METHOD_LABELS = {"sgd": "SGD", "dropout0.5": "Dropout 0.5", "dropout0.75": "Dropout 0.75",
+                 "dropout0.9": "Dropout 0.9", "bbb": "BBB"}
+REPORTED = {
+    "mnist": {
+        "sgd": (0.9783, 0.9753, 0.9586, 0.6943),
+        "dropout0.5": (0.9827, 0.9763, 0.9108, 0.2216),
+        "dropout0.75": (0.9576, 0.9290, 0.6097, 0.1287),
+        "dropout0.9": (0.8663, 0.7493, 0.2537, 0.1960),
+        "bbb": (0.9820, 0.9819, 0.9823, 0.9822),
+    },
+    "fashion-mnist": {
+        "sgd": (0.8967, 0.8877, 0.8003, 0.4890),
+        "dropout0.5": (0.8756, 0.8765, 0.7595, 0.3436),
+        "dropout0.75": (0.8277, 0.8256, 0.5790, 0.2150),
+        "dropout0.9": (0.7198, 0.6552, 0.3479, 0.1539),
+        "bbb": (0.8925, 0.8941, 0.8934, 0.8962),
+    },
+}
+
+
+def method_label(method: str) -> str:
+    """Display name of a method ('dropout0.5' -> 'Dropout 0.5')."""
+    if method in METHOD_LABELS:
+        return METHOD_LABELS[method]
+    return f"Dropout {method.removeprefix('dropout')}" if method.startswith("dropout") else method
+
+
+def reported_table(dataset: str) -> pd.DataFrame:
+    """The study's table for a dataset: rows methods, columns pruning fractions."""
+    rows = REPORTED[dataset]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(FRACTIONS))

@@ -1,0 +1,56 @@
+"""Tidy result tables: one row per observation, joinable on (dataset, method, seed, protocol)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+KEYS = ["dataset", "method", "seed", "protocol"]
+PRUNING_COLUMNS = KEYS + ["criterion", "fraction", "achieved_sparsity", "accuracy_mean", "accuracy_ensemble"]
+TABLES = ("history", "pruning", "weights", "weight_histogram")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write text through a temporary file renamed over path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def write_table(rows: list[dict[str, Any]], keys: dict[str, Any], path: Path) -> pd.DataFrame:
+    """Prefix each row with the run's keys and write a CSV atomically."""
+    frame = pd.DataFrame([{**keys, **row} for row in rows])
+    write_text_atomic(path, frame.to_csv(index=False))
+    return frame
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    """Write JSON atomically."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def run_keys(config: dict[str, Any]) -> dict[str, Any]:
+    """The join keys of one run, from its resolved configuration."""
+    return {key: config[key] for key in KEYS}
+
+
+def load_table(results_dir: Path, name: str) -> pd.DataFrame:
+    """Concatenate one table over every finished run under results_dir/runs."""
+    if name not in TABLES:
+        raise ValueError(f"unknown table {name!r}; valid choices: {', '.join(TABLES)}")
+    paths = sorted(Path(results_dir).glob(f"runs/*/{name}.csv"))
+    if not paths:
+        raise FileNotFoundError(f"no finished runs with {name}.csv under {results_dir}/runs; run `make report` first")
+    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+
+
+def load_manifests(results_dir: Path) -> list[dict[str, Any]]:
+    """Every finished run's manifest."""
+    return [json.loads(p.read_text()) for p in sorted(Path(results_dir).glob("runs/*/manifest.json"))]

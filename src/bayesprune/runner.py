@@ -1,0 +1,164 @@
+"""Execute a profile's grid of runs through the parameterized notebooks, atomically and resumably.
+
+A run lives in results/<profile>/runs/<dataset>-<method>-s<seed>/ once finished. While it runs it
+lives in a hidden `.partial` folder beside it, which keeps its epoch checkpoints (so a killed grid
+resumes mid-run) and, when a notebook fails, the executed notebook with the error. The finished
+folder appears by one rename, after its manifest is written; it is skipped on later runs as long as
+its configuration hash is unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import papermill
+from tqdm.auto import tqdm
+
+from .config import RunConfig
+from .manifest import environment
+from .profiles import PROJECT_ROOT, Profile
+from .results import write_json
+from .train import resolve_device
+
+NOTEBOOKS = PROJECT_ROOT / "notebooks"
+RUN_NOTEBOOKS = ("train", "prune")
+CHAPTER_NOTEBOOKS = ("training", "weights", "pruning", "reproducibility")
+KERNEL = "python3"
+
+
+@dataclass
+class GridSummary:
+    """What a grid execution did."""
+
+    finished: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, Path, str]] = field(default_factory=list)
+
+    def report(self) -> str:
+        """Human-readable summary, failures with the notebook that holds the error."""
+        lines = [f"{len(self.finished)} run(s) finished, {len(self.skipped)} already done, {len(self.failed)} failed"]
+        lines += [f"  FAILED {run}: {error}\n    see {notebook}" for run, notebook, error in self.failed]
+        return "\n".join(lines)
+
+
+def run_id(cfg: RunConfig) -> str:
+    """Folder name of a run."""
+    return f"{cfg.dataset}-{cfg.method}-s{cfg.seed}"
+
+
+def is_finished(run_dir: Path, cfg: RunConfig) -> bool:
+    """Whether run_dir holds a finished run of exactly this configuration."""
+    manifest = run_dir / "manifest.json"
+    if not manifest.exists():
+        return False
+    try:
+        return json.loads(manifest.read_text()).get("config_digest") == cfg.digest()
+    except json.JSONDecodeError:
+        return False
+
+
+def _execute(name: str, output: Path, parameters: dict) -> float:
+    """Run notebooks/<name>.ipynb with papermill into output; return its wall time."""
+    started = time.perf_counter()
+    papermill.execute_notebook(
+        str(NOTEBOOKS / f"{name}.ipynb"), str(output), parameters=parameters,
+        kernel_name=KERNEL, progress_bar=False, cwd=str(NOTEBOOKS),
+    )
+    return time.perf_counter() - started
+
+
+def _prepare_partial(partial: Path, cfg: RunConfig) -> None:
+    """Reuse a partial folder of the same configuration (to resume), else start it afresh."""
+    stamp = partial / "config_digest"
+    if partial.exists() and (not stamp.exists() or stamp.read_text() != cfg.digest()):
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(cfg.digest())
+
+
+def execute_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path | None) -> Path:
+    """Train and prune one run through its notebooks; return the finished folder."""
+    final = runs_dir / run_id(cfg)
+    partial = runs_dir / f".{run_id(cfg)}.partial"
+    _prepare_partial(partial, cfg)
+    data = str(Path(data_dir).resolve()) if data_dir else ""
+    seconds = {
+        "train": _execute("train", partial / "train.ipynb",
+                          {**cfg.to_dict(), "run_dir": str(partial), "data_dir": data}),
+        "prune": _execute("prune", partial / "prune.ipynb",
+                          {"run_dir": str(partial), "fractions": list(profile.fractions),
+                           "include_bias": profile.include_bias, "data_dir": data, "device": cfg.device}),
+    }
+    write_json({
+        "run": run_id(cfg), "profile": profile.name, "config": cfg.to_dict(), "config_digest": cfg.digest(),
+        "notebook_seconds": seconds, "train_seconds": float(pd.read_csv(partial / "history.csv")["seconds"].sum()),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **environment(str(resolve_device(cfg.device))),
+    }, partial / "manifest.json")
+    (partial / "config_digest").unlink()
+    if final.exists():
+        shutil.rmtree(final)
+    partial.rename(final)
+    return final
+
+
+def run_grid(
+    profile: Profile,
+    results_root: Path,
+    datasets: list[str] | None = None,
+    methods: list[str] | None = None,
+    seeds: list[int] | None = None,
+    data_dir: Path | None = None,
+    progress: bool = True,
+) -> GridSummary:
+    """Execute every run of a profile that is not already finished; failures do not stop the grid."""
+    configs = profile.runs(datasets, methods, seeds)
+    runs_dir = (Path(results_root) / profile.name / "runs").resolve()
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    summary = GridSummary()
+    bar = tqdm(configs, disable=not progress, desc=f"profile {profile.name}", unit="run")
+    for cfg in bar:
+        bar.set_postfix_str(run_id(cfg))
+        if is_finished(runs_dir / run_id(cfg), cfg):
+            summary.skipped.append(run_id(cfg))
+            continue
+        try:
+            execute_run(cfg, profile, runs_dir, data_dir)
+            summary.finished.append(run_id(cfg))
+        except Exception as error:  # noqa: BLE001 - a failed run must not stop the grid
+            partial = runs_dir / f".{run_id(cfg)}.partial"
+            notebook = max(partial.glob("*.ipynb"), key=lambda p: p.stat().st_mtime, default=partial)
+            message = f"{error.ename}: {error.evalue}" if hasattr(error, "ename") else f"{type(error).__name__}: {error}"
+            summary.failed.append((run_id(cfg), notebook, message))
+    bar.close()
+    return summary
+
+
+def build_chapters(results_dir: Path, book_dir: Path) -> list[Path]:
+    """Execute the chapter notebooks on a results folder into book_dir/results and copy every run's notebooks."""
+    results_dir, book_dir = Path(results_dir).resolve(), Path(book_dir).resolve()
+    if not any(results_dir.glob("runs/*/manifest.json")):
+        raise FileNotFoundError(f"no finished runs under {results_dir}; run `bayesprune run` first")
+    out_dir = book_dir / "results"
+    runs_out = book_dir / "runs"
+    for folder in (out_dir, runs_out):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    written = []
+    for name in CHAPTER_NOTEBOOKS:
+        output = out_dir / f"{name}.ipynb"
+        _execute(name, output, {"results_dir": str(results_dir)})
+        written.append(output)
+    for run_dir in sorted(results_dir.glob("runs/*/")):
+        for name in RUN_NOTEBOOKS:
+            if (run_dir / f"{name}.ipynb").exists():
+                target = runs_out / f"{run_dir.name}-{name}.ipynb"
+                shutil.copy(run_dir / f"{name}.ipynb", target)
+                written.append(target)
+    return written

@@ -1,0 +1,73 @@
+"""The two steps of one run, as the train and prune notebooks call them."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+import torch
+from torch import nn
+
+from .checkpoint import load_checkpoint
+from .config import RunConfig, validate_fraction
+from .data import load_split
+from .evaluate import pruning_sweep
+from .models import build_model
+from .results import run_keys, write_json, write_table
+from .train import CHECKPOINT, TrainResult, resolve_device, train
+from .weights import weight_matrices, weight_stats
+
+HISTOGRAM_EDGES = torch.linspace(-0.5, 0.5, 201)
+
+
+def train_run(cfg: RunConfig, run_dir: Path, data_root: Path | None = None, progress: bool = True) -> TrainResult:
+    """Train (or resume) a run in run_dir and write its config and history tables."""
+    run_dir = Path(run_dir)
+    write_json(cfg.to_dict(), run_dir / "config.json")
+    result = train(cfg, out_dir=run_dir, data_root=data_root, progress=progress)
+    write_table(result.history, run_keys(cfg.to_dict()), run_dir / "history.csv")
+    return result
+
+
+def load_trained(run_dir: Path, device: str = "cpu") -> tuple[RunConfig, nn.Module]:
+    """The config and trained model stored in a run's checkpoint."""
+    state = load_checkpoint(Path(run_dir) / CHECKPOINT, map_location=device)
+    cfg = RunConfig.from_dict({**state["config"], "hidden": tuple(state["config"]["hidden"])})
+    if state["epoch"] != cfg.epochs:
+        raise ValueError(f"{run_dir} holds a checkpoint of epoch {state['epoch']} of {cfg.epochs}: train it first")
+    model = build_model(cfg)
+    model.load_state_dict(state["model"])
+    return cfg, model.to(device)
+
+
+def histogram_rows(model: nn.Module) -> list[dict[str, Any]]:
+    """Counts of all weights (BBB: posterior means) in fixed bins over [-0.5, 0.5], tails clipped in."""
+    weights = torch.cat([w.flatten().cpu() for w in weight_matrices(model)]).clamp(-0.5, 0.5)
+    counts = torch.histogram(weights, HISTOGRAM_EDGES).hist
+    edges = HISTOGRAM_EDGES.tolist()
+    return [{"bin_left": edges[i], "bin_right": edges[i + 1], "count": int(c)} for i, c in enumerate(counts)]
+
+
+def prune_run(
+    run_dir: Path,
+    fractions: Sequence[float],
+    include_bias: bool = False,
+    data_root: Path | None = None,
+    device: str = "auto",
+) -> pd.DataFrame:
+    """Pruning sweep of a trained run at every fraction and criterion; writes the pruning and weight tables."""
+    run_dir = Path(run_dir)
+    fractions = [validate_fraction(f) for f in fractions]
+    started = time.perf_counter()
+    target = resolve_device(device)
+    cfg, model = load_trained(run_dir, str(target))
+    x, y = load_split(cfg.dataset, False, data_root, target, cfg.pixel_divisor, cfg.test_subset)
+    keys = run_keys(cfg.to_dict())
+    rows = pruning_sweep(model, x, y, fractions, include_bias, cfg.eval_samples, cfg.seed)
+    write_table(weight_stats(model), keys, run_dir / "weights.csv")
+    write_table(histogram_rows(model), keys, run_dir / "weight_histogram.csv")
+    frame = write_table(rows, keys, run_dir / "pruning.csv")
+    write_json({"seconds": time.perf_counter() - started, "include_bias": include_bias}, run_dir / "prune.json")
+    return frame
