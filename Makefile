@@ -6,7 +6,13 @@ PY := $(VENV)/bin/python
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 # Data go to $$BAYESPRUNE_DATA when set, else ~/.cache/bayesprune.
 
-.PHONY: setup data test test-slow clean
+BP := $(VENV)/bin/bayesprune
+# Profile of `make run/book/report`: paper with CUDA, quick without (override: make report PROFILE=smoke).
+PROFILE ?= $(shell $(PY) -c "from bayesprune.profiles import default_profile_name as d; print(d())")
+MATHJAX_VERSION := 3.2.2
+MATHJAX := book/_vendor/mathjax/tex-chtml.js
+
+.PHONY: setup data test test-slow run book report clean
 
 setup: $(VENV)/.installed
 
@@ -20,8 +26,33 @@ $(VENV)/.installed: pyproject.toml
 data: setup
 	$(VENV)/bin/bayesprune data fetch
 
+run: setup data
+	$(BP) run --profile $(PROFILE)
+
+# MathJax served from the book itself: the HTML needs no network.
+$(MATHJAX):
+	rm -rf .mathjax-tmp && mkdir .mathjax-tmp
+	cd .mathjax-tmp && npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null && tar xzf mathjax-$(MATHJAX_VERSION).tgz
+	rm -rf book/_vendor/mathjax && mkdir -p book/_vendor && mv .mathjax-tmp/package/es5 book/_vendor/mathjax
+	rm -rf .mathjax-tmp
+
+book: setup $(MATHJAX)
+	$(BP) chapters --profile $(PROFILE)
+	rm -rf book/_build
+	$(VENV)/bin/jupyter-book build book --toc $(CURDIR)/_toc.yml --config $(CURDIR)/_config.yml --path-output book -W -n --keep-going
+	@echo "HTML: book/_build/html/index.html"
+
+report: data run book
+
+# Notebooks in the order nbval runs them (prune reads what train wrote; chapters read results/smoke).
+NOTEBOOKS := $(addprefix notebooks/,train.ipynb prune.ipynb prior.ipynb training.ipynb weights.ipynb pruning.ipynb reproducibility.ipynb)
+
 test: setup data
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not slow and not browser"
+	$(BP) run --profile smoke
+	$(PY) -m pytest -p no:cacheprovider --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
+	$(MAKE) book PROFILE=smoke
+	$(PY) -m pytest -m browser tests/test_browser.py
 
 test-slow: setup data
 	$(PY) -m pytest -m slow

@@ -1,9 +1,13 @@
-"""Figures of the report: the prior, training curves, weight histograms, pruning curves."""
+"""Figures of the report: the prior, training curves, weight histograms, pruning curves.
+
+Each function returns a matplotlib Figure that pyplot does not track, so a notebook shows it once,
+where it is displayed.
+"""
 
 from __future__ import annotations
 
 
-import matplotlib.pyplot as plt
+import matplotlib
 import numpy as np
 import pandas as pd
 import torch
@@ -24,7 +28,8 @@ def prior_figure(pi: float, sigma1: float, sigma2: float, zooms: tuple[float, ..
         f"N(0, {sigma2:.3g}²) weighted by 1-π": (1 - pi) * GaussianPrior(sigma2).log_prob(w).exp(),
         "mixture": ScaleMixturePrior(pi, sigma1, sigma2).log_prob(w).exp(),
     }
-    fig, axes = plt.subplots(1, len(zooms), figsize=(4.2 * len(zooms), 3.4))
+    fig = Figure(figsize=(4.2 * len(zooms), 3.4))
+    axes = fig.subplots(1, len(zooms))
     peak = float(curves["mixture"].max())
     for ax, zoom in zip(np.atleast_1d(axes), zooms):
         for (label, density), style in zip(curves.items(), ("--", ":", "-")):
@@ -39,7 +44,8 @@ def prior_figure(pi: float, sigma1: float, sigma2: float, zooms: tuple[float, ..
 
 def loss_curve(history: pd.DataFrame) -> Figure:
     """Training loss and test accuracy of one run by epoch."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig = Figure(figsize=(9, 3.2))
+    left, right = fig.subplots(1, 2)
     left.plot(history["epoch"], history["loss"], marker="o", label="loss (per example)")
     left.plot(history["epoch"], history["nll"], marker=".", label="NLL (per example)")
     left.set_xlabel("epoch")
@@ -57,7 +63,8 @@ def loss_curve(history: pd.DataFrame) -> Figure:
 def training_curves(history: pd.DataFrame, column: str = "nll") -> Figure:
     """One panel per dataset: a column of the history by epoch, a line per method (mean over seeds)."""
     datasets = [d for d in DATASET_TITLES if d in set(history["dataset"])]
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 3.6), squeeze=False)
+    fig = Figure(figsize=(5.5 * len(datasets), 3.6))
+    axes = fig.subplots(1, len(datasets), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         rows = history[history["dataset"] == dataset]
         for method in method_order(rows["method"].unique()):
@@ -76,7 +83,8 @@ def weight_histograms(histogram: pd.DataFrame, dataset: str) -> Figure:
     """The study's Figures 8/9: weight distributions of every model of one dataset (seeds pooled)."""
     rows = histogram[histogram["dataset"] == dataset]
     methods = method_order(rows["method"].unique())
-    fig, axes = plt.subplots(1, len(methods), figsize=(3.2 * len(methods), 2.8), sharex=True, squeeze=False)
+    fig = Figure(figsize=(3.2 * len(methods), 2.8))
+    axes = fig.subplots(1, len(methods), sharex=True, squeeze=False)
     for ax, method in zip(axes[0], methods):
         bins = rows[rows["method"] == method].groupby(["bin_left", "bin_right"])["count"].sum().reset_index()
         ax.stairs(bins["count"], np.append(bins["bin_left"].values, bins["bin_right"].values[-1]), fill=True)
@@ -92,7 +100,8 @@ def pruning_curves(pruning: pd.DataFrame, column: str = "accuracy_mean") -> Figu
     """Accuracy against pruned fraction, one panel per dataset, a line per method and criterion (mean +- std)."""
     summary = summarise(pruning, column)
     datasets = [d for d in DATASET_TITLES if d in set(summary["dataset"])]
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.8 * len(datasets), 4), squeeze=False)
+    fig = Figure(figsize=(5.8 * len(datasets), 4))
+    axes = fig.subplots(1, len(datasets), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         rows = summary[summary["dataset"] == dataset]
         for (protocol, method, criterion), line in rows.groupby(["protocol", "method", "criterion"]):
@@ -115,7 +124,8 @@ def pruning_curves(pruning: pd.DataFrame, column: str = "accuracy_mean") -> Figu
 
 def histogram_of_run(histogram: pd.DataFrame) -> Figure:
     """Weight histogram of one run."""
-    fig, ax = plt.subplots(figsize=(5, 3))
+    fig = Figure(figsize=(5, 3))
+    ax = fig.subplots()
     edges = np.append(histogram["bin_left"].values, histogram["bin_right"].values[-1])
     ax.stairs(histogram["count"], edges, fill=True)
     ax.set_yscale("log")
@@ -128,4 +138,4 @@ def histogram_of_run(histogram: pd.DataFrame) -> Figure:
 def report_style() -> None:
     """Figure and table defaults shared by every notebook of the report."""
     pd.set_option("display.precision", 4)
-    plt.rcParams.update({"figure.dpi": 90, "axes.grid": True, "grid.alpha": 0.3})
+    matplotlib.rcParams.update({"figure.dpi": 90, "axes.grid": True, "grid.alpha": 0.3})

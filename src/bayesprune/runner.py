@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import papermill
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .config import RunConfig
 from .manifest import environment
@@ -150,7 +150,8 @@ def build_chapters(results_dir: Path, book_dir: Path) -> list[Path]:
     for folder in (out_dir, runs_out):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
-    written = []
+    _execute("prior", out_dir / "prior.ipynb", {})
+    written = [out_dir / "prior.ipynb"]
     for name in CHAPTER_NOTEBOOKS:
         output = out_dir / f"{name}.ipynb"
         _execute(name, output, {"results_dir": str(results_dir)})

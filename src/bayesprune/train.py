@@ -12,7 +12,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import RunConfig

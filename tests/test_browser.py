@@ -1,0 +1,77 @@
+"""The built smoke book in headless Chromium: every page loads offline, cleanly, with its images."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+HTML = Path(__file__).resolve().parents[1] / "book" / "_build" / "html"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server():
+    """The built book served over http on loopback."""
+    if not (HTML / "index.html").exists():
+        pytest.fail(f"{HTML} has no built book: run `make book PROFILE=smoke` first")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(HTML))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian Chromium driven by playwright."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield instance
+        instance.close()
+
+
+def _pages() -> list[str]:
+    return sorted(str(p.relative_to(HTML)) for p in HTML.rglob("*.html") if "_static" not in p.parts
+                  and "mathjax" not in p.parts)
+
+
+def test_every_page_loads_offline_without_errors(server, browser):
+    pages = _pages()
+    assert len(pages) >= 10
+    problems: list[str] = []
+    for page_path in pages:
+        page = browser.new_page()
+        page.on("console", lambda m, p=page_path: m.type == "error" and problems.append(f"{p}: console: {m.text}"))
+        page.on("pageerror", lambda e, p=page_path: problems.append(f"{p}: page error: {e}"))
+        page.on("requestfailed", lambda r, p=page_path: problems.append(f"{p}: failed request {r.url}"))
+        page.on("request", lambda r, p=page_path: urlparse(r.url).hostname not in ("127.0.0.1", None)
+                and not r.url.startswith("data:") and problems.append(f"{p}: off-machine request {r.url}"))
+        response = page.goto(f"{server}/{page_path}", wait_until="networkidle")
+        assert response is not None and response.ok, page_path
+        broken = page.evaluate("""() => Array.from(document.images)
+            .filter(img => !img.complete || img.naturalWidth === 0).map(img => img.src)""")
+        problems += [f"{page_path}: image not loaded {src}" for src in broken]
+        page.close()
+    assert problems == []
+
+
+def test_pruning_chapter_shows_the_table_and_math_renders(server, browser):
+    page = browser.new_page()
+    page.goto(f"{server}/results/pruning.html", wait_until="networkidle")
+    tables = page.locator("table").all_inner_texts()
+    assert any("BBB" in t and "study" in t and "ours" in t for t in tables)
+    assert page.locator("img").count() >= 1
+    page.goto(f"{server}/methods.html", wait_until="networkidle")
+    page.wait_for_selector("mjx-container", timeout=10000)
+    page.close()
