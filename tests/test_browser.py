@@ -19,12 +19,19 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
 pytestmark = pytest.mark.browser
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files without a log line per request."""
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
+        """Stay silent."""
+
+
 @pytest.fixture(scope="module")
 def server():
     """The built book served over http on loopback."""
     if not (HTML / "index.html").exists():
         pytest.fail(f"{HTML} has no built book: run `make book PROFILE=smoke` first")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(HTML))
+    handler = functools.partial(_QuietHandler, directory=str(HTML))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
@@ -54,6 +61,7 @@ def test_every_page_loads_offline_without_errors(server, browser):
         page = browser.new_page()
         page.on("console", lambda m, p=page_path: m.type == "error" and problems.append(f"{p}: console: {m.text}"))
         page.on("pageerror", lambda e, p=page_path: problems.append(f"{p}: page error: {e}"))
+        page.on("response", lambda r, p=page_path: r.status >= 400 and problems.append(f"{p}: HTTP {r.status} {r.url}"))
         page.on("requestfailed", lambda r, p=page_path: problems.append(f"{p}: failed request {r.url}"))
         page.on("request", lambda r, p=page_path: urlparse(r.url).hostname not in ("127.0.0.1", None)
                 and not r.url.startswith("data:") and problems.append(f"{p}: off-machine request {r.url}"))

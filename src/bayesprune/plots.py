@@ -136,6 +136,12 @@ def histogram_of_run(histogram: pd.DataFrame) -> Figure:
 
 
 def report_style() -> None:
-    """Figure and table defaults shared by every notebook of the report."""
+    """Figure and table defaults shared by every notebook of the report; figures display as PNG."""
     pd.set_option("display.precision", 4)
     matplotlib.rcParams.update({"figure.dpi": 90, "axes.grid": True, "grid.alpha": 0.3})
+    from IPython import get_ipython
+
+    if get_ipython() is not None:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        set_matplotlib_formats("png")
