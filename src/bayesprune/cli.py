@@ -19,8 +19,6 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         default = field.default if field.default is not MISSING else None
         if field.name == "hidden":
             parser.add_argument(flag, type=int, nargs="+", default=list(default))
-        elif field.name == "input_dropout":
-            parser.add_argument(flag, type=float, default=default)
         else:
             parser.add_argument(flag, type=type(default), default=default)
 

@@ -68,7 +68,7 @@ class RunConfig:
     lr: float = 1e-4  # the study's Adam learning rate
     momentum: float = 0.0  # used by optimizer="sgd" only
     hidden: tuple[int, ...] = (500, 500)  # 784-500-500-10
-    input_dropout: float | None = None  # None: no input dropout; the study used the hidden rate
+    input_dropout: float = 0.0  # dropout on the input pixels; the study used the hidden rate
     pixel_divisor: float = 255.0  # the study scaled to [0, 1]; Blundell et al. divided by 126
     train_subset: int = 0  # first N training images; 0 = all 60 000
     test_subset: int = 0  # first N test images; 0 = all 10 000
@@ -100,8 +100,8 @@ class RunConfig:
             _positive(name, getattr(self, name))
         if not 0.0 < self.prior_pi <= 1.0:
             raise ValueError(f"prior_pi must be in (0, 1], got {self.prior_pi!r}")
-        if self.input_dropout is not None and not 0.0 <= self.input_dropout < 1.0:
-            raise ValueError(f"input_dropout must be in [0, 1) or None, got {self.input_dropout!r}")
+        if not 0.0 <= self.input_dropout < 1.0:
+            raise ValueError(f"input_dropout must be in [0, 1), got {self.input_dropout!r}")
         if self.train_subset < 0 or self.test_subset < 0:
             raise ValueError("train_subset and test_subset must be >= 0 (0 = whole split)")
         if not self.hidden or min(self.hidden) < 1:

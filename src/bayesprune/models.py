@@ -17,7 +17,7 @@ CLASSES = 10
 class MLP(nn.Module):
     """ReLU MLP with dropout after each hidden layer and, optionally, on the input pixels."""
 
-    def __init__(self, sizes: Sequence[int], dropout: float = 0.0, input_dropout: float | None = None) -> None:
+    def __init__(self, sizes: Sequence[int], dropout: float = 0.0, input_dropout: float = 0.0) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         if input_dropout:
