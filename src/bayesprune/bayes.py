@@ -19,6 +19,9 @@ class Prior(Protocol):
     def log_prob(self, w: Tensor) -> Tensor:
         """Elementwise log-density at w."""
 
+    def log_prob_and_grad(self, w: Tensor) -> tuple[Tensor, Tensor]:
+        """Summed log-density at w and its elementwise derivative d log p / dw."""
+
 
 class GaussianPrior:
     """p(w) = N(0, sigma^2)."""
@@ -31,6 +34,10 @@ class GaussianPrior:
     def log_prob(self, w: Tensor) -> Tensor:
         """Elementwise Gaussian log-density."""
         return -HALF_LOG_2PI - math.log(self.sigma) - 0.5 * (w / self.sigma) ** 2
+
+    def log_prob_and_grad(self, w: Tensor) -> tuple[Tensor, Tensor]:
+        """Summed log-density and d log p / dw = -w / sigma^2."""
+        return self.log_prob(w).sum(), w * (-1.0 / self.sigma**2)
 
     def kl_from(self, mu: Tensor, sigma: Tensor) -> Tensor:
         """Closed-form KL(N(mu, sigma^2) || prior), summed."""
@@ -55,6 +62,21 @@ class ScaleMixturePrior:
         second = self._log_w2 - w2 * (0.5 / self.sigma2**2)
         return torch.logaddexp(first, second)
 
+    def log_prob_and_grad(self, w: Tensor) -> tuple[Tensor, Tensor]:
+        """Summed log-density and d log p / dw, in few passes over w.
+
+        With a_j = log w_j - w^2 / (2 sigma_j^2), log p = a_2 + softplus(a_1 - a_2), and a_1 - a_2 is affine
+        in w^2; the responsibility of the wide component is sigmoid(a_1 - a_2).
+        """
+        if self.pi == 1.0:
+            return GaussianPrior(self.sigma1).log_prob_and_grad(w)
+        k1, k2 = 0.5 / self.sigma1**2, 0.5 / self.sigma2**2
+        w2 = w * w
+        gap = w2.mul(k2 - k1).add_(self._log_w1 - self._log_w2)  # a_1 - a_2
+        total = self._log_w2 * w.numel() - k2 * w2.sum() + F.softplus(gap).sum()
+        grad = torch.sigmoid_(gap).mul_(-2.0 * (k1 - k2)).sub_(2.0 * k2).mul_(w)
+        return total, grad
+
 
 class BayesianLinear(nn.Module):
     """Linear layer with a diagonal Gaussian posterior N(mu, softplus(rho)^2) on weights and biases."""
@@ -67,11 +89,18 @@ class BayesianLinear(nn.Module):
         self.bias_mu = nn.Parameter(torch.empty(out_features).uniform_(-0.2, 0.2))
         self.bias_rho = nn.Parameter(torch.empty(out_features).uniform_(-5.0, -4.0))
 
-    def _draw(self, name: str, prior: Prior | None) -> tuple[Tensor, Tensor]:
+    def draw_noise(self, samples: int) -> tuple[Tensor, Tensor]:
+        """Standard normal noise for `samples` weight and bias draws: (S, out, in) and (S, out)."""
+        like = {"device": self.weight_rho.device, "dtype": self.weight_rho.dtype}
+        weight = torch.randn((samples, *self.weight_rho.shape), **like)
+        bias = torch.randn((samples, *self.bias_rho.shape), **like)
+        return weight, bias
+
+    def _draw(self, name: str, prior: Prior | None, eps: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """One sample mu + sigma * eps of weight or bias (noise masked where pruned), and log q - log p."""
         mu, rho = getattr(self, f"{name}_mu"), getattr(self, f"{name}_rho")
         sigma = F.softplus(rho)
-        eps = torch.randn_like(mu)
+        eps = torch.randn_like(mu) if eps is None else eps
         noise = sigma * eps
         mask = getattr(self, f"{name}_mu_mask", None)
         if mask is not None:
@@ -83,12 +112,15 @@ class BayesianLinear(nn.Module):
         log_q = -(HALF_LOG_2PI * mu.numel()) - torch.log(sigma).sum() - 0.5 * (eps * eps).sum()
         return value, log_q - prior.log_prob(value).sum()
 
-    def forward(self, x: Tensor, sample: bool = True, prior: Prior | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, sample: bool = True, prior: Prior | None = None, noise: tuple[Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Output with one weight sample (or the posterior mean), and the sample's log q - log p."""
         if not sample:
             return F.linear(x, self.weight_mu, self.bias_mu), x.new_zeros(())
-        weight, weight_cost = self._draw("weight", prior)
-        bias, bias_cost = self._draw("bias", prior)
+        weight_eps, bias_eps = noise if noise is not None else (None, None)
+        weight, weight_cost = self._draw("weight", prior, weight_eps)
+        bias, bias_cost = self._draw("bias", prior, bias_eps)
         return F.linear(x, weight, bias), weight_cost + bias_cost
 
 
@@ -99,11 +131,17 @@ class BayesianMLP(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(BayesianLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
 
-    def forward_with_complexity(self, x: Tensor, prior: Prior | None, sample: bool = True) -> tuple[Tensor, Tensor]:
+    def draw_noise(self, samples: int) -> list[tuple[Tensor, Tensor]]:
+        """Noise for `samples` draws of every layer, drawn layer by layer (both ELBO paths use this order)."""
+        return [layer.draw_noise(samples) for layer in self.layers]
+
+    def forward_with_complexity(
+        self, x: Tensor, prior: Prior | None, sample: bool = True, noise: list[tuple[Tensor, Tensor]] | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Logits and the Monte Carlo complexity cost log q(w) - log p(w) of the weights used."""
         cost = x.new_zeros(())
         for index, layer in enumerate(self.layers):
-            x, layer_cost = layer(x, sample, prior)
+            x, layer_cost = layer(x, sample, prior, None if noise is None else noise[index])
             cost = cost + layer_cost
             if index < len(self.layers) - 1:
                 x = F.relu(x)

@@ -19,6 +19,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         default = field.default if field.default is not MISSING else None
         if field.name == "hidden":
             parser.add_argument(flag, type=int, nargs="+", default=list(default))
+        elif isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
         else:
             parser.add_argument(flag, type=type(default), default=default)
 

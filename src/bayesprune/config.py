@@ -79,6 +79,7 @@ class RunConfig:
     prior_log_sigma2: float = -6.0  # sigma2 = e^-6 (mixture only)
     train_samples: int = 2  # weight samples per minibatch in the ELBO
     kl_weighting: str = "blundell"  # blundell | uniform
+    fused_elbo: bool = True  # fast step (bayesprune.fused); False: the plain autograd reference, same estimator
     eval_samples: int = 10  # networks in the MC ensemble
     device: str = "auto"  # auto | cpu | cuda
 

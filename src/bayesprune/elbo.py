@@ -37,10 +37,15 @@ def kl_weights(name: str, batches: int) -> Tensor:
 def elbo_terms(
     model: BayesianMLP, x: Tensor, y: Tensor, prior: Prior, samples: int
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Monte Carlo estimates over `samples` weight draws: NLL summed over the batch, complexity cost, mean logits."""
+    """Monte Carlo estimates over `samples` weight draws: NLL summed over the batch, complexity cost, mean logits.
+
+    The plain autograd reference: one forward pass per sample through BayesianLinear.
+    """
     nll = complexity = logits_sum = None
-    for _ in range(samples):
-        logits, cost = model.forward_with_complexity(x, prior)
+    noise = model.draw_noise(samples)
+    for sample in range(samples):
+        layer_noise = [(weight[sample], bias[sample]) for weight, bias in noise]
+        logits, cost = model.forward_with_complexity(x, prior, noise=layer_noise)
         sample_nll = F.cross_entropy(logits, y, reduction="sum")
         nll = sample_nll if nll is None else nll + sample_nll
         complexity = cost if complexity is None else complexity + cost

@@ -19,6 +19,7 @@ from .config import RunConfig
 from .data import batch_indices, load_split
 from .elbo import elbo_terms, kl_weights
 from .evaluate import accuracy, mean_logits
+from .fused import fused_elbo_terms
 from .models import build_model, build_prior
 
 CHECKPOINT = "checkpoint.pt"
@@ -49,10 +50,10 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 def build_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """Adam or SGD (with momentum) over all parameters."""
+    """Adam or SGD (with momentum) over all parameters, as one fused kernel per step."""
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, fused=True)
 
 
 def _restore(path: Path, cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer) -> list[dict]:
@@ -88,6 +89,7 @@ def train(
     batches = math.ceil(n / cfg.batch_size)
     # Complexity-cost weight of each minibatch; explicit and logged (sums to 1 over an epoch).
     kl = kl_weights(cfg.kl_weighting, batches).to(device=device, dtype=torch.float32)
+    terms = fused_elbo_terms if cfg.fused_elbo else elbo_terms
     bar = tqdm(
         total=cfg.epochs * batches, initial=len(history) * batches, disable=not progress,
         desc=f"{cfg.dataset} {cfg.method} seed {cfg.seed}", unit="step",
@@ -104,7 +106,7 @@ def train(
                 nll = F.cross_entropy(logits, y, reduction="sum")
                 weighted = torch.zeros((), device=device)
             else:
-                nll, complexity, logits = elbo_terms(model, x, y, prior, cfg.train_samples)
+                nll, complexity, logits = terms(model, x, y, prior, cfg.train_samples)
                 weighted = kl[step] * complexity
             objective = nll + weighted  # minus the minibatch ELBO
             optimizer.zero_grad(set_to_none=True)
