@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torchvision.datasets import MNIST, FashionMNIST
 
+from .atomic import atomic_write
 from .config import validate_dataset
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -184,21 +185,14 @@ def sources(dataset: str) -> list[Source]:
 
 def _write_verified(target: Path, blob: bytes, expected: str) -> None:
     """Write blob to target through a temporary file, renamed only once its hash is right."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(blob)
+    with atomic_write(target) as tmp:
+        tmp.write_bytes(blob)
         actual = sha256_of(tmp)
         if actual != expected:
             raise DataIntegrityError(
                 f"{target.name} failed verification: expected SHA-256 {expected}, got {actual}; "
                 "the download was discarded"
             )
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def fetch(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from .atomic import atomic_write
 
 KEYS = ["dataset", "method", "seed", "protocol"]
 PRUNING_COLUMNS = KEYS + ["criterion", "fraction", "achieved_sparsity", "accuracy_mean", "accuracy_ensemble"]
@@ -17,11 +17,8 @@ TABLES = ("history", "pruning", "weights", "weight_histogram")
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write text through a temporary file renamed over path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(text)
 
 
 def write_table(rows: list[dict[str, Any]], keys: dict[str, Any], path: Path) -> pd.DataFrame:

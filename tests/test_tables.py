@@ -1,0 +1,49 @@
+"""Weight statistics and the study-layout tables built from tidy rows."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from bayesprune.reference import REPORTED
+from bayesprune.tables import study_layout, weight_summary
+from bayesprune.weights import describe
+
+
+def test_describe_matches_known_moments():
+    torch.manual_seed(0)
+    uniform = torch.rand(400_000) * 2 - 1
+    stats = describe(uniform)
+    assert stats["std"] == pytest.approx(1 / 3**0.5, rel=1e-2)
+    assert stats["kurtosis"] == pytest.approx(-1.2, abs=0.02)
+    assert stats["near_zero_share"] == pytest.approx(0.01, abs=0.002)
+    assert describe(torch.randn(400_000))["kurtosis"] == pytest.approx(0.0, abs=0.05)
+
+
+def _rows(method, criterion, accuracies_by_seed):
+    return [{"dataset": "mnist", "method": method, "seed": seed, "protocol": "corrected", "criterion": criterion,
+             "fraction": fraction, "achieved_sparsity": fraction, "accuracy_mean": accuracy, "accuracy_ensemble": None}
+            for seed, accuracies in enumerate(accuracies_by_seed) for fraction, accuracy in zip((0.0, 0.5, 0.75, 0.9), accuracies)]
+
+
+def test_study_layout_puts_mean_std_study_and_difference_side_by_side():
+    pruning = pd.DataFrame(
+        _rows("sgd", "magnitude", [(0.98, 0.97, 0.95, 0.60), (0.96, 0.95, 0.93, 0.40)])
+        + _rows("bbb", "snr", [(0.97, 0.96, 0.90, 0.50)])
+        + _rows("bbb", "magnitude", [(0.97, 0.10, 0.10, 0.10)])
+    )
+    table = study_layout(pruning, "mnist", "corrected")
+    assert list(table.index) == ["SGD", "BBB"]
+    assert table.loc["SGD", ("90%", "ours")] == "0.5000 ± 0.1414"
+    assert table.loc["SGD", ("90%", "study")] == f"{REPORTED['mnist']['sgd'][3]:.4f}"
+    assert table.loc["SGD", ("90%", "diff")] == f"{0.5 - REPORTED['mnist']['sgd'][3]:+.4f}"
+    assert table.loc["BBB", ("50%", "ours")] == "0.9600"  # SNR rows, one seed: no spread shown
+
+
+def test_weight_summary_averages_the_all_rows_over_seeds():
+    weights = pd.DataFrame([
+        {"dataset": "mnist", "method": "sgd", "seed": s, "protocol": "corrected", "layer": layer, "std": std,
+         "kurtosis": 1.0, "near_zero_share": 0.1} for s, std in ((0, 0.2), (1, 0.4)) for layer in ("1", "all")])
+    summary = weight_summary(weights)
+    assert summary["std"].tolist() == [pytest.approx(0.3)]
