@@ -12,7 +12,9 @@ PROFILE ?= $(shell $(PY) -c "from bayesprune.profiles import default_profile_nam
 MATHJAX_VERSION := 3.2.2
 MATHJAX := book/_vendor/mathjax/tex-chtml.js
 
-.PHONY: setup data test test-slow run book report clean
+BENCH_NAME ?= cpu-$(shell nproc)cores
+
+.PHONY: setup data test test-slow run book report bench clean
 
 setup: $(VENV)/.installed
 
@@ -44,8 +46,13 @@ book: setup $(MATHJAX)
 
 report: data run book
 
+# Per-epoch cost of every model here; the compute chapter shows every results/bench/*.json.
+bench: setup data
+	$(VENV)/bin/pip install -q -e '.[bench]'
+	$(BP) bench --json results/bench/$(BENCH_NAME).json
+
 # Notebooks in the order nbval runs them (prune reads what train wrote; chapters read results/smoke).
-NOTEBOOKS := $(addprefix notebooks/,train.ipynb prune.ipynb prior.ipynb training.ipynb weights.ipynb pruning.ipynb reproducibility.ipynb)
+NOTEBOOKS := $(addprefix notebooks/,train.ipynb prune.ipynb prior.ipynb training.ipynb weights.ipynb pruning.ipynb reproducibility.ipynb compute.ipynb)
 
 test: setup data
 	$(PY) -m pytest -m "not slow and not browser"

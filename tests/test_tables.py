@@ -47,3 +47,16 @@ def test_weight_summary_averages_the_all_rows_over_seeds():
          "kurtosis": 1.0, "near_zero_share": 0.1} for s, std in ((0, 0.2), (1, 0.4)) for layer in ("1", "all")])
     summary = weight_summary(weights)
     assert summary["std"].tolist() == [pytest.approx(0.3)]
+
+
+def test_bench_times_every_model_and_derives_the_ratios(real_data_root):
+    from bayesprune.bench import format_report, run_bench
+
+    report = run_bench(["sgd", "bbb"], steps=2, repeats=1, warmup=1, device="cpu")
+    assert set(report["models"]) == {"sgd", "bbb"}
+    assert all(row["step_ms"] > 0 and row["epoch_seconds"] == pytest.approx(row["step_ms"] * 0.6)
+               for row in report["models"].values())
+    assert report["bbb/sgd"] == pytest.approx(report["models"]["bbb"]["step_ms"] / report["models"]["sgd"]["step_ms"])
+    assert report["matmul_gflops"] > 0 and 0 < report["sgd_matmul_share_of_peak"]
+    assert any(op["op"] == "aten::normal_" for op in report["profile"]["bbb"])
+    assert "extrapolated" in format_report(report)

@@ -1,4 +1,4 @@
-"""Command line: `bayesprune data fetch | train | run | chapters`."""
+"""Command line: `bayesprune data fetch | train | run | chapters | bench`."""
 
 from __future__ import annotations
 
@@ -47,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", nargs="+", type=int, default=None)
     run.add_argument("--results", type=Path, default=Path("results"), help="results root (default: results)")
 
+    bench = commands.add_parser("bench", help="time one training epoch of each model on this machine")
+    bench.add_argument("--models", nargs="+", default=["sgd", "dropout0.5", "bbb", "bbb-plain", "blitz"])
+    bench.add_argument("--steps", type=int, default=30)
+    bench.add_argument("--repeats", type=int, default=3)
+    bench.add_argument("--device", default="auto")
+    bench.add_argument("--json", type=Path, default=None, help="also write the report here as JSON")
+
     chapters = commands.add_parser("chapters", help="execute the book's result chapters on a profile's results")
     chapters.add_argument("--profile", default=None)
     chapters.add_argument("--results", type=Path, default=Path("results"))
@@ -64,6 +71,26 @@ def _run_grid(args: argparse.Namespace) -> int:
     summary = run_grid(profile, args.results, args.datasets, args.methods, args.seeds, args.data_dir)
     print(summary.report())
     return 1 if summary.failed else 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    """Time every model and print (and optionally save) the report."""
+    from .bench import format_report, run_bench
+    from .results import write_json
+
+    models = list(args.models)
+    if "blitz" in models:
+        try:
+            import blitz  # noqa: F401
+        except ImportError:
+            print("blitz-bayesian-pytorch is not installed (pip install -e .[bench]); timing without it")
+            models.remove("blitz")
+    report = run_bench(models, args.steps, args.repeats, device=args.device, data_root=args.data_dir)
+    print(format_report(report))
+    if args.json:
+        write_json(report, args.json)
+        print(f"wrote {args.json}")
+    return 0
 
 
 def _chapters(args: argparse.Namespace) -> int:
@@ -90,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_grid(args)
         if args.command == "chapters":
             return _chapters(args)
+        if args.command == "bench":
+            return _bench(args)
         from .train import train
 
         values = {f.name: getattr(args, f.name) for f in fields(RunConfig)}

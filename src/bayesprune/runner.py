@@ -30,6 +30,7 @@ NOTEBOOKS = PROJECT_ROOT / "notebooks"
 RUN_NOTEBOOKS = ("train", "prune")
 CHAPTER_NOTEBOOKS = ("training", "weights", "pruning", "reproducibility")
 KERNEL = "python3"
+BENCH_DIR = PROJECT_ROOT / "results" / "bench"
 
 
 @dataclass
@@ -151,7 +152,8 @@ def build_chapters(results_dir: Path, book_dir: Path) -> list[Path]:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
     _execute("prior", out_dir / "prior.ipynb", {})
-    written = [out_dir / "prior.ipynb"]
+    _execute("compute", out_dir / "compute.ipynb", {"bench_dir": str(BENCH_DIR)})
+    written = [out_dir / "prior.ipynb", out_dir / "compute.ipynb"]
     for name in CHAPTER_NOTEBOOKS:
         output = out_dir / f"{name}.ipynb"
         _execute(name, output, {"results_dir": str(results_dir)})

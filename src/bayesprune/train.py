@@ -20,6 +20,7 @@ from .data import batch_indices, load_split
 from .elbo import elbo_terms, kl_weights
 from .evaluate import accuracy, mean_logits
 from .fused import fused_elbo_terms
+from .bayes import Prior
 from .models import build_model, build_prior
 
 CHECKPOINT = "checkpoint.pt"
@@ -56,6 +57,27 @@ def build_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, fused=True)
 
 
+def training_step(
+    cfg: RunConfig, model: nn.Module, prior: Prior | None, optimizer: torch.optim.Optimizer,
+    x: torch.Tensor, y: torch.Tensor, kl_weight: torch.Tensor,
+) -> torch.Tensor:
+    """One optimizer step on a minibatch; returns (objective, NLL, weighted complexity, correct) on the device."""
+    if prior is None:
+        logits = model(x)
+        nll = F.cross_entropy(logits, y, reduction="sum")
+        weighted = torch.zeros((), device=x.device)
+    else:
+        terms = fused_elbo_terms if cfg.fused_elbo else elbo_terms
+        nll, complexity, logits = terms(model, x, y, prior, cfg.train_samples)
+        weighted = kl_weight * complexity
+    objective = nll + weighted  # minus the minibatch ELBO
+    optimizer.zero_grad(set_to_none=True)
+    (objective / len(y)).backward()  # per-example scale: same step size for every method
+    optimizer.step()
+    correct = (logits.argmax(dim=1) == y).sum()
+    return torch.stack([objective.detach(), nll.detach(), weighted.detach(), correct.float()])
+
+
 def _restore(path: Path, cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer) -> list[dict]:
     """Load a checkpoint written by the same configuration; return its history."""
     state = load_checkpoint(path)
@@ -89,7 +111,6 @@ def train(
     batches = math.ceil(n / cfg.batch_size)
     # Complexity-cost weight of each minibatch; explicit and logged (sums to 1 over an epoch).
     kl = kl_weights(cfg.kl_weighting, batches).to(device=device, dtype=torch.float32)
-    terms = fused_elbo_terms if cfg.fused_elbo else elbo_terms
     bar = tqdm(
         total=cfg.epochs * batches, initial=len(history) * batches, disable=not progress,
         desc=f"{cfg.dataset} {cfg.method} seed {cfg.seed}", unit="step",
@@ -100,20 +121,7 @@ def train(
         started = time.perf_counter()
         totals = torch.zeros(4, device=device)  # objective, nll, weighted complexity, correct: no host sync
         for step, index in enumerate(batch_indices(n, cfg.batch_size, device)):
-            x, y = x_train[index], y_train[index]
-            if prior is None:
-                logits = model(x)
-                nll = F.cross_entropy(logits, y, reduction="sum")
-                weighted = torch.zeros((), device=device)
-            else:
-                nll, complexity, logits = terms(model, x, y, prior, cfg.train_samples)
-                weighted = kl[step] * complexity
-            objective = nll + weighted  # minus the minibatch ELBO
-            optimizer.zero_grad(set_to_none=True)
-            (objective / len(y)).backward()  # per-example scale: same step size for every method
-            optimizer.step()
-            correct = (logits.argmax(dim=1) == y).sum()
-            totals += torch.stack([objective.detach(), nll.detach(), weighted.detach(), correct.float()])
+            totals += training_step(cfg, model, prior, optimizer, x_train[index], y_train[index], kl[step])
             bar.update()
         loss, nll_total, complexity_total, correct_total = totals.tolist()
         if not math.isfinite(loss):

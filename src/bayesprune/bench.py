@@ -1,0 +1,220 @@
+"""`bayesprune bench`: what one training epoch of each model costs on this machine.
+
+Every model trains on the same real minibatches (batch 100, the 784-500-500-10 network) with the
+same optimizer as `train`. After warm-up, each is timed over a fixed number of steps, several
+times; the median step time is extrapolated to an epoch of 600 steps (said in the output).
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import RunConfig
+from .data import load_split
+from .manifest import device_description, library_versions
+from .models import build_model, build_prior
+from .train import build_optimizer, resolve_device, training_step
+
+STEPS_PER_EPOCH = 600
+BLITZ_HINT = "pip install -e .[bench]  (blitz-bayesian-pytorch)"
+
+
+@dataclass
+class Timing:
+    """Median cost of one training step of a model."""
+
+    name: str
+    step_seconds: float
+    batch_size: int
+
+    @property
+    def epoch_seconds(self) -> float:
+        """Extrapolated seconds per epoch of STEPS_PER_EPOCH steps."""
+        return self.step_seconds * STEPS_PER_EPOCH
+
+    @property
+    def samples_per_second(self) -> float:
+        """Training examples per second."""
+        return self.batch_size / self.step_seconds
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work so wall times are real."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_steps(step: Callable[[int], None], steps: int, repeats: int, warmup: int, device: torch.device) -> float:
+    """Median over repeats of the mean seconds per step, after warm-up."""
+    for index in range(warmup):
+        step(index)
+    _synchronize(device)
+    means = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for index in range(steps):
+            step(index)
+        _synchronize(device)
+        means.append((time.perf_counter() - started) / steps)
+    return statistics.median(means)
+
+
+def _project_step(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor) -> Callable[[int], None]:
+    """One training step of this project's model for cfg on batch i of a fixed permutation."""
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg).to(x.device).train()
+    prior = build_prior(cfg) if cfg.bayesian else None
+    optimizer = build_optimizer(cfg, model)
+    kl_weight = torch.tensor(1.0 / STEPS_PER_EPOCH, device=x.device)
+    batches = len(x) // cfg.batch_size
+
+    def step(i: int) -> None:
+        rows = slice((i % batches) * cfg.batch_size, (i % batches + 1) * cfg.batch_size)
+        training_step(cfg, model, prior, optimizer, x[rows], y[rows], kl_weight)
+
+    return step
+
+
+def _blitz_step(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor) -> Callable[[int], None]:
+    """The same network, prior and 2 samples with blitz-bayesian-pytorch's BayesianLinear."""
+    try:
+        from blitz.modules import BayesianLinear
+        from blitz.utils import variational_estimator
+    except ImportError as error:
+        raise ImportError(f"blitz-bayesian-pytorch is not installed: {BLITZ_HINT}") from error
+
+    @variational_estimator
+    class BlitzMLP(torch.nn.Module):
+        """784-500-500-10 ReLU MLP of blitz BayesianLinear layers."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            sizes = [784, *cfg.hidden, 10]
+            prior = {"prior_pi": cfg.prior_pi, "prior_sigma_1": math.exp(cfg.prior_log_sigma1),
+                     "prior_sigma_2": math.exp(cfg.prior_log_sigma2)}
+            self.layers = torch.nn.ModuleList(BayesianLinear(a, b, **prior) for a, b in zip(sizes[:-1], sizes[1:]))
+
+        def forward(self, h: torch.Tensor) -> torch.Tensor:
+            """Logits from one weight sample."""
+            for index, layer in enumerate(self.layers):
+                h = layer(h)
+                if index < len(self.layers) - 1:
+                    h = torch.relu(h)
+            return h
+
+    torch.manual_seed(cfg.seed)
+    model = BlitzMLP().to(x.device)
+    optimizer = build_optimizer(cfg, model)
+    criterion = torch.nn.CrossEntropyLoss(reduction="sum")
+    batches = len(x) // cfg.batch_size
+
+    def step(i: int) -> None:
+        rows = slice((i % batches) * cfg.batch_size, (i % batches + 1) * cfg.batch_size)
+        optimizer.zero_grad(set_to_none=True)
+        loss = model.sample_elbo(x[rows], y[rows], criterion, sample_nbr=cfg.train_samples,
+                                 complexity_cost_weight=1.0 / STEPS_PER_EPOCH)
+        (loss / cfg.batch_size).backward()
+        optimizer.step()
+
+    return step
+
+
+def profile_step(step: Callable[[int], None], device: torch.device, steps: int = 5, top: int = 12) -> list[dict[str, Any]]:
+    """The operations that take the most time in a few training steps (self time per step, ms)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for index in range(steps):
+            step(index)
+        _synchronize(device)
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    return [{"op": e.key, "calls_per_step": e.count / steps, "self_ms_per_step": e.self_cpu_time_total / 1e3 / steps}
+            for e in events]
+
+
+def matmul_gflops(device: torch.device, size: int = 1024, repeats: int = 10) -> float:
+    """Dense float32 matrix-multiply throughput of the device (GFLOP/s)."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    seconds = time_steps(lambda _: torch.mm(a, b), steps=repeats, repeats=3, warmup=2, device=device)
+    return 2 * size**3 / seconds / 1e9
+
+
+def sgd_epoch_gflop(cfg: RunConfig) -> float:
+    """Matrix-multiply work of one SGD epoch (forward, and backward at twice that), in GFLOP."""
+    sizes = [784, *cfg.hidden, 10]
+    per_example = sum(2 * a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return 3 * per_example * cfg.batch_size * STEPS_PER_EPOCH / 1e9
+
+
+def run_bench(
+    models: list[str], steps: int = 30, repeats: int = 3, warmup: int = 5, device: str = "auto",
+    data_root: Path | None = None,
+) -> dict[str, Any]:
+    """Time every named model ('sgd', 'dropout0.5', 'bbb', 'bbb-plain', 'blitz') and derive the ratios."""
+    target = resolve_device(device)
+    x, y = load_split("mnist", True, data_root, target)
+    timings, profiles = {}, {}
+    for name in models:
+        if name == "blitz":
+            step = _blitz_step(RunConfig(method="bbb", device=str(target)), x, y)
+        elif name == "bbb-plain":
+            step = _project_step(RunConfig(method="bbb", fused_elbo=False, device=str(target)), x, y)
+        else:
+            step = _project_step(RunConfig(method=name, device=str(target)), x, y)
+        timings[name] = Timing(name, time_steps(step, steps, repeats, warmup, target), RunConfig().batch_size)
+        if name in ("sgd", "bbb"):
+            profiles[name] = profile_step(step, target)
+    peak = matmul_gflops(target)
+    report: dict[str, Any] = {
+        "machine": device_description(str(target)),
+        "platform": platform.platform(),
+        "libraries": {k: v for k, v in library_versions().items() if k in ("torch", "bayesprune")},
+        "method": f"median over {repeats} repeats of {steps} steps after {warmup} warm-up steps; "
+                  f"epoch = {STEPS_PER_EPOCH} steps, extrapolated",
+        "models": {t.name: {"step_ms": t.step_seconds * 1e3, "epoch_seconds": t.epoch_seconds,
+                            "samples_per_second": t.samples_per_second} for t in timings.values()},
+        "matmul_gflops": peak,
+        "profile": profiles,
+    }
+    if "sgd" in timings:
+        achieved = sgd_epoch_gflop(RunConfig()) / timings["sgd"].epoch_seconds
+        report["sgd_matmul_share_of_peak"] = achieved / peak
+        for name in ("bbb", "bbb-plain", "blitz", "dropout0.5"):
+            if name in timings:
+                report[f"{name}/sgd"] = timings[name].step_seconds / timings["sgd"].step_seconds
+    if "blitz" in timings and "bbb" in timings:
+        report["blitz/bbb"] = timings["blitz"].step_seconds / timings["bbb"].step_seconds
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The bench report as a plain-text table."""
+    lines = [f"machine: {report['machine']}", f"timing: {report['method']}", "",
+             f"{'model':12s} {'ms/step':>9s} {'s/epoch':>9s} {'samples/s':>10s}"]
+    for name, row in report["models"].items():
+        lines.append(f"{name:12s} {row['step_ms']:9.2f} {row['epoch_seconds']:9.2f} {row['samples_per_second']:10.0f}")
+    lines.append("")
+    lines.append(f"dense matmul: {report['matmul_gflops']:.1f} GFLOP/s")
+    if "sgd_matmul_share_of_peak" in report:
+        lines.append(f"SGD epoch reaches {report['sgd_matmul_share_of_peak']:.0%} of it")
+    for key, value in report.items():
+        if "/" in key:
+            lines.append(f"{key}: {value:.2f}x")
+    for name, rows in report["profile"].items():
+        lines += ["", f"where one {name} step spends its time (self time, ms per step):"]
+        lines += [f"  {r['op'][:44]:44s} {r['self_ms_per_step']:7.2f}  ({r['calls_per_step']:.0f} calls)" for r in rows]
+    if "bbb/sgd" in report:
+        lines.append(f"target BBB/SGD <= 4.0 (aim 3.0): {report['bbb/sgd'] - 3.0:+.2f} from 3.0")
+    return "\n".join(lines)
+
