@@ -121,5 +121,5 @@ def test_blundell_kl_weights():
 
 def test_uniform_and_unknown_kl_weights():
     assert kl_weights("uniform", 4).tolist() == [0.25] * 4
-    with pytest.raises(ValueError, match="blundell, uniform"):
-        kl_weights("study", 4)
+    with pytest.raises(ValueError, match="blundell, uniform, study"):
+        kl_weights("paper", 4)

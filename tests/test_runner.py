@@ -41,11 +41,11 @@ def _cli(tmp_path: Path, profiles: Path, *args: str, **popen) -> subprocess.Pope
 def test_finished_runs_are_skipped_and_tables_are_tidy(real_data_root, tmp_path):
     profile = _profile(tmp_path, ["sgd"])
     first = run_grid(profile, tmp_path / "results", progress=False)
-    assert first.finished == ["mnist-sgd-s0"] and not first.failed
-    run_dir = tmp_path / "results" / "tiny" / "runs" / "mnist-sgd-s0"
+    assert first.finished == ["mnist-sgd-corrected-s0"] and not first.failed
+    run_dir = tmp_path / "results" / "tiny" / "runs" / "mnist-sgd-corrected-s0"
     stamp = (run_dir / "manifest.json").stat().st_mtime_ns
     second = run_grid(profile, tmp_path / "results", progress=False)
-    assert second.skipped == ["mnist-sgd-s0"] and not second.finished
+    assert second.skipped == ["mnist-sgd-corrected-s0"] and not second.finished
     assert (run_dir / "manifest.json").stat().st_mtime_ns == stamp
     pruning = pd.read_csv(run_dir / "pruning.csv")
     assert list(pruning.columns) == ["dataset", "method", "seed", "protocol", "criterion", "fraction",
@@ -59,7 +59,7 @@ def test_finished_runs_are_skipped_and_tables_are_tidy(real_data_root, tmp_path)
 def test_a_changed_configuration_is_retrained(real_data_root, tmp_path):
     run_grid(_profile(tmp_path, ["sgd"]), tmp_path / "results", progress=False)
     changed = run_grid(_profile(tmp_path, ["sgd"], {**TINY, "epochs": 3}), tmp_path / "results", progress=False)
-    assert changed.finished == ["mnist-sgd-s0"]
+    assert changed.finished == ["mnist-sgd-corrected-s0"]
 
 
 def test_killed_grid_resumes_mid_run_and_matches_an_unbroken_one(real_data_root, tmp_path):
@@ -67,7 +67,7 @@ def test_killed_grid_resumes_mid_run_and_matches_an_unbroken_one(real_data_root,
     profiles = _profiles_file(tmp_path, tiny={"datasets": ["mnist"], "methods": ["bbb"], "seeds": [0],
                                               "fractions": [0.0, 0.9], "config": config})
     process = _cli(tmp_path, profiles, "--profile", "tiny", start_new_session=True)
-    checkpoint = tmp_path / "results" / "tiny" / "runs" / ".mnist-bbb-s0.partial" / "checkpoint.pt"
+    checkpoint = tmp_path / "results" / "tiny" / "runs" / ".mnist-bbb-corrected-s0.partial" / "checkpoint.pt"
     deadline = time.monotonic() + 240
     while not checkpoint.exists() and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
@@ -78,10 +78,10 @@ def test_killed_grid_resumes_mid_run_and_matches_an_unbroken_one(real_data_root,
     output = resumed.communicate(timeout=600)[0]
     assert resumed.returncode == 0, output
     unbroken = run_grid(load_profiles(profiles)["tiny"], tmp_path / "unbroken", progress=False)
-    assert unbroken.finished == ["mnist-bbb-s0"]
+    assert unbroken.finished == ["mnist-bbb-corrected-s0"]
     for table in ("history", "pruning"):
-        a = pd.read_csv(tmp_path / "results" / "tiny" / "runs" / "mnist-bbb-s0" / f"{table}.csv")
-        b = pd.read_csv(tmp_path / "unbroken" / "tiny" / "runs" / "mnist-bbb-s0" / f"{table}.csv")
+        a = pd.read_csv(tmp_path / "results" / "tiny" / "runs" / "mnist-bbb-corrected-s0" / f"{table}.csv")
+        b = pd.read_csv(tmp_path / "unbroken" / "tiny" / "runs" / "mnist-bbb-corrected-s0" / f"{table}.csv")
         pd.testing.assert_frame_equal(a.drop(columns="seconds", errors="ignore"), b.drop(columns="seconds", errors="ignore"))
 
 
@@ -95,10 +95,10 @@ def test_a_failing_run_keeps_its_notebook_and_the_grid_goes_on(real_data_root, t
     process = _cli(tmp_path, profiles, "--profile", "bad")
     output = process.communicate(timeout=600)[0]
     assert process.returncode == 1
-    assert "FAILED mnist-sgd-s0: FloatingPointError" in output and "failed" in output
-    notebook = tmp_path / "results" / "bad" / "runs" / ".mnist-sgd-s0.partial" / "train.ipynb"
+    assert "FAILED mnist-sgd-corrected-s0: FloatingPointError" in output and "failed" in output
+    notebook = tmp_path / "results" / "bad" / "runs" / ".mnist-sgd-corrected-s0.partial" / "train.ipynb"
     assert "non-finite loss" in notebook.read_text()
-    assert "mnist-dropout0.5-s0" in output
+    assert "mnist-dropout0.5-corrected-s0" in output
 
 
 def test_profile_with_a_typo_is_rejected_before_anything_runs(tmp_path):

@@ -125,7 +125,9 @@ def test_evaluation_reports_mean_and_ensemble_for_bbb_only(real_data_root):
         ({"epochs": 0}, "epochs must be an integer >= 1"),
         ({"lr": 0.0}, "lr must be > 0"),
         ({"optimizer": "rmsprop"}, "valid choices: adam, sgd"),
-        ({"kl_weighting": "study"}, "valid choices: blundell, uniform"),
+        ({"kl_weighting": "stduy"}, "valid choices: blundell, uniform, study"),
+        ({"protocol": "paper"}, "valid choices: corrected, study, custom"),
+        ({"protocol": "custom", "deviations": ("entropy",)}, "unknown deviations \\['entropy'\\]; valid choices: pruning_detached"),
     ],
 )
 def test_bad_arguments_raise_value_error_naming_the_choices(overrides, message):

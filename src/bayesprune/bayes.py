@@ -88,6 +88,7 @@ class BayesianLinear(nn.Module):
         self.weight_rho = nn.Parameter(torch.empty(out_features, in_features).uniform_(-5.0, -4.0))
         self.bias_mu = nn.Parameter(torch.empty(out_features).uniform_(-0.2, 0.2))
         self.bias_rho = nn.Parameter(torch.empty(out_features).uniform_(-5.0, -4.0))
+        self.mask_noise = True  # pruned weights get no noise; False only to reproduce the study's code
 
     def draw_noise(self, samples: int) -> tuple[Tensor, Tensor]:
         """Standard normal noise for `samples` weight and bias draws: (S, out, in) and (S, out)."""
@@ -96,31 +97,36 @@ class BayesianLinear(nn.Module):
         bias = torch.randn((samples, *self.bias_rho.shape), **like)
         return weight, bias
 
-    def _draw(self, name: str, prior: Prior | None, eps: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def _draw(
+        self, name: str, prior: Prior | None, eps: Tensor | None = None, entropy_gradient: bool = True
+    ) -> tuple[Tensor, Tensor]:
         """One sample mu + sigma * eps of weight or bias (noise masked where pruned), and log q - log p."""
         mu, rho = getattr(self, f"{name}_mu"), getattr(self, f"{name}_rho")
         sigma = F.softplus(rho)
         eps = torch.randn_like(mu) if eps is None else eps
         noise = sigma * eps
         mask = getattr(self, f"{name}_mu_mask", None)
-        if mask is not None:
+        if mask is not None and self.mask_noise:
             noise = noise * mask
         value = mu + noise
         if prior is None:
             return value, value.new_zeros(())
         # log q(w) from the noise already drawn: (w - mu) / sigma == eps, so this is exact.
         log_q = -(HALF_LOG_2PI * mu.numel()) - torch.log(sigma).sum() - 0.5 * (eps * eps).sum()
+        if not entropy_gradient:  # the study's code: log q(w) enters the loss as a constant
+            log_q = log_q.detach()
         return value, log_q - prior.log_prob(value).sum()
 
     def forward(
-        self, x: Tensor, sample: bool = True, prior: Prior | None = None, noise: tuple[Tensor, Tensor] | None = None
+        self, x: Tensor, sample: bool = True, prior: Prior | None = None,
+        noise: tuple[Tensor, Tensor] | None = None, entropy_gradient: bool = True,
     ) -> tuple[Tensor, Tensor]:
         """Output with one weight sample (or the posterior mean), and the sample's log q - log p."""
         if not sample:
             return F.linear(x, self.weight_mu, self.bias_mu), x.new_zeros(())
         weight_eps, bias_eps = noise if noise is not None else (None, None)
-        weight, weight_cost = self._draw("weight", prior, weight_eps)
-        bias, bias_cost = self._draw("bias", prior, bias_eps)
+        weight, weight_cost = self._draw("weight", prior, weight_eps, entropy_gradient)
+        bias, bias_cost = self._draw("bias", prior, bias_eps, entropy_gradient)
         return F.linear(x, weight, bias), weight_cost + bias_cost
 
 
@@ -136,12 +142,13 @@ class BayesianMLP(nn.Module):
         return [layer.draw_noise(samples) for layer in self.layers]
 
     def forward_with_complexity(
-        self, x: Tensor, prior: Prior | None, sample: bool = True, noise: list[tuple[Tensor, Tensor]] | None = None
+        self, x: Tensor, prior: Prior | None, sample: bool = True,
+        noise: list[tuple[Tensor, Tensor]] | None = None, entropy_gradient: bool = True,
     ) -> tuple[Tensor, Tensor]:
         """Logits and the Monte Carlo complexity cost log q(w) - log p(w) of the weights used."""
         cost = x.new_zeros(())
         for index, layer in enumerate(self.layers):
-            x, layer_cost = layer(x, sample, prior, None if noise is None else noise[index])
+            x, layer_cost = layer(x, sample, prior, None if noise is None else noise[index], entropy_gradient)
             cost = cost + layer_cost
             if index < len(self.layers) - 1:
                 x = F.relu(x)

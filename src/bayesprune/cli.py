@@ -19,6 +19,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         default = field.default if field.default is not MISSING else None
         if field.name == "hidden":
             parser.add_argument(flag, type=int, nargs="+", default=list(default))
+        elif field.name == "deviations":
+            parser.add_argument(flag, nargs="*", default=[], help="the study's code paths to switch on")
         elif isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
         else:
@@ -45,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--datasets", nargs="+", default=None)
     run.add_argument("--methods", nargs="+", default=None)
     run.add_argument("--seeds", nargs="+", type=int, default=None)
+    run.add_argument("--protocols", nargs="+", default=None)
     run.add_argument("--results", type=Path, default=Path("results"), help="results root (default: results)")
 
     bench = commands.add_parser("bench", help="time one training epoch of each model on this machine")
@@ -68,7 +71,8 @@ def _run_grid(args: argparse.Namespace) -> int:
 
     profile = get_profile(args.profile)
     print(f"profile {profile.name}: {profile.description}")
-    summary = run_grid(profile, args.results, args.datasets, args.methods, args.seeds, args.data_dir)
+    summary = run_grid(profile, args.results, args.datasets, args.methods, args.seeds, args.data_dir,
+                       protocols=args.protocols)
     print(summary.report())
     return 1 if summary.failed else 0
 
@@ -122,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         from .train import train
 
         values = {f.name: getattr(args, f.name) for f in fields(RunConfig)}
-        result = train(RunConfig(**values), out_dir=args.out, data_root=args.data_dir)
+        result = train(RunConfig.from_dict(values), out_dir=args.out, data_root=args.data_dir)
         for record in result.history:
             print(json.dumps(record))
         return 0

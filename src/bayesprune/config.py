@@ -12,9 +12,20 @@ from typing import Any
 DATASETS = ("mnist", "fashion-mnist")
 OPTIMIZERS = ("adam", "sgd")
 PRIORS = ("mixture", "gaussian")
-KL_WEIGHTINGS = ("blundell", "uniform")
+KL_WEIGHTINGS = ("blundell", "uniform", "study")
 DEVICES = ("auto", "cpu", "cuda")
-PROTOCOLS = ("corrected",)
+PROTOCOLS = ("corrected", "study", "custom")
+# The study's code paths that differ from the method it describes, each a switch (see the audit chapter).
+DEVIATIONS = {
+    "pruning_detached": "BBB pruning never reaches the forward pass (the masks are computed, the network is unchanged)",
+    "snr_over_rho": "BBB pruning score |mu| / rho for weights and mu / rho for biases, ranked together",
+    "pruned_rho_zero": "pruned BBB weights get rho = 0, so sampled passes give them noise of sigma = softplus(0)",
+    "entropy_detached": "log q(w) carries no gradient: only the prior and the likelihood act on sigma",
+    "kl_doubling": "minibatch KL weight 2^(1-i) for i = 0, 1, ... (sums to 4 per epoch)",
+    "baseline_dropout": "'SGD' has dropout 0.01, and every baseline drops input pixels at its hidden rate",
+    "mixed_metric": "BBB scored by the argmax of the mean log-softmax of 10 sampled networks and the mean network",
+}
+STUDY_SGD_DROPOUT = 0.01
 _DROPOUT_METHOD = re.compile(r"^dropout(0?\.\d+)$")
 METHOD_CHOICES = "sgd, bbb, dropout<p> with 0 < p < 1 (e.g. dropout0.5)"
 
@@ -61,7 +72,8 @@ class RunConfig:
     dataset: str = "mnist"  # mnist | fashion-mnist
     method: str = "sgd"  # sgd | bbb | dropout<p>
     seed: int = 0
-    protocol: str = "corrected"  # which implementation choices the run follows (see the audit chapter)
+    protocol: str = "corrected"  # corrected | study (every deviation) | custom (the deviations listed)
+    deviations: tuple[str, ...] = ()  # the study's code paths switched on, names in DEVIATIONS
     epochs: int = 50  # the study trained every model for 50 epochs
     batch_size: int = 100
     optimizer: str = "adam"  # the study used Adam for every model
@@ -78,7 +90,7 @@ class RunConfig:
     prior_log_sigma1: float = 0.0  # sigma1 = e^0
     prior_log_sigma2: float = -6.0  # sigma2 = e^-6 (mixture only)
     train_samples: int = 2  # weight samples per minibatch in the ELBO
-    kl_weighting: str = "blundell"  # blundell | uniform
+    kl_weighting: str = "blundell"  # blundell | uniform | study (set by the kl_doubling deviation)
     fused_elbo: bool = True  # fast step (bayesprune.fused); False: the plain autograd reference, same estimator
     eval_samples: int = 10  # networks in the MC ensemble
     device: str = "auto"  # auto | cpu | cuda
@@ -86,6 +98,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         """Check every field where it enters, with errors that name the valid choices."""
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        self._resolve_protocol()
         validate_dataset(self.dataset)
         method_dropout(self.method)
         _choice("protocol", self.protocol, PROTOCOLS)
@@ -108,6 +121,31 @@ class RunConfig:
         if not self.hidden or min(self.hidden) < 1:
             raise ValueError(f"hidden must list positive layer widths, got {self.hidden!r}")
 
+    def _resolve_protocol(self) -> None:
+        """Check protocol and deviations together and write their effects into the other fields."""
+        _choice("protocol", self.protocol, PROTOCOLS)
+        unknown = sorted(set(self.deviations) - set(DEVIATIONS))
+        if unknown:
+            raise ValueError(f"unknown deviations {unknown}; valid choices: {', '.join(DEVIATIONS)}")
+        deviations = tuple(d for d in DEVIATIONS if d in set(self.deviations))
+        if self.protocol == "study":
+            if deviations and deviations != tuple(DEVIATIONS):
+                raise ValueError("protocol 'study' switches on every deviation; list a subset with protocol 'custom'")
+            deviations = tuple(DEVIATIONS)
+        elif self.protocol == "corrected" and deviations:
+            raise ValueError(f"protocol 'corrected' has no deviations, got {list(deviations)}; use protocol 'custom'")
+        elif self.protocol == "custom" and not deviations:
+            raise ValueError("protocol 'custom' needs at least one deviation")
+        object.__setattr__(self, "deviations", deviations)
+        if "kl_doubling" in deviations:
+            object.__setattr__(self, "kl_weighting", "study")
+        if "baseline_dropout" in deviations and self.method != "bbb":
+            object.__setattr__(self, "input_dropout", self.dropout)
+
+    def deviates(self, name: str) -> bool:
+        """Whether the study's code path `name` is switched on."""
+        return name in self.deviations
+
     @property
     def bayesian(self) -> bool:
         """Whether the run trains a Bayes by Backprop network."""
@@ -115,13 +153,16 @@ class RunConfig:
 
     @property
     def dropout(self) -> float:
-        """Hidden-layer dropout rate implied by the method name."""
+        """Hidden-layer dropout rate implied by the method name (the study's 'SGD' had 0.01)."""
+        if self.method == "sgd" and "baseline_dropout" in self.deviations:
+            return STUDY_SGD_DROPOUT
         return method_dropout(self.method)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready dict of every field."""
         data = asdict(self)
         data["hidden"] = list(self.hidden)
+        data["deviations"] = list(self.deviations)
         return data
 
     def digest(self) -> str:
@@ -141,4 +182,4 @@ class RunConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown config keys {unknown}; valid keys: {', '.join(sorted(known))}")
-        return cls(**data)
+        return cls(**{k: tuple(v) if k in ("hidden", "deviations") else v for k, v in data.items()})

@@ -22,7 +22,12 @@ def _uniform(batches: int) -> Tensor:
     return torch.full((batches,), 1.0 / batches, dtype=torch.float64)
 
 
-KL_WEIGHTINGS: dict[str, Callable[[int], Tensor]] = {"blundell": _blundell, "uniform": _uniform}
+def _study(batches: int) -> Tensor:
+    """The study's code: 2^(1-i) for batch index i = 0..M-1 (2, 1, 0.5, ...; sums to about 4)."""
+    return torch.exp2(1.0 - torch.arange(batches, dtype=torch.float64))
+
+
+KL_WEIGHTINGS: dict[str, Callable[[int], Tensor]] = {"blundell": _blundell, "uniform": _uniform, "study": _study}
 
 
 def kl_weights(name: str, batches: int) -> Tensor:
@@ -35,7 +40,7 @@ def kl_weights(name: str, batches: int) -> Tensor:
 
 
 def elbo_terms(
-    model: BayesianMLP, x: Tensor, y: Tensor, prior: Prior, samples: int
+    model: BayesianMLP, x: Tensor, y: Tensor, prior: Prior, samples: int, entropy_gradient: bool = True
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Monte Carlo estimates over `samples` weight draws: NLL summed over the batch, complexity cost, mean logits.
 
@@ -45,7 +50,7 @@ def elbo_terms(
     noise = model.draw_noise(samples)
     for sample in range(samples):
         layer_noise = [(weight[sample], bias[sample]) for weight, bias in noise]
-        logits, cost = model.forward_with_complexity(x, prior, noise=layer_noise)
+        logits, cost = model.forward_with_complexity(x, prior, noise=layer_noise, entropy_gradient=entropy_gradient)
         sample_nll = F.cross_entropy(logits, y, reduction="sum")
         nll = sample_nll if nll is None else nll + sample_nll
         complexity = cost if complexity is None else complexity + cost

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from .bayes import BayesianMLP
-from .prune import criteria_for, global_prune
+from .prune import give_pruned_noise, global_prune, sweep_criteria
 
 
 @torch.no_grad()
@@ -37,11 +37,27 @@ def accuracy(scores: Tensor, y: Tensor) -> float:
     return (scores.argmax(dim=1) == y).float().mean().item()
 
 
-def evaluate(model: nn.Module, x: Tensor, y: Tensor, samples: int = 10) -> dict[str, float | None]:
-    """accuracy_mean for every model; accuracy_ensemble for BBB (None for deterministic models)."""
+@torch.no_grad()
+def study_scores(model: BayesianMLP, x: Tensor, samples: int) -> Tensor:
+    """The study's BBB metric: mean log-softmax of `samples` sampled networks and the mean network."""
+    total = torch.log_softmax(mean_logits(model, x), dim=1)
+    for _ in range(samples):
+        total += torch.log_softmax(model(x, sample=True), dim=1)
+    return total / (samples + 1)
+
+
+def evaluate(
+    model: nn.Module, x: Tensor, y: Tensor, samples: int = 10, mixed_metric: bool = False
+) -> dict[str, float | None]:
+    """accuracy_mean for every model; accuracy_ensemble for BBB (None for deterministic models).
+
+    With mixed_metric, accuracy_ensemble is the study's metric (`study_scores`) instead of the
+    mean of the softmax of sampled networks.
+    """
     result: dict[str, float | None] = {"accuracy_mean": accuracy(mean_logits(model, x), y), "accuracy_ensemble": None}
     if isinstance(model, BayesianMLP):
-        result["accuracy_ensemble"] = accuracy(ensemble_probabilities(model, x, samples), y)
+        scores = study_scores(model, x, samples) if mixed_metric else ensemble_probabilities(model, x, samples)
+        result["accuracy_ensemble"] = accuracy(scores, y)
     return result
 
 
@@ -53,14 +69,22 @@ def pruning_sweep(
     include_bias: bool = False,
     samples: int = 10,
     seed: int = 0,
+    deviations: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """Accuracy of fresh copies of model pruned to each fraction by each criterion that applies."""
+    """Accuracy of fresh copies of model pruned to each fraction by each criterion that applies.
+
+    `deviations` switches on the study's pruning and scoring code paths (config.DEVIATIONS).
+    """
+    bayesian = isinstance(model, BayesianMLP)
     rows = []
-    for criterion in criteria_for(model):
+    for criterion in sweep_criteria(model, tuple(deviations)):
         for fraction in fractions:
             pruned = copy.deepcopy(model)
-            achieved = global_prune(pruned, fraction, criterion, include_bias)
+            achieved = global_prune(pruned, fraction, criterion, include_bias or criterion == "snr_rho")
+            if bayesian and "pruned_rho_zero" in deviations:
+                give_pruned_noise(pruned)
+            scored = model if bayesian and "pruning_detached" in deviations else pruned
             torch.manual_seed(seed)
             rows.append({"criterion": criterion, "fraction": fraction, "achieved_sparsity": achieved,
-                         **evaluate(pruned, x, y, samples)})
+                         **evaluate(scored, x, y, samples, "mixed_metric" in deviations)})
     return rows

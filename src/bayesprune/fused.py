@@ -24,13 +24,14 @@ class SampleWithCost(torch.autograd.Function):
     """S weight samples mu + softplus(rho) * eps and their summed complexity cost sum_s log q(w_s) - log p(w_s)."""
 
     @staticmethod
-    def forward(ctx, mu: Tensor, rho: Tensor, eps: Tensor, prior: Prior) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def forward(ctx, mu: Tensor, rho: Tensor, eps: Tensor, prior: Prior, entropy_gradient: bool) -> tuple[Tensor, Tensor]:  # noqa: D102
         sigma = F.softplus(rho)
         weights = torch.addcmul(mu, sigma, eps)
         log_prior, log_prior_grad = prior.log_prob_and_grad(weights)
         samples = eps.shape[0]
         log_q = -HALF_LOG_2PI * eps.numel() - samples * torch.log(sigma).sum() - 0.5 * torch.dot(eps.view(-1), eps.view(-1))
         ctx.save_for_backward(rho, sigma, eps, log_prior_grad)
+        ctx.entropy_gradient = entropy_gradient
         return weights, log_q - log_prior
 
     @staticmethod
@@ -38,20 +39,22 @@ class SampleWithCost(torch.autograd.Function):
         rho, sigma, eps, log_prior_grad = ctx.saved_tensors
         total = torch.addcmul(grad_weights, log_prior_grad, -grad_cost)  # d loss / dw, through the net and log p
         grad_mu = total.sum(0)
-        grad_rho = ((total * eps).sum(0) - grad_cost * eps.shape[0] / sigma) * torch.sigmoid(rho)
-        return grad_mu, grad_rho, None, None
+        grad_sigma = (total * eps).sum(0)
+        if ctx.entropy_gradient:  # d(-S log sigma) / d sigma; the study's code detached it
+            grad_sigma = grad_sigma - grad_cost * eps.shape[0] / sigma
+        return grad_mu, grad_sigma * torch.sigmoid(rho), None, None, None
 
 
 def fused_elbo_terms(
-    model: BayesianMLP, x: Tensor, y: Tensor, prior: Prior, samples: int
+    model: BayesianMLP, x: Tensor, y: Tensor, prior: Prior, samples: int, entropy_gradient: bool = True
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Same contract and random numbers as `elbo.elbo_terms`: (NLL summed over batch, complexity, mean logits)."""
     noise = model.draw_noise(samples)
     hidden = x
     cost = x.new_zeros(())
     for index, (layer, (weight_eps, bias_eps)) in enumerate(zip(model.layers, noise)):
-        weights, weight_cost = SampleWithCost.apply(layer.weight_mu, layer.weight_rho, weight_eps, prior)
-        biases, bias_cost = SampleWithCost.apply(layer.bias_mu, layer.bias_rho, bias_eps, prior)
+        weights, weight_cost = SampleWithCost.apply(layer.weight_mu, layer.weight_rho, weight_eps, prior, entropy_gradient)
+        biases, bias_cost = SampleWithCost.apply(layer.bias_mu, layer.bias_rho, bias_eps, prior, entropy_gradient)
         cost = cost + weight_cost + bias_cost
         if hidden.dim() == 2:  # the shared input: one GEMM against all samples' weights stacked
             out = (hidden @ weights.reshape(-1, weights.shape[-1]).T).view(len(hidden), samples, -1).transpose(0, 1)

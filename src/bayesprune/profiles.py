@@ -15,7 +15,7 @@ from .config import RunConfig, validate_fraction
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROFILES_ENV = "BAYESPRUNE_PROFILES"
-PROFILE_KEYS = ("description", "datasets", "methods", "seeds", "fractions", "include_bias", "config")
+PROFILE_KEYS = ("description", "datasets", "methods", "seeds", "protocols", "fractions", "include_bias", "config")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Profile:
     methods: tuple[str, ...]
     seeds: tuple[int, ...]
     fractions: tuple[float, ...]
+    protocols: tuple[str, ...] = ("corrected",)
     include_bias: bool = False
     config: tuple[tuple[str, Any], ...] = ()
     description: str = ""
@@ -36,18 +37,19 @@ class Profile:
         datasets: Sequence[str] | None = None,
         methods: Sequence[str] | None = None,
         seeds: Sequence[int] | None = None,
+        protocols: Sequence[str] | None = None,
     ) -> list[RunConfig]:
-        """Every run's resolved config, optionally restricted to some datasets, methods or seeds."""
+        """Every run's resolved config, optionally restricted to some datasets, methods, seeds or protocols."""
         chosen = []
         for name, wanted, available in (("dataset", datasets, self.datasets), ("method", methods, self.methods),
-                                        ("seed", seeds, self.seeds)):
+                                        ("seed", seeds, self.seeds), ("protocol", protocols, self.protocols)):
             if wanted is not None and set(wanted) - set(available):
                 raise ValueError(f"{name} {sorted(set(wanted) - set(available))} not in profile {self.name!r}; "
                                  f"valid choices: {', '.join(map(str, available))}")
             chosen.append(list(wanted) if wanted is not None else list(available))
         overrides = dict(self.config)
-        return [RunConfig.from_dict({**overrides, "dataset": d, "method": m, "seed": s})
-                for d in chosen[0] for m in chosen[1] for s in chosen[2]]
+        return [RunConfig.from_dict({**overrides, "dataset": d, "method": m, "seed": s, "protocol": p})
+                for p in chosen[3] for d in chosen[0] for m in chosen[1] for s in chosen[2]]
 
 
 def profiles_path() -> Path:
@@ -69,6 +71,7 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
         methods=tuple(entry["methods"]),
         seeds=tuple(int(s) for s in entry["seeds"]),
         fractions=tuple(validate_fraction(f) for f in entry["fractions"]),
+        protocols=tuple(entry.get("protocols", ("corrected",))),
         include_bias=bool(entry.get("include_bias", False)),
         config=tuple(sorted((entry.get("config") or {}).items())),
         description=entry.get("description", ""),

@@ -15,7 +15,7 @@ from torch.nn.utils import prune
 from .bayes import BayesianLinear, BayesianMLP
 from .config import validate_fraction
 
-CRITERIA = {"mlp": ("magnitude",), "bbb": ("snr", "magnitude")}
+CRITERIA = {"mlp": ("magnitude",), "bbb": ("snr", "magnitude", "snr_rho")}
 
 
 class LowestScore(prune.BasePruningMethod):
@@ -37,8 +37,15 @@ class LowestScore(prune.BasePruningMethod):
 
 
 def criteria_for(model: nn.Module) -> tuple[str, ...]:
-    """Pruning criteria that apply to a model."""
+    """Pruning criteria that apply to a model (snr_rho: the study's code, see `score`)."""
     return CRITERIA["bbb" if isinstance(model, BayesianMLP) else "mlp"]
+
+
+def sweep_criteria(model: nn.Module, deviations: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Criteria a pruning sweep reports: magnitude, and for BBB its SNR (as the study coded it, if asked)."""
+    if not isinstance(model, BayesianMLP):
+        return ("magnitude",)
+    return ("snr_rho" if "snr_over_rho" in deviations else "snr", "magnitude")
 
 
 def _validate_criterion(model: nn.Module, criterion: str) -> None:
@@ -58,11 +65,17 @@ def prunable(model: nn.Module, include_bias: bool = False) -> list[tuple[nn.Modu
 
 
 def score(module: nn.Module, name: str, criterion: str) -> Tensor:
-    """Importance of each entry: |w| (magnitude) or |mu| / softplus(rho) (snr)."""
+    """Importance of each entry: |w| (magnitude), |mu| / softplus(rho) (snr), or the study's snr_rho.
+
+    snr_rho reproduces the study's code: |mu| / rho for weights and mu / rho for biases, with the raw
+    (negative) rho, so the lowest scores, pruned first, are the largest |mu|.
+    """
     value = getattr(module, name).detach()
     if criterion == "magnitude":
         return value.abs()
     rho = getattr(module, name.replace("_mu", "_rho")).detach()
+    if criterion == "snr_rho":
+        return (value if name.startswith("bias") else value.abs()) / rho
     return value.abs() / F.softplus(rho)
 
 
@@ -92,3 +105,14 @@ def snr_prune(model: BayesianMLP, fraction: float, include_bias: bool = False) -
     """Global signal-to-noise pruning of a BBB network, |mu| / sigma."""
     return global_prune(model, fraction, "snr", include_bias)
 
+
+
+def give_pruned_noise(model: BayesianMLP) -> None:
+    """The study's code: pruned BBB weights get rho = 0 and keep their noise (sigma = softplus(0) = 0.69)."""
+    for layer in model.layers:
+        for name in ("weight", "bias"):
+            mask = getattr(layer, f"{name}_mu_mask", None)
+            if mask is not None:
+                with torch.no_grad():
+                    getattr(layer, f"{name}_rho").masked_fill_(mask == 0, 0.0)
+        layer.mask_noise = False

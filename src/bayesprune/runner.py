@@ -1,6 +1,6 @@
 """Execute a profile's grid of runs through the parameterized notebooks, atomically and resumably.
 
-A run lives in results/<profile>/runs/<dataset>-<method>-s<seed>/ once finished. While it runs it
+A run lives in results/<profile>/runs/<dataset>-<method>-<protocol>-s<seed>/ once finished. While it runs it
 lives in a hidden `.partial` folder beside it, which keeps its epoch checkpoints (so a killed grid
 resumes mid-run) and, when a notebook fails, the executed notebook with the error. The finished
 folder appears by one rename, after its manifest is written; it is skipped on later runs as long as
@@ -50,7 +50,7 @@ class GridSummary:
 
 def run_id(cfg: RunConfig) -> str:
     """Folder name of a run."""
-    return f"{cfg.dataset}-{cfg.method}-s{cfg.seed}"
+    return f"{cfg.dataset}-{cfg.method}-{cfg.protocol}-s{cfg.seed}"
 
 
 def is_finished(run_dir: Path, cfg: RunConfig) -> bool:
@@ -117,9 +117,10 @@ def run_grid(
     seeds: list[int] | None = None,
     data_dir: Path | None = None,
     progress: bool = True,
+    protocols: list[str] | None = None,
 ) -> GridSummary:
     """Execute every run of a profile that is not already finished; failures do not stop the grid."""
-    configs = profile.runs(datasets, methods, seeds)
+    configs = profile.runs(datasets, methods, seeds, protocols)
     runs_dir = (Path(results_root) / profile.name / "runs").resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
     summary = GridSummary()

@@ -65,7 +65,7 @@ def prune_run(
     cfg, model = load_trained(run_dir, str(target))
     x, y = load_split(cfg.dataset, False, data_root, target, cfg.pixel_divisor, cfg.test_subset)
     keys = run_keys(cfg.to_dict())
-    rows = pruning_sweep(model, x, y, fractions, include_bias, cfg.eval_samples, cfg.seed)
+    rows = pruning_sweep(model, x, y, fractions, include_bias, cfg.eval_samples, cfg.seed, cfg.deviations)
     write_table(weight_stats(model), keys, run_dir / "weights.csv")
     write_table(histogram_rows(model), keys, run_dir / "weight_histogram.csv")
     frame = write_table(rows, keys, run_dir / "pruning.csv")

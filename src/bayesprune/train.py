@@ -68,7 +68,7 @@ def training_step(
         weighted = torch.zeros((), device=x.device)
     else:
         terms = fused_elbo_terms if cfg.fused_elbo else elbo_terms
-        nll, complexity, logits = terms(model, x, y, prior, cfg.train_samples)
+        nll, complexity, logits = terms(model, x, y, prior, cfg.train_samples, not cfg.deviates("entropy_detached"))
         weighted = kl_weight * complexity
     objective = nll + weighted  # minus the minibatch ELBO
     optimizer.zero_grad(set_to_none=True)
