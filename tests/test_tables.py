@@ -43,7 +43,7 @@ def test_study_layout_puts_mean_std_study_and_difference_side_by_side():
 
 def test_weight_summary_averages_the_all_rows_over_seeds():
     weights = pd.DataFrame([
-        {"dataset": "mnist", "method": "sgd", "seed": s, "protocol": "corrected", "layer": layer, "std": std,
+        {"dataset": "mnist", "method": "sgd", "seed": s, "protocol": "corrected", "parameter": "weight", "layer": layer, "std": std,
          "kurtosis": 1.0, "near_zero_share": 0.1} for s, std in ((0, 0.2), (1, 0.4)) for layer in ("1", "all")])
     summary = weight_summary(weights)
     assert summary["std"].tolist() == [pytest.approx(0.3)]

@@ -145,3 +145,20 @@ def report_style() -> None:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
         set_matplotlib_formats("png")
+
+
+def kl_weight_figure(batches: int = 600, shown: int = 12) -> Figure:
+    """Complexity-cost weight of the first minibatches of an epoch: Blundell's, uniform, and the study's code."""
+    from .elbo import KL_WEIGHTINGS
+
+    fig = Figure(figsize=(6, 3.4))
+    ax = fig.subplots()
+    for name, weights in KL_WEIGHTINGS.items():
+        values = weights(batches)
+        ax.plot(range(1, shown + 1), values[:shown], marker="o", label=f"{name} (sum {values.sum():.2f})")
+    ax.set_yscale("log")
+    ax.set_xlabel("minibatch of the epoch")
+    ax.set_ylabel("weight of the complexity cost")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

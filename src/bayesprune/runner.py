@@ -28,7 +28,7 @@ from .train import resolve_device
 
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 RUN_NOTEBOOKS = ("train", "prune")
-CHAPTER_NOTEBOOKS = ("training", "weights", "pruning", "reproducibility")
+CHAPTER_NOTEBOOKS = ("training", "weights", "pruning", "audit", "reproducibility")
 KERNEL = "python3"
 BENCH_DIR = PROJECT_ROOT / "results" / "bench"
 

@@ -52,6 +52,12 @@ def study_layout(pruning: pd.DataFrame, dataset: str, protocol: str, column: str
 
 def weight_summary(weights: pd.DataFrame) -> pd.DataFrame:
     """Std, kurtosis and near-zero share of all weights, mean over seeds, per dataset and method."""
-    rows = weights[weights["layer"].astype(str) == "all"]
+    rows = weights[(weights["layer"].astype(str) == "all") & (weights["parameter"] == "weight")]
     summary = rows.groupby(["dataset", "protocol", "method"])[["std", "kurtosis", "near_zero_share"]].mean()
     return summary.reset_index()
+
+
+def sigma_summary(weights: pd.DataFrame) -> pd.DataFrame:
+    """Mean and spread of BBB's posterior sigmas (all layers), mean over seeds, per dataset and protocol."""
+    rows = weights[(weights["layer"].astype(str) == "all") & (weights["parameter"] == "sigma")]
+    return rows.groupby(["dataset", "protocol", "method"])[["mean", "std"]].mean().reset_index()

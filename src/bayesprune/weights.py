@@ -26,20 +26,28 @@ def sigma_matrices(model: BayesianMLP) -> list[Tensor]:
 
 
 def describe(values: Tensor) -> dict[str, float]:
-    """Std, excess kurtosis and share of |w| < 1e-2 of a set of weights."""
+    """Mean, std, excess kurtosis and share of |w| < 1e-2 of a set of values."""
     flat = values.double().flatten()
     centred = flat - flat.mean()
     variance = centred.pow(2).mean()
     return {
+        "mean": flat.mean().item(),
         "std": variance.sqrt().item(),
         "kurtosis": (centred.pow(4).mean() / variance.pow(2) - 3.0).item(),
         "near_zero_share": (flat.abs() < NEAR_ZERO).double().mean().item(),
     }
 
 
+def _layer_rows(parameter: str, matrices: list[Tensor]) -> list[dict[str, Any]]:
+    """One row per layer plus an 'all' row over every matrix."""
+    rows = [{"parameter": parameter, "layer": str(i + 1), **describe(w)} for i, w in enumerate(matrices)]
+    rows.append({"parameter": parameter, "layer": "all", **describe(torch.cat([w.flatten() for w in matrices]))})
+    return rows
+
+
 def weight_stats(model: nn.Module) -> list[dict[str, Any]]:
-    """One row per layer plus an 'all' row over every weight matrix."""
-    matrices = weight_matrices(model)
-    rows = [{"layer": str(i + 1), **describe(w)} for i, w in enumerate(matrices)]
-    rows.append({"layer": "all", **describe(torch.cat([w.flatten() for w in matrices]))})
+    """Statistics of the weights (BBB: posterior means) per layer, and for BBB of the posterior sigmas too."""
+    rows = _layer_rows("weight", weight_matrices(model))
+    if isinstance(model, BayesianMLP):
+        rows += _layer_rows("sigma", sigma_matrices(model))
     return rows
