@@ -14,7 +14,7 @@ MATHJAX := book/_vendor/mathjax/tex-chtml.js
 
 BENCH_NAME ?= cpu-$(shell nproc)cores
 
-.PHONY: setup data test test-slow run book report bench clean
+.PHONY: setup data test run book report bench clean
 
 setup: $(VENV)/.installed
 
@@ -55,14 +55,11 @@ bench: setup data
 NOTEBOOKS := $(addprefix notebooks/,train.ipynb prune.ipynb prior.ipynb training.ipynb weights.ipynb pruning.ipynb audit.ipynb reproducibility.ipynb compute.ipynb)
 
 test: setup data
-	$(PY) -m pytest -m "not slow and not browser"
+	$(PY) -m pytest -m "not browser"
 	$(BP) run --profile smoke
 	$(PY) -m pytest -p no:cacheprovider --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
 	$(MAKE) book PROFILE=smoke
 	$(PY) -m pytest -m browser tests/test_browser.py
-
-test-slow: setup data
-	$(PY) -m pytest -m slow
 
 clean:
 	rm -rf $(VENV) .pytest_cache
