@@ -122,3 +122,17 @@ def test_mixed_metric_is_the_mean_log_softmax_of_samples_and_mean_network():
     torch.manual_seed(5)
     assert evaluate(model, x, y, 3, mixed_metric=True)["accuracy_ensemble"] == (scores.argmax(1) == y).float().mean().item()
     assert evaluate(MLP([20, 5]), x, y, 3, mixed_metric=True)["accuracy_ensemble"] is None
+
+
+def test_pruning_ablation_fixes_each_pruning_time_deviation_alone():
+    from bayesprune.runs import pruning_ablation
+
+    model = _bbb()
+    x, y = torch.randn(64, 20), torch.randint(0, 5, (64,))
+    cfg = RunConfig(protocol="study", method="bbb", hidden=(30, 30), eval_samples=2)
+    rows = pruning_ablation(model, x, y, [0.0, 0.9], False, cfg)
+    assert [r["fixed"] for r in rows[::2]] == ["none", "pruning_detached", "snr_over_rho", "pruned_rho_zero", "mixed_metric"]
+    by_fixed = {r["fixed"]: r for r in rows if r["fraction"] == 0.9}
+    assert by_fixed["none"]["accuracy_mean"] == rows[0]["accuracy_mean"]  # detached: 90 % equals unpruned
+    assert by_fixed["pruning_detached"]["criterion"] == "snr_rho"
+    assert by_fixed["snr_over_rho"]["criterion"] == "snr"

@@ -25,6 +25,7 @@ DEVIATIONS = {
     "baseline_dropout": "'SGD' has dropout 0.01, and every baseline drops input pixels at its hidden rate",
     "mixed_metric": "BBB scored by the argmax of the mean log-softmax of 10 sampled networks and the mean network",
 }
+PRUNING_DEVIATIONS = ("pruning_detached", "snr_over_rho", "pruned_rho_zero", "mixed_metric")  # no retraining needed
 STUDY_SGD_DROPOUT = 0.01
 _DROPOUT_METHOD = re.compile(r"^dropout(0?\.\d+)$")
 METHOD_CHOICES = "sgd, bbb, dropout<p> with 0 < p < 1 (e.g. dropout0.5)"

@@ -70,14 +70,17 @@ def pruning_sweep(
     samples: int = 10,
     seed: int = 0,
     deviations: Sequence[str] = (),
+    primary_only: bool = False,
 ) -> list[dict[str, Any]]:
     """Accuracy of fresh copies of model pruned to each fraction by each criterion that applies.
 
-    `deviations` switches on the study's pruning and scoring code paths (config.DEVIATIONS).
+    `deviations` switches on the study's pruning and scoring code paths (config.DEVIATIONS);
+    `primary_only` keeps the model's own criterion (SNR for BBB) and skips magnitude.
     """
     bayesian = isinstance(model, BayesianMLP)
     rows = []
-    for criterion in sweep_criteria(model, tuple(deviations)):
+    criteria = sweep_criteria(model, tuple(deviations))
+    for criterion in criteria[:1] if primary_only else criteria:
         for fraction in fractions:
             pruned = copy.deepcopy(model)
             achieved = global_prune(pruned, fraction, criterion, include_bias or criterion == "snr_rho")

@@ -12,7 +12,7 @@ from .atomic import atomic_write
 
 KEYS = ["dataset", "method", "seed", "protocol"]
 PRUNING_COLUMNS = KEYS + ["criterion", "fraction", "achieved_sparsity", "accuracy_mean", "accuracy_ensemble"]
-TABLES = ("history", "pruning", "weights", "weight_histogram")
+TABLES = ("history", "pruning", "weights", "weight_histogram", "ablation")
 
 
 def write_text_atomic(path: Path, text: str) -> None:

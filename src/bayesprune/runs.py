@@ -8,10 +8,11 @@ from typing import Any, Sequence
 
 import pandas as pd
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from .checkpoint import load_checkpoint
-from .config import RunConfig, validate_fraction
+from .bayes import BayesianMLP
+from .config import PRUNING_DEVIATIONS, RunConfig, validate_fraction
 from .data import load_split
 from .evaluate import pruning_sweep
 from .models import build_model
@@ -50,6 +51,18 @@ def histogram_rows(model: nn.Module) -> list[dict[str, Any]]:
     return [{"bin_left": edges[i], "bin_right": edges[i + 1], "count": int(c)} for i, c in enumerate(counts)]
 
 
+def pruning_ablation(
+    model: BayesianMLP, x: Tensor, y: Tensor, fractions: Sequence[float], include_bias: bool, cfg: RunConfig
+) -> list[dict[str, Any]]:
+    """BBB's own-criterion sweep with the run's deviations, then with each pruning-time one fixed alone."""
+    rows = []
+    for fixed in ("none", *[d for d in PRUNING_DEVIATIONS if cfg.deviates(d)]):
+        deviations = tuple(d for d in cfg.deviations if d != fixed)
+        sweep = pruning_sweep(model, x, y, fractions, include_bias, cfg.eval_samples, cfg.seed, deviations, True)
+        rows += [{"fixed": fixed, **row} for row in sweep]
+    return rows
+
+
 def prune_run(
     run_dir: Path,
     fractions: Sequence[float],
@@ -68,6 +81,8 @@ def prune_run(
     rows = pruning_sweep(model, x, y, fractions, include_bias, cfg.eval_samples, cfg.seed, cfg.deviations)
     write_table(weight_stats(model), keys, run_dir / "weights.csv")
     write_table(histogram_rows(model), keys, run_dir / "weight_histogram.csv")
+    if isinstance(model, BayesianMLP):
+        write_table(pruning_ablation(model, x, y, fractions, include_bias, cfg), keys, run_dir / "ablation.csv")
     frame = write_table(rows, keys, run_dir / "pruning.csv")
     write_json({"seconds": time.perf_counter() - started, "include_bias": include_bias}, run_dir / "prune.json")
     return frame

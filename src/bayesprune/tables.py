@@ -61,3 +61,10 @@ def sigma_summary(weights: pd.DataFrame) -> pd.DataFrame:
     """Mean and spread of BBB's posterior sigmas (all layers), mean over seeds, per dataset and protocol."""
     rows = weights[(weights["layer"].astype(str) == "all") & (weights["parameter"] == "sigma")]
     return rows.groupby(["dataset", "protocol", "method"])[["mean", "std"]].mean().reset_index()
+
+
+def ablation_table(ablation: pd.DataFrame, fraction: float = 0.9) -> pd.DataFrame:
+    """BBB accuracy at one pruned fraction with each pruning-time deviation fixed alone (mean over seeds)."""
+    rows = ablation[ablation["fraction"].round(6) == fraction]
+    table = rows.pivot_table(index=["dataset", "protocol", "fixed"], values=["accuracy_mean", "accuracy_ensemble"])
+    return table.rename(index={"none": "(nothing fixed)"}, level="fixed")
