@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
 FRACTIONS = (0.0, 0.5, 0.75, 0.9)
 METHOD_LABELS = {"sgd": "SGD", "dropout0.5": "Dropout 0.5", "dropout0.75": "Dropout 0.75",
                  "dropout0.9": "Dropout 0.9", "bbb": "BBB"}
@@ -31,8 +29,3 @@ def method_label(method: str) -> str:
         return METHOD_LABELS[method]
     return f"Dropout {method.removeprefix('dropout')}" if method.startswith("dropout") else method
 
-
-def reported_table(dataset: str) -> pd.DataFrame:
-    """The study's table for a dataset: rows methods, columns pruning fractions."""
-    rows = REPORTED[dataset]
-    return pd.DataFrame.from_dict(rows, orient="index", columns=list(FRACTIONS))
