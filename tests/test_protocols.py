@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from bayesprune import bayes
+from bayesprune.augment import affine, fixed_test_images, random_affine
 from bayesprune.bayes import BayesianMLP, ScaleMixturePrior
 from bayesprune.config import DEVIATIONS, RunConfig
 from bayesprune.elbo import elbo_terms, kl_weights
@@ -136,3 +137,59 @@ def test_pruning_ablation_fixes_each_pruning_time_deviation_alone():
     assert by_fixed["none"]["accuracy_mean"] == rows[0]["accuracy_mean"]  # detached: 90 % equals unpruned
     assert by_fixed["pruning_detached"]["criterion"] == "snr_rho"
     assert by_fixed["snr_over_rho"]["criterion"] == "snr"
+
+
+def test_affine_is_exact_at_identity_and_quarter_turns():
+    images = torch.rand(3, 784)
+    ones = torch.ones(3)
+    assert torch.equal(affine(images, torch.zeros(3), ones), images)
+    turned = affine(images, torch.full((3,), 90.0), ones).view(3, 28, 28)
+    square = images.view(3, 28, 28)
+    assert torch.equal(turned, torch.rot90(square, 1, (1, 2))) or torch.equal(turned, torch.rot90(square, -1, (1, 2)))
+
+
+def test_random_affine_rotates_and_shrinks_with_zero_fill():
+    torch.manual_seed(0)
+    images = torch.ones(200, 784)
+    out = random_affine(images)
+    assert out.shape == images.shape and set(out.unique().tolist()) <= {0.0, 1.0}
+    kept = out.mean(dim=1)
+    assert kept.min() < 0.8 and kept.max() == 1.0  # shrunk ones lose their corners, enlarged ones fill the frame
+
+
+def test_augmentation_touches_fashion_mnist_only_and_fixes_the_test_set():
+    x = torch.rand(50, 784)
+    study_mnist = RunConfig(protocol="study", dataset="mnist", method="bbb")
+    assert fixed_test_images(study_mnist, x) is x
+    study_fashion = RunConfig(protocol="study", dataset="fashion-mnist", method="bbb")
+    first, again = fixed_test_images(study_fashion, x), fixed_test_images(study_fashion, x)
+    assert torch.equal(first, again) and not torch.equal(first, x)
+    assert fixed_test_images(RunConfig(dataset="fashion-mnist"), x) is x
+
+
+def test_long_baselines_double_fashion_mnist_baseline_epochs_only():
+    def epochs(**kw):
+        return RunConfig(protocol="study", epochs=50, **kw).train_epochs
+    assert epochs(dataset="fashion-mnist", method="dropout0.5") == 100
+    assert epochs(dataset="fashion-mnist", method="bbb") == 50
+    assert epochs(dataset="mnist", method="sgd") == 50
+    assert RunConfig(dataset="fashion-mnist", epochs=50).train_epochs == 50
+    study = RunConfig(protocol="study", dataset="fashion-mnist", method="sgd")
+    assert RunConfig.from_dict(study.to_dict()) == study
+
+
+def test_profile_ablation_retrains_each_training_time_deviation_alone():
+    from bayesprune.profiles import Profile
+    from bayesprune.runner import run_id
+
+    profile = Profile("p", ("fashion-mnist",), ("sgd", "bbb"), (0, 1), (0.9,), ("corrected", "study"),
+                      ablation=("bbb",), config=(("epochs", 3),))
+    extra = [cfg for cfg in profile.runs() if cfg.protocol == "custom"]
+    assert [run_id(cfg) for cfg in extra] == [
+        "fashion-mnist-bbb-study-without-entropy_detached-s0",
+        "fashion-mnist-bbb-study-without-kl_doubling-s0",
+        "fashion-mnist-bbb-study-without-augmentation-s0",
+    ]
+    assert extra[1].kl_weighting == "blundell" and extra[0].kl_weighting == "study"
+    assert all(cfg.epochs == 3 for cfg in extra)
+    assert len(profile.runs(protocols=["corrected"])) == 4

@@ -24,8 +24,11 @@ DEVIATIONS = {
     "kl_doubling": "minibatch KL weight 2^(1-i) for i = 0, 1, ... (sums to 4 per epoch)",
     "baseline_dropout": "'SGD' has dropout 0.01, and every baseline drops input pixels at its hidden rate",
     "mixed_metric": "BBB scored by the argmax of the mean log-softmax of 10 sampled networks and the mean network",
+    "augmentation": "Fashion-MNIST train and test images randomly rotated by 0-360 degrees and scaled by 0.65-1.25",
+    "long_baselines": "Fashion-MNIST baselines trained for twice the epochs (100 against BBB's 50)",
 }
 PRUNING_DEVIATIONS = ("pruning_detached", "snr_over_rho", "pruned_rho_zero", "mixed_metric")  # no retraining needed
+TRAINING_DEVIATIONS = tuple(d for d in DEVIATIONS if d not in PRUNING_DEVIATIONS)
 STUDY_SGD_DROPOUT = 0.01
 _DROPOUT_METHOD = re.compile(r"^dropout(0?\.\d+)$")
 METHOD_CHOICES = "sgd, bbb, dropout<p> with 0 < p < 1 (e.g. dropout0.5)"
@@ -146,6 +149,30 @@ class RunConfig:
     def deviates(self, name: str) -> bool:
         """Whether the study's code path `name` is switched on."""
         return name in self.deviations
+
+    def affected_by(self, name: str) -> bool:
+        """Whether deviation `name` changes this run at all (e.g. augmentation only touches Fashion-MNIST)."""
+        fashion = self.dataset == "fashion-mnist"
+        return {
+            "entropy_detached": self.bayesian, "kl_doubling": self.bayesian,
+            "baseline_dropout": not self.bayesian, "augmentation": fashion,
+            "long_baselines": fashion and not self.bayesian,
+        }.get(name, self.bayesian)
+
+    @property
+    def protocol_label(self) -> str:
+        """The protocol as tables show it; a custom run is named by what it changes from the nearer protocol."""
+        if self.protocol != "custom":
+            return self.protocol
+        fixed = [d for d in DEVIATIONS if d not in self.deviations]
+        if len(fixed) <= len(self.deviations):
+            return "study without " + " + ".join(fixed)
+        return "corrected with " + " + ".join(self.deviations)
+
+    @property
+    def train_epochs(self) -> int:
+        """Epochs actually trained: `epochs`, doubled for Fashion-MNIST baselines under long_baselines."""
+        return 2 * self.epochs if self.deviates("long_baselines") and self.affected_by("long_baselines") else self.epochs
 
     @property
     def bayesian(self) -> bool:

@@ -11,11 +11,13 @@ from typing import Any
 import torch
 import yaml
 
-from .config import RunConfig, validate_fraction
+from .config import TRAINING_DEVIATIONS, RunConfig, validate_fraction
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROFILES_ENV = "BAYESPRUNE_PROFILES"
-PROFILE_KEYS = ("description", "datasets", "methods", "seeds", "protocols", "fractions", "include_bias", "config")
+PROFILE_KEYS = (
+    "description", "datasets", "methods", "seeds", "protocols", "fractions", "include_bias", "ablation", "config",
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class Profile:
     fractions: tuple[float, ...]
     protocols: tuple[str, ...] = ("corrected",)
     include_bias: bool = False
+    ablation: tuple[str, ...] = ()  # methods trained once more per training-time deviation fixed alone
     config: tuple[tuple[str, Any], ...] = ()
     description: str = ""
 
@@ -48,8 +51,22 @@ class Profile:
                                  f"valid choices: {', '.join(map(str, available))}")
             chosen.append(list(wanted) if wanted is not None else list(available))
         overrides = dict(self.config)
-        return [RunConfig.from_dict({**overrides, "dataset": d, "method": m, "seed": s, "protocol": p})
+        grid = [RunConfig.from_dict({**overrides, "dataset": d, "method": m, "seed": s, "protocol": p})
                 for p in chosen[3] for d in chosen[0] for m in chosen[1] for s in chosen[2]]
+        return grid + [fixed for cfg in grid if self._ablated(cfg) for fixed in training_ablation(cfg, overrides)]
+
+    def _ablated(self, cfg: RunConfig) -> bool:
+        """Whether cfg is a study run the profile ablates (its methods, first seed only)."""
+        return cfg.protocol == "study" and cfg.method in self.ablation and cfg.seed == self.seeds[0]
+
+
+def training_ablation(study: RunConfig, overrides: dict[str, Any]) -> list[RunConfig]:
+    """The study run retrained with each training-time deviation that affects it fixed alone."""
+    base = {**overrides, "dataset": study.dataset, "method": study.method, "seed": study.seed, "protocol": "custom"}
+    return [
+        RunConfig.from_dict({**base, "deviations": [d for d in study.deviations if d != fixed]})
+        for fixed in TRAINING_DEVIATIONS if study.affected_by(fixed)
+    ]
 
 
 def profiles_path() -> Path:
@@ -73,9 +90,14 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
         fractions=tuple(validate_fraction(f) for f in entry["fractions"]),
         protocols=tuple(entry.get("protocols", ("corrected",))),
         include_bias=bool(entry.get("include_bias", False)),
+        ablation=tuple(entry.get("ablation", ())),
         config=tuple(sorted((entry.get("config") or {}).items())),
         description=entry.get("description", ""),
     )
+    for method in profile.ablation:
+        if method not in profile.methods:
+            raise ValueError(f"profile {name!r} ablates method {method!r}, which it does not run; "
+                             f"valid choices: {', '.join(profile.methods)}")
     profile.runs()
     return profile
 

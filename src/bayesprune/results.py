@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from .atomic import atomic_write
+from .config import RunConfig
 
 KEYS = ["dataset", "method", "seed", "protocol"]
 PRUNING_COLUMNS = KEYS + ["criterion", "fraction", "achieved_sparsity", "accuracy_mean", "accuracy_ensemble"]
@@ -34,8 +35,10 @@ def write_json(data: dict[str, Any], path: Path) -> None:
 
 
 def run_keys(config: dict[str, Any]) -> dict[str, Any]:
-    """The join keys of one run, from its resolved configuration."""
-    return {key: config[key] for key in KEYS}
+    """The join keys of one run, from its resolved configuration (custom protocols by their label)."""
+    keys = {key: config[key] for key in KEYS}
+    keys["protocol"] = RunConfig.from_dict(config).protocol_label
+    return keys
 
 
 def load_table(results_dir: Path, name: str) -> pd.DataFrame:

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from .augment import fixed_test_images
 from .checkpoint import load_checkpoint
 from .bayes import BayesianMLP
 from .config import PRUNING_DEVIATIONS, RunConfig, validate_fraction
@@ -36,8 +37,8 @@ def load_trained(run_dir: Path, device: str = "cpu") -> tuple[RunConfig, nn.Modu
     """The config and trained model stored in a run's checkpoint."""
     state = load_checkpoint(Path(run_dir) / CHECKPOINT, map_location=device)
     cfg = RunConfig.from_dict({**state["config"], "hidden": tuple(state["config"]["hidden"])})
-    if state["epoch"] != cfg.epochs:
-        raise ValueError(f"{run_dir} holds a checkpoint of epoch {state['epoch']} of {cfg.epochs}: train it first")
+    if state["epoch"] != cfg.train_epochs:
+        raise ValueError(f"{run_dir} holds a checkpoint of epoch {state['epoch']} of {cfg.train_epochs}: train it first")
     model = build_model(cfg)
     model.load_state_dict(state["model"])
     return cfg, model.to(device)
@@ -77,6 +78,7 @@ def prune_run(
     target = resolve_device(device)
     cfg, model = load_trained(run_dir, str(target))
     x, y = load_split(cfg.dataset, False, data_root, target, cfg.pixel_divisor, cfg.test_subset)
+    x = fixed_test_images(cfg, x)
     keys = run_keys(cfg.to_dict())
     rows = pruning_sweep(model, x, y, fractions, include_bias, cfg.eval_samples, cfg.seed, cfg.deviations)
     write_table(weight_stats(model), keys, run_dir / "weights.csv")
