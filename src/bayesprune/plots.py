@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
+from .augment import random_affine
 from .bayes import GaussianPrior, ScaleMixturePrior
 from .reference import method_label
 from .tables import method_order, summarise
@@ -67,9 +68,11 @@ def training_curves(history: pd.DataFrame, column: str = "nll") -> Figure:
     axes = fig.subplots(1, len(datasets), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         rows = history[history["dataset"] == dataset]
-        for method in method_order(rows["method"].unique()):
-            curve = rows[rows["method"] == method].groupby("epoch")[column].mean()
-            ax.plot(curve.index, curve.values, marker=".", label=method_label(method))
+        for protocol, style in zip(sorted(rows["protocol"].unique()), ("-", "--", ":", "-.")):
+            for method in method_order(rows["method"].unique()):
+                curve = rows[(rows["method"] == method) & (rows["protocol"] == protocol)].groupby("epoch")[column].mean()
+                label = method_label(method) + (f", {protocol}" if rows["protocol"].nunique() > 1 else "")
+                ax.plot(curve.index, curve.values, style, marker=".", label=label)
         ax.set_title(DATASET_TITLES[dataset])
         ax.set_xlabel("epoch")
         ax.set_ylabel(column)
@@ -79,7 +82,7 @@ def training_curves(history: pd.DataFrame, column: str = "nll") -> Figure:
     return fig
 
 
-def weight_histograms(histogram: pd.DataFrame, dataset: str) -> Figure:
+def weight_histograms(histogram: pd.DataFrame, dataset: str, protocol: str = "") -> Figure:
     """The study's Figures 8/9: weight distributions of every model of one dataset (seeds pooled)."""
     rows = histogram[histogram["dataset"] == dataset]
     methods = method_order(rows["method"].unique())
@@ -91,7 +94,7 @@ def weight_histograms(histogram: pd.DataFrame, dataset: str) -> Figure:
         ax.set_title(method_label(method))
         ax.set_yscale("log")
         ax.set_xlabel("weight (BBB: posterior mean)")
-    fig.suptitle(DATASET_TITLES.get(dataset, dataset))
+    fig.suptitle(DATASET_TITLES.get(dataset, dataset) + (f", {protocol} protocol" if protocol else ""))
     fig.tight_layout()
     return fig
 
@@ -160,5 +163,41 @@ def kl_weight_figure(batches: int = 600, shown: int = 12) -> Figure:
     ax.set_xlabel("minibatch of the epoch")
     ax.set_ylabel("weight of the complexity cost")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def spread_figure(frame: pd.DataFrame, stat: str = "std") -> Figure:
+    """Accuracy kept at 90 % pruned against a spread statistic of the weights, one point per run."""
+    datasets = list(frame["dataset"].unique())
+    fig = Figure(figsize=(4.6 * len(datasets), 3.6))
+    axes = np.atleast_1d(fig.subplots(1, len(datasets), squeeze=False)[0])
+    markers = {"corrected": "o", "study": "s"}
+    for ax, dataset in zip(axes, datasets):
+        rows = frame[(frame["dataset"] == dataset) & frame["protocol"].isin(markers)]
+        for (method, protocol), group in rows.groupby(["method", "protocol"]):
+            ax.scatter(group[stat], group["kept"], marker=markers[protocol], label=f"{method_label(method)}, {protocol}")
+        ax.set_xlabel(f"weight {stat}")
+        ax.set_ylabel("accuracy kept at 90 % pruned")
+        ax.set_title(DATASET_TITLES.get(dataset, dataset))
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def augmentation_figure(shown: int = 6, seed: int = 0) -> Figure:
+    """A test glyph and its randomly rotated and scaled copies, as the study's Fashion-MNIST notebooks saw them."""
+    glyph = torch.zeros(28, 28)
+    glyph[5:23, 8:12] = 1.0
+    glyph[5:9, 8:21] = 1.0
+    glyph[12:16, 8:18] = 1.0
+    images = glyph.flatten().repeat(shown, 1)
+    out = random_affine(images, torch.Generator().manual_seed(seed)).view(shown, 28, 28)
+    fig = Figure(figsize=(1.5 * (shown + 1), 1.8))
+    axes = fig.subplots(1, shown + 1)
+    for ax, image, title in zip(axes, [glyph, *out], ["original", *[""] * shown]):
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
     fig.tight_layout()
     return fig

@@ -50,7 +50,8 @@ class GridSummary:
 
 def run_id(cfg: RunConfig) -> str:
     """Folder name of a run."""
-    return f"{cfg.dataset}-{cfg.method}-{cfg.protocol}-s{cfg.seed}"
+    protocol = cfg.protocol_label.replace(" + ", "+").replace(" ", "-")
+    return f"{cfg.dataset}-{cfg.method}-{protocol}-s{cfg.seed}"
 
 
 def is_finished(run_dir: Path, cfg: RunConfig) -> bool:
@@ -154,7 +155,8 @@ def build_chapters(results_dir: Path, book_dir: Path) -> list[Path]:
         folder.mkdir(parents=True)
     _execute("prior", out_dir / "prior.ipynb", {})
     _execute("compute", out_dir / "compute.ipynb", {"bench_dir": str(BENCH_DIR)})
-    written = [out_dir / "prior.ipynb", out_dir / "compute.ipynb"]
+    _execute("claims", out_dir / "claims.ipynb", {"results_dir": str(results_dir), "bench_dir": str(BENCH_DIR)})
+    written = [out_dir / "prior.ipynb", out_dir / "compute.ipynb", out_dir / "claims.ipynb"]
     for name in CHAPTER_NOTEBOOKS:
         output = out_dir / f"{name}.ipynb"
         _execute(name, output, {"results_dir": str(results_dir)})

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .config import DEVIATIONS
 from .reference import FRACTIONS, METHOD_LABELS, REPORTED, method_label
 
-PRIMARY_CRITERION = {"bbb": "snr"}  # every other method is pruned by magnitude
+PRIMARY_CRITERIA = {"bbb": ("snr", "snr_rho")}  # BBB's own (snr_rho: the study's score); others: magnitude
+MAIN_PROTOCOLS = ("corrected", "study")
+WITHOUT = "study without "  # label prefix of a run with one training-time deviation fixed
+
+
+def main_protocols(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the `corrected` and `study` runs, without the ablation's one-switch variants."""
+    return frame[frame["protocol"].isin(MAIN_PROTOCOLS)]
 
 
 def method_order(methods) -> list[str]:
@@ -17,8 +25,8 @@ def method_order(methods) -> list[str]:
 
 def primary_rows(pruning: pd.DataFrame) -> pd.DataFrame:
     """Rows of each method's own criterion (SNR for BBB, magnitude otherwise)."""
-    wanted = pruning["method"].map(lambda m: PRIMARY_CRITERION.get(m, "magnitude"))
-    return pruning[pruning["criterion"] == wanted]
+    own = [c in PRIMARY_CRITERIA.get(m, ("magnitude",)) for m, c in zip(pruning["method"], pruning["criterion"])]
+    return pruning[own]
 
 
 def summarise(pruning: pd.DataFrame, column: str = "accuracy_mean") -> pd.DataFrame:
@@ -68,3 +76,50 @@ def ablation_table(ablation: pd.DataFrame, fraction: float = 0.9) -> pd.DataFram
     rows = ablation[ablation["fraction"].round(6) == fraction]
     table = rows.pivot_table(index=["dataset", "protocol", "fixed"], values=["accuracy_mean", "accuracy_ensemble"])
     return table.rename(index={"none": "(nothing fixed)"}, level="fixed")
+
+
+def defect_ablation(pruning: pd.DataFrame, ablation: pd.DataFrame, fraction: float = 0.9) -> pd.DataFrame:
+    """Accuracy at one pruned fraction under `study`, with each deviation fixed alone, and under `corrected`."""
+    at = primary_rows(pruning)
+    at = at[at["fraction"].round(6) == fraction]
+    pruned = ablation[(ablation["fraction"].round(6) == fraction) & (ablation["protocol"] == "study")]
+    parts = [
+        at[at["protocol"] == "study"].assign(fixed="nothing (study)"),
+        pruned[pruned["fixed"] != "none"],
+        at[at["protocol"].str.startswith(WITHOUT)].assign(fixed=lambda f: f["protocol"].str[len(WITHOUT):]),
+        at[at["protocol"] == "corrected"].assign(fixed="everything (corrected)"),
+    ]
+    rows = pd.concat(parts, ignore_index=True)
+    ablated = rows[rows["fixed"] != "nothing (study)"].groupby(["dataset", "method"])["fixed"].nunique()
+    rows = rows.set_index(["dataset", "method"]).loc[ablated[ablated > 1].index].reset_index()
+    order = ["nothing (study)", *DEVIATIONS, "everything (corrected)"]
+    rows["order"] = rows["fixed"].map(order.index)
+    table = rows.groupby(["dataset", "method", "order", "fixed"])[["accuracy_mean", "accuracy_ensemble"]].mean()
+    study = table.groupby(level=["dataset", "method"])["accuracy_mean"].transform("first")
+    table["change"] = table["accuracy_mean"] - study
+    table = table.reset_index().drop(columns="order")
+    table["method"] = table["method"].map(method_label)
+    return table.set_index(["dataset", "method", "fixed"])
+
+
+SPREAD_STATS = ["std", "kurtosis", "near_zero_share"]
+
+
+def spread_and_kept(weights: pd.DataFrame, pruning: pd.DataFrame, fraction: float = 0.9) -> pd.DataFrame:
+    """Per run: spread of its weights and the share of its unpruned accuracy kept at `fraction` pruned."""
+    keys = ["dataset", "protocol", "method", "seed"]
+    spread = weights[(weights["layer"].astype(str) == "all") & (weights["parameter"] == "weight")]
+    rows = primary_rows(pruning)
+    accuracy = rows.pivot_table(index=keys, columns=rows["fraction"].round(6), values="accuracy_mean")
+    kept = (accuracy[fraction] / accuracy[0.0]).rename("kept").reset_index()
+    frame = spread[keys + SPREAD_STATS].merge(kept, on=keys)
+    return main_protocols(frame).reset_index(drop=True)
+
+
+def spread_correlation(frame: pd.DataFrame) -> pd.DataFrame:
+    """Spearman rank correlation of each spread statistic with the accuracy kept, per dataset and protocol."""
+    def correlate(group: pd.DataFrame) -> pd.Series:
+        ranks = group[SPREAD_STATS + ["kept"]].rank()
+        values = {stat: ranks[stat].corr(ranks["kept"]) for stat in SPREAD_STATS}
+        return pd.Series({**values, "runs": len(group)})
+    return frame.groupby(["dataset", "protocol"])[SPREAD_STATS + ["kept"]].apply(correlate)

@@ -1,0 +1,73 @@
+"""The defect ablation, the spread argument and the claims' verdicts, on hand-made tidy rows."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bayesprune.claims import bbb_keeps_accuracy, accuracy_table, baselines_collapse, claims_html, underfitting
+from bayesprune.tables import defect_ablation, spread_and_kept, spread_correlation
+
+FRACTIONS = (0.0, 0.5, 0.75, 0.9)
+
+
+def _pruning(method, protocol, criterion, accuracies, dataset="mnist", seed=0):
+    return [{"dataset": dataset, "method": method, "seed": seed, "protocol": protocol, "criterion": criterion,
+             "fraction": f, "accuracy_mean": a, "accuracy_ensemble": a} for f, a in zip(FRACTIONS, accuracies)]
+
+
+def _study_vs_corrected() -> pd.DataFrame:
+    return pd.DataFrame(
+        _pruning("bbb", "study", "snr_rho", (0.98, 0.98, 0.98, 0.98))
+        + _pruning("bbb", "study without entropy_detached", "snr_rho", (0.97, 0.97, 0.97, 0.97))
+        + _pruning("bbb", "corrected", "snr", (0.98, 0.97, 0.90, 0.40))
+        + _pruning("bbb", "corrected", "magnitude", (0.98, 0.90, 0.50, 0.10))
+        + _pruning("sgd", "corrected", "magnitude", (0.98, 0.97, 0.80, 0.30))
+        + _pruning("sgd", "study", "magnitude", (0.98, 0.97, 0.80, 0.35))
+    )
+
+
+def test_defect_ablation_orders_fixes_and_measures_change_from_study():
+    ablation = pd.DataFrame([
+        {"dataset": "mnist", "method": "bbb", "seed": 0, "protocol": "study", "fixed": fixed, "criterion": "snr",
+         "fraction": 0.9, "accuracy_mean": acc, "accuracy_ensemble": acc}
+        for fixed, acc in (("none", 0.98), ("pruning_detached", 0.11), ("snr_over_rho", 0.98))])
+    table = defect_ablation(_study_vs_corrected(), ablation, 0.9).loc[("mnist", "BBB")]
+    assert list(table.index) == ["nothing (study)", "pruning_detached", "snr_over_rho", "entropy_detached",
+                                 "everything (corrected)"]
+    assert table.loc["pruning_detached", "change"] == pytest.approx(0.11 - 0.98)
+    assert table.loc["entropy_detached", "accuracy_mean"] == pytest.approx(0.97)
+    assert table.loc["everything (corrected)", "change"] == pytest.approx(0.40 - 0.98)
+
+
+def test_spread_correlation_is_one_when_spread_orders_the_accuracy_kept():
+    pruning, weights = [], []
+    for seed, (std, kept) in enumerate(((0.1, 0.5), (0.2, 0.6), (0.3, 0.9))):
+        pruning += _pruning("sgd", "corrected", "magnitude", (1.0, 1.0, 1.0, kept), seed=seed)
+        weights.append({"dataset": "mnist", "method": "sgd", "seed": seed, "protocol": "corrected", "layer": "all",
+                        "parameter": "weight", "std": std, "kurtosis": -std, "near_zero_share": 0.1})
+    frame = spread_and_kept(pd.DataFrame(weights), pd.DataFrame(pruning))
+    assert frame["kept"].tolist() == pytest.approx([0.5, 0.6, 0.9])
+    correlation = spread_correlation(frame).loc[("mnist", "corrected")]
+    assert correlation["std"] == pytest.approx(1.0) and correlation["kurtosis"] == pytest.approx(-1.0)
+
+
+def test_verdicts_follow_the_numbers():
+    accuracy = accuracy_table(_study_vs_corrected())
+    assert bbb_keeps_accuracy(accuracy)["verdict"].startswith("holds only under the study's code")
+    assert baselines_collapse(accuracy)["verdict"] == "holds"  # SGD loses 0.68 > 0.20
+    flat = accuracy_table(pd.DataFrame(_pruning("bbb", "corrected", "snr", (0.98, 0.98, 0.975, 0.97))))
+    assert bbb_keeps_accuracy(flat)["verdict"] == "holds"
+
+
+def test_underfitting_reads_the_last_fifth_of_training():
+    rising = pd.DataFrame([{"dataset": "mnist", "method": "sgd", "seed": 0, "protocol": "corrected", "epoch": e,
+                            "test_acc": 0.9 + 0.01 * e} for e in range(1, 11)])
+    assert underfitting(rising)["verdict"] == "holds"
+    assert underfitting(rising.assign(test_acc=0.95))["verdict"] == "does not hold"
+
+
+def test_claims_html_escapes_text_and_links_chapters():
+    row = {"claim": "a < b", "study": "s", "ours": "o", "verdict": "holds", "see": ("pruning",)}
+    html = claims_html(pd.DataFrame([row]))
+    assert "a &lt; b" in html and '<a href="pruning.html">pruning</a>' in html
