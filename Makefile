@@ -21,7 +21,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_PINS)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,ray]'
 	$(PY) -m ipykernel install --sys-prefix --name bayesprune --display-name "Python (bayesprune)"
 	touch $@
 
@@ -52,7 +52,7 @@ bench: setup data
 	$(BP) bench --json results/bench/$(BENCH_NAME).json
 
 # Notebooks in the order nbval runs them (prune reads what train wrote; chapters read results/smoke).
-NOTEBOOKS := $(addprefix notebooks/,train.ipynb prune.ipynb prior.ipynb training.ipynb weights.ipynb pruning.ipynb audit.ipynb reproducibility.ipynb compute.ipynb claims.ipynb)
+NOTEBOOKS := $(addprefix notebooks/,train.ipynb prune.ipynb prior.ipynb training.ipynb weights.ipynb pruning.ipynb audit.ipynb reproducibility.ipynb compute.ipynb claims.ipynb reliability.ipynb)
 
 test: setup data
 	$(PY) -m pytest -m "not browser"

@@ -123,5 +123,5 @@ def test_fraction_outside_unit_interval_is_rejected(fraction):
 
 
 def test_snr_does_not_apply_to_deterministic_models():
-    with pytest.raises(ValueError, match="valid: magnitude"):
+    with pytest.raises(ValueError, match="valid choices: magnitude"):
         global_prune(_mlp(), 0.5, "snr")

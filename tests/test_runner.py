@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +13,7 @@ import pytest
 import yaml
 
 from bayesprune.profiles import load_profiles
+from bayesprune.results import load_table
 from bayesprune.runner import run_grid
 
 TINY = {"epochs": 2, "lr": 0.001, "hidden": [16], "train_subset": 500, "test_subset": 200, "eval_samples": 2,
@@ -62,29 +61,6 @@ def test_a_changed_configuration_is_retrained(real_data_root, tmp_path):
     assert changed.finished == ["mnist-sgd-corrected-s0"]
 
 
-def test_killed_grid_resumes_mid_run_and_matches_an_unbroken_one(real_data_root, tmp_path):
-    config = {**TINY, "epochs": 15, "hidden": [64, 64], "train_subset": 2000}
-    profiles = _profiles_file(tmp_path, tiny={"datasets": ["mnist"], "methods": ["bbb"], "seeds": [0],
-                                              "fractions": [0.0, 0.9], "config": config})
-    process = _cli(tmp_path, profiles, "--profile", "tiny", start_new_session=True)
-    checkpoint = tmp_path / "results" / "tiny" / "runs" / ".mnist-bbb-corrected-s0.partial" / "checkpoint.pt"
-    deadline = time.monotonic() + 240
-    while not checkpoint.exists() and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    assert checkpoint.exists(), "the run should have checkpointed before the kill"
-    resumed = _cli(tmp_path, profiles, "--profile", "tiny")
-    output = resumed.communicate(timeout=600)[0]
-    assert resumed.returncode == 0, output
-    unbroken = run_grid(load_profiles(profiles)["tiny"], tmp_path / "unbroken", progress=False)
-    assert unbroken.finished == ["mnist-bbb-corrected-s0"]
-    for table in ("history", "pruning"):
-        a = pd.read_csv(tmp_path / "results" / "tiny" / "runs" / "mnist-bbb-corrected-s0" / f"{table}.csv")
-        b = pd.read_csv(tmp_path / "unbroken" / "tiny" / "runs" / "mnist-bbb-corrected-s0" / f"{table}.csv")
-        pd.testing.assert_frame_equal(a.drop(columns="seconds", errors="ignore"), b.drop(columns="seconds", errors="ignore"))
-
-
 def test_a_failing_run_keeps_its_notebook_and_the_grid_goes_on(real_data_root, tmp_path):
     failing = {**TINY, "optimizer": "sgd", "lr": 1e6, "hidden": [64, 64], "train_subset": 2000}
     profiles = _profiles_file(
@@ -101,11 +77,26 @@ def test_a_failing_run_keeps_its_notebook_and_the_grid_goes_on(real_data_root, t
     assert "mnist-dropout0.5-corrected-s0" in output
 
 
-def test_profile_with_a_typo_is_rejected_before_anything_runs(tmp_path):
-    path = _profiles_file(tmp_path, typo={"datasets": ["mnist"], "methods": ["sgd"], "seeds": [0],
-                                          "fractions": [0.5], "config": {"epoch": 3}})
-    with pytest.raises(ValueError, match=r"unknown config keys \['epoch'\]; valid keys"):
-        load_profiles(path)
-    path = _profiles_file(tmp_path, typo={"dataset": ["mnist"], "methods": ["sgd"], "seeds": [0], "fractions": [0.5]})
-    with pytest.raises(ValueError, match="unknown keys \\['dataset'\\]; valid keys"):
-        load_profiles(path)
+def test_parallel_jobs_finish_every_run_once(real_data_root, tmp_path):
+    from bayesprune.executors import LocalExecutor
+
+    profile = _profile(tmp_path, ["sgd", "dropout0.5"])
+    summary = run_grid(profile, tmp_path / "results", progress=False, executor=LocalExecutor(jobs=2))
+    assert sorted(summary.finished) == ["mnist-dropout0.5-corrected-s0", "mnist-sgd-corrected-s0"] and summary.ok
+    assert len(load_table(tmp_path / "results" / "tiny", "pruning")) == 4
+
+
+def test_ray_executor_without_ray_says_how_to_install_it(monkeypatch):
+    import builtins
+
+    from bayesprune.executors import MissingExtra, make_executor
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray":
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(MissingExtra, match=r"pip install -e '\.\[ray\]'"):
+        make_executor("ray")

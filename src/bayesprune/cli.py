@@ -10,6 +10,8 @@ from pathlib import Path
 
 from .config import DATASETS, RunConfig
 from .data import DataIntegrityError, data_root, fetch
+from .executors import MissingExtra
+from .manifest import ResultsIntegrityError
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", nargs="+", type=int, default=None)
     run.add_argument("--protocols", nargs="+", default=None)
     run.add_argument("--results", type=Path, default=Path("results"), help="results root (default: results)")
+    run.add_argument("--executor", default="local", help="local (default) or ray")
+    run.add_argument("--jobs", type=int, default=1, help="local executor: runs at once, each in its own process")
+    run.add_argument("--address", default=None, help="ray executor: join the cluster at ADDR (default: start one)")
+    run.add_argument("--cpus-per-run", type=float, default=1.0, help="ray executor: CPUs reserved per run")
+    run.add_argument("--gpus-per-run", type=float, default=None,
+                     help="ray executor: GPUs per run (default: 1 if the cluster has GPUs, else 0)")
 
     bench = commands.add_parser("bench", help="time one training epoch of each model on this machine")
     bench.add_argument("--models", nargs="+", default=["sgd", "dropout0.5", "bbb", "bbb-plain", "blitz"])
@@ -65,16 +73,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_grid(args: argparse.Namespace) -> int:
-    """Execute a profile's grid and print the summary; non-zero if any run failed."""
+    """Execute a profile's grid and print the summary; non-zero unless every run is finished."""
+    from .executors import make_executor
     from .profiles import get_profile
     from .runner import run_grid
 
     profile = get_profile(args.profile)
+    executor = make_executor(args.executor, args.jobs, args.address, args.cpus_per_run, args.gpus_per_run)
     print(f"profile {profile.name}: {profile.description}")
     summary = run_grid(profile, args.results, args.datasets, args.methods, args.seeds, args.data_dir,
-                       protocols=args.protocols)
+                       protocols=args.protocols, executor=executor)
     print(summary.report())
-    return 1 if summary.failed else 0
+    return 0 if summary.ok else 1
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -130,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         for record in result.history:
             print(json.dumps(record))
         return 0
-    except (ValueError, DataIntegrityError, FileNotFoundError) as error:
+    except (ValueError, DataIntegrityError, FileNotFoundError, MissingExtra, ResultsIntegrityError) as error:
         print(f"bayesprune: error: {error}", file=sys.stderr)
         return 2
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
@@ -9,6 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from .atomic import atomic_write
+from .data import sha256_of
 
 LIBRARIES = ("torch", "torchvision", "numpy", "pandas", "matplotlib", "papermill", "bayesprune")
 
@@ -61,3 +65,44 @@ def environment(device: str) -> dict[str, Any]:
         "device": device,
         "device_name": device_description(device),
     }
+
+
+class ResultsIntegrityError(RuntimeError):
+    """A finished run's manifest or one of the files it lists is missing, unreadable or altered."""
+
+
+MANIFEST = "manifest.json"
+
+
+def _sealed_files(run_dir: Path) -> list[Path]:
+    """The files a manifest vouches for: everything in the run folder but itself, checkpoints and hidden files."""
+    return sorted(p for p in Path(run_dir).iterdir()
+                  if p.is_file() and p.name != MANIFEST and p.suffix != ".pt" and not p.name.startswith("."))
+
+
+def write_manifest(data: dict[str, Any], run_dir: Path) -> None:
+    """Write run_dir/manifest.json last, with the SHA-256 of every file it vouches for."""
+    files = {p.name: sha256_of(p) for p in _sealed_files(run_dir)}
+    with atomic_write(Path(run_dir) / MANIFEST) as tmp:
+        tmp.write_text(json.dumps({**data, "files": files}, indent=2, sort_keys=True) + "\n")
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """A finished run's manifest, after checking every file it lists; ResultsIntegrityError names what is wrong."""
+    path = Path(run_dir) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ResultsIntegrityError(f"{path} is damaged ({error}); delete {run_dir} to run it again") from error
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise ResultsIntegrityError(f"{path} lists no file hashes; delete {run_dir} to run it again")
+    for name, expected in files.items():
+        target = Path(run_dir) / name
+        actual = sha256_of(target) if target.exists() else "missing"
+        if actual != expected:
+            raise ResultsIntegrityError(
+                f"{target} does not match its manifest (expected sha256 {expected}, got {actual}); "
+                f"delete {run_dir} to run it again"
+            )
+    return manifest

@@ -52,7 +52,7 @@ def _validate_criterion(model: nn.Module, criterion: str) -> None:
     """Raise ValueError unless criterion applies to model."""
     valid = criteria_for(model)
     if criterion not in valid:
-        raise ValueError(f"criterion {criterion!r} does not apply to {type(model).__name__}; valid: {', '.join(valid)}")
+        raise ValueError(f"criterion {criterion!r} does not apply to {type(model).__name__}; valid choices: {', '.join(valid)}")
 
 
 def prunable(model: nn.Module, include_bias: bool = False) -> list[tuple[nn.Module, str]]:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from .atomic import atomic_write
 from .config import RunConfig
+from .manifest import MANIFEST, read_manifest
 
 KEYS = ["dataset", "method", "seed", "protocol"]
 PRUNING_COLUMNS = KEYS + ["criterion", "fraction", "achieved_sparsity", "accuracy_mean", "accuracy_ensemble"]
@@ -41,16 +42,24 @@ def run_keys(config: dict[str, Any]) -> dict[str, Any]:
     return keys
 
 
+def finished_runs(results_dir: Path) -> list[Path]:
+    """Every finished run folder under results_dir/runs (those with a manifest)."""
+    return sorted(p.parent for p in Path(results_dir).glob(f"runs/*/{MANIFEST}"))
+
+
 def load_table(results_dir: Path, name: str) -> pd.DataFrame:
-    """Concatenate one table over every finished run under results_dir/runs."""
+    """Concatenate one table over every finished run, each file checked against its run's manifest first."""
     if name not in TABLES:
         raise ValueError(f"unknown table {name!r}; valid choices: {', '.join(TABLES)}")
-    paths = sorted(Path(results_dir).glob(f"runs/*/{name}.csv"))
+    paths = []
+    for run_dir in finished_runs(results_dir):
+        if name + ".csv" in read_manifest(run_dir)["files"]:
+            paths.append(run_dir / f"{name}.csv")
     if not paths:
         raise FileNotFoundError(f"no finished runs with {name}.csv under {results_dir}/runs; run `make report` first")
     return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
 
 
 def load_manifests(results_dir: Path) -> list[dict[str, Any]]:
-    """Every finished run's manifest."""
-    return [json.loads(p.read_text()) for p in sorted(Path(results_dir).glob("runs/*/manifest.json"))]
+    """Every finished run's manifest, each checked against the files it lists."""
+    return [read_manifest(run_dir) for run_dir in finished_runs(results_dir)]

@@ -9,7 +9,6 @@ its configuration hash is unchanged.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -21,9 +20,10 @@ import papermill
 from tqdm import tqdm
 
 from .config import RunConfig
-from .manifest import environment
+from .executors import Executor, LocalExecutor
+from .lock import RunBusy, run_lock
+from .manifest import ResultsIntegrityError, environment, read_manifest, write_manifest
 from .profiles import PROJECT_ROOT, Profile
-from .results import write_json
 from .train import resolve_device
 
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
@@ -31,6 +31,7 @@ RUN_NOTEBOOKS = ("train", "prune")
 CHAPTER_NOTEBOOKS = ("training", "weights", "pruning", "audit", "reproducibility")
 KERNEL = "python3"
 BENCH_DIR = PROJECT_ROOT / "results" / "bench"
+RELIABILITY_RECORD = PROJECT_ROOT / "results" / "reliability" / "record.json"
 
 
 @dataclass
@@ -40,12 +41,39 @@ class GridSummary:
     finished: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, Path, str]] = field(default_factory=list)
+    busy: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, outcome: Outcome) -> None:
+        """Record one run's outcome."""
+        if outcome.status == "failed":
+            self.failed.append((outcome.run, Path(outcome.notebook), outcome.message))
+        elif outcome.status == "busy":
+            self.busy.append((outcome.run, outcome.message))
+        else:
+            getattr(self, outcome.status).append(outcome.run)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every run of the grid is finished."""
+        return not self.failed and not self.busy
 
     def report(self) -> str:
         """Human-readable summary, failures with the notebook that holds the error."""
-        lines = [f"{len(self.finished)} run(s) finished, {len(self.skipped)} already done, {len(self.failed)} failed"]
+        lines = [f"{len(self.finished)} run(s) finished, {len(self.skipped)} already done, {len(self.failed)} failed"
+                 + (f", {len(self.busy)} busy in another runner" if self.busy else "")]
         lines += [f"  FAILED {run}: {error}\n    see {notebook}" for run, notebook, error in self.failed]
+        lines += [f"  BUSY {message}; run again once that runner has finished" for _, message in self.busy]
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempted run ended: finished, skipped (already done), failed or busy (locked elsewhere)."""
+
+    run: str
+    status: str
+    message: str = ""
+    notebook: str = ""
 
 
 def run_id(cfg: RunConfig) -> str:
@@ -55,14 +83,12 @@ def run_id(cfg: RunConfig) -> str:
 
 
 def is_finished(run_dir: Path, cfg: RunConfig) -> bool:
-    """Whether run_dir holds a finished run of exactly this configuration."""
-    manifest = run_dir / "manifest.json"
-    if not manifest.exists():
-        return False
+    """Whether run_dir holds a finished, undamaged run of exactly this configuration."""
     try:
-        return json.loads(manifest.read_text()).get("config_digest") == cfg.digest()
-    except json.JSONDecodeError:
+        manifest = read_manifest(run_dir)
+    except (FileNotFoundError, ResultsIntegrityError):
         return False
+    return manifest.get("config_digest") == cfg.digest()
 
 
 def _execute(name: str, output: Path, parameters: dict) -> float:
@@ -97,17 +123,35 @@ def execute_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path
                           {"run_dir": str(partial), "fractions": list(profile.fractions),
                            "include_bias": profile.include_bias, "data_dir": data, "device": cfg.device}),
     }
-    write_json({
+    (partial / "config_digest").unlink()
+    write_manifest({
         "run": run_id(cfg), "profile": profile.name, "config": cfg.to_dict(), "config_digest": cfg.digest(),
         "notebook_seconds": seconds, "train_seconds": float(pd.read_csv(partial / "history.csv")["seconds"].sum()),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **environment(str(resolve_device(cfg.device))),
-    }, partial / "manifest.json")
-    (partial / "config_digest").unlink()
+    }, partial)
     if final.exists():
         shutil.rmtree(final)
     partial.rename(final)
     return final
+
+
+def attempt_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path | None) -> Outcome:
+    """Execute one run under its lock; never raises for a failing run (the grid goes on)."""
+    name = run_id(cfg)
+    try:
+        with run_lock(runs_dir / f".{name}.lock"):
+            if is_finished(runs_dir / name, cfg):  # finished by another runner meanwhile
+                return Outcome(name, "skipped")
+            execute_run(cfg, profile, runs_dir, data_dir)
+            return Outcome(name, "finished")
+    except RunBusy as busy:
+        return Outcome(name, "busy", str(busy))
+    except Exception as error:  # noqa: BLE001 - a failed run must not stop the grid
+        partial = runs_dir / f".{name}.partial"
+        notebook = max(partial.glob("*.ipynb"), key=lambda p: p.stat().st_mtime, default=partial)
+        message = f"{error.ename}: {error.evalue}" if hasattr(error, "ename") else f"{type(error).__name__}: {error}"
+        return Outcome(name, "failed", message, str(notebook))
 
 
 def run_grid(
@@ -119,26 +163,26 @@ def run_grid(
     data_dir: Path | None = None,
     progress: bool = True,
     protocols: list[str] | None = None,
+    executor: Executor | None = None,
 ) -> GridSummary:
     """Execute every run of a profile that is not already finished; failures do not stop the grid."""
     configs = profile.runs(datasets, methods, seeds, protocols)
     runs_dir = (Path(results_root) / profile.name / "runs").resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
     summary = GridSummary()
-    bar = tqdm(configs, disable=not progress, desc=f"profile {profile.name}", unit="run")
-    for cfg in bar:
-        bar.set_postfix_str(run_id(cfg))
+    pending = []
+    for cfg in configs:
         if is_finished(runs_dir / run_id(cfg), cfg):
             summary.skipped.append(run_id(cfg))
-            continue
-        try:
-            execute_run(cfg, profile, runs_dir, data_dir)
-            summary.finished.append(run_id(cfg))
-        except Exception as error:  # noqa: BLE001 - a failed run must not stop the grid
-            partial = runs_dir / f".{run_id(cfg)}.partial"
-            notebook = max(partial.glob("*.ipynb"), key=lambda p: p.stat().st_mtime, default=partial)
-            message = f"{error.ename}: {error.evalue}" if hasattr(error, "ename") else f"{type(error).__name__}: {error}"
-            summary.failed.append((run_id(cfg), notebook, message))
+        else:
+            pending.append(cfg)
+    executor = executor or LocalExecutor()
+    bar = tqdm(total=len(configs), initial=len(summary.skipped), disable=not progress,
+               desc=f"profile {profile.name}", unit="run")
+    for outcome in executor.map(attempt_run, pending, profile, runs_dir, data_dir):
+        summary.add(outcome)
+        bar.set_postfix_str(f"{outcome.run} {outcome.status}")
+        bar.update()
     bar.close()
     return summary
 
@@ -156,7 +200,8 @@ def build_chapters(results_dir: Path, book_dir: Path) -> list[Path]:
     _execute("prior", out_dir / "prior.ipynb", {})
     _execute("compute", out_dir / "compute.ipynb", {"bench_dir": str(BENCH_DIR)})
     _execute("claims", out_dir / "claims.ipynb", {"results_dir": str(results_dir), "bench_dir": str(BENCH_DIR)})
-    written = [out_dir / "prior.ipynb", out_dir / "compute.ipynb", out_dir / "claims.ipynb"]
+    _execute("reliability", out_dir / "reliability.ipynb", {"record_path": str(RELIABILITY_RECORD)})
+    written = [out_dir / name for name in ("prior.ipynb", "compute.ipynb", "claims.ipynb", "reliability.ipynb")]
     for name in CHAPTER_NOTEBOOKS:
         output = out_dir / f"{name}.ipynb"
         _execute(name, output, {"results_dir": str(results_dir)})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,8 +81,17 @@ def training_step(
 
 
 def _restore(path: Path, cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer) -> list[dict]:
-    """Load a checkpoint written by the same configuration; return its history."""
-    state = load_checkpoint(path)
+    """Load a checkpoint written by the same configuration; return its history.
+
+    A damaged checkpoint is never read as valid: it is set aside as `<name>.damaged` and training
+    starts again from the first epoch.
+    """
+    try:
+        state = load_checkpoint(path)
+    except CheckpointError as error:
+        path.replace(path.with_name(path.name + ".damaged"))
+        warnings.warn(f"{error}; set aside as {path.name}.damaged, training from the first epoch", stacklevel=2)
+        return []
     if state.get("config") != cfg.to_dict():
         raise CheckpointError(f"checkpoint {path} was written by another configuration; delete it or change out_dir")
     model.load_state_dict(state["model"])

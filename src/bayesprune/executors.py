@@ -1,0 +1,98 @@
+"""Where a grid's runs execute: in this process, in a pool of local processes, or as Ray tasks.
+
+Every executor calls the same `attempt_run`, which writes a run atomically under its lock, so the
+executors are interchangeable and a grid started by one can be resumed by another.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any, Protocol
+
+RAY_MISSING = "the Ray executor needs Ray, an optional extra: pip install -e '.[ray]'"
+EXECUTOR_NAMES = ("local", "ray")
+
+
+class MissingExtra(RuntimeError):
+    """An optional dependency the chosen option needs is not installed."""
+
+
+class Executor(Protocol):
+    """Runs `task(item, *args)` for every item and yields the results as they come."""
+
+    def map(self, task: Callable[..., Any], items: Sequence[Any], *args: Any) -> Iterator[Any]: ...
+
+
+class LocalExecutor:
+    """One run at a time in this process, or `jobs` at a time in fresh local processes."""
+
+    def __init__(self, jobs: int = 1) -> None:
+        if not isinstance(jobs, int) or jobs < 1:
+            raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+        self.jobs = jobs
+
+    def map(self, task: Callable[..., Any], items: Sequence[Any], *args: Any) -> Iterator[Any]:
+        """Yield task(item, *args) for each item, in order for one job, as they finish for several."""
+        if self.jobs == 1:
+            for item in items:
+                yield task(item, *args)
+            return
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=context) as pool:
+            futures = [pool.submit(task, item, *args) for item in items]
+            for future in as_completed(futures):
+                yield future.result()
+
+
+class RayExecutor:
+    """Each run a Ray task: on a local cluster started here, or on the cluster at `address`."""
+
+    def __init__(self, address: str | None = None, cpus_per_run: float = 1.0, gpus_per_run: float | None = None,
+                 max_retries: int = 3) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise MissingExtra(RAY_MISSING) from None
+        if cpus_per_run <= 0 or (gpus_per_run is not None and gpus_per_run < 0):
+            raise ValueError(f"cpus_per_run must be > 0 and gpus_per_run >= 0, got {cpus_per_run}, {gpus_per_run}")
+        self.ray = ray
+        self.address = address
+        self.cpus_per_run = cpus_per_run
+        self.gpus_per_run = gpus_per_run
+        self.max_retries = max_retries
+
+    def map(self, task: Callable[..., Any], items: Sequence[Any], *args: Any) -> Iterator[Any]:
+        """Submit every item as a task (retried if its worker dies) and yield results as they finish."""
+        ray = self.ray
+        started_here = not ray.is_initialized()
+        if started_here:
+            ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
+                     runtime_env={"env_vars": {"PYTHONWARNINGS": "ignore"}})
+        try:
+            gpus = self.gpus_per_run
+            if gpus is None:
+                gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+            remote = ray.remote(task).options(num_cpus=self.cpus_per_run, num_gpus=gpus,
+                                              max_retries=self.max_retries, retry_exceptions=False)
+            shared = [ray.put(arg) for arg in args]
+            pending = [remote.remote(item, *shared) for item in items]
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                yield ray.get(done[0])
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def make_executor(name: str = "local", jobs: int = 1, address: str | None = None,
+                  cpus_per_run: float = 1.0, gpus_per_run: float | None = None) -> Executor:
+    """The executor called `name`, checked before anything runs."""
+    if name not in EXECUTOR_NAMES:
+        raise ValueError(f"unknown executor {name!r}; valid choices: {', '.join(EXECUTOR_NAMES)}")
+    if name == "ray":
+        return RayExecutor(address, cpus_per_run, gpus_per_run)
+    if address is not None:
+        raise ValueError("--address applies to the Ray executor only (add --executor ray)")
+    return LocalExecutor(jobs)
