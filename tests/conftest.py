@@ -40,3 +40,51 @@ def small_config(**overrides) -> RunConfig:
                   train_subset=2000, test_subset=1000, device="cpu")
     values.update(overrides)
     return RunConfig(**values)
+
+
+RECORD = Path(__file__).resolve().parents[1] / "results" / "reliability" / "record.json"
+
+
+@pytest.fixture(scope="session")
+def _reliability_rows():
+    """Scenarios verified in this session, merged into results/reliability/record.json at the end."""
+    rows: dict[str, dict] = {}
+    yield rows
+    if rows:
+        import json
+        import platform
+        from datetime import datetime, timezone
+
+        from bayesprune.atomic import atomic_write
+
+        previous = json.loads(RECORD.read_text())["scenarios"] if RECORD.exists() else []
+        merged = {row["scenario"]: row for row in previous} | rows
+        data = {"written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "platform": platform.platform(), "scenarios": sorted(merged.values(), key=lambda r: (r["order"], r["scenario"]))}
+        with atomic_write(RECORD) as tmp:
+            tmp.write_text(json.dumps(data, indent=2) + "\n")
+
+
+@pytest.fixture
+def record(_reliability_rows, request):
+    """record(scenario, entry point, what happened): called by a reliability test after its checks pass."""
+    def add(scenario: str, entry: str, outcome: str) -> None:
+        first_line = outcome.strip().splitlines()[0] if outcome.strip() else outcome
+        _reliability_rows[scenario] = {"order": SCENARIO_ORDER.index(scenario) if scenario in SCENARIO_ORDER else 99,
+                                       "scenario": scenario, "entry point": entry, "what happened": first_line,
+                                       "test": request.node.nodeid.split("::")[-1]}
+    return add
+
+
+SCENARIO_ORDER = [
+    "runner killed (kill -9) mid-grid",
+    "Ray worker killed (kill -9) mid-run",
+    "two runners on one results folder",
+    "data file truncated",
+    "data file with one flipped byte",
+    "checkpoint damaged",
+    "results file partly written",
+    "manifest partly written",
+    "disk full while writing",
+    "NaN loss",
+]
