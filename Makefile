@@ -9,6 +9,8 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 BP := $(VENV)/bin/bayesprune
 # Profile of `make run/book/report`: paper with CUDA, quick without (override: make report PROFILE=smoke).
 PROFILE ?= $(shell $(PY) -c "from bayesprune.profiles import default_profile_name as d; print(d())")
+# `make book` reads results/<PROFILE> when that profile has run here, else the committed reference (paper).
+BOOK_PROFILE = $(if $(wildcard results/$(PROFILE)/runs/*/manifest.json),$(PROFILE),paper)
 MATHJAX_VERSION := 3.2.2
 MATHJAX := book/_vendor/mathjax/tex-chtml.js
 
@@ -39,7 +41,7 @@ $(MATHJAX):
 	rm -rf .mathjax-tmp
 
 book: setup $(MATHJAX)
-	$(BP) chapters --profile $(PROFILE)
+	$(BP) chapters --profile $(BOOK_PROFILE)
 	rm -rf book/_build
 	$(VENV)/bin/jupyter-book build book --toc $(CURDIR)/_toc.yml --config $(CURDIR)/_config.yml --path-output book -W -n --keep-going
 	@echo "HTML: book/_build/html/index.html"
