@@ -7,6 +7,7 @@ executors are interchangeable and a grid started by one can be resumed by anothe
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Protocol
@@ -25,13 +26,36 @@ class Executor(Protocol):
     def map(self, task: Callable[..., Any], items: Sequence[Any], *args: Any) -> Iterator[Any]: ...
 
 
-class LocalExecutor:
-    """One run at a time in this process, or `jobs` at a time in fresh local processes."""
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES names them."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [gpu for gpu in listed.split(",") if gpu.strip()]
+    import torch
 
-    def __init__(self, jobs: int = 1) -> None:
+    return [str(index) for index in range(torch.cuda.device_count())]
+
+
+def _pin_worker(slots: Any, gpus: list[str], threads: int) -> None:
+    """Give a pool worker its own GPU (round robin) and its share of the CPU threads."""
+    slot = slots.get()
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    if gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
+
+
+class LocalExecutor:
+    """One run at a time in this process, or `jobs` at a time in fresh local processes.
+
+    With several jobs, worker k sees only GPU k mod (number of GPUs) and cores / jobs threads, so
+    `--jobs 8` on an eight-GPU box trains one run per GPU.
+    """
+
+    def __init__(self, jobs: int = 1, gpus: list[str] | None = None) -> None:
         if not isinstance(jobs, int) or jobs < 1:
             raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
         self.jobs = jobs
+        self.gpus = gpus
 
     def map(self, task: Callable[..., Any], items: Sequence[Any], *args: Any) -> Iterator[Any]:
         """Yield task(item, *args) for each item, in order for one job, as they finish for several."""
@@ -40,7 +64,13 @@ class LocalExecutor:
                 yield task(item, *args)
             return
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=context) as pool:
+        slots = context.Queue()
+        for slot in range(self.jobs):
+            slots.put(slot)
+        gpus = visible_gpus() if self.gpus is None else self.gpus
+        threads = max(1, (os.cpu_count() or 1) // self.jobs)
+        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=context, initializer=_pin_worker,
+                                 initargs=(slots, gpus, threads)) as pool:
             futures = [pool.submit(task, item, *args) for item in items]
             for future in as_completed(futures):
                 yield future.result()
