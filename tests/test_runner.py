@@ -115,3 +115,13 @@ def test_ray_executor_without_ray_says_how_to_install_it(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(MissingExtra, match=r"pip install -e '\.\[ray\]'"):
         make_executor("ray")
+
+
+def test_recheck_retrains_a_run_and_finds_it_identical(real_data_root, tmp_path):
+    from bayesprune.recheck import recheck
+
+    profile = _profile(tmp_path, ["sgd"])
+    assert run_grid(profile, tmp_path / "results", progress=False).ok
+    table, seconds = recheck(profile, tmp_path / "results" / "tiny", "mnist-sgd-corrected-s0", tmp_path / "again")
+    assert table["within"].all() and (table["difference"].abs() < 1e-9).all() and seconds > 0
+    assert list(table.index.get_level_values("fraction")) == [0.0, 0.9]

@@ -1,4 +1,4 @@
-"""Command line: `bayesprune data fetch | train | run | chapters | bench`."""
+"""Command line: `bayesprune data fetch | train | run | recheck | chapters | bench`."""
 
 from __future__ import annotations
 
@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="auto")
     bench.add_argument("--json", type=Path, default=None, help="also write the report here as JSON")
 
+    recheck = commands.add_parser("recheck", help="retrain one finished run and compare it with its recorded accuracies")
+    recheck.add_argument("run", help="run folder name, e.g. mnist-sgd-corrected-s0")
+    recheck.add_argument("--profile", default="paper")
+    recheck.add_argument("--results", type=Path, default=Path("results"))
+    recheck.add_argument("--scratch", type=Path, default=None, help="where to retrain (default: a new temporary folder)")
     chapters = commands.add_parser("chapters", help="execute the book's result chapters on a profile's results")
     chapters.add_argument("--profile", default=None)
     chapters.add_argument("--results", type=Path, default=Path("results"))
@@ -107,6 +112,18 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recheck(args: argparse.Namespace) -> int:
+    """Retrain one run and print recorded against re-run accuracy; non-zero if any differ beyond 2 seed std."""
+    from .profiles import get_profile
+    from .recheck import recheck
+
+    profile = get_profile(args.profile)
+    table, seconds = recheck(profile, args.results / profile.name, args.run, args.scratch, args.data_dir)
+    print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+    print(f"re-ran {args.run} in {seconds:.0f} s; {int(table['within'].sum())} of {len(table)} rows within 2 seed std")
+    return 0 if table["within"].all() else 1
+
+
 def _chapters(args: argparse.Namespace) -> int:
     """Execute the result chapters on a profile's results."""
     from .profiles import get_profile
@@ -131,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_grid(args)
         if args.command == "chapters":
             return _chapters(args)
+        if args.command == "recheck":
+            return _recheck(args)
         if args.command == "bench":
             return _bench(args)
         from .train import train
