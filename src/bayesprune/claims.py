@@ -95,8 +95,7 @@ def bbb_prunes_best(accuracy: pd.Series) -> dict[str, Any]:
 
 def bbb_cost(history: pd.DataFrame, bench: list[dict[str, Any]]) -> dict[str, Any]:
     """Claim 2: BBB costs about 10x the wall time of SGD."""
-    rows = main_protocols(history)
-    seconds = rows[rows["protocol"] == "corrected"].groupby("method")["seconds"].mean()
+    seconds = history[history["protocol"] == "corrected"].groupby("method")["seconds"].mean()
     ratios = {}
     if {"bbb", "sgd"} <= set(seconds.index):
         ratios["this profile's epochs"] = seconds["bbb"] / seconds["sgd"]
@@ -135,8 +134,7 @@ def spread_predicts_pruning(weights: pd.DataFrame, pruning: pd.DataFrame) -> dic
 
 def underfitting(history: pd.DataFrame) -> dict[str, Any]:
     """Claim 4: every model still under-fits after 50 epochs."""
-    rows = main_protocols(history)
-    rows = rows[rows["protocol"] == "corrected"]
+    rows = history[history["protocol"] == "corrected"]
     gains = {}
     for method, runs in rows.groupby("method"):
         curve = runs.groupby("epoch")["test_acc"].mean()

@@ -10,11 +10,10 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from .augment import fixed_test_images
+from .augment import scored_split
 from .checkpoint import load_checkpoint
 from .bayes import BayesianMLP
 from .config import PRUNING_DEVIATIONS, RunConfig, validate_fraction
-from .data import load_split
 from .evaluate import pruning_sweep
 from .models import build_model
 from .results import run_keys, write_json, write_table
@@ -77,8 +76,7 @@ def prune_run(
     started = time.perf_counter()
     target = resolve_device(device)
     cfg, model = load_trained(run_dir, str(target))
-    x, y = load_split(cfg.dataset, False, data_root, target, cfg.pixel_divisor, cfg.test_subset)
-    x = fixed_test_images(cfg, x)
+    x, y = scored_split(cfg, data_root, target)
     keys = run_keys(cfg.to_dict())
     rows = pruning_sweep(model, x, y, fractions, include_bias, cfg.eval_samples, cfg.seed, cfg.deviations)
     write_table(weight_stats(model), keys, run_dir / "weights.csv")

@@ -58,24 +58,20 @@ def study_layout(pruning: pd.DataFrame, dataset: str, protocol: str, column: str
     return frame
 
 
+def all_layers(weights: pd.DataFrame, parameter: str = "weight") -> pd.DataFrame:
+    """Each run's whole-network rows of the weight table for one parameter (weight or sigma)."""
+    return weights[(weights["layer"].astype(str) == "all") & (weights["parameter"] == parameter)]
+
+
 def weight_summary(weights: pd.DataFrame) -> pd.DataFrame:
     """Std, kurtosis and near-zero share of all weights, mean over seeds, per dataset and method."""
-    rows = weights[(weights["layer"].astype(str) == "all") & (weights["parameter"] == "weight")]
-    summary = rows.groupby(["dataset", "protocol", "method"])[["std", "kurtosis", "near_zero_share"]].mean()
+    summary = all_layers(weights).groupby(["dataset", "protocol", "method"])[["std", "kurtosis", "near_zero_share"]].mean()
     return summary.reset_index()
 
 
 def sigma_summary(weights: pd.DataFrame) -> pd.DataFrame:
     """Mean and spread of BBB's posterior sigmas (all layers), mean over seeds, per dataset and protocol."""
-    rows = weights[(weights["layer"].astype(str) == "all") & (weights["parameter"] == "sigma")]
-    return rows.groupby(["dataset", "protocol", "method"])[["mean", "std"]].mean().reset_index()
-
-
-def ablation_table(ablation: pd.DataFrame, fraction: float = 0.9) -> pd.DataFrame:
-    """BBB accuracy at one pruned fraction with each pruning-time deviation fixed alone (mean over seeds)."""
-    rows = ablation[ablation["fraction"].round(6) == fraction]
-    table = rows.pivot_table(index=["dataset", "protocol", "fixed"], values=["accuracy_mean", "accuracy_ensemble"])
-    return table.rename(index={"none": "(nothing fixed)"}, level="fixed")
+    return all_layers(weights, "sigma").groupby(["dataset", "protocol", "method"])[["mean", "std"]].mean().reset_index()
 
 
 def defect_ablation(pruning: pd.DataFrame, ablation: pd.DataFrame, fraction: float = 0.9) -> pd.DataFrame:
@@ -108,7 +104,7 @@ SPREAD_STATS = ["std", "kurtosis", "near_zero_share"]
 def spread_and_kept(weights: pd.DataFrame, pruning: pd.DataFrame, fraction: float = 0.9) -> pd.DataFrame:
     """Per run: spread of its weights and the share of its unpruned accuracy kept at `fraction` pruned."""
     keys = ["dataset", "protocol", "method", "seed"]
-    spread = weights[(weights["layer"].astype(str) == "all") & (weights["parameter"] == "weight")]
+    spread = all_layers(weights)
     rows = primary_rows(pruning)
     accuracy = rows.pivot_table(index=keys, columns=rows["fraction"].round(6), values="accuracy_mean")
     kept = (accuracy[fraction] / accuracy[0.0]).rename("kept").reset_index()

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from .augment import augments, fixed_test_images, random_affine
+from .augment import augments, random_affine, scored_split
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import RunConfig
 from .data import batch_indices, load_split
@@ -113,8 +113,7 @@ def train(
     prior = build_prior(cfg) if cfg.bayesian else None
     optimizer = build_optimizer(cfg, model)
     x_train, y_train = load_split(cfg.dataset, True, data_root, device, cfg.pixel_divisor, cfg.train_subset)
-    x_test, y_test = load_split(cfg.dataset, False, data_root, device, cfg.pixel_divisor, cfg.test_subset)
-    x_test = fixed_test_images(cfg, x_test)
+    x_test, y_test = scored_split(cfg, data_root, device)
 
     checkpoint = Path(out_dir) / CHECKPOINT if out_dir is not None else None
     history = _restore(checkpoint, cfg, model, optimizer) if checkpoint and checkpoint.exists() else []
@@ -123,6 +122,7 @@ def train(
     batches = math.ceil(n / cfg.batch_size)
     # Complexity-cost weight of each minibatch; explicit and logged (sums to 1 over an epoch).
     kl = kl_weights(cfg.kl_weighting, batches).to(device=device, dtype=torch.float32)
+    augment = augments(cfg)
     bar = tqdm(
         total=cfg.train_epochs * batches, initial=len(history) * batches, disable=not progress,
         desc=f"{cfg.dataset} {cfg.method} seed {cfg.seed}", unit="step",
@@ -133,7 +133,7 @@ def train(
         started = time.perf_counter()
         totals = torch.zeros(4, device=device)  # objective, nll, weighted complexity, correct: no host sync
         for step, index in enumerate(batch_indices(n, cfg.batch_size, device)):
-            x = random_affine(x_train[index]) if augments(cfg) else x_train[index]
+            x = random_affine(x_train[index]) if augment else x_train[index]
             totals += training_step(cfg, model, prior, optimizer, x, y_train[index], kl[step])
             bar.update()
         loss, nll_total, complexity_total, correct_total = totals.tolist()
