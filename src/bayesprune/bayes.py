@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import native
+
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class KernelTerms(NamedTuple):
+    """A prior in the C kernel's terms: log p(w) = log_const - k2 w^2 (+ softplus(gap0 + (k2 - k1) w^2) if mixture)."""
+
+    k1: float
+    k2: float
+    gap0: float
+    mixture: bool
+    log_const: float
 
 
 class Prior(Protocol):
@@ -21,6 +33,9 @@ class Prior(Protocol):
 
     def log_prob_and_grad(self, w: Tensor) -> tuple[Tensor, Tensor]:
         """Summed log-density at w and its elementwise derivative d log p / dw."""
+
+    def kernel_terms(self) -> KernelTerms:
+        """The prior's constants for the C kernel."""
 
 
 class GaussianPrior:
@@ -38,6 +53,11 @@ class GaussianPrior:
     def log_prob_and_grad(self, w: Tensor) -> tuple[Tensor, Tensor]:
         """Summed log-density and d log p / dw = -w / sigma^2."""
         return self.log_prob(w).sum(), w * (-1.0 / self.sigma**2)
+
+    def kernel_terms(self) -> KernelTerms:
+        """One Gaussian: no mixture gap."""
+        k = 0.5 / self.sigma**2
+        return KernelTerms(k, k, 0.0, False, -HALF_LOG_2PI - math.log(self.sigma))
 
     def kl_from(self, mu: Tensor, sigma: Tensor) -> Tensor:
         """Closed-form KL(N(mu, sigma^2) || prior), summed."""
@@ -77,6 +97,12 @@ class ScaleMixturePrior:
         grad = torch.sigmoid_(gap).mul_(-2.0 * (k1 - k2)).sub_(2.0 * k2).mul_(w)
         return total, grad
 
+    def kernel_terms(self) -> KernelTerms:
+        """The mixture through its gap a_1 - a_2 (a single Gaussian when pi is 1)."""
+        if self.pi == 1.0:
+            return GaussianPrior(self.sigma1).kernel_terms()
+        return KernelTerms(0.5 / self.sigma1**2, 0.5 / self.sigma2**2, self._log_w1 - self._log_w2, True, self._log_w2)
+
 
 class BayesianLinear(nn.Module):
     """Linear layer with a diagonal Gaussian posterior N(mu, softplus(rho)^2) on weights and biases."""
@@ -90,8 +116,14 @@ class BayesianLinear(nn.Module):
         self.bias_rho = nn.Parameter(torch.empty(out_features).uniform_(-5.0, -4.0))
         self.mask_noise = True  # pruned weights get no noise; False only to reproduce the study's code
 
-    def draw_noise(self, samples: int) -> tuple[Tensor, Tensor]:
-        """Standard normal noise for `samples` weight and bias draws: (S, out, in) and (S, out)."""
+    def draw_noise(self, samples: int, keys: tuple[int, int] | None = None) -> tuple[Tensor, Tensor]:
+        """Standard normal noise for `samples` weight and bias draws: (S, out, in) and (S, out).
+
+        From the C kernel's generator and the given stream keys, or from torch.randn without keys.
+        """
+        if keys is not None:
+            return tuple(native.normals(samples, p.shape, key).to(p.dtype)
+                         for p, key in zip((self.weight_rho, self.bias_rho), keys))
         like = {"device": self.weight_rho.device, "dtype": self.weight_rho.dtype}
         weight = torch.randn((samples, *self.weight_rho.shape), **like)
         bias = torch.randn((samples, *self.bias_rho.shape), **like)
@@ -136,9 +168,21 @@ class BayesianMLP(nn.Module):
     def __init__(self, sizes: Sequence[int]) -> None:
         super().__init__()
         self.layers = nn.ModuleList(BayesianLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.use_kernel = True  # False: the PyTorch sampling pass even where the C kernel runs (same noise)
+
+    def uses_kernel(self) -> bool:
+        """Whether training draws noise and samples through the C kernel (CPU float32 with the kernel built)."""
+        return self.use_kernel and native.runs_on(self.layers[0].weight_rho)
+
+    def noise_keys(self) -> list[tuple[int, int]]:
+        """One (weight, bias) pair of kernel stream keys per layer, from the torch generator (so seeds rule them)."""
+        keys = torch.randint(0, native.KEY_RANGE, (len(self.layers), 2)).tolist()
+        return [tuple(pair) for pair in keys]
 
     def draw_noise(self, samples: int) -> list[tuple[Tensor, Tensor]]:
-        """Noise for `samples` draws of every layer, drawn layer by layer (both ELBO paths use this order)."""
+        """Noise for `samples` draws of every layer, as the kernel draws it wherever it is built, else torch.randn."""
+        if native.runs_on(self.layers[0].weight_rho):
+            return [layer.draw_noise(samples, keys) for layer, keys in zip(self.layers, self.noise_keys())]
         return [layer.draw_noise(samples) for layer in self.layers]
 
     def forward_with_complexity(

@@ -19,12 +19,23 @@ from typing import Any
 import torch
 
 from .config import RunConfig
+from .bayes import HALF_LOG_2PI
 from .data import load_split
+from .heap import keep_freed_memory
 from .manifest import device_description, library_versions
 from .models import build_model, build_prior
 from .train import build_optimizer, resolve_device, training_step
 
 STEPS_PER_EPOCH = 600
+MODELS = {
+    "sgd": "the SGD MLP (Adam, as every model here)",
+    "dropout0.5": "the MLP with dropout 0.5",
+    "bbb": "this project's BBB step, 2 samples (the C kernel on CPU)",
+    "bbb-torch": "the same step without the C kernel (PyTorch operations)",
+    "bbb-plain": "the same estimator through plain autograd, one forward pass per sample",
+    "bbb-study": "BBB as the study implements it (noise and prior through the host)",
+    "blitz": "blitz-bayesian-pytorch's BayesianLinear, same network, prior and 2 samples",
+}
 BLITZ_HINT = "pip install -e .[bench]  (blitz-bayesian-pytorch)"
 
 
@@ -68,10 +79,12 @@ def time_steps(step: Callable[[int], None], steps: int, repeats: int, warmup: in
     return statistics.median(means)
 
 
-def _project_step(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor) -> Callable[[int], None]:
+def _project_step(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor, use_kernel: bool = True) -> Callable[[int], None]:
     """One training step of this project's model for cfg on batch i of a fixed permutation."""
     torch.manual_seed(cfg.seed)
     model = build_model(cfg).to(x.device).train()
+    if cfg.bayesian:
+        model.use_kernel = use_kernel
     prior = build_prior(cfg) if cfg.bayesian else None
     optimizer = build_optimizer(cfg, model)
     kl_weight = torch.tensor(1.0 / STEPS_PER_EPOCH, device=x.device)
@@ -80,6 +93,46 @@ def _project_step(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor) -> Callable[
     def step(i: int) -> None:
         rows = slice((i % batches) * cfg.batch_size, (i % batches + 1) * cfg.batch_size)
         training_step(cfg, model, prior, optimizer, x[rows], y[rows], kl_weight)
+
+    return step
+
+
+def _study_step(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor) -> Callable[[int], None]:
+    """BBB as the study's notebooks implement it: one pass per sample, the noise drawn on the host and
+    copied to the device, the mixture prior evaluated on the host as log(pi p1 + (1 - pi) p2), log q detached."""
+    device = x.device
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg).to(device).train()
+    optimizer = build_optimizer(cfg, model)
+    normal = torch.distributions.Normal(0.0, 1.0)
+    wide = torch.distributions.Normal(0.0, math.exp(cfg.prior_log_sigma1))
+    narrow = torch.distributions.Normal(0.0, math.exp(cfg.prior_log_sigma2))
+    batches = len(x) // cfg.batch_size
+
+    def sample_with_cost(mu: torch.Tensor, rho: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        sigma = torch.log1p(torch.exp(rho))
+        w = mu + sigma * normal.sample(rho.shape).to(device)
+        log_q = (-HALF_LOG_2PI - torch.log(sigma) - (w - mu) ** 2 / (2 * sigma**2)).sum().detach()
+        host = w.cpu()
+        density = cfg.prior_pi * wide.log_prob(host).exp().to(device) + (1 - cfg.prior_pi) * narrow.log_prob(host).exp().to(device)
+        return w, log_q - torch.log(density).sum()
+
+    def step(i: int) -> None:
+        rows = slice((i % batches) * cfg.batch_size, (i % batches + 1) * cfg.batch_size)
+        optimizer.zero_grad(set_to_none=True)
+        loss = torch.zeros((), device=device)
+        for _ in range(cfg.train_samples):
+            hidden = x[rows]
+            for index, layer in enumerate(model.layers):
+                weight, weight_cost = sample_with_cost(layer.weight_mu, layer.weight_rho)
+                bias, bias_cost = sample_with_cost(layer.bias_mu, layer.bias_rho)
+                hidden = torch.nn.functional.linear(hidden, weight, bias)
+                if index < len(model.layers) - 1:
+                    hidden = torch.relu(hidden)
+                loss = loss + (weight_cost + bias_cost) / STEPS_PER_EPOCH
+            loss = loss + torch.nn.functional.cross_entropy(hidden, y[rows], reduction="sum")
+        (loss / cfg.train_samples / cfg.batch_size).backward()
+        optimizer.step()
 
     return step
 
@@ -158,11 +211,15 @@ def sgd_epoch_gflop(cfg: RunConfig) -> float:
 
 
 def run_bench(
-    models: list[str], steps: int = 30, repeats: int = 3, warmup: int = 5, device: str = "auto",
+    models: list[str], steps: int = 50, repeats: int = 5, warmup: int = 5, device: str = "auto",
     data_root: Path | None = None,
 ) -> dict[str, Any]:
-    """Time every named model ('sgd', 'dropout0.5', 'bbb', 'bbb-plain', 'blitz') and derive the ratios."""
+    """Time every named model (see MODELS) and derive the ratios."""
+    unknown = [name for name in models if name not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown bench model(s) {', '.join(unknown)}; valid choices: {', '.join(MODELS)}")
     target = resolve_device(device)
+    keep_freed_memory()
     x, y = load_split("mnist", True, data_root, target)
     timings, profiles = {}, {}
     for name in models:
@@ -170,6 +227,10 @@ def run_bench(
             step = _blitz_step(RunConfig(method="bbb", device=str(target)), x, y)
         elif name == "bbb-plain":
             step = _project_step(RunConfig(method="bbb", fused_elbo=False, device=str(target)), x, y)
+        elif name == "bbb-torch":
+            step = _project_step(RunConfig(method="bbb", device=str(target)), x, y, use_kernel=False)
+        elif name == "bbb-study":
+            step = _study_step(RunConfig(method="bbb", device=str(target)), x, y)
         else:
             step = _project_step(RunConfig(method=name, device=str(target)), x, y)
         timings[name] = Timing(name, time_steps(step, steps, repeats, warmup, target), RunConfig().batch_size)
@@ -183,14 +244,15 @@ def run_bench(
         "method": f"median over {repeats} repeats of {steps} steps after {warmup} warm-up steps; "
                   f"epoch = {STEPS_PER_EPOCH} steps, extrapolated",
         "models": {t.name: {"step_ms": t.step_seconds * 1e3, "epoch_seconds": t.epoch_seconds,
-                            "samples_per_second": t.samples_per_second} for t in timings.values()},
+                            "samples_per_second": t.samples_per_second, "what": MODELS[t.name]}
+                   for t in timings.values()},
         "matmul_gflops": peak,
         "profile": profiles,
     }
     if "sgd" in timings:
         achieved = sgd_epoch_gflop(RunConfig()) / timings["sgd"].epoch_seconds
         report["sgd_matmul_share_of_peak"] = achieved / peak
-        for name in ("bbb", "bbb-plain", "blitz", "dropout0.5"):
+        for name in ("bbb", "bbb-torch", "bbb-plain", "bbb-study", "blitz", "dropout0.5"):
             if name in timings:
                 report[f"{name}/sgd"] = timings[name].step_seconds / timings["sgd"].step_seconds
     if "blitz" in timings and "bbb" in timings:
@@ -204,6 +266,8 @@ def format_report(report: dict[str, Any]) -> str:
              f"{'model':12s} {'ms/step':>9s} {'s/epoch':>9s} {'samples/s':>10s}"]
     for name, row in report["models"].items():
         lines.append(f"{name:12s} {row['step_ms']:9.2f} {row['epoch_seconds']:9.2f} {row['samples_per_second']:10.0f}")
+    lines.append("")
+    lines += [f"{name:12s} {row['what']}" for name, row in report["models"].items() if "what" in row]
     lines.append("")
     lines.append(f"dense matmul: {report['matmul_gflops']:.1f} GFLOP/s")
     if "sgd_matmul_share_of_peak" in report:

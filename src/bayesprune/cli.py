@@ -59,9 +59,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="ray executor: GPUs per run (default: 1 if the cluster has GPUs, else 0)")
 
     bench = commands.add_parser("bench", help="time one training epoch of each model on this machine")
-    bench.add_argument("--models", nargs="+", default=["sgd", "dropout0.5", "bbb", "bbb-plain", "blitz"])
-    bench.add_argument("--steps", type=int, default=30)
-    bench.add_argument("--repeats", type=int, default=3)
+    bench.add_argument("--models", nargs="+",
+                       default=["sgd", "dropout0.5", "bbb", "bbb-torch", "bbb-plain", "bbb-study", "blitz"])
+    bench.add_argument("--steps", type=int, default=50, help="timed steps per repeat")
+    bench.add_argument("--repeats", type=int, default=5)
     bench.add_argument("--device", default="auto")
     bench.add_argument("--json", type=Path, default=None, help="also write the report here as JSON")
 

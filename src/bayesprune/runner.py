@@ -19,6 +19,7 @@ import pandas as pd
 import papermill
 from tqdm import tqdm
 
+from . import native
 from .config import RunConfig
 from .executors import Executor, LocalExecutor
 from .lock import RunBusy, run_lock
@@ -124,11 +125,13 @@ def execute_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path
                            "include_bias": profile.include_bias, "data_dir": data, "device": cfg.device}),
     }
     (partial / "config_digest").unlink()
+    device = str(resolve_device(cfg.device))
     write_manifest({
         "run": run_id(cfg), "profile": profile.name, "config": cfg.to_dict(), "config_digest": cfg.digest(),
         "notebook_seconds": seconds, "train_seconds": float(pd.read_csv(partial / "history.csv")["seconds"].sum()),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        **environment(str(resolve_device(cfg.device))),
+        **environment(device),
+        **({"bbb_sampler": native.describe(device)} if cfg.bayesian else {}),
     }, partial)
     if final.exists():
         shutil.rmtree(final)

@@ -21,6 +21,7 @@ from .config import RunConfig
 from .data import batch_indices, load_split
 from .elbo import elbo_terms, kl_weights
 from .evaluate import accuracy, mean_logits
+from .heap import keep_freed_memory
 from .fused import fused_elbo_terms
 from .bayes import Prior
 from .models import build_model, build_prior
@@ -108,6 +109,7 @@ def train(
 ) -> TrainResult:
     """Train cfg's model, checkpointing every epoch into out_dir and resuming from it if present."""
     device = resolve_device(cfg.device)
+    keep_freed_memory()
     torch.manual_seed(cfg.seed)
     model = build_model(cfg).to(device)
     prior = build_prior(cfg) if cfg.bayesian else None
