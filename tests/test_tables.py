@@ -52,8 +52,9 @@ def test_weight_summary_averages_the_all_rows_over_seeds():
 def test_bench_times_every_model_and_derives_the_ratios(real_data_root):
     from bayesprune.bench import format_report, run_bench
 
-    report = run_bench(["sgd", "bbb"], steps=2, repeats=1, warmup=1, device="cpu")
-    assert set(report["models"]) == {"sgd", "bbb"}
+    models = ["sgd", "bbb", "bbb-torch", "bbb-study"]
+    report = run_bench(models, steps=2, repeats=1, warmup=1, device="cpu")
+    assert list(report["models"]) == models
     assert all(row["step_ms"] > 0 and row["epoch_seconds"] == pytest.approx(row["step_ms"] * 0.6)
                for row in report["models"].values())
     assert report["bbb/sgd"] == pytest.approx(report["models"]["bbb"]["step_ms"] / report["models"]["sgd"]["step_ms"])
@@ -61,3 +62,6 @@ def test_bench_times_every_model_and_derives_the_ratios(real_data_root):
     times = [op["self_ms_per_step"] for op in report["profile"]["bbb"]]
     assert len(times) >= 5 and times == sorted(times, reverse=True) and times[0] > 0
     assert "extrapolated" in format_report(report)
+    assert report["noise_ms"]["torch.randn"] > 0
+    with pytest.raises(ValueError, match="unknown bench model.*valid choices: sgd"):
+        run_bench(["sgd", "adagrad"], device="cpu")

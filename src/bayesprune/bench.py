@@ -195,6 +195,17 @@ def profile_step(step: Callable[[int], None], device: torch.device, steps: int =
             for e in events]
 
 
+def noise_ms(device: torch.device, samples: int = 2) -> dict[str, float]:
+    """Milliseconds to draw one step's weight noise (2 samples of the 784-500-500-10 network) by each generator."""
+    from . import native
+
+    count = sum(a * b + b for a, b in zip([784, 500, 500], [500, 500, 10]))
+    timed = {"torch.randn": lambda _: torch.randn(samples, count, device=device)}
+    if device.type == "cpu" and native.kernel() is not None:
+        timed["kernel"] = lambda _: native.normals(samples, (count,), 1)
+    return {name: time_steps(draw, steps=20, repeats=5, warmup=3, device=device) * 1e3 for name, draw in timed.items()}
+
+
 def matmul_gflops(device: torch.device, size: int = 1024, repeats: int = 10) -> float:
     """Dense float32 matrix-multiply throughput of the device (GFLOP/s)."""
     a = torch.randn(size, size, device=device)
@@ -247,6 +258,7 @@ def run_bench(
                             "samples_per_second": t.samples_per_second, "what": MODELS[t.name]}
                    for t in timings.values()},
         "matmul_gflops": peak,
+        "noise_ms": noise_ms(target),
         "profile": profiles,
     }
     if "sgd" in timings:
@@ -272,6 +284,8 @@ def format_report(report: dict[str, Any]) -> str:
     lines.append(f"dense matmul: {report['matmul_gflops']:.1f} GFLOP/s")
     if "sgd_matmul_share_of_peak" in report:
         lines.append(f"SGD epoch reaches {report['sgd_matmul_share_of_peak']:.0%} of it")
+    noise = report.get("noise_ms", {})
+    lines += [f"one step's weight noise by {name}: {ms:.2f} ms" for name, ms in noise.items()]
     for key, value in report.items():
         if "/" in key:
             lines.append(f"{key}: {value:.2f}x")

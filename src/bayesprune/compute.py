@@ -36,7 +36,8 @@ def ratio_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
         ratios = {key: value for key, value in report.items() if "/" in key}
         rows.append({"machine": report["machine"], "study's BBB/SGD": STUDY_BBB_OVER_SGD, **ratios,
                      "matmul GFLOP/s": report["matmul_gflops"],
-                     "SGD share of matmul peak": report.get("sgd_matmul_share_of_peak")})
+                     "SGD share of matmul peak": report.get("sgd_matmul_share_of_peak"),
+                     **{f"noise ms, {name}": ms for name, ms in report.get("noise_ms", {}).items()}})
     return pd.DataFrame(rows).set_index("machine")
 
 

@@ -201,3 +201,22 @@ def augmentation_figure(shown: int = 6, seed: int = 0) -> Figure:
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def step_time_figure(timings: pd.DataFrame) -> Figure:
+    """Milliseconds per training step of every benched model, one panel per machine, SGD marked."""
+    machines = list(dict.fromkeys(timings.index.get_level_values("machine")))
+    fig = Figure(figsize=(6.5 * len(machines), 3.2))
+    axes = fig.subplots(1, len(machines), squeeze=False)
+    for ax, machine in zip(axes[0], machines):
+        rows = timings.loc[machine]["step_ms"].sort_values()
+        ax.barh(rows.index, rows.values, color=["C1" if name.startswith(("bbb", "blitz")) else "C0" for name in rows.index])
+        if "sgd" in rows.index:
+            ax.axvline(rows["sgd"], color="k", lw=0.8, ls=":")
+            for y, value in enumerate(rows.values):
+                ax.text(value, y, f" {value / rows['sgd']:.1f}x", va="center", fontsize=8)
+        ax.set_xlabel("ms per training step (batch 100)")
+        ax.set_title(machine, fontsize=9)
+        ax.set_xlim(0, rows.max() * 1.18)
+    fig.tight_layout()
+    return fig
