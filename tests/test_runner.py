@@ -86,19 +86,22 @@ def test_parallel_jobs_finish_every_run_once(real_data_root, tmp_path):
     assert len(load_table(tmp_path / "results" / "tiny", "pruning")) == 4
 
 
-def _pinned_device(_: int) -> tuple[str, str]:
+def _pinned_device(_: int) -> tuple[str, str, int]:
     import time
 
+    import torch
+
     time.sleep(0.5)  # keep this worker busy so the other one takes the next item
-    return os.environ.get("CUDA_VISIBLE_DEVICES", ""), os.environ["OMP_NUM_THREADS"]
+    return os.environ.get("CUDA_VISIBLE_DEVICES", ""), os.environ["OMP_NUM_THREADS"], torch.get_num_threads()
 
 
 def test_parallel_workers_each_get_their_own_gpu_and_thread_share():
     from bayesprune.executors import LocalExecutor
 
     seen = list(LocalExecutor(jobs=2, gpus=["3", "5"]).map(_pinned_device, [0, 1]))
-    assert sorted(device for device, _ in seen) == ["3", "5"]
-    assert {threads for _, threads in seen} == {str(max(1, (os.cpu_count() or 1) // 2))}
+    share = max(1, (os.cpu_count() or 1) // 2)
+    assert sorted(device for device, _, _ in seen) == ["3", "5"]
+    assert {(threads, torch_threads) for _, threads, torch_threads in seen} == {(str(share), share)}  # what manifests record
 
 
 def test_ray_executor_without_ray_says_how_to_install_it(monkeypatch):

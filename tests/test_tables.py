@@ -65,3 +65,20 @@ def test_bench_times_every_model_and_derives_the_ratios(real_data_root):
     assert report["noise_ms"]["torch.randn"] > 0
     with pytest.raises(ValueError, match="unknown bench model.*valid choices: sgd"):
         run_bench(["sgd", "adagrad"], device="cpu")
+
+
+def test_run_cost_table_divides_by_the_epochs_each_run_trained():
+    from bayesprune.compute import run_cost_table
+    from bayesprune.config import RunConfig
+
+    def manifest(cfg: RunConfig, train: float) -> dict:
+        return {"device_name": "cpu", "config": cfg.to_dict(), "train_seconds": train,
+                "notebook_seconds": {"train": train + 6.0, "prune": 30.0}}
+
+    study = RunConfig(dataset="fashion-mnist", method="sgd", protocol="study", epochs=10)  # trains 20 epochs
+    corrected = RunConfig(dataset="fashion-mnist", method="sgd", epochs=10)
+    table = run_cost_table([manifest(study, 40.0), manifest(corrected, 10.0), manifest(corrected, 30.0)])
+    assert table.loc[("cpu", "fashion-mnist", "sgd", "study"), "seconds per epoch"] == pytest.approx(2.0)
+    row = table.loc[("cpu", "fashion-mnist", "sgd", "corrected")]
+    assert row["runs"] == 2 and row["seconds per epoch"] == pytest.approx(2.0)
+    assert row["minutes per run, pruning and notebooks included"] == pytest.approx((16 + 30 + 36 + 30) / 2 / 60)

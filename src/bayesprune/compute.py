@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 
+from .config import RunConfig
+
 STUDY_BBB_OVER_SGD = 10.0  # the study's reported ratio (about 50 min against 5 min for 50 epochs, RTX 3080)
 
 
@@ -46,3 +48,20 @@ def profile_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
     rows = [{"machine": r["machine"], "model": model, **op} for r in reports
             for model, ops in r.get("profile", {}).items() for op in ops]
     return pd.DataFrame(rows).set_index(["machine", "model", "op"])
+
+
+def run_cost_table(manifests: list[dict[str, Any]]) -> pd.DataFrame:
+    """Training time of a profile's runs per device and model: runs, seconds per epoch, minutes per run."""
+    rows = []
+    for manifest in manifests:
+        cfg = RunConfig.from_dict(manifest["config"])
+        rows.append({"device": manifest["device_name"], "dataset": cfg.dataset, "method": cfg.method,
+                     "protocol": cfg.protocol_label, "epoch_seconds": manifest["train_seconds"] / cfg.train_epochs,
+                     "train_seconds": manifest["train_seconds"], "run_seconds": sum(manifest["notebook_seconds"].values())})
+    grouped = pd.DataFrame(rows).groupby(["device", "dataset", "method", "protocol"])
+    return pd.DataFrame({
+        "runs": grouped.size(),
+        "seconds per epoch": grouped["epoch_seconds"].mean(),
+        "training minutes per run": grouped["train_seconds"].mean() / 60,
+        "minutes per run, pruning and notebooks included": grouped["run_seconds"].mean() / 60,
+    })

@@ -38,8 +38,11 @@ def visible_gpus() -> list[str]:
 
 def _pin_worker(slots: Any, gpus: list[str], threads: int) -> None:
     """Give a pool worker its own GPU (round robin) and its share of the CPU threads."""
+    import torch
+
     slot = slots.get()
-    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # for the notebook kernels it starts
+    torch.set_num_threads(threads)  # for itself, and for the thread count its manifests record
     if gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
 

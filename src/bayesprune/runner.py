@@ -201,7 +201,7 @@ def build_chapters(results_dir: Path, book_dir: Path) -> list[Path]:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
     _execute("prior", out_dir / "prior.ipynb", {})
-    _execute("compute", out_dir / "compute.ipynb", {"bench_dir": str(BENCH_DIR)})
+    _execute("compute", out_dir / "compute.ipynb", {"bench_dir": str(BENCH_DIR), "results_dir": str(results_dir)})
     _execute("claims", out_dir / "claims.ipynb", {"results_dir": str(results_dir), "bench_dir": str(BENCH_DIR)})
     _execute("reliability", out_dir / "reliability.ipynb", {"record_path": str(RELIABILITY_RECORD)})
     written = [out_dir / name for name in ("prior.ipynb", "compute.ipynb", "claims.ipynb", "reliability.ipynb")]
