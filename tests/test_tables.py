@@ -67,18 +67,21 @@ def test_bench_times_every_model_and_derives_the_ratios(real_data_root):
         run_bench(["sgd", "adagrad"], device="cpu")
 
 
-def test_run_cost_table_divides_by_the_epochs_each_run_trained():
+def test_run_cost_table_takes_the_median_epoch_and_each_run_s_own_epoch_count():
     from bayesprune.compute import run_cost_table
     from bayesprune.config import RunConfig
 
-    def manifest(cfg: RunConfig, train: float) -> dict:
-        return {"device_name": "cpu", "config": cfg.to_dict(), "train_seconds": train,
-                "notebook_seconds": {"train": train + 6.0, "prune": 30.0}}
-
-    study = RunConfig(dataset="fashion-mnist", method="sgd", protocol="study", epochs=10)  # trains 20 epochs
-    corrected = RunConfig(dataset="fashion-mnist", method="sgd", epochs=10)
-    table = run_cost_table([manifest(study, 40.0), manifest(corrected, 10.0), manifest(corrected, 30.0)])
-    assert table.loc[("cpu", "fashion-mnist", "sgd", "study"), "seconds per epoch"] == pytest.approx(2.0)
+    study = RunConfig(dataset="fashion-mnist", method="sgd", protocol="study", epochs=3)  # trains 6 epochs
+    corrected = [RunConfig(dataset="fashion-mnist", method="sgd", epochs=3, seed=seed) for seed in (0, 1)]
+    manifests = [{"device_name": "cpu", "config": cfg.to_dict(), "notebook_seconds": {"train": 1.0, "prune": 60.0}}
+                 for cfg in (study, *corrected)]
+    epochs = {0: [2.0, 2.0, 2.0, 900.0, 2.0, 2.0], 1: [4.0, 4.0, 4.0]}  # a run paused for one epoch
+    history = pd.DataFrame(
+        [{"dataset": "fashion-mnist", "method": "sgd", "seed": 0, "protocol": "study", "seconds": s} for s in epochs[0]]
+        + [{"dataset": "fashion-mnist", "method": "sgd", "seed": seed, "protocol": "corrected", "seconds": s}
+           for seed, per in ((0, [1.0, 1.0, 1.0]), (1, epochs[1])) for s in per])
+    table = run_cost_table(manifests, history)
+    assert table.loc[("cpu", "fashion-mnist", "sgd", "study"), "training minutes per run"] == pytest.approx(12 / 60)
     row = table.loc[("cpu", "fashion-mnist", "sgd", "corrected")]
-    assert row["runs"] == 2 and row["seconds per epoch"] == pytest.approx(2.0)
-    assert row["minutes per run, pruning and notebooks included"] == pytest.approx((16 + 30 + 36 + 30) / 2 / 60)
+    assert row["runs"] == 2 and row["seconds per epoch"] == pytest.approx(2.5)
+    assert row["pruning sweep minutes"] == pytest.approx(1.0)

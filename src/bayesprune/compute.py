@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from .config import RunConfig
+from .results import KEYS, run_keys
 
 STUDY_BBB_OVER_SGD = 10.0  # the study's reported ratio (about 50 min against 5 min for 50 epochs, RTX 3080)
 
@@ -50,18 +51,21 @@ def profile_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["machine", "model", "op"])
 
 
-def run_cost_table(manifests: list[dict[str, Any]]) -> pd.DataFrame:
-    """Training time of a profile's runs per device and model: runs, seconds per epoch, minutes per run."""
+def run_cost_table(manifests: list[dict[str, Any]], history: pd.DataFrame) -> pd.DataFrame:
+    """What a profile's runs cost per device and model: the median epoch (robust to a run paused or
+    slowed for a while), the training time it implies, and the pruning sweep's time."""
+    epoch = history.groupby(KEYS)["seconds"].median()
     rows = []
     for manifest in manifests:
         cfg = RunConfig.from_dict(manifest["config"])
-        rows.append({"device": manifest["device_name"], "dataset": cfg.dataset, "method": cfg.method,
-                     "protocol": cfg.protocol_label, "epoch_seconds": manifest["train_seconds"] / cfg.train_epochs,
-                     "train_seconds": manifest["train_seconds"], "run_seconds": sum(manifest["notebook_seconds"].values())})
+        keys = run_keys(manifest["config"])
+        seconds = epoch[tuple(keys[key] for key in KEYS)]
+        rows.append({"device": manifest["device_name"], **keys, "epoch_seconds": seconds,
+                     "train_minutes": seconds * cfg.train_epochs / 60, "prune_minutes": manifest["notebook_seconds"]["prune"] / 60})
     grouped = pd.DataFrame(rows).groupby(["device", "dataset", "method", "protocol"])
     return pd.DataFrame({
         "runs": grouped.size(),
         "seconds per epoch": grouped["epoch_seconds"].mean(),
-        "training minutes per run": grouped["train_seconds"].mean() / 60,
-        "minutes per run, pruning and notebooks included": grouped["run_seconds"].mean() / 60,
+        "training minutes per run": grouped["train_minutes"].mean(),
+        "pruning sweep minutes": grouped["prune_minutes"].mean(),
     })
