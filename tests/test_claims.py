@@ -71,3 +71,14 @@ def test_claims_html_escapes_text_and_links_chapters():
     row = {"claim": "a < b", "study": "s", "ours": "o", "verdict": "holds", "see": ("pruning",)}
     html = claims_html(pd.DataFrame([row]))
     assert "a &lt; b" in html and '<a href="pruning.html">pruning</a>' in html
+
+
+def test_cost_claim_uses_the_median_epoch_and_names_the_study_style_ratio():
+    from bayesprune.claims import bbb_cost
+
+    history = pd.DataFrame([{"protocol": "corrected", "method": m, "seconds": s}
+                            for m, per in (("sgd", [2.0, 2.0, 2.0]), ("bbb", [6.0, 6.0, 900.0])) for s in per])
+    bench = [{"machine": "cpu", "bbb/sgd": 3.5, "bbb-study/sgd": 20.0}]
+    claim = bbb_cost(history, bench)
+    assert "this profile's epochs: 3.0x" in claim["ours"] and "as the study writes it: 20.0x on cpu" in claim["ours"]
+    assert claim["verdict"] == "holds only for the study's implementation"
