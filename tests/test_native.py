@@ -82,28 +82,28 @@ def test_kernel_cost_is_log_q_minus_log_p_in_double_precision(prior):
     assert cost.item() == pytest.approx(expected, rel=1e-5)
 
 
-def test_the_kernel_can_be_switched_off(monkeypatch):
-    monkeypatch.setenv("BAYESPRUNE_NATIVE", "0")
+@pytest.fixture
+def rebuilt_kernel():
+    """native.kernel() looked up afresh in the test, and again after it (under the test's environment)."""
     native.kernel.cache_clear()
-    try:
-        assert native.kernel() is None
-        assert not BayesianMLP([4, 3]).uses_kernel()
-    finally:
-        monkeypatch.undo()
-        native.kernel.cache_clear()
+    yield
+    native.kernel.cache_clear()
+
+
+def test_the_kernel_can_be_switched_off(monkeypatch, rebuilt_kernel):
+    monkeypatch.setenv("BAYESPRUNE_NATIVE", "0")
+    assert native.kernel() is None
+    assert not BayesianMLP([4, 3]).uses_kernel()
+    monkeypatch.delenv("BAYESPRUNE_NATIVE")
+    native.kernel.cache_clear()
     assert native.kernel() is not None
 
 
-def test_a_failing_compiler_falls_back_with_a_warning(monkeypatch, tmp_path):
+def test_a_failing_compiler_falls_back_with_a_warning(monkeypatch, tmp_path, rebuilt_kernel):
     monkeypatch.setenv("CC", "false")
     monkeypatch.setenv("BAYESPRUNE_CACHE", str(tmp_path))
-    native.kernel.cache_clear()
-    try:
-        with pytest.warns(UserWarning, match="BBB kernel unavailable"):
-            assert native.kernel() is None
-    finally:
-        monkeypatch.undo()
-        native.kernel.cache_clear()
+    with pytest.warns(UserWarning, match="BBB kernel unavailable"):
+        assert native.kernel() is None
 
 
 def test_the_plain_reference_path_draws_the_kernel_noise():

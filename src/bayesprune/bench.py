@@ -23,7 +23,7 @@ from .bayes import HALF_LOG_2PI
 from .data import load_split
 from .heap import keep_freed_memory
 from .manifest import device_description, library_versions
-from .models import build_model, build_prior
+from .models import build_model, build_prior, layer_sizes
 from .train import build_optimizer, resolve_device, training_step
 
 STEPS_PER_EPOCH = 600
@@ -79,6 +79,11 @@ def time_steps(step: Callable[[int], None], steps: int, repeats: int, warmup: in
     return statistics.median(means)
 
 
+def minibatch(i: int, batches: int, size: int) -> slice:
+    """Rows of step i's minibatch, cycling through the first `batches` minibatches of the data."""
+    return slice((i % batches) * size, (i % batches + 1) * size)
+
+
 def _project_step(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor, use_kernel: bool = True) -> Callable[[int], None]:
     """One training step of this project's model for cfg on batch i of a fixed permutation."""
     torch.manual_seed(cfg.seed)
@@ -91,7 +96,7 @@ def _project_step(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor, use_kernel: 
     batches = len(x) // cfg.batch_size
 
     def step(i: int) -> None:
-        rows = slice((i % batches) * cfg.batch_size, (i % batches + 1) * cfg.batch_size)
+        rows = minibatch(i, batches, cfg.batch_size)
         training_step(cfg, model, prior, optimizer, x[rows], y[rows], kl_weight)
 
     return step
@@ -118,7 +123,7 @@ def _study_step(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor) -> Callable[[i
         return w, log_q - torch.log(density).sum()
 
     def step(i: int) -> None:
-        rows = slice((i % batches) * cfg.batch_size, (i % batches + 1) * cfg.batch_size)
+        rows = minibatch(i, batches, cfg.batch_size)
         optimizer.zero_grad(set_to_none=True)
         loss = torch.zeros((), device=device)
         for _ in range(cfg.train_samples):
@@ -171,7 +176,7 @@ def _blitz_step(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor) -> Callable[[i
     batches = len(x) // cfg.batch_size
 
     def step(i: int) -> None:
-        rows = slice((i % batches) * cfg.batch_size, (i % batches + 1) * cfg.batch_size)
+        rows = minibatch(i, batches, cfg.batch_size)
         optimizer.zero_grad(set_to_none=True)
         loss = model.sample_elbo(x[rows], y[rows], criterion, sample_nbr=cfg.train_samples,
                                  complexity_cost_weight=1.0 / STEPS_PER_EPOCH)
@@ -199,7 +204,8 @@ def noise_ms(device: torch.device, samples: int = 2) -> dict[str, float]:
     """Milliseconds to draw one step's weight noise (2 samples of the 784-500-500-10 network) by each generator."""
     from . import native
 
-    count = sum(a * b + b for a, b in zip([784, 500, 500], [500, 500, 10]))
+    sizes = layer_sizes(RunConfig())
+    count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     timed = {"torch.randn": lambda _: torch.randn(samples, count, device=device)}
     if device.type == "cpu" and native.kernel() is not None:
         timed["kernel"] = lambda _: native.normals(samples, (count,), 1)
