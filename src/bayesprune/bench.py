@@ -24,13 +24,15 @@ from .data import load_split
 from .heap import keep_freed_memory
 from .manifest import device_description, library_versions
 from .models import build_model, build_prior, layer_sizes
-from .train import build_optimizer, resolve_device, training_step
+from .train import build_optimizer, resolve_device, step_function, training_step
 
 STEPS_PER_EPOCH = 600
 MODELS = {
     "sgd": "the SGD MLP (Adam, as every model here)",
+    "sgd-eager": "the same step launched op by op (no CUDA graph; on CPU the same as sgd)",
     "dropout0.5": "the MLP with dropout 0.5",
-    "bbb": "this project's BBB step, 2 samples (the C kernel on CPU)",
+    "bbb": "this project's BBB step, 2 samples (the C kernel on CPU, one CUDA graph on GPU)",
+    "bbb-eager": "the same step launched op by op (no CUDA graph; on CPU the same as bbb)",
     "bbb-torch": "the same step without the C kernel (PyTorch operations)",
     "bbb-plain": "the same estimator through plain autograd, one forward pass per sample",
     "bbb-study": "BBB as the study implements it (noise and prior through the host)",
@@ -84,8 +86,10 @@ def minibatch(i: int, batches: int, size: int) -> slice:
     return slice((i % batches) * size, (i % batches + 1) * size)
 
 
-def _project_step(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor, use_kernel: bool = True) -> Callable[[int], None]:
-    """One training step of this project's model for cfg on batch i of a fixed permutation."""
+def _project_step(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor, use_kernel: bool = True,
+                  graphed: bool = True) -> Callable[[int], None]:
+    """One training step of this project's model for cfg on batch i of a fixed permutation, as training
+    launches it (graphed: a CUDA graph where graphs are enabled)."""
     torch.manual_seed(cfg.seed)
     model = build_model(cfg).to(x.device).train()
     if cfg.bayesian:
@@ -94,10 +98,16 @@ def _project_step(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor, use_kernel: 
     optimizer = build_optimizer(cfg, model)
     kl_weight = torch.tensor(1.0 / STEPS_PER_EPOCH, device=x.device)
     batches = len(x) // cfg.batch_size
+    rows = minibatch(0, batches, cfg.batch_size)
+    if graphed:
+        launch = step_function(cfg, model, prior, optimizer, x[rows], y[rows], kl_weight)
+    else:
+        def launch(x: torch.Tensor, y: torch.Tensor, kl_weight: torch.Tensor) -> torch.Tensor:
+            return training_step(cfg, model, prior, optimizer, x, y, kl_weight)
 
     def step(i: int) -> None:
         rows = minibatch(i, batches, cfg.batch_size)
-        training_step(cfg, model, prior, optimizer, x[rows], y[rows], kl_weight)
+        launch(x[rows], y[rows], kl_weight)
 
     return step
 
@@ -246,6 +256,8 @@ def run_bench(
             step = _project_step(RunConfig(method="bbb", fused_elbo=False, device=str(target)), x, y)
         elif name == "bbb-torch":
             step = _project_step(RunConfig(method="bbb", device=str(target)), x, y, use_kernel=False)
+        elif name in ("sgd-eager", "bbb-eager"):
+            step = _project_step(RunConfig(method=name.removesuffix("-eager"), device=str(target)), x, y, graphed=False)
         elif name == "bbb-study":
             step = _study_step(RunConfig(method="bbb", device=str(target)), x, y)
         else:
@@ -273,6 +285,8 @@ def run_bench(
         for name in ("bbb", "bbb-torch", "bbb-plain", "bbb-study", "blitz", "dropout0.5"):
             if name in timings:
                 report[f"{name}/sgd"] = timings[name].step_seconds / timings["sgd"].step_seconds
+    if "bbb-eager" in timings and "sgd-eager" in timings:
+        report["bbb-eager/sgd-eager"] = timings["bbb-eager"].step_seconds / timings["sgd-eager"].step_seconds
     if "blitz" in timings and "bbb" in timings:
         report["blitz/bbb"] = timings["blitz"].step_seconds / timings["bbb"].step_seconds
     return report

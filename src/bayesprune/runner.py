@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 import papermill
+import torch
 from tqdm import tqdm
 
-from . import native
+from . import graphs, native
 from .config import RunConfig
 from .executors import Executor, LocalExecutor
 from .lock import RunBusy, run_lock
@@ -131,6 +132,7 @@ def execute_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path
         "notebook_seconds": seconds, "train_seconds": float(pd.read_csv(partial / "history.csv")["seconds"].sum()),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **environment(device),
+        "step_launch": graphs.describe(torch.device(device)),
         **({"bbb_sampler": native.describe(device)} if cfg.bayesian else {}),
     }, partial)
     if final.exists():

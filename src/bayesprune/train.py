@@ -21,6 +21,7 @@ from .config import RunConfig
 from .data import batch_indices, load_split
 from .elbo import elbo_terms, kl_weights
 from .evaluate import accuracy, mean_logits
+from .graphs import GraphedStep, graphs_enabled
 from .heap import keep_freed_memory
 from .fused import fused_elbo_terms
 from .bayes import Prior
@@ -54,9 +55,10 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 def build_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """Adam or SGD (with momentum) over all parameters, as one fused kernel per step."""
+    """Adam or SGD (with momentum) over all parameters, as one fused kernel per step (capturable on CUDA)."""
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
+        on_cuda = next(model.parameters()).is_cuda
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True, capturable=on_cuda)
     return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, fused=True)
 
 
@@ -79,6 +81,18 @@ def training_step(
     optimizer.step()
     correct = (logits.argmax(dim=1) == y).sum()
     return torch.stack([objective.detach(), nll.detach(), weighted.detach(), correct.float()])
+
+
+def step_function(
+    cfg: RunConfig, model: nn.Module, prior: Prior | None, optimizer: torch.optim.Optimizer,
+    x: torch.Tensor, y: torch.Tensor, kl_weight: torch.Tensor,
+) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """`training_step` as step(x, y, kl_weight): a CUDA graph captured on the example minibatch where
+    graphs are enabled, else the plain call; the model and optimizer are left as they were."""
+    def step(x: torch.Tensor, y: torch.Tensor, kl_weight: torch.Tensor) -> torch.Tensor:
+        return training_step(cfg, model, prior, optimizer, x, y, kl_weight)
+
+    return GraphedStep(step, model, optimizer, x, y, kl_weight) if graphs_enabled(x.device) else step
 
 
 def _restore(path: Path, cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer) -> list[dict]:
@@ -125,6 +139,7 @@ def train(
     # Complexity-cost weight of each minibatch; explicit and logged (sums to 1 over an epoch).
     kl = kl_weights(cfg.kl_weighting, batches).to(device=device, dtype=torch.float32)
     augment = augments(cfg)
+    step_on = step_function(cfg, model, prior, optimizer, x_train[:cfg.batch_size], y_train[:cfg.batch_size], kl[0])
     bar = tqdm(
         total=cfg.train_epochs * batches, initial=len(history) * batches, disable=not progress,
         desc=f"{cfg.dataset} {cfg.method} seed {cfg.seed}", unit="step",
@@ -136,7 +151,7 @@ def train(
         totals = torch.zeros(4, device=device)  # objective, nll, weighted complexity, correct: no host sync
         for step, index in enumerate(batch_indices(n, cfg.batch_size, device)):
             x = random_affine(x_train[index]) if augment else x_train[index]
-            totals += training_step(cfg, model, prior, optimizer, x, y_train[index], kl[step])
+            totals += step_on(x, y_train[index], kl[step])
             bar.update()
         loss, nll_total, complexity_total, correct_total = totals.tolist()
         if not math.isfinite(loss):
