@@ -1,4 +1,4 @@
-"""Command line: `bayesprune data fetch | train | run | recheck | chapters | bench`."""
+"""Command line: `bayesprune data fetch | train | run | recheck | chapters | bench | time-training`."""
 
 from __future__ import annotations
 
@@ -66,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="auto")
     bench.add_argument("--json", type=Path, default=None, help="also write the report here as JSON")
 
+    timing = commands.add_parser("time-training", help="train a profile's grid side by side and time it (no notebooks, no pruning)")
+    timing.add_argument("--profile", default="paper")
+    timing.add_argument("--seeds", nargs="+", type=int, default=[0])
+    timing.add_argument("--protocols", nargs="+", default=["corrected"])
+    timing.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
+    timing.add_argument("--device", default="auto")
+    timing.add_argument("--json", type=Path, default=None, help="also write the report here as JSON")
+
     recheck = commands.add_parser("recheck", help="retrain one finished run and compare it with its recorded accuracies")
     recheck.add_argument("run", help="run folder name, e.g. mnist-sgd-corrected-s0")
     recheck.add_argument("--profile", default="paper")
@@ -113,6 +121,21 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _time_training(args: argparse.Namespace) -> int:
+    """Train a profile's grid side by side and print (and optionally save) what each run took."""
+    from .gridtime import format_training_report, time_profile_training
+    from .profiles import get_profile
+    from .results import write_json
+
+    report = time_profile_training(get_profile(args.profile), args.seeds, args.protocols, args.jobs, args.device,
+                                   args.data_dir)
+    print(format_training_report(report))
+    if args.json:
+        write_json(report, args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _recheck(args: argparse.Namespace) -> int:
     """Retrain one run and print recorded against re-run accuracy; non-zero if any differ beyond 2 seed std."""
     from .profiles import get_profile
@@ -153,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             return _recheck(args)
         if args.command == "bench":
             return _bench(args)
+        if args.command == "time-training":
+            return _time_training(args)
         from .train import train
 
         values = {f.name: getattr(args, f.name) for f in fields(RunConfig)}

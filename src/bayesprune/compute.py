@@ -69,3 +69,33 @@ def run_cost_table(manifests: list[dict[str, Any]], history: pd.DataFrame) -> pd
         "training minutes per run": grouped["train_minutes"].mean(),
         "pruning sweep minutes": grouped["prune_minutes"].mean(),
     })
+
+
+def load_training_reports(folder: Path) -> list[dict[str, Any]]:
+    """Every `bayesprune time-training` report in a folder (an empty list where none was made)."""
+    return [json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json"))]
+
+
+def training_totals(reports: list[dict[str, Any]]) -> pd.DataFrame:
+    """Per timed grid: its machine, how the step was launched, runs, runs at a time and the wall time in all."""
+    rows = [{"machine": r["machine"], "profile": r["profile"], "protocols": ", ".join(sorted({run["protocol"] for run in r["runs"]})),
+             "step launch": r["step_launch"], "runs": len(r["runs"]), "at a time": r["jobs"],
+             "epochs": sum(run["epochs"] for run in r["runs"]), "seconds in all": r["total_seconds"]}
+            for r in reports]
+    return pd.DataFrame(rows).set_index(["machine", "profile", "protocols"])
+
+
+def training_time_table(reports: list[dict[str, Any]], manifests: list[dict[str, Any]], history: pd.DataFrame) -> pd.DataFrame:
+    """Each timed run's seconds and final test accuracy, beside the final test accuracy of the same run
+    in the results this book shows where those come from the same profile."""
+    final = history.sort_values("epoch").groupby(KEYS)["test_acc"].last()
+    shown = {manifest["profile"] for manifest in manifests}
+    rows = []
+    for report in reports:
+        for run in report["runs"]:
+            key = tuple(run[k] for k in KEYS)
+            here = final.get(key) if report["profile"] in shown else None
+            rows.append({"machine": report["machine"], **{k: run[k] for k in KEYS}, "epochs": run["epochs"],
+                         "seconds": run["seconds"], "median epoch seconds": run["median_epoch_seconds"],
+                         "final test accuracy": run["test_acc"], "same run in these results": here})
+    return pd.DataFrame(rows).set_index(["machine", "protocol", "dataset", "method", "seed"])

@@ -215,8 +215,9 @@ def step_time_figure(timings: pd.DataFrame) -> Figure:
             ax.axvline(rows["sgd"], color="k", lw=0.8, ls=":")
             for y, value in enumerate(rows.values):
                 ax.text(value, y, f" {value / rows['sgd']:.1f}x", va="center", fontsize=8)
-        ax.set_xlabel("ms per training step (batch 100)")
+        ax.set_xscale("log")
+        ax.set_xlabel("ms per training step (batch 100, log scale)")
         ax.set_title(machine, fontsize=9)
-        ax.set_xlim(0, rows.max() * 1.18)
+        ax.set_xlim(rows.min() / 1.5, rows.max() * 3)
     fig.tight_layout()
     return fig
