@@ -49,8 +49,12 @@ def restore_in_place(model: nn.Module, optimizer: torch.optim.Optimizer, saved: 
         for p in model.parameters():
             before = saved["state"].get(p, {})
             for key, value in optimizer.state.get(p, {}).items():
-                if isinstance(value, Tensor):
-                    value.copy_(before[key]) if key in before else value.zero_()
+                if not isinstance(value, Tensor):
+                    continue
+                if key in before:
+                    value.copy_(before[key])
+                else:
+                    value.zero_()
 
 
 class GraphedStep:
