@@ -24,7 +24,7 @@ from .data import load_split
 from .heap import keep_freed_memory
 from .manifest import device_description, library_versions
 from .models import build_model, build_prior, layer_sizes
-from .train import build_optimizer, resolve_device, step_function, training_step
+from .train import build_optimizer, resolve_device, step_function
 
 STEPS_PER_EPOCH = 600
 MODELS = {
@@ -98,12 +98,8 @@ def _project_step(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor, use_kernel: 
     optimizer = build_optimizer(cfg, model)
     kl_weight = torch.tensor(1.0 / STEPS_PER_EPOCH, device=x.device)
     batches = len(x) // cfg.batch_size
-    rows = minibatch(0, batches, cfg.batch_size)
-    if graphed:
-        launch = step_function(cfg, model, prior, optimizer, x[rows], y[rows], kl_weight)
-    else:
-        def launch(x: torch.Tensor, y: torch.Tensor, kl_weight: torch.Tensor) -> torch.Tensor:
-            return training_step(cfg, model, prior, optimizer, x, y, kl_weight)
+    first = minibatch(0, batches, cfg.batch_size)
+    launch = step_function(cfg, model, prior, optimizer, x[first], y[first], kl_weight, graphed)
 
     def step(i: int) -> None:
         rows = minibatch(i, batches, cfg.batch_size)

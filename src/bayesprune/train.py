@@ -85,14 +85,14 @@ def training_step(
 
 def step_function(
     cfg: RunConfig, model: nn.Module, prior: Prior | None, optimizer: torch.optim.Optimizer,
-    x: torch.Tensor, y: torch.Tensor, kl_weight: torch.Tensor,
+    x: torch.Tensor, y: torch.Tensor, kl_weight: torch.Tensor, graphed: bool = True,
 ) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
     """`training_step` as step(x, y, kl_weight): a CUDA graph captured on the example minibatch where
-    graphs are enabled, else the plain call; the model and optimizer are left as they were."""
+    graphed and graphs are enabled, else the plain call; the model and optimizer are left as they were."""
     def step(x: torch.Tensor, y: torch.Tensor, kl_weight: torch.Tensor) -> torch.Tensor:
         return training_step(cfg, model, prior, optimizer, x, y, kl_weight)
 
-    return GraphedStep(step, model, optimizer, x, y, kl_weight) if graphs_enabled(x.device) else step
+    return GraphedStep(step, model, optimizer, x, y, kl_weight) if graphed and graphs_enabled(x.device) else step
 
 
 def _restore(path: Path, cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer) -> list[dict]:
