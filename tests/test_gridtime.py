@@ -68,3 +68,12 @@ def test_cli_writes_the_report(real_data_root, tmp_path, profile):
     assert result.returncode == 0, result.stderr
     assert "2 runs of profile tiny, 1 at a time" in result.stdout
     assert len(json.loads(out.read_text())["runs"]) == 2
+
+
+def test_a_custom_protocol_run_of_the_grid_is_timed_too(real_data_root, tmp_path):
+    path = tmp_path / "profiles.yml"
+    custom = {**ENTRY, "protocols": ["custom"], "seeds": [0], "ablation": [],
+              "config": {**TINY, "deviations": ["kl_doubling"]}}
+    path.write_text(yaml.safe_dump({"mixed": custom}))
+    report = time_profile_training(load_profiles(path)["mixed"])
+    assert sorted(run["method"] for run in report["runs"]) == ["bbb", "sgd"]

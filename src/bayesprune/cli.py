@@ -101,10 +101,19 @@ def _run_grid(args: argparse.Namespace) -> int:
     return 0 if summary.ok else 1
 
 
+def _print_and_save(text: str, report: dict, path: Path | None) -> None:
+    """Print a report's text and, where a path is given, write the report there as JSON."""
+    from .results import write_json
+
+    print(text)
+    if path:
+        write_json(report, path)
+        print(f"wrote {path}")
+
+
 def _bench(args: argparse.Namespace) -> int:
     """Time every model and print (and optionally save) the report."""
     from .bench import format_report, run_bench
-    from .results import write_json
 
     models = list(args.models)
     if "blitz" in models:
@@ -114,10 +123,7 @@ def _bench(args: argparse.Namespace) -> int:
             print("blitz-bayesian-pytorch is not installed (pip install -e .[bench]); timing without it")
             models.remove("blitz")
     report = run_bench(models, args.steps, args.repeats, device=args.device, data_root=args.data_dir)
-    print(format_report(report))
-    if args.json:
-        write_json(report, args.json)
-        print(f"wrote {args.json}")
+    _print_and_save(format_report(report), report, args.json)
     return 0
 
 
@@ -125,14 +131,10 @@ def _time_training(args: argparse.Namespace) -> int:
     """Train a profile's grid side by side and print (and optionally save) what each run took."""
     from .gridtime import format_training_report, time_profile_training
     from .profiles import get_profile
-    from .results import write_json
 
     report = time_profile_training(get_profile(args.profile), args.seeds, args.protocols, args.jobs, args.device,
                                    args.data_dir)
-    print(format_training_report(report))
-    if args.json:
-        write_json(report, args.json)
-        print(f"wrote {args.json}")
+    _print_and_save(format_training_report(report), report, args.json)
     return 0
 
 

@@ -40,7 +40,7 @@ def time_profile_training(
     executor = LocalExecutor(jobs)
     target = str(resolve_device(device))
     configs = [RunConfig.from_dict({**cfg.to_dict(), "device": target})
-               for cfg in profile.runs(seeds=seeds, protocols=protocols) if cfg.protocol != "custom"]
+               for cfg in profile.runs(seeds=seeds, protocols=protocols, ablation=False)]
     started = time.perf_counter()
     runs = []
     with tqdm(total=len(configs), desc=f"training {profile.name} on {target}", unit="run") as bar:

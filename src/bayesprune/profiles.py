@@ -41,8 +41,10 @@ class Profile:
         methods: Sequence[str] | None = None,
         seeds: Sequence[int] | None = None,
         protocols: Sequence[str] | None = None,
+        ablation: bool = True,
     ) -> list[RunConfig]:
-        """Every run's resolved config, optionally restricted to some datasets, methods, seeds or protocols."""
+        """Every run's resolved config, optionally restricted to some datasets, methods, seeds or protocols,
+        with or without the ablation runs."""
         chosen = []
         for name, wanted, available in (("dataset", datasets, self.datasets), ("method", methods, self.methods),
                                         ("seed", seeds, self.seeds), ("protocol", protocols, self.protocols)):
@@ -53,6 +55,8 @@ class Profile:
         overrides = dict(self.config)
         grid = [RunConfig.from_dict({**overrides, "dataset": d, "method": m, "seed": s, "protocol": p})
                 for p in chosen[3] for d in chosen[0] for m in chosen[1] for s in chosen[2]]
+        if not ablation:
+            return grid
         return grid + [fixed for cfg in grid if self._ablated(cfg) for fixed in training_ablation(cfg, overrides)]
 
     def _ablated(self, cfg: RunConfig) -> bool:
