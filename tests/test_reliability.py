@@ -245,6 +245,8 @@ BAD_PROFILES = [
     ({"protocols": ["faithful"]}, "unknown protocol 'faithful'; valid choices"),
     ({"fractions": [0.5, 1.0]}, "pruning fraction must be in [0, 1), got 1.0"),
     ({"config": {"lr": -1}}, "lr must be > 0, got -1"),
+    ({"method_config": {"bbb": {"lr": 0.1}}}, "configures method 'bbb', which it does not run; valid choices: sgd"),
+    ({"variants": {"fast": {"lrr": 0.1}}}, "unknown config keys ['lrr']; valid keys"),
 ]
 
 

@@ -47,7 +47,7 @@ def test_finished_runs_are_skipped_and_tables_are_tidy(real_data_root, tmp_path)
     assert second.skipped == ["mnist-sgd-corrected-s0"] and not second.finished
     assert (run_dir / "manifest.json").stat().st_mtime_ns == stamp
     pruning = pd.read_csv(run_dir / "pruning.csv")
-    assert list(pruning.columns) == ["dataset", "method", "seed", "protocol", "criterion", "fraction",
+    assert list(pruning.columns) == ["dataset", "method", "seed", "protocol", "variant", "criterion", "fraction",
                                      "achieved_sparsity", "accuracy_mean", "accuracy_ensemble"]
     assert pruning["accuracy_ensemble"].isna().all()
     manifest = json.loads((run_dir / "manifest.json").read_text())

@@ -77,11 +77,12 @@ def test_run_cost_table_takes_the_median_epoch_and_each_run_s_own_epoch_count():
                  for cfg in (study, *corrected)]
     epochs = {0: [2.0, 2.0, 2.0, 900.0, 2.0, 2.0], 1: [4.0, 4.0, 4.0]}  # a run paused for one epoch
     history = pd.DataFrame(
-        [{"dataset": "fashion-mnist", "method": "sgd", "seed": 0, "protocol": "study", "seconds": s} for s in epochs[0]]
-        + [{"dataset": "fashion-mnist", "method": "sgd", "seed": seed, "protocol": "corrected", "seconds": s}
+        [{"dataset": "fashion-mnist", "method": "sgd", "seed": 0, "protocol": "study", "variant": "", "seconds": s}
+         for s in epochs[0]]
+        + [{"dataset": "fashion-mnist", "method": "sgd", "seed": seed, "protocol": "corrected", "variant": "", "seconds": s}
            for seed, per in ((0, [1.0, 1.0, 1.0]), (1, epochs[1])) for s in per])
     table = run_cost_table(manifests, history)
-    assert table.loc[("cpu", "fashion-mnist", "sgd", "study"), "training minutes per run"] == pytest.approx(12 / 60)
-    row = table.loc[("cpu", "fashion-mnist", "sgd", "corrected")]
+    assert table.loc[("cpu", "fashion-mnist", "sgd", "study", ""), "training minutes per run"] == pytest.approx(12 / 60)
+    row = table.loc[("cpu", "fashion-mnist", "sgd", "corrected", "")]
     assert row["runs"] == 2 and row["seconds per epoch"] == pytest.approx(2.5)
     assert row["pruning sweep minutes"] == pytest.approx(1.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -125,6 +126,13 @@ def test_evaluation_reports_mean_and_ensemble_for_bbb_only(real_data_root):
         ({"kl_weighting": "stduy"}, "valid choices: blundell, uniform, study"),
         ({"protocol": "paper"}, "valid choices: corrected, study, custom"),
         ({"protocol": "custom", "deviations": ("entropy",)}, "unknown deviations \\['entropy'\\]; valid choices: pruning_detached"),
+        ({"validation": -1}, "validation and patience must be >= 0"),
+        ({"patience": 5}, "early stopping .patience > 0. needs a validation split"),
+        ({"train_subset": 1000, "validation": 1000}, "validation .1000. must be smaller than train_subset .1000."),
+        ({"init_rho": (-4.0, -5.0)}, "init_rho must be a finite range .low, high. with low <= high"),
+        ({"init_rho": (-4.0,)}, "init_rho must be a range .low, high."),
+        ({"init_mu": -0.1}, "init_mu must be a finite number >= 0"),
+        ({"variant": "a b"}, "variant must be a name of letters"),
     ],
 )
 def test_bad_arguments_raise_value_error_naming_the_choices(overrides, message):
@@ -143,3 +151,60 @@ def test_cli_reports_bad_arguments_without_a_traceback(real_data_root):
     assert done.returncode == 2
     assert "unknown dataset 'svhn'; valid choices: mnist, fashion-mnist" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_validation_images_are_held_out_of_training(real_data_root):
+    from bayesprune.data import load_split
+    from bayesprune.train import split_validation
+
+    cfg = small_config(validation=500)
+    x, y = load_split("mnist", True, real_data_root, "cpu", 255.0, cfg.train_subset)
+    (x_fit, y_fit), (x_val, y_val) = split_validation(cfg, x, y)
+    assert len(x_fit) == 1500 and len(x_val) == 500
+    assert torch.equal(x_val, x[1500:]) and torch.equal(y_fit, y[:1500])
+    history = train(cfg, progress=False).history
+    assert all(0.0 < record["val_acc"] <= 1.0 and record["val_nll"] > 0 for record in history)
+
+
+def test_early_stopping_keeps_the_best_validation_epoch(real_data_root, tmp_path):
+    from bayesprune.evaluate import accuracy, mean_logits
+    from bayesprune.data import load_split
+    from bayesprune.train import best_epoch, split_validation, training_done
+
+    cfg = small_config(method="sgd", lr=0.05, epochs=30, validation=500, patience=2)
+    result = train(cfg, out_dir=tmp_path, progress=False)
+    history = result.history
+    best = best_epoch(history)
+    assert len(history) == best + 2 < 30  # stopped two epochs after the best, before the cap
+    assert training_done(cfg, history)
+    x, y = load_split("mnist", True, real_data_root, "cpu", 255.0, cfg.train_subset)
+    _, (x_val, y_val) = split_validation(cfg, x, y)
+    assert accuracy(mean_logits(result.model, x_val), y_val) == history[best - 1]["val_acc"]
+    again = train(cfg, out_dir=tmp_path, progress=False)  # a finished run resumes to the same best model
+    assert len(again.history) == len(history)
+    _assert_same_state(again.model, result.model)
+
+
+def test_bbb_history_records_the_posterior_diagnostics(real_data_root):
+    cfg = small_config(method="bbb", epochs=3, lr=3e-2, kl_weighting="uniform", validation=500)
+    history = train(cfg, progress=False).history
+    last = history[-1]
+    assert last["sigma_q05"] <= last["sigma_q50"] <= last["sigma_q95"]
+    assert 0.0 < last["sigma_moved"] <= 1.0  # 45 Adam steps of 3e-2 can move rho by more than log 2
+    assert last["complexity_per_weight"] > 0 and last["mu_abs_mean"] > 0
+    start = train(small_config(method="bbb", epochs=1, lr=1e-6, validation=500), progress=False).history[0]
+    assert start["sigma_moved"] == 0.0  # a learning rate that cannot move them
+
+
+def test_the_initialisation_follows_the_config():
+    import torch.nn.functional as F
+
+    from bayesprune.models import build_model
+
+    model = build_model(RunConfig(method="bbb", init_mu=0.05, init_rho=(-3.0, -2.0), hidden=(50,)))
+    for layer in model.layers:
+        assert layer.weight_mu.abs().max() <= 0.05 and layer.weight_mu.abs().max() > 0.045
+        assert layer.weight_rho.min() >= -3.0 and layer.weight_rho.max() <= -2.0
+    study = build_model(RunConfig(method="bbb", hidden=(50,)))
+    expected = math.exp(-4) - math.exp(-5)  # E softplus(rho) for rho ~ U(-5, -4), softplus(r) ~ e^r this far out
+    assert F.softplus(study.layers[0].weight_rho).mean().item() == pytest.approx(expected, rel=0.02)

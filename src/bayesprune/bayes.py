@@ -13,6 +13,8 @@ from torch import Tensor, nn
 from . import native
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+STUDY_INIT_MU = 0.2  # the study's initialisation: mu ~ U(-0.2, 0.2), rho ~ U(-5, -4)
+STUDY_INIT_RHO = (-5.0, -4.0)
 
 
 class KernelTerms(NamedTuple):
@@ -107,13 +109,15 @@ class ScaleMixturePrior:
 class BayesianLinear(nn.Module):
     """Linear layer with a diagonal Gaussian posterior N(mu, softplus(rho)^2) on weights and biases."""
 
-    def __init__(self, in_features: int, out_features: int) -> None:
+    def __init__(
+        self, in_features: int, out_features: int, init_mu: float = STUDY_INIT_MU,
+        init_rho: tuple[float, float] = STUDY_INIT_RHO,
+    ) -> None:
         super().__init__()
-        # The study's initialisation: mu ~ U(-0.2, 0.2), rho ~ U(-5, -4).
-        self.weight_mu = nn.Parameter(torch.empty(out_features, in_features).uniform_(-0.2, 0.2))
-        self.weight_rho = nn.Parameter(torch.empty(out_features, in_features).uniform_(-5.0, -4.0))
-        self.bias_mu = nn.Parameter(torch.empty(out_features).uniform_(-0.2, 0.2))
-        self.bias_rho = nn.Parameter(torch.empty(out_features).uniform_(-5.0, -4.0))
+        self.weight_mu = nn.Parameter(torch.empty(out_features, in_features).uniform_(-init_mu, init_mu))
+        self.weight_rho = nn.Parameter(torch.empty(out_features, in_features).uniform_(*init_rho))
+        self.bias_mu = nn.Parameter(torch.empty(out_features).uniform_(-init_mu, init_mu))
+        self.bias_rho = nn.Parameter(torch.empty(out_features).uniform_(*init_rho))
         self.mask_noise = True  # pruned weights get no noise; False only to reproduce the study's code
 
     def draw_noise(self, samples: int, keys: tuple[int, int] | None = None) -> tuple[Tensor, Tensor]:
@@ -165,9 +169,12 @@ class BayesianLinear(nn.Module):
 class BayesianMLP(nn.Module):
     """ReLU MLP of BayesianLinear layers; one weight sample per forward pass, shared by the minibatch."""
 
-    def __init__(self, sizes: Sequence[int]) -> None:
+    def __init__(
+        self, sizes: Sequence[int], init_mu: float = STUDY_INIT_MU, init_rho: tuple[float, float] = STUDY_INIT_RHO
+    ) -> None:
         super().__init__()
-        self.layers = nn.ModuleList(BayesianLinear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.layers = nn.ModuleList(
+            BayesianLinear(a, b, init_mu, init_rho) for a, b in zip(sizes[:-1], sizes[1:]))
         self.use_kernel = True  # False: the PyTorch sampling pass even where the C kernel runs (same noise)
 
     def uses_kernel(self) -> bool:

@@ -21,6 +21,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         default = field.default if field.default is not MISSING else None
         if field.name == "hidden":
             parser.add_argument(flag, type=int, nargs="+", default=list(default))
+        elif field.name == "init_rho":
+            parser.add_argument(flag, type=float, nargs=2, default=list(default), metavar=("LOW", "HIGH"))
         elif field.name == "deviations":
             parser.add_argument(flag, nargs="*", default=[], help="the study's code paths to switch on")
         elif isinstance(default, bool):

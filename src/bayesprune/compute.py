@@ -8,7 +8,6 @@ from typing import Any
 
 import pandas as pd
 
-from .config import RunConfig
 from .results import KEYS, run_keys
 
 STUDY_BBB_OVER_SGD = 10.0  # the study's reported ratio (about 50 min against 5 min for 50 epochs, RTX 3080)
@@ -54,15 +53,16 @@ def profile_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
 def run_cost_table(manifests: list[dict[str, Any]], history: pd.DataFrame) -> pd.DataFrame:
     """What a profile's runs cost per device and model: the median epoch (robust to a run paused or
     slowed for a while), the training time it implies, and the pruning sweep's time."""
-    epoch = history.groupby(KEYS)["seconds"].median()
+    per_run = history.groupby(KEYS)["seconds"]
+    epoch, epochs = per_run.median(), per_run.count()  # epochs trained: early stopping may end a run before its cap
     rows = []
     for manifest in manifests:
-        cfg = RunConfig.from_dict(manifest["config"])
         keys = run_keys(manifest["config"])
-        seconds = epoch[tuple(keys[key] for key in KEYS)]
-        rows.append({"device": manifest["device_name"], **keys, "epoch_seconds": seconds,
-                     "train_minutes": seconds * cfg.train_epochs / 60, "prune_minutes": manifest["notebook_seconds"]["prune"] / 60})
-    grouped = pd.DataFrame(rows).groupby(["device", "dataset", "method", "protocol"])
+        key = tuple(keys[k] for k in KEYS)
+        rows.append({"device": manifest["device_name"], **keys, "epoch_seconds": epoch[key],
+                     "train_minutes": epoch[key] * epochs[key] / 60,
+                     "prune_minutes": manifest["notebook_seconds"]["prune"] / 60})
+    grouped = pd.DataFrame(rows).groupby(["device", "dataset", "method", "protocol", "variant"])
     return pd.DataFrame({
         "runs": grouped.size(),
         "seconds per epoch": grouped["epoch_seconds"].mean(),

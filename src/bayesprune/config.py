@@ -31,6 +31,7 @@ PRUNING_DEVIATIONS = ("pruning_detached", "snr_over_rho", "pruned_rho_zero", "mi
 TRAINING_DEVIATIONS = tuple(d for d in DEVIATIONS if d not in PRUNING_DEVIATIONS)
 STUDY_SGD_DROPOUT = 0.01
 _DROPOUT_METHOD = re.compile(r"^dropout(0?\.\d+)$")
+_VARIANT = re.compile(r"^[A-Za-z0-9_.-]*$")
 METHOD_CHOICES = "sgd, bbb, dropout<p> with 0 < p < 1 (e.g. dropout0.5)"
 
 
@@ -76,6 +77,7 @@ class RunConfig:
     dataset: str = "mnist"  # mnist | fashion-mnist
     method: str = "sgd"  # sgd | bbb | dropout<p>
     seed: int = 0
+    variant: str = ""  # name of a profile's variant (a named set of overrides, e.g. one regime-study step)
     protocol: str = "corrected"  # corrected | study (every deviation) | custom (the deviations listed)
     deviations: tuple[str, ...] = ()  # the study's code paths switched on, names in DEVIATIONS
     epochs: int = 50  # the study trained every model for 50 epochs
@@ -88,6 +90,8 @@ class RunConfig:
     pixel_divisor: float = 255.0  # the study scaled to [0, 1]; Blundell et al. divided by 126
     train_subset: int = 0  # first N training images; 0 = all 60 000
     test_subset: int = 0  # first N test images; 0 = all 10 000
+    validation: int = 0  # last N training images held out for choices (Blundell: 10 000); 0 = none
+    patience: int = 0  # stop after this many epochs without a better validation accuracy, keep the best; 0 = never
     # Bayes by Backprop only
     prior: str = "mixture"  # mixture | gaussian
     prior_pi: float = 0.5
@@ -95,6 +99,8 @@ class RunConfig:
     prior_log_sigma2: float = -6.0  # sigma2 = e^-6 (mixture only)
     train_samples: int = 2  # weight samples per minibatch in the ELBO
     kl_weighting: str = "blundell"  # blundell | uniform | study (set by the kl_doubling deviation)
+    init_mu: float = 0.2  # BBB posterior means start at U(-init_mu, init_mu) (the study's 0.2)
+    init_rho: tuple[float, float] = (-5.0, -4.0)  # BBB rho starts at U(low, high) (the study's), sigma = softplus(rho)
     fused_elbo: bool = True  # fast step (bayesprune.fused); False: the plain autograd reference, same estimator
     eval_samples: int = 10  # networks in the MC ensemble
     device: str = "auto"  # auto | cpu | cuda
@@ -102,10 +108,15 @@ class RunConfig:
     def __post_init__(self) -> None:
         """Check every field where it enters, with errors that name the valid choices."""
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if not isinstance(self.init_rho, (tuple, list)) or len(self.init_rho) != 2:
+            raise ValueError(f"init_rho must be a range (low, high), got {self.init_rho!r}")
+        object.__setattr__(self, "init_rho", tuple(float(r) for r in self.init_rho))
         self._resolve_protocol()
         validate_dataset(self.dataset)
         method_dropout(self.method)
         _choice("protocol", self.protocol, PROTOCOLS)
+        if not isinstance(self.variant, str) or not _VARIANT.match(self.variant):
+            raise ValueError(f"variant must be a name of letters, digits, '_', '-' and '.', got {self.variant!r}")
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("prior", self.prior, PRIORS)
         _choice("kl_weighting", self.kl_weighting, KL_WEIGHTINGS)
@@ -114,6 +125,19 @@ class RunConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.validation, int) or not isinstance(self.patience, int):
+            raise ValueError(f"validation and patience must be integers, got {self.validation!r}, {self.patience!r}")
+        if self.validation < 0 or self.patience < 0:
+            raise ValueError(f"validation and patience must be >= 0, got {self.validation}, {self.patience}")
+        if self.patience and not self.validation:
+            raise ValueError("early stopping (patience > 0) needs a validation split (validation > 0)")
+        if self.train_subset and self.validation >= self.train_subset:
+            raise ValueError(f"validation ({self.validation}) must be smaller than train_subset ({self.train_subset})")
+        low, high = self.init_rho
+        if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+            raise ValueError(f"init_rho must be a finite range (low, high) with low <= high, got {self.init_rho!r}")
+        if not (math.isfinite(self.init_mu) and self.init_mu >= 0):
+            raise ValueError(f"init_mu must be a finite number >= 0, got {self.init_mu!r}")
         for name in ("lr", "pixel_divisor"):
             _positive(name, getattr(self, name))
         if not 0.0 < self.prior_pi <= 1.0:
@@ -191,6 +215,7 @@ class RunConfig:
         data = asdict(self)
         data["hidden"] = list(self.hidden)
         data["deviations"] = list(self.deviations)
+        data["init_rho"] = list(self.init_rho)
         return data
 
     def digest(self) -> str:
@@ -210,4 +235,4 @@ class RunConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"unknown config keys {unknown}; valid keys: {', '.join(sorted(known))}")
-        return cls(**{k: tuple(v) if k in ("hidden", "deviations") else v for k, v in data.items()})
+        return cls(**{k: tuple(v) if k in ("hidden", "deviations", "init_rho") else v for k, v in data.items()})

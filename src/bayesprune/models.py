@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from .bayes import BayesianMLP, GaussianPrior, Prior, ScaleMixturePrior
@@ -43,8 +44,14 @@ def layer_sizes(cfg: RunConfig) -> list[int]:
 def build_model(cfg: RunConfig) -> nn.Module:
     """The network a config describes (BBB or a baseline MLP)."""
     if cfg.bayesian:
-        return BayesianMLP(layer_sizes(cfg))
+        return BayesianMLP(layer_sizes(cfg), cfg.init_mu, cfg.init_rho)
     return MLP(layer_sizes(cfg), dropout=cfg.dropout, input_dropout=cfg.input_dropout)
+
+
+def initial_model(cfg: RunConfig) -> nn.Module:
+    """The network a config describes as training starts it: initialised from the run's seed."""
+    torch.manual_seed(cfg.seed)
+    return build_model(cfg)
 
 
 def build_prior(cfg: RunConfig) -> Prior:

@@ -17,6 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROFILES_ENV = "BAYESPRUNE_PROFILES"
 PROFILE_KEYS = (
     "description", "datasets", "methods", "seeds", "protocols", "fractions", "include_bias", "ablation", "config",
+    "method_config", "variants",
 )
 
 
@@ -33,6 +34,8 @@ class Profile:
     include_bias: bool = False
     ablation: tuple[str, ...] = ()  # methods trained once more per training-time deviation fixed alone
     config: tuple[tuple[str, Any], ...] = ()
+    method_config: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # per-method overrides of config
+    variants: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # named override sets, each a copy of the grid
     description: str = ""
 
     def runs(
@@ -53,8 +56,12 @@ class Profile:
                                  f"valid choices: {', '.join(map(str, available))}")
             chosen.append(list(wanted) if wanted is not None else list(available))
         overrides = dict(self.config)
-        grid = [RunConfig.from_dict({**overrides, "dataset": d, "method": m, "seed": s, "protocol": p})
-                for p in chosen[3] for d in chosen[0] for m in chosen[1] for s in chosen[2]]
+        per_method = {method: dict(items) for method, items in self.method_config}
+        variants = [(name, dict(items)) for name, items in self.variants] or [("", {})]
+        grid = [RunConfig.from_dict({**overrides, **per_method.get(m, {}), **changes,
+                                     "dataset": d, "method": m, "seed": s, "protocol": p, "variant": v})
+                for v, changes in variants for p in chosen[3] for d in chosen[0] for m in chosen[1]
+                for s in chosen[2]]
         if not ablation:
             return grid
         return grid + [fixed for cfg in grid if self._ablated(cfg) for fixed in training_ablation(cfg, overrides)]
@@ -78,6 +85,11 @@ def profiles_path() -> Path:
     return Path(os.environ.get(PROFILES_ENV) or PROJECT_ROOT / "profiles.yml")
 
 
+def _items(mapping: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    """A YAML mapping of config overrides as sorted, hashable pairs (lists become tuples)."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in (mapping or {}).items()))
+
+
 def _profile(name: str, entry: dict[str, Any]) -> Profile:
     """Build and fully validate one profile entry (every run's config included)."""
     unknown = sorted(set(entry) - set(PROFILE_KEYS))
@@ -95,9 +107,15 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
         protocols=tuple(entry.get("protocols", ("corrected",))),
         include_bias=bool(entry.get("include_bias", False)),
         ablation=tuple(entry.get("ablation", ())),
-        config=tuple(sorted((entry.get("config") or {}).items())),
+        config=_items(entry.get("config")),
+        method_config=tuple((m, _items(c)) for m, c in (entry.get("method_config") or {}).items()),
+        variants=tuple((v, _items(c)) for v, c in (entry.get("variants") or {}).items()),
         description=entry.get("description", ""),
     )
+    for method, _ in profile.method_config:
+        if method not in profile.methods:
+            raise ValueError(f"profile {name!r} configures method {method!r}, which it does not run; "
+                             f"valid choices: {', '.join(profile.methods)}")
     for method in profile.ablation:
         if method not in profile.methods:
             raise ValueError(f"profile {name!r} ablates method {method!r}, which it does not run; "

@@ -12,9 +12,10 @@ from .atomic import atomic_write
 from .config import RunConfig
 from .manifest import MANIFEST, read_manifest
 
-KEYS = ["dataset", "method", "seed", "protocol"]
+KEYS = ["dataset", "method", "seed", "protocol", "variant"]
 PRUNING_COLUMNS = KEYS + ["criterion", "fraction", "achieved_sparsity", "accuracy_mean", "accuracy_ensemble"]
-TABLES = ("history", "pruning", "weights", "weight_histogram", "ablation")
+TABLES = ("history", "pruning", "weights", "weight_histogram", "ablation", "snr_histogram", "mu_sigma_histogram",
+          "dead_inputs")
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -37,9 +38,8 @@ def write_json(data: dict[str, Any], path: Path) -> None:
 
 def run_keys(config: dict[str, Any]) -> dict[str, Any]:
     """The join keys of one run, from its resolved configuration (custom protocols by their label)."""
-    keys = {key: config[key] for key in KEYS}
-    keys["protocol"] = RunConfig.from_dict(config).protocol_label
-    return keys
+    cfg = RunConfig.from_dict(config)
+    return {**{key: getattr(cfg, key) for key in KEYS}, "protocol": cfg.protocol_label}
 
 
 def finished_runs(results_dir: Path) -> list[Path]:
@@ -57,7 +57,10 @@ def load_table(results_dir: Path, name: str) -> pd.DataFrame:
             paths.append(run_dir / f"{name}.csv")
     if not paths:
         raise FileNotFoundError(f"no finished runs with {name}.csv under {results_dir}/runs; run `make report` first")
-    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    table = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    if "variant" not in table:  # runs written before profiles had variants
+        table["variant"] = ""
+    return table.fillna({"variant": ""})
 
 
 def load_manifests(results_dir: Path) -> list[dict[str, Any]]:

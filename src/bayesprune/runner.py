@@ -81,7 +81,8 @@ class Outcome:
 def run_id(cfg: RunConfig) -> str:
     """Folder name of a run."""
     protocol = cfg.protocol_label.replace(" + ", "+").replace(" ", "-")
-    return f"{cfg.dataset}-{cfg.method}-{protocol}-s{cfg.seed}"
+    variant = f"-{cfg.variant}" if cfg.variant else ""
+    return f"{cfg.dataset}-{cfg.method}-{protocol}{variant}-s{cfg.seed}"
 
 
 def is_finished(run_dir: Path, cfg: RunConfig) -> bool:
@@ -90,7 +91,7 @@ def is_finished(run_dir: Path, cfg: RunConfig) -> bool:
         manifest = read_manifest(run_dir)
     except (FileNotFoundError, ResultsIntegrityError):
         return False
-    return manifest.get("config_digest") == cfg.digest()
+    return RunConfig.from_dict(manifest["config"]) == cfg  # fields newer than the run read as their defaults
 
 
 def _execute(name: str, output: Path, parameters: dict) -> float:

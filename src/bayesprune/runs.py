@@ -15,9 +15,11 @@ from .checkpoint import load_checkpoint
 from .bayes import BayesianMLP
 from .config import PRUNING_DEVIATIONS, RunConfig, validate_fraction
 from .evaluate import pruning_sweep
-from .models import build_model
+from .data import load_split
+from .diagnostics import dead_input_rows, dead_inputs, initial_sigmas, mu_sigma_histogram, snr_histogram
+from .models import build_model, build_prior, initial_model
 from .results import run_keys, write_json, write_table
-from .train import CHECKPOINT, TrainResult, resolve_device, train
+from .train import CHECKPOINT, TrainResult, resolve_device, split_validation, train, trained_state, training_done
 from .weights import weight_matrices, weight_stats
 
 HISTOGRAM_EDGES = torch.linspace(-0.5, 0.5, 201)
@@ -35,11 +37,11 @@ def train_run(cfg: RunConfig, run_dir: Path, data_root: Path | None = None, prog
 def load_trained(run_dir: Path, device: str = "cpu") -> tuple[RunConfig, nn.Module]:
     """The config and trained model stored in a run's checkpoint."""
     state = load_checkpoint(Path(run_dir) / CHECKPOINT, map_location=device)
-    cfg = RunConfig.from_dict({**state["config"], "hidden": tuple(state["config"]["hidden"])})
-    if state["epoch"] != cfg.train_epochs:
+    cfg = RunConfig.from_dict(state["config"])
+    if not training_done(cfg, state["history"]):
         raise ValueError(f"{run_dir} holds a checkpoint of epoch {state['epoch']} of {cfg.train_epochs}: train it first")
     model = build_model(cfg)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(trained_state(cfg, state))
     return cfg, model.to(device)
 
 
@@ -63,6 +65,19 @@ def pruning_ablation(
     return rows
 
 
+def write_posterior_tables(
+    cfg: RunConfig, model: BayesianMLP, keys: dict[str, Any], run_dir: Path, data_root: Path | None
+) -> None:
+    """The end-of-training diagnostics of a BBB run: SNR density, |mu| vs sigma, the dead-input weights."""
+    (x_fit, _), _ = split_validation(cfg, *load_split(cfg.dataset, True, data_root, "cpu", cfg.pixel_divisor,
+                                                       cfg.train_subset))
+    start = initial_sigmas(initial_model(cfg))
+    model = model.cpu()
+    write_table(snr_histogram(model), keys, run_dir / "snr_histogram.csv")
+    write_table(mu_sigma_histogram(model), keys, run_dir / "mu_sigma_histogram.csv")
+    write_table(dead_input_rows(model, dead_inputs(x_fit), build_prior(cfg), start), keys, run_dir / "dead_inputs.csv")
+
+
 def prune_run(
     run_dir: Path,
     fractions: Sequence[float],
@@ -83,6 +98,7 @@ def prune_run(
     write_table(histogram_rows(model), keys, run_dir / "weight_histogram.csv")
     if isinstance(model, BayesianMLP):
         write_table(pruning_ablation(model, x, y, fractions, include_bias, cfg), keys, run_dir / "ablation.csv")
+        write_posterior_tables(cfg, model, keys, run_dir, data_root)
     frame = write_table(rows, keys, run_dir / "pruning.csv")
     write_json({"seconds": time.perf_counter() - started, "include_bias": include_bias}, run_dir / "prune.json")
     return frame

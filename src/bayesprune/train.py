@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 from tqdm import tqdm
 
 from .augment import augments, random_affine, scored_split
@@ -25,7 +25,8 @@ from .graphs import GraphedStep, graphs_enabled
 from .heap import keep_freed_memory
 from .fused import fused_elbo_terms
 from .bayes import Prior
-from .models import build_model, build_prior
+from .diagnostics import initial_sigmas, posterior_record
+from .models import build_prior, initial_model
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -95,8 +96,8 @@ def step_function(
     return GraphedStep(step, model, optimizer, x, y, kl_weight) if graphed and graphs_enabled(x.device) else step
 
 
-def _restore(path: Path, cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer) -> list[dict]:
-    """Load a checkpoint written by the same configuration; return its history.
+def _restore(path: Path, cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """Load a checkpoint written by the same configuration into model and optimizer; return its state.
 
     A damaged checkpoint is never read as valid: it is set aside as `<name>.damaged` and training
     starts again from the first epoch.
@@ -106,12 +107,44 @@ def _restore(path: Path, cfg: RunConfig, model: nn.Module, optimizer: torch.opti
     except CheckpointError as error:
         path.replace(path.with_name(path.name + ".damaged"))
         warnings.warn(f"{error}; set aside as {path.name}.damaged, training from the first epoch", stacklevel=2)
-        return []
-    if state.get("config") != cfg.to_dict():
+        return {}
+    if RunConfig.from_dict(state["config"]) != cfg:
         raise CheckpointError(f"checkpoint {path} was written by another configuration; delete it or change out_dir")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    return list(state["history"])
+    return state
+
+
+def split_validation(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor) -> tuple[tuple, tuple | None]:
+    """(training images, labels) and the held-out last `cfg.validation` of them, or None without a split."""
+    if not cfg.validation:
+        return (x, y), None
+    return (x[:-cfg.validation], y[:-cfg.validation]), (x[-cfg.validation:], y[-cfg.validation:])
+
+
+def best_epoch(history: list[dict[str, Any]]) -> int:
+    """The epoch (1-based) of the highest validation accuracy, the earliest on ties."""
+    scores = [record["val_acc"] for record in history]
+    return scores.index(max(scores)) + 1
+
+
+def training_done(cfg: RunConfig, history: list[dict[str, Any]]) -> bool:
+    """Whether training has ended: the epoch cap is reached, or `patience` epochs passed without a better validation."""
+    if len(history) >= cfg.train_epochs:
+        return True
+    return bool(cfg.patience and history and len(history) - best_epoch(history) >= cfg.patience)
+
+
+def trained_state(cfg: RunConfig, state: dict[str, Any]) -> dict[str, Tensor]:
+    """The model weights a run keeps: those of its best validation epoch under early stopping, else the last."""
+    return state["best_model"] if cfg.patience else state["model"]
+
+
+@torch.no_grad()
+def _scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Accuracy and mean NLL of the deterministic network (BBB: posterior mean) on (x, y)."""
+    logits = mean_logits(model, x)
+    return accuracy(logits, y), F.cross_entropy(logits, y).item()
 
 
 def train(
@@ -121,30 +154,39 @@ def train(
     progress: bool = True,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
 ) -> TrainResult:
-    """Train cfg's model, checkpointing every epoch into out_dir and resuming from it if present."""
+    """Train cfg's model, checkpointing every epoch into out_dir and resuming from it if present.
+
+    With a validation split, every epoch records the validation accuracy; with `patience`, training
+    stops once that many epochs bring no better one, and the best epoch's weights are the result.
+    Test accuracy is recorded per epoch for the curves only; nothing is chosen by it.
+    """
     device = resolve_device(cfg.device)
     keep_freed_memory()
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg).to(device)
+    model = initial_model(cfg).to(device)
+    start = initial_sigmas(model) if cfg.bayesian else []
     prior = build_prior(cfg) if cfg.bayesian else None
     optimizer = build_optimizer(cfg, model)
-    x_train, y_train = load_split(cfg.dataset, True, data_root, device, cfg.pixel_divisor, cfg.train_subset)
+    x_all, y_all = load_split(cfg.dataset, True, data_root, device, cfg.pixel_divisor, cfg.train_subset)
+    (x_train, y_train), validation = split_validation(cfg, x_all, y_all)
     x_test, y_test = scored_split(cfg, data_root, device)
 
     checkpoint = Path(out_dir) / CHECKPOINT if out_dir is not None else None
-    history = _restore(checkpoint, cfg, model, optimizer) if checkpoint and checkpoint.exists() else []
+    state = _restore(checkpoint, cfg, model, optimizer) if checkpoint and checkpoint.exists() else {}
+    history, best_model = state.get("history", []), state.get("best_model")
 
     n = len(x_train)
     batches = math.ceil(n / cfg.batch_size)
     # Complexity-cost weight of each minibatch; explicit and logged (sums to 1 over an epoch).
     kl = kl_weights(cfg.kl_weighting, batches).to(device=device, dtype=torch.float32)
     augment = augments(cfg)
+    weights_count = sum(p.numel() for p in model.parameters()) // 2 if cfg.bayesian else 0
     step_on = step_function(cfg, model, prior, optimizer, x_train[:cfg.batch_size], y_train[:cfg.batch_size], kl[0])
     bar = tqdm(
         total=cfg.train_epochs * batches, initial=len(history) * batches, disable=not progress,
         desc=f"{cfg.dataset} {cfg.method} seed {cfg.seed}", unit="step",
     )
-    for epoch in range(len(history), cfg.train_epochs):
+    while not training_done(cfg, history):
+        epoch = len(history)
         torch.manual_seed(epoch_seed(cfg.seed, epoch))
         model.train()
         started = time.perf_counter()
@@ -169,15 +211,25 @@ def train(
             "test_acc": accuracy(mean_logits(model, x_test), y_test),
             "seconds": time.perf_counter() - started,
         }
+        if validation is not None:
+            record["val_acc"], record["val_nll"] = _scores(model, *validation)
+        if cfg.bayesian:
+            record["complexity_per_weight"] = complexity_total / weights_count
+            record.update(posterior_record(model, start))
         history.append(record)
-        bar.set_postfix(loss=f"{record['loss']:.4f}", test_acc=f"{record['test_acc']:.4f}")
+        if cfg.patience and best_epoch(history) == len(history):
+            best_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        bar.set_postfix(loss=f"{record['loss']:.4f}", **({"val_acc": f"{record['val_acc']:.4f}"} if validation else {}))
         if checkpoint is not None:
             save_checkpoint(
                 {"config": cfg.to_dict(), "epoch": epoch + 1, "model": model.state_dict(),
-                 "optimizer": optimizer.state_dict(), "history": history},
+                 "optimizer": optimizer.state_dict(), "history": history,
+                 **({"best_model": best_model} if cfg.patience else {})},
                 checkpoint,
             )
         if on_epoch_end is not None:
             on_epoch_end(record)
     bar.close()
+    if cfg.patience:
+        model.load_state_dict(best_model)
     return TrainResult(cfg, model, history, str(device))
