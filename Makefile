@@ -54,7 +54,7 @@ bench: setup data
 	$(BP) bench --json results/bench/$(BENCH_NAME).json
 
 # Notebooks in the order nbval runs them (prune reads what train wrote; chapters read results/smoke).
-NOTEBOOKS := $(addprefix notebooks/,train.ipynb prune.ipynb prior.ipynb training.ipynb weights.ipynb pruning.ipynb audit.ipynb reproducibility.ipynb compute.ipynb claims.ipynb reliability.ipynb)
+NOTEBOOKS := $(addprefix notebooks/,train.ipynb prune.ipynb prior.ipynb training.ipynb weights.ipynb pruning.ipynb audit.ipynb operating_point.ipynb reproducibility.ipynb compute.ipynb claims.ipynb reliability.ipynb)
 
 test: setup data
 	$(PY) -m pytest -m "not browser"

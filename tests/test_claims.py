@@ -82,3 +82,22 @@ def test_cost_claim_uses_the_median_epoch_and_names_the_study_style_ratio():
     claim = bbb_cost(history, bench)
     assert "this profile's epochs: 3.0x" in claim["ours"] and "as the study writes it: 20.0x on cpu" in claim["ours"]
     assert claim["verdict"] == "holds only for the study's implementation"
+
+
+def test_claims_by_regime_puts_each_regime_s_verdict_side_by_side():
+    from bayesprune.claims import claims_by_regime
+
+    weights = pd.DataFrame([{"dataset": "mnist", "method": m, "seed": 0, "protocol": "corrected", "layer": "all",
+                             "parameter": "weight", "std": s, "kurtosis": 0.0, "near_zero_share": 0.1}
+                            for m, s in (("bbb", 0.1), ("sgd", 0.2))])
+    history = pd.DataFrame([{"dataset": "mnist", "method": m, "seed": 0, "protocol": "corrected", "epoch": e,
+                             "test_acc": 0.97, "seconds": 1.0} for m in ("bbb", "sgd") for e in (1, 2)])
+    short = _study_vs_corrected()
+    trained = pd.DataFrame(_pruning("bbb", "corrected", "snr", (0.98, 0.98, 0.98, 0.975))
+                           + _pruning("sgd", "corrected", "magnitude", (0.98, 0.97, 0.80, 0.30)))
+    table = claims_by_regime({"50 epochs": (short, history, weights), "converged": (trained, history, weights)}, [])
+    keeps = table.iloc[0]
+    assert keeps["verdict: 50 epochs"].startswith("holds only under the study's code")
+    assert keeps["verdict: converged"] == "holds"
+    html = claims_html(table)
+    assert "<th>50 epochs</th><th>converged</th>" in html and html.count("<b>holds</b>") >= 1

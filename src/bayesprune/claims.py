@@ -162,12 +162,33 @@ def claims_table(
     return pd.DataFrame(rows)
 
 
+def claims_by_regime(
+    regimes: dict[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]], bench: list[dict[str, Any]]
+) -> pd.DataFrame:
+    """The claims judged once per regime (name -> its pruning, history and weights tables), side by side:
+    the study's evidence once, then our numbers and the verdict of each regime."""
+    frames = {name: claims_table(*tables, bench) for name, tables in regimes.items()}
+    first = next(iter(frames.values()))
+    table = first[["claim", "study", "see"]].copy()
+    for name, frame in frames.items():
+        table[f"ours: {name}"] = frame["ours"]
+        table[f"verdict: {name}"] = frame["verdict"]
+    return table
+
+
 def claims_html(table: pd.DataFrame) -> str:
-    """The claims table as HTML, each row linking to the chapters behind it."""
+    """The claims table as HTML, each row linking to the chapters behind it; one verdict cell per regime,
+    our numbers under it in small type."""
+    regimes = [c.removeprefix("verdict: ") for c in table.columns if c.startswith("verdict: ")]
+    if not regimes:
+        table = table.rename(columns={"ours": "ours: this profile", "verdict": "verdict: this profile"})
+        regimes = ["this profile"]
     body = []
-    for row in table.itertuples():
-        links = ", ".join(f'<a href="{name}.html">{name}</a>' for name in row.see)
-        cells = [escape(row.claim), escape(row.study), escape(row.ours), f"<b>{escape(row.verdict)}</b>", links]
+    for _, row in table.iterrows():
+        links = ", ".join(f'<a href="{name}.html">{name}</a>' for name in row["see"])
+        verdicts = [f"<b>{escape(row[f'verdict: {r}'])}</b><br><small>{escape(row[f'ours: {r}'])}</small>"
+                    for r in regimes]
+        cells = [escape(row["claim"]), escape(row["study"]), *verdicts, links]
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    head = "".join(f"<th>{h}</th>" for h in ("claim", "the study's evidence", "ours", "verdict", "see"))
+    head = "".join(f"<th>{escape(h)}</th>" for h in ("claim", "the study's evidence", *regimes, "see"))
     return f'<table class="claims"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from .augment import random_affine
 from .bayes import GaussianPrior, ScaleMixturePrior
+from .diagnostics import LOG_MU_EDGES, LOG_SIGMA_EDGES
 from .reference import method_label
 from .tables import method_order, summarise
 
@@ -99,6 +100,17 @@ def weight_histograms(histogram: pd.DataFrame, dataset: str, protocol: str = "")
     return fig
 
 
+def _fraction_axis(ax) -> None:
+    """x: fraction pruned on a -log10(1 - f) scale (so 0.9, 0.99 are evenly spaced); y: test accuracy in [0, 1]."""
+    ax.set_xscale("function", functions=(lambda f: -np.log10(np.clip(1 - f, 1e-6, None)),
+                                         lambda t: 1 - 10.0 ** (-t)))
+    ax.set_xticks([0, 0.5, 0.75, 0.9, 0.95, 0.98, 0.99])
+    ax.set_xticklabels(["0", ".5", ".75", ".9", ".95", ".98", ".99"])
+    ax.set_xlabel("fraction of weights pruned")
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1)
+
+
 def pruning_curves(pruning: pd.DataFrame, column: str = "accuracy_mean") -> Figure:
     """Accuracy against pruned fraction, one panel per dataset, a line per method and criterion (mean +- std)."""
     summary = summarise(pruning, column)
@@ -112,13 +124,7 @@ def pruning_curves(pruning: pd.DataFrame, column: str = "accuracy_mean") -> Figu
             if rows["protocol"].nunique() > 1:
                 label += f", {protocol}"
             ax.errorbar(line["fraction"], line["mean"], yerr=line["std"].fillna(0), marker="o", capsize=2, label=label)
-        ax.set_xscale("function", functions=(lambda f: -np.log10(np.clip(1 - f, 1e-6, None)),
-                                             lambda t: 1 - 10.0 ** (-t)))
-        ax.set_xticks([0, 0.5, 0.75, 0.9, 0.95, 0.98, 0.99])
-        ax.set_xticklabels(["0", ".5", ".75", ".9", ".95", ".98", ".99"])
-        ax.set_xlabel("fraction of weights pruned")
-        ax.set_ylabel("test accuracy")
-        ax.set_ylim(0, 1)
+        _fraction_axis(ax)
         ax.set_title(DATASET_TITLES[dataset])
         ax.legend(fontsize=7)
     fig.tight_layout()
@@ -219,5 +225,91 @@ def step_time_figure(timings: pd.DataFrame) -> Figure:
         ax.set_xlabel("ms per training step (batch 100, log scale)")
         ax.set_title(machine, fontsize=9)
         ax.set_xlim(rows.min() / 1.5, rows.max() * 3)
+    fig.tight_layout()
+    return fig
+
+
+CRITERION_STYLES = {"snr": ("-", "SNR |mu|/sigma"), "magnitude": ("--", "|mu|")}
+
+
+def pruning_by_variant(pruning: pd.DataFrame, variants: list[str]) -> Figure:
+    """One small panel per regime-study step: test accuracy pruned by SNR (solid) and by |mu| (dashed)."""
+    columns = 3
+    rows_count = -(-len(variants) // columns)
+    fig = Figure(figsize=(4.2 * columns, 3.2 * rows_count))
+    axes = fig.subplots(rows_count, columns, squeeze=False).flatten()
+    for ax, variant in zip(axes, variants):
+        rows = pruning[pruning["variant"] == variant]
+        for criterion, (style, label) in CRITERION_STYLES.items():
+            line = rows[rows["criterion"] == criterion].groupby("fraction")["accuracy_mean"].mean()
+            ax.plot(line.index, line.values, style, marker="o", color="C0", label=label)
+        _fraction_axis(ax)
+        ax.set_title(variant, fontsize=10)
+        ax.legend(fontsize=8, loc="lower left")
+    for ax in axes[len(variants):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def posterior_movement(history: pd.DataFrame, groups: dict[str, list[str]]) -> Figure:
+    """Per group of regime-study steps: the share of sigmas moved by more than 2x and the median sigma, by epoch."""
+    fig = Figure(figsize=(11, 3.4 * len(groups)))
+    axes = fig.subplots(len(groups), 2, squeeze=False)
+    for (title, variants), (moved, median) in zip(groups.items(), axes):
+        for index, variant in enumerate(variants):
+            run = history[history["variant"] == variant].groupby("epoch")[["sigma_moved", "sigma_q50"]].mean()
+            moved.plot(run.index, run["sigma_moved"], marker=".", color=f"C{index}", label=variant)
+            median.plot(run.index, run["sigma_q50"], marker=".", color=f"C{index}", label=variant)
+        moved.set_ylabel("share of sigmas moved > 2x")
+        moved.set_ylim(-0.02, 1.02)
+        median.set_ylabel("median sigma")
+        median.set_yscale("log")
+        for ax in (moved, median):
+            ax.set_xlabel("epoch")
+            ax.set_title(title, fontsize=10)
+        moved.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def snr_density(snr: pd.DataFrame, groups: dict[str, list[str]]) -> Figure:
+    """Blundell et al.'s Figure 4 per group of runs: the density of the weights' signal-to-noise ratio in dB."""
+    fig = Figure(figsize=(5.5 * len(groups), 3.6))
+    axes = fig.subplots(1, len(groups), squeeze=False)[0]
+    for ax, (title, variants) in zip(axes, groups.items()):
+        for index, variant in enumerate(variants):
+            bins = snr[snr["variant"] == variant].groupby(["bin_left", "bin_right"])["count"].sum().reset_index()
+            width = bins["bin_right"] - bins["bin_left"]
+            ax.stairs(bins["count"] / (bins["count"].sum() * width),
+                      np.append(bins["bin_left"].values, bins["bin_right"].values[-1]),
+                      color=f"C{index}", label=variant)
+        ax.set_xlabel("signal-to-noise ratio |mu|/sigma (dB)")
+        ax.set_ylabel("density")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def mu_sigma_maps(histogram: pd.DataFrame, variants: list[str]) -> Figure:
+    """Where the weights sit in (|mu|, sigma), one panel per run; below the diagonal |mu| > sigma (SNR > 0 dB)."""
+    fig = Figure(figsize=(4.2 * len(variants), 3.6))
+    axes = fig.subplots(1, len(variants), squeeze=False)[0]
+    for ax, variant in zip(axes, variants):
+        cells = histogram[histogram["variant"] == variant]
+        mu_edges, sigma_edges = LOG_MU_EDGES.numpy(), LOG_SIGMA_EDGES.numpy()
+        counts = np.zeros((len(sigma_edges) - 1, len(mu_edges) - 1))
+        rows = np.searchsorted(sigma_edges, cells["log10_sigma_left"].values + 1e-6) - 1
+        columns = np.searchsorted(mu_edges, cells["log10_mu_left"].values + 1e-6) - 1
+        np.add.at(counts, (rows, columns), cells["count"].values)
+        shown = np.ma.log10(np.ma.masked_equal(counts, 0))
+        mesh = ax.pcolormesh(mu_edges, sigma_edges, shown, cmap="viridis", shading="flat")
+        low, high = max(mu_edges[0], sigma_edges[0]), min(mu_edges[-1], sigma_edges[-1])
+        ax.plot([low, high], [low, high], color="white", linewidth=1)
+        ax.set_xlabel("log10 |mu|")
+        ax.set_ylabel("log10 sigma")
+        ax.set_title(variant, fontsize=10)
+        fig.colorbar(mesh, ax=ax, label="log10 weights")
     fig.tight_layout()
     return fig

@@ -34,6 +34,7 @@ CHAPTER_NOTEBOOKS = ("training", "weights", "pruning", "audit", "reproducibility
 KERNEL = "python3"
 BENCH_DIR = PROJECT_ROOT / "results" / "bench"
 RELIABILITY_RECORD = PROJECT_ROOT / "results" / "reliability" / "record.json"
+REFERENCE = {name: PROJECT_ROOT / "results" / name for name in ("regime", "search", "converged")}  # committed profiles
 
 
 @dataclass
@@ -205,9 +206,12 @@ def build_chapters(results_dir: Path, book_dir: Path) -> list[Path]:
         folder.mkdir(parents=True)
     _execute("prior", out_dir / "prior.ipynb", {})
     _execute("compute", out_dir / "compute.ipynb", {"bench_dir": str(BENCH_DIR), "results_dir": str(results_dir)})
-    _execute("claims", out_dir / "claims.ipynb", {"results_dir": str(results_dir), "bench_dir": str(BENCH_DIR)})
+    _execute("claims", out_dir / "claims.ipynb", {"results_dir": str(results_dir), "bench_dir": str(BENCH_DIR),
+                                                  "converged_dir": str(REFERENCE["converged"])})
+    _execute("operating_point", out_dir / "operating_point.ipynb",
+             {"regime_dir": str(REFERENCE["regime"]), "search_dir": str(REFERENCE["search"])})
     _execute("reliability", out_dir / "reliability.ipynb", {"record_path": str(RELIABILITY_RECORD)})
-    written = [out_dir / name for name in ("prior.ipynb", "compute.ipynb", "claims.ipynb", "reliability.ipynb")]
+    written = [out_dir / f"{name}.ipynb" for name in ("prior", "compute", "claims", "reliability", "operating_point")]
     for name in CHAPTER_NOTEBOOKS:
         output = out_dir / f"{name}.ipynb"
         _execute(name, output, {"results_dir": str(results_dir)})

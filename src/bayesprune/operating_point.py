@@ -1,0 +1,91 @@
+"""BBB's operating point: the regime study (one factor at a time) and the recipes chosen on validation data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import pandas as pd
+
+from .config import RunConfig
+from .results import KEYS, load_manifests, load_table
+from .profiles import Profile
+
+RECIPE_FIELDS = ("optimizer", "lr", "momentum", "kl_weighting", "init_rho", "init_mu")
+SHOWN_FRACTIONS = (0.9, 0.95, 0.98, 0.99)
+
+
+def recipes(results_dir: Path) -> pd.DataFrame:
+    """Per run: its keys and the recipe fields that distinguish the regime-study steps."""
+    rows = []
+    for manifest in load_manifests(results_dir):
+        cfg = RunConfig.from_dict(manifest["config"])
+        rows.append({**{k: getattr(cfg, k) for k in KEYS}, "protocol": cfg.protocol_label,
+                     **{f: str(getattr(cfg, f)) if f == "init_rho" else getattr(cfg, f) for f in RECIPE_FIELDS}})
+    return pd.DataFrame(rows)
+
+
+def best_validation(history: pd.DataFrame) -> pd.DataFrame:
+    """Per run: the epoch of its best validation accuracy, that accuracy, and the epochs trained."""
+    rows = []
+    for keys, run in history.groupby(KEYS, sort=False):
+        best = run.loc[run["val_acc"].idxmax()]
+        rows.append({**dict(zip(KEYS, keys)), "best_epoch": int(best["epoch"]), "val_acc": best["val_acc"],
+                     "epochs": int(run["epoch"].max())})
+    return pd.DataFrame(rows)
+
+
+def regime_summary(results_dir: Path) -> pd.DataFrame:
+    """One row per regime-study step: recipe, validation accuracy, how far the posterior moved, the dead-input
+    weights against their KL optimum, and test accuracy pruned by SNR and by |mu|."""
+    history = load_table(results_dir, "history")
+    last = history.sort_values("epoch").groupby(KEYS).last().reset_index()
+    frame = recipes(results_dir).merge(best_validation(history), on=KEYS)
+    frame = frame.merge(last[KEYS + ["sigma_moved", "sigma_q50"]], on=KEYS)
+    dead = load_table(results_dir, "dead_inputs")
+    dead = dead[dead["inputs"] == "dead"].assign(
+        dead_mu=lambda d: d["mu_abs_mean"], dead_sigma_over_optimum=lambda d: d["sigma_median"] / d["sigma_kl_optimum"])
+    frame = frame.merge(dead[KEYS + ["dead_mu", "dead_sigma_over_optimum"]], on=KEYS)
+    pruning = load_table(results_dir, "pruning")
+    pruned = pruning[pruning["fraction"].round(6).isin(SHOWN_FRACTIONS)].pivot_table(
+        index=KEYS, columns=["criterion", "fraction"], values="accuracy_mean")
+    pruned.columns = [f"{'SNR' if c == 'snr' else '|mu|'} {f:.0%}" for c, f in pruned.columns]
+    return frame.merge(pruned.reset_index(), on=KEYS).set_index("variant")
+
+
+def choose_learning_rates(results_dir: Path) -> pd.DataFrame:
+    """Every (method, learning rate) tried with its best validation accuracy per dataset and their mean; the
+    `chosen` column marks, per method, the rate with the highest mean (test images play no part)."""
+    frame = recipes(results_dir).merge(best_validation(load_table(results_dir, "history")), on=KEYS)
+    table = frame.pivot_table(index=["method", "lr"], columns="dataset", values="val_acc")
+    table["mean"] = table.mean(axis=1)
+    table["chosen"] = table.groupby(level="method")["mean"].transform("max") == table["mean"]
+    epochs = frame.pivot_table(index=["method", "lr"], columns="dataset", values="best_epoch")
+    return table.join(epochs.add_prefix("best epoch, "))
+
+
+def chosen_rates(choice: pd.DataFrame) -> dict[str, float]:
+    """method -> learning rate marked chosen."""
+    return {method: lr for method, lr in choice.index[choice["chosen"]]}
+
+
+def profile_rates(profile: Profile) -> dict[str, float]:
+    """method -> the learning rate a profile trains it with (one per method, else ValueError)."""
+    rates: dict[str, set[float]] = {}
+    for cfg in profile.runs(ablation=False):
+        rates.setdefault(cfg.method, set()).add(cfg.lr)
+    if any(len(r) > 1 for r in rates.values()):
+        raise ValueError(f"profile {profile.name!r} trains a method at several learning rates: {rates}")
+    return {method: r.pop() for method, r in rates.items()}
+
+
+REGIME_GROUPS = {  # the regime study's steps, grouped so that no panel holds more than six lines
+    "KL weighting x optimizer": ["study", "uniform", "lr1e-3", "lr1e-3.uniform", "sgd", "sgd.uniform"],
+    "from Adam 1e-3, uniform weights: rate and initialisation": [
+        "lr1e-3.uniform", "lr3e-3.uniform", "lr1e-3.uniform.rho-3", "lr1e-3.uniform.mu0.05"],
+}
+
+
+def regime_groups(variants) -> dict[str, list[str]]:
+    """REGIME_GROUPS restricted to the steps that ran."""
+    present = set(variants)
+    groups = {title: [v for v in steps if v in present] for title, steps in REGIME_GROUPS.items()}
+    return {title: steps for title, steps in groups.items() if steps}
