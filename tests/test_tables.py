@@ -52,7 +52,7 @@ def test_weight_summary_averages_the_all_rows_over_seeds():
 def test_bench_times_every_model_and_derives_the_ratios(real_data_root):
     from bayesprune.bench import format_report, run_bench
 
-    models = ["sgd", "bbb", "bbb-torch", "bbb-study"]
+    models = ["sgd", "bbb", "bbb-torch", "bbb-study", "sgd-2x1200", "bbb-2x1200"]
     report = run_bench(models, steps=2, repeats=1, warmup=1, device="cpu")
     assert list(report["models"]) == models
     assert all(row["step_ms"] > 0 and row["epoch_seconds"] == pytest.approx(row["step_ms"] * 0.6)
@@ -61,7 +61,11 @@ def test_bench_times_every_model_and_derives_the_ratios(real_data_root):
     assert report["matmul_gflops"] > 0 and 0 < report["sgd_matmul_share_of_peak"]
     times = [op["self_ms_per_step"] for op in report["profile"]["bbb"]]
     assert len(times) >= 5 and times == sorted(times, reverse=True) and times[0] > 0
-    assert "extrapolated" in format_report(report)
+    assert report["bbb-2x1200/sgd-2x1200"] == pytest.approx(
+        report["models"]["bbb-2x1200"]["step_ms"] / report["models"]["sgd-2x1200"]["step_ms"])
+    assert report["models"]["bbb-2x1200"]["step_ms"] > report["models"]["bbb"]["step_ms"]  # 3.7x the weights
+    text = format_report(report)
+    assert "extrapolated" in text and "target" not in text
     assert report["noise_ms"]["torch.randn"] > 0
     with pytest.raises(ValueError, match="unknown bench model.*valid choices: sgd"):
         run_bench(["sgd", "adagrad"], device="cpu")

@@ -62,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="time one training epoch of each model on this machine")
     bench.add_argument("--models", nargs="+",
-                       default=["sgd", "dropout0.5", "bbb", "bbb-torch", "bbb-plain", "bbb-study", "blitz"])
+                       default=["sgd", "dropout0.5", "bbb", "bbb-torch", "bbb-plain", "bbb-study", "blitz", "sgd-2x1200",
+                                "bbb-2x1200"])
     bench.add_argument("--steps", type=int, default=50, help="timed steps per repeat")
     bench.add_argument("--repeats", type=int, default=5)
     bench.add_argument("--device", default="auto")
