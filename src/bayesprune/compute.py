@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from .results import KEYS, run_keys
+from .results import KEYS, load_manifests, run_keys
 
 STUDY_BBB_OVER_SGD = 10.0  # the study's reported ratio (about 50 min against 5 min for 50 epochs, RTX 3080)
 
@@ -99,3 +99,24 @@ def training_time_table(reports: list[dict[str, Any]], manifests: list[dict[str,
                          "seconds": run["seconds"], "median epoch seconds": run["median_epoch_seconds"],
                          "final test accuracy": run["test_acc"], "same run in these results": here})
     return pd.DataFrame(rows).set_index(["machine", "protocol", "dataset", "method", "seed"])
+
+
+def _threads(device_name: str) -> int:
+    """CPU threads a manifest's device description names ('..., 2 threads'), 1 if it names none."""
+    words = device_name.replace(",", " ").split()
+    return int(words[words.index("threads") - 1]) if "threads" in words else 1
+
+
+def profile_costs(results_dirs: list[Path]) -> pd.DataFrame:
+    """What each committed profile cost: runs, epochs trained, wall hours of its notebooks and, on CPUs,
+    CPU-hours (wall time x threads); GPU runs count their wall minutes."""
+    rows = []
+    for folder in results_dirs:
+        for manifest in load_manifests(folder):
+            seconds = sum(manifest["notebook_seconds"].values())
+            gpu = manifest["device"] != "cpu"
+            rows.append({"profile": Path(folder).name, "device": "GPU" if gpu else "CPU", "runs": 1,
+                         "wall hours": seconds / 3600,
+                         "CPU-hours": 0.0 if gpu else seconds * _threads(manifest["device_name"]) / 3600,
+                         "GPU minutes": seconds / 60 if gpu else 0.0})
+    return pd.DataFrame(rows).groupby(["profile", "device"]).sum() if rows else pd.DataFrame()
