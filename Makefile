@@ -16,7 +16,7 @@ MATHJAX := book/_vendor/mathjax/tex-chtml.js
 
 BENCH_NAME ?= cpu-$(shell nproc)cores
 
-.PHONY: setup data test run book report bench clean
+.PHONY: setup data test run book report bench reliability-record clean
 
 setup: $(VENV)/.installed
 
@@ -62,6 +62,10 @@ test: setup data
 	$(PY) -m pytest -p no:cacheprovider --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
 	$(MAKE) book PROFILE=smoke
 	$(PY) -m pytest -m browser tests/test_browser.py
+
+# The reliability appendix's record: the fault scenarios of tests/test_reliability.py, written on purpose.
+reliability-record: setup data
+	BAYESPRUNE_RELIABILITY_RECORD=$(CURDIR)/results/reliability/record.json $(PY) -m pytest -q tests/test_reliability.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -42,26 +43,28 @@ def small_config(**overrides) -> RunConfig:
     return RunConfig(**values)
 
 
-RECORD = Path(__file__).resolve().parents[1] / "results" / "reliability" / "record.json"
+RECORD_ENV = "BAYESPRUNE_RELIABILITY_RECORD"  # set by `make reliability-record`; unset, no test writes a tracked file
 
 
 @pytest.fixture(scope="session")
 def _reliability_rows():
-    """Scenarios verified in this session, merged into results/reliability/record.json at the end."""
+    """Scenarios verified in this session, merged at the end into the record $BAYESPRUNE_RELIABILITY_RECORD names."""
     rows: dict[str, dict] = {}
     yield rows
-    if rows:
+    target = os.environ.get(RECORD_ENV)
+    if rows and target:
         import json
         import platform
         from datetime import datetime, timezone
 
         from bayesprune.atomic import atomic_write
 
-        previous = json.loads(RECORD.read_text())["scenarios"] if RECORD.exists() else []
+        record_path = Path(target)
+        previous = json.loads(record_path.read_text())["scenarios"] if record_path.exists() else []
         merged = {row["scenario"]: row for row in previous} | rows
         data = {"written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "platform": platform.platform(), "scenarios": sorted(merged.values(), key=lambda r: (r["order"], r["scenario"]))}
-        with atomic_write(RECORD) as tmp:
+        with atomic_write(record_path) as tmp:
             tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
