@@ -208,3 +208,36 @@ def test_the_initialisation_follows_the_config():
     study = build_model(RunConfig(method="bbb", hidden=(50,)))
     expected = math.exp(-4) - math.exp(-5)  # E softplus(rho) for rho ~ U(-5, -4), softplus(r) ~ e^r this far out
     assert F.softplus(study.layers[0].weight_rho).mean().item() == pytest.approx(expected, rel=0.02)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bayesprune.cli", *args], capture_output=True, text=True)
+
+
+TINY_CLI = ("--dataset", "mnist", "--train-subset", "200", "--test-subset", "100", "--hidden", "8", "--epochs", "1")
+
+
+def test_cli_reports_a_checkpoint_of_another_configuration_in_one_line(real_data_root, tmp_path):
+    assert _cli("train", *TINY_CLI, "--out", str(tmp_path)).returncode == 0
+    done = _cli("train", *TINY_CLI, "--lr", "0.01", "--out", str(tmp_path))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "written by another configuration" in done.stderr
+
+
+def test_cli_reports_a_non_finite_loss_in_one_line(real_data_root):
+    done = _cli("train", *TINY_CLI, "--optimizer", "sgd", "--lr", "1e30")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("bayesprune: error: non-finite loss (nan) in epoch 1")
+
+
+def test_cli_reports_a_failed_recheck_in_one_line(real_data_root, tmp_path):
+    from bayesprune.manifest import write_manifest
+
+    cfg = small_config(optimizer="sgd", lr=1e30, epochs=1, hidden=(8,))  # retraining it hits a non-finite loss
+    run_dir = tmp_path / "smoke" / "runs" / "broken"
+    run_dir.mkdir(parents=True)
+    write_manifest({"config": cfg.to_dict()}, run_dir)
+    done = _cli("recheck", "--profile", "smoke", "--results", str(tmp_path), "--scratch", str(tmp_path / "scratch"),
+                "broken")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "ended failed" in done.stderr and "non-finite loss" in done.stderr

@@ -8,10 +8,12 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
+from .checkpoint import CheckpointError
 from .config import DATASETS, RunConfig
 from .data import DataIntegrityError, data_root, fetch
 from .executors import MissingExtra
 from .manifest import ResultsIntegrityError
+from .recheck import RecheckFailed
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -190,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         for record in result.history:
             print(json.dumps(record))
         return 0
-    except (ValueError, DataIntegrityError, FileNotFoundError, MissingExtra, ResultsIntegrityError) as error:
+    except (ValueError, DataIntegrityError, FileNotFoundError, MissingExtra, ResultsIntegrityError, CheckpointError,
+            FloatingPointError, RecheckFailed) as error:
         print(f"bayesprune: error: {error}", file=sys.stderr)
         return 2
 

@@ -17,11 +17,16 @@ from .runner import Outcome, attempt_run
 KEYS = ["criterion", "fraction"]
 
 
+class RecheckFailed(RuntimeError):
+    """The re-run of a finished run did not finish."""
+
+
 def seed_spread(pruning: pd.DataFrame, run: pd.DataFrame) -> pd.Series:
     """Std over seeds of the run's model (same dataset, method, protocol) per criterion and fraction."""
     first = run.iloc[0]
+    variant = first.get("variant")
     same = pruning[(pruning["dataset"] == first["dataset"]) & (pruning["method"] == first["method"])
-                   & (pruning["protocol"] == first["protocol"])]
+                   & (pruning["protocol"] == first["protocol"]) & (pruning["variant"] == ("" if pd.isna(variant) else variant))]
     return same.groupby(KEYS)["accuracy_mean"].std()
 
 
@@ -44,7 +49,7 @@ def recheck(profile: Profile, results_dir: Path, run: str, scratch: Path | None 
     started = time.perf_counter()
     outcome: Outcome = attempt_run(cfg, profile, scratch, data_dir)
     if outcome.status != "finished":
-        raise RuntimeError(f"re-running {run} ended {outcome.status}: {outcome.message} {outcome.notebook}")
+        raise RecheckFailed(f"re-running {run} ended {outcome.status}: {outcome.message} {outcome.notebook}")
     seconds = time.perf_counter() - started
     recorded = pd.read_csv(run_dir / "pruning.csv")
     rerun = pd.read_csv(scratch / run / "pruning.csv")
