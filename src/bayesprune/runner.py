@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 import papermill
+from jupyter_client.manager import KernelManager
+from traitlets import default
 import torch
 from tqdm import tqdm
 
@@ -95,12 +97,21 @@ def is_finished(run_dir: Path, cfg: RunConfig) -> bool:
     return RunConfig.from_dict(manifest["config"]) == cfg  # fields newer than the run read as their defaults
 
 
+class LocalKernelManager(KernelManager):
+    """A kernel reached over local IPC sockets: nothing listens on a TCP port, so ipykernel has no
+    unencrypted-transport notice to print for every notebook."""
+
+    @default("transport")
+    def _default_transport(self) -> str:
+        return "ipc"
+
+
 def _execute(name: str, output: Path, parameters: dict) -> float:
     """Run notebooks/<name>.ipynb with papermill into output; return its wall time."""
     started = time.perf_counter()
     papermill.execute_notebook(
         str(NOTEBOOKS / f"{name}.ipynb"), str(output), parameters=parameters,
-        kernel_name=KERNEL, progress_bar=False, cwd=str(NOTEBOOKS),
+        kernel_name=KERNEL, progress_bar=False, cwd=str(NOTEBOOKS), kernel_manager_class=LocalKernelManager,
     )
     return time.perf_counter() - started
 
