@@ -53,8 +53,8 @@ bench: setup data
 	$(VENV)/bin/pip install -q -e '.[bench]'
 	$(BP) bench --json results/bench/$(BENCH_NAME).json
 
-# Notebooks in the order nbval runs them (prune reads what train wrote; chapters read results/smoke).
-NOTEBOOKS := $(addprefix notebooks/,train.ipynb prune.ipynb prior.ipynb training.ipynb weights.ipynb pruning.ipynb audit.ipynb operating_point.ipynb reproducibility.ipynb compute.ipynb claims.ipynb reliability.ipynb)
+# Notebooks in the order nbval runs them: a run's two, then the chapters (bayesprune.chapters.CHAPTERS).
+NOTEBOOKS = notebooks/train.ipynb notebooks/prune.ipynb $(shell $(PY) -m bayesprune.chapters)
 
 test: setup data
 	$(PY) -m pytest -m "not browser"

@@ -37,3 +37,21 @@ def test_pyproject_ranges_admit_the_pins():
     ranges = _ranges_from_pyproject()
     for name, version in _pins_from_environment().items():
         assert Version(version) in ranges[name].specifier, (name, version, ranges[name])
+
+
+def test_the_chapter_table_owns_the_chapter_list():
+    from bayesprune.chapters import CHAPTERS, RUN_NOTEBOOKS
+
+    notebooks = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
+    assert notebooks == set(CHAPTERS) | set(RUN_NOTEBOOKS)  # every notebook is a chapter or a run's step
+
+    def files(entries):
+        for entry in entries:
+            if "file" in entry:
+                yield entry["file"]
+            yield from files(entry.get("sections", []))
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    listed = [f.removeprefix("results/") for part in toc["parts"] for f in files(part["chapters"])
+              if f.startswith("results/")]
+    assert sorted(listed) == sorted(CHAPTERS)

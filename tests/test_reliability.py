@@ -29,7 +29,8 @@ from bayesprune.profiles import load_profiles
 from bayesprune.prune import global_prune
 from bayesprune.models import MLP
 from bayesprune.results import load_table
-from bayesprune.runner import NOTEBOOKS, run_grid
+from bayesprune.execute import NOTEBOOKS
+from bayesprune.runner import run_grid
 from bayesprune.train import CHECKPOINT, train
 
 from .conftest import small_config

@@ -158,7 +158,7 @@ def _recheck(args: argparse.Namespace) -> int:
 def _chapters(args: argparse.Namespace) -> int:
     """Execute the result chapters on a profile's results."""
     from .profiles import get_profile
-    from .runner import build_chapters
+    from .chapters import build_chapters
 
     profile = get_profile(args.profile)
     for path in build_chapters(args.results / profile.name, args.book):

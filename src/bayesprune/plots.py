@@ -252,13 +252,14 @@ def pruning_by_variant(pruning: pd.DataFrame, variants: list[str]) -> Figure:
     return fig
 
 
-def posterior_movement(history: pd.DataFrame, groups: dict[str, list[str]]) -> Figure:
-    """Per group of regime-study steps: the share of sigmas moved by more than 2x and the median sigma, by epoch."""
+def posterior_movement(history: pd.DataFrame, groups: dict[str, list[str]], by: str = "variant") -> Figure:
+    """Per group of runs (values of column `by`, seeds averaged): the share of sigmas moved by more than 2x
+    and the median sigma, by epoch."""
     fig = Figure(figsize=(11, 3.4 * len(groups)))
     axes = fig.subplots(len(groups), 2, squeeze=False)
     for (title, variants), (moved, median) in zip(groups.items(), axes):
         for index, variant in enumerate(variants):
-            run = history[history["variant"] == variant].groupby("epoch")[["sigma_moved", "sigma_q50"]].mean()
+            run = history[history[by] == variant].groupby("epoch")[["sigma_moved", "sigma_q50"]].mean()
             moved.plot(run.index, run["sigma_moved"], marker=".", color=f"C{index}", label=variant)
             median.plot(run.index, run["sigma_q50"], marker=".", color=f"C{index}", label=variant)
         moved.set_ylabel("share of sigmas moved > 2x")
@@ -273,13 +274,14 @@ def posterior_movement(history: pd.DataFrame, groups: dict[str, list[str]]) -> F
     return fig
 
 
-def snr_density(snr: pd.DataFrame, groups: dict[str, list[str]]) -> Figure:
-    """Blundell et al.'s Figure 4 per group of runs: the density of the weights' signal-to-noise ratio in dB."""
+def snr_density(snr: pd.DataFrame, groups: dict[str, list[str]], by: str = "variant") -> Figure:
+    """Blundell et al.'s Figure 4 per group of runs (values of column `by`, seeds pooled): the density of the
+    weights' signal-to-noise ratio in dB."""
     fig = Figure(figsize=(5.5 * len(groups), 3.6))
     axes = fig.subplots(1, len(groups), squeeze=False)[0]
     for ax, (title, variants) in zip(axes, groups.items()):
         for index, variant in enumerate(variants):
-            bins = snr[snr["variant"] == variant].groupby(["bin_left", "bin_right"])["count"].sum().reset_index()
+            bins = snr[snr[by] == variant].groupby(["bin_left", "bin_right"])["count"].sum().reset_index()
             width = bins["bin_right"] - bins["bin_left"]
             ax.stairs(bins["count"] / (bins["count"].sum() * width),
                       np.append(bins["bin_left"].values, bins["bin_right"].values[-1]),
@@ -292,12 +294,13 @@ def snr_density(snr: pd.DataFrame, groups: dict[str, list[str]]) -> Figure:
     return fig
 
 
-def mu_sigma_maps(histogram: pd.DataFrame, variants: list[str]) -> Figure:
-    """Where the weights sit in (|mu|, sigma), one panel per run; below the diagonal |mu| > sigma (SNR > 0 dB)."""
+def mu_sigma_maps(histogram: pd.DataFrame, variants: list[str], by: str = "variant") -> Figure:
+    """Where the weights sit in (|mu|, sigma), one panel per value of column `by` (seeds pooled); below the
+    diagonal |mu| > sigma (SNR > 0 dB)."""
     fig = Figure(figsize=(4.2 * len(variants), 3.6))
     axes = fig.subplots(1, len(variants), squeeze=False)[0]
     for ax, variant in zip(axes, variants):
-        cells = histogram[histogram["variant"] == variant]
+        cells = histogram[histogram[by] == variant]
         mu_edges, sigma_edges = LOG_MU_EDGES.numpy(), LOG_SIGMA_EDGES.numpy()
         counts = np.zeros((len(sigma_edges) - 1, len(mu_edges) - 1))
         rows = np.searchsorted(sigma_edges, cells["log10_sigma_left"].values + 1e-6) - 1

@@ -1,42 +1,32 @@
 """Execute a profile's grid of runs through the parameterized notebooks, atomically and resumably.
 
-A run lives in results/<profile>/runs/<dataset>-<method>-<protocol>-s<seed>/ once finished. While it runs it
+A run lives in results/<profile>/runs/<dataset>-<method>-<protocol>[-<variant>]-s<seed>/ once finished. While it runs it
 lives in a hidden `.partial` folder beside it, which keeps its epoch checkpoints (so a killed grid
 resumes mid-run) and, when a notebook fails, the executed notebook with the error. The finished
 folder appears by one rename, after its manifest is written; it is skipped on later runs as long as
-its configuration hash is unchanged.
+the configuration its manifest records is the one asked for.
 """
 
 from __future__ import annotations
 
 import shutil
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-import papermill
-from jupyter_client.manager import KernelManager
-from traitlets import default
 import torch
 from tqdm import tqdm
 
 from . import graphs, native
 from .config import RunConfig
+from .execute import execute_notebook
 from .executors import Executor, LocalExecutor
 from .lock import RunBusy, run_lock
 from .manifest import ResultsIntegrityError, environment, read_manifest, write_manifest
-from .profiles import PROJECT_ROOT, Profile
+from .profiles import Profile
 from .train import resolve_device
 
-NOTEBOOKS = PROJECT_ROOT / "notebooks"
-RUN_NOTEBOOKS = ("train", "prune")
-CHAPTER_NOTEBOOKS = ("training", "weights", "pruning", "audit", "reproducibility")
-KERNEL = "python3"
-BENCH_DIR = PROJECT_ROOT / "results" / "bench"
-RELIABILITY_RECORD = PROJECT_ROOT / "results" / "reliability" / "record.json"
-REFERENCE = {name: PROJECT_ROOT / "results" / name for name in ("regime", "search", "converged")}  # committed profiles
 
 
 @dataclass
@@ -97,25 +87,6 @@ def is_finished(run_dir: Path, cfg: RunConfig) -> bool:
     return RunConfig.from_dict(manifest["config"]) == cfg  # fields newer than the run read as their defaults
 
 
-class LocalKernelManager(KernelManager):
-    """A kernel reached over local IPC sockets: nothing listens on a TCP port, so ipykernel has no
-    unencrypted-transport notice to print for every notebook."""
-
-    @default("transport")
-    def _default_transport(self) -> str:
-        return "ipc"
-
-
-def _execute(name: str, output: Path, parameters: dict) -> float:
-    """Run notebooks/<name>.ipynb with papermill into output; return its wall time."""
-    started = time.perf_counter()
-    papermill.execute_notebook(
-        str(NOTEBOOKS / f"{name}.ipynb"), str(output), parameters=parameters,
-        kernel_name=KERNEL, progress_bar=False, cwd=str(NOTEBOOKS), kernel_manager_class=LocalKernelManager,
-    )
-    return time.perf_counter() - started
-
-
 def _prepare_partial(partial: Path, cfg: RunConfig) -> None:
     """Reuse a partial folder of the same configuration (to resume), else start it afresh."""
     stamp = partial / "config_digest"
@@ -132,9 +103,9 @@ def execute_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path
     _prepare_partial(partial, cfg)
     data = str(Path(data_dir).resolve()) if data_dir else ""
     seconds = {
-        "train": _execute("train", partial / "train.ipynb",
+        "train": execute_notebook("train", partial / "train.ipynb",
                           {**cfg.to_dict(), "run_dir": str(partial), "data_dir": data}),
-        "prune": _execute("prune", partial / "prune.ipynb",
+        "prune": execute_notebook("prune", partial / "prune.ipynb",
                           {"run_dir": str(partial), "fractions": list(profile.fractions),
                            "include_bias": profile.include_bias, "data_dir": data, "device": cfg.device}),
     }
@@ -203,34 +174,3 @@ def run_grid(
         bar.update()
     bar.close()
     return summary
-
-
-def build_chapters(results_dir: Path, book_dir: Path) -> list[Path]:
-    """Execute the chapter notebooks on a results folder into book_dir/results and copy every run's notebooks."""
-    results_dir, book_dir = Path(results_dir).resolve(), Path(book_dir).resolve()
-    if not any(results_dir.glob("runs/*/manifest.json")):
-        raise FileNotFoundError(f"no finished runs under {results_dir}; run `bayesprune run` first")
-    out_dir = book_dir / "results"
-    runs_out = book_dir / "runs"
-    for folder in (out_dir, runs_out):
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-    _execute("prior", out_dir / "prior.ipynb", {})
-    _execute("compute", out_dir / "compute.ipynb", {"bench_dir": str(BENCH_DIR), "results_dir": str(results_dir)})
-    _execute("claims", out_dir / "claims.ipynb", {"results_dir": str(results_dir), "bench_dir": str(BENCH_DIR),
-                                                  "converged_dir": str(REFERENCE["converged"])})
-    _execute("operating_point", out_dir / "operating_point.ipynb",
-             {"regime_dir": str(REFERENCE["regime"]), "search_dir": str(REFERENCE["search"])})
-    _execute("reliability", out_dir / "reliability.ipynb", {"record_path": str(RELIABILITY_RECORD)})
-    written = [out_dir / f"{name}.ipynb" for name in ("prior", "compute", "claims", "reliability", "operating_point")]
-    for name in CHAPTER_NOTEBOOKS:
-        output = out_dir / f"{name}.ipynb"
-        _execute(name, output, {"results_dir": str(results_dir)})
-        written.append(output)
-    for run_dir in sorted(results_dir.glob("runs/*/")):
-        for name in RUN_NOTEBOOKS:
-            if (run_dir / f"{name}.ipynb").exists():
-                target = runs_out / f"{run_dir.name}-{name}.ipynb"
-                shutil.copy(run_dir / f"{name}.ipynb", target)
-                written.append(target)
-    return written

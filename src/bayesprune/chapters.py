@@ -1,0 +1,68 @@
+"""The book's result chapters: one table of chapter notebook -> the parameters it takes, in book order.
+
+`bayesprune chapters` executes them on a profile's results; the Makefile's nbval list and the table
+of contents are checked against this table (tests/test_packaging.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .execute import execute_notebook
+from .profiles import PROJECT_ROOT
+
+RESULTS = PROJECT_ROOT / "results"
+RUN_NOTEBOOKS = ("train", "prune")  # executed per run by the runner, copied into the book
+CHAPTERS: dict[str, tuple[str, ...]] = {
+    "prior": (),
+    "training": ("results_dir", "converged_dir"),
+    "weights": ("results_dir", "converged_dir"),
+    "pruning": ("results_dir",),
+    "audit": ("results_dir",),
+    "operating_point": ("regime_dir", "search_dir", "converged_dir"),
+    "compute": ("bench_dir", "results_dir"),
+    "claims": ("results_dir", "bench_dir", "converged_dir"),
+    "reproducibility": ("results_dir",),
+    "reliability": ("record_path",),
+}
+
+
+def parameter_values(results_dir: Path) -> dict[str, str]:
+    """Every chapter parameter's value: the profile's results, and the committed references beside them."""
+    return {
+        "results_dir": str(results_dir),
+        "bench_dir": str(RESULTS / "bench"),
+        "regime_dir": str(RESULTS / "regime"),
+        "search_dir": str(RESULTS / "search"),
+        "converged_dir": str(RESULTS / "converged"),
+        "record_path": str(RESULTS / "reliability" / "record.json"),
+    }
+
+
+def build_chapters(results_dir: Path, book_dir: Path) -> list[Path]:
+    """Execute the chapter notebooks on a results folder into book_dir/results and copy every run's notebooks."""
+    results_dir, book_dir = Path(results_dir).resolve(), Path(book_dir).resolve()
+    if not any(results_dir.glob("runs/*/manifest.json")):
+        raise FileNotFoundError(f"no finished runs under {results_dir}; run `bayesprune run` first")
+    out_dir, runs_out = book_dir / "results", book_dir / "runs"
+    for folder in (out_dir, runs_out):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    values = parameter_values(results_dir)
+    written = []
+    for name, parameters in CHAPTERS.items():
+        output = out_dir / f"{name}.ipynb"
+        execute_notebook(name, output, {key: values[key] for key in parameters})
+        written.append(output)
+    for run_dir in sorted(results_dir.glob("runs/*/")):
+        for name in RUN_NOTEBOOKS:
+            if (run_dir / f"{name}.ipynb").exists():
+                target = runs_out / f"{run_dir.name}-{name}.ipynb"
+                shutil.copy(run_dir / f"{name}.ipynb", target)
+                written.append(target)
+    return written
+
+
+if __name__ == "__main__":  # the chapter notebooks' paths, for the Makefile's nbval list
+    print(" ".join(f"notebooks/{name}.ipynb" for name in CHAPTERS))
