@@ -43,7 +43,7 @@ $(MATHJAX):
 book: setup $(MATHJAX)
 	$(BP) chapters --profile $(BOOK_PROFILE)
 	rm -rf book/_build
-	$(VENV)/bin/jupyter-book build book --toc $(CURDIR)/_toc.yml --config $(CURDIR)/_config.yml --path-output book -W -n --keep-going
+	$(VENV)/bin/jupyter-book build book --toc $(CURDIR)/_toc.yml --config $(CURDIR)/book/_config.built.yml --path-output book -W -n --keep-going
 	@echo "HTML: book/_build/html/index.html"
 
 report: data run book

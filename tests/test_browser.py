@@ -53,7 +53,7 @@ def _pages() -> list[str]:
                   and "mathjax" not in p.parts)
 
 
-def test_every_page_loads_offline_without_errors(server, browser):
+def test_every_page_loads_offline_without_errors_and_names_its_profile(server, browser):
     pages = _pages()
     assert len(pages) >= 10
     problems: list[str] = []
@@ -67,6 +67,9 @@ def test_every_page_loads_offline_without_errors(server, browser):
                 and not r.url.startswith("data:") and problems.append(f"{p}: off-machine request {r.url}"))
         response = page.goto(f"{server}/{page_path}", wait_until="networkidle")
         assert response is not None and response.ok, page_path
+        banner = page.locator(".bd-header-announcement").all_inner_texts()
+        if not any("smoke profile" in text for text in banner):
+            problems.append(f"{page_path}: no banner naming the smoke profile")
         broken = page.evaluate("""() => Array.from(document.images)
             .filter(img => !img.complete || img.naturalWidth === 0).map(img => img.src)""")
         problems += [f"{page_path}: image not loaded {src}" for src in broken]

@@ -55,3 +55,14 @@ def test_the_chapter_table_owns_the_chapter_list():
     listed = [f.removeprefix("results/") for part in toc["parts"] for f in files(part["chapters"])
               if f.startswith("results/")]
     assert sorted(listed) == sorted(CHAPTERS)
+
+
+def test_a_book_from_another_profile_than_the_reference_carries_a_banner(tmp_path):
+    from bayesprune.chapters import write_book_config
+    from bayesprune.profiles import get_profile
+
+    smoke = yaml.safe_load(write_book_config(get_profile("smoke"), tmp_path).read_text())
+    assert "<b>smoke</b> profile" in smoke["html"]["announcement"]
+    paper = yaml.safe_load(write_book_config(get_profile("paper"), tmp_path).read_text())
+    assert not paper["html"].get("announcement")
+    assert paper == yaml.safe_load((ROOT / "_config.yml").read_text())  # otherwise the book's own configuration

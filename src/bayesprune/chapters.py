@@ -9,10 +9,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import yaml
+
 from .execute import execute_notebook
-from .profiles import PROJECT_ROOT
+from .profiles import PROJECT_ROOT, Profile
 
 RESULTS = PROJECT_ROOT / "results"
+REFERENCE_PROFILE = "paper"  # the profile whose book is the published report
+BOOK_CONFIG = PROJECT_ROOT / "_config.yml"
+BUILT_CONFIG = "_config.built.yml"  # written beside the chapters: _config.yml plus the profile's banner
 RUN_NOTEBOOKS = ("train", "prune")  # executed per run by the runner, copied into the book
 CHAPTERS: dict[str, tuple[str, ...]] = {
     "prior": (),
@@ -62,6 +67,26 @@ def build_chapters(results_dir: Path, book_dir: Path) -> list[Path]:
                 shutil.copy(run_dir / f"{name}.ipynb", target)
                 written.append(target)
     return written
+
+
+def banner(profile: Profile) -> str | None:
+    """The notice every page of a book built from a profile other than the reference carries, else None."""
+    if profile.name == REFERENCE_PROFILE:
+        return None
+    return (f"Built from the <b>{profile.name}</b> profile ({profile.description.rstrip('.')}). The report's "
+            f"conclusions rest on the committed reference results ({REFERENCE_PROFILE}, regime, search, "
+            "converged); a smaller profile shows the pipeline at work, not those conclusions.")
+
+
+def write_book_config(profile: Profile, book_dir: Path) -> Path:
+    """_config.yml with the profile's banner (jupyter-book's html announcement) where it is not the reference."""
+    config = yaml.safe_load(BOOK_CONFIG.read_text())
+    notice = banner(profile)
+    if notice:
+        config.setdefault("html", {})["announcement"] = notice
+    target = Path(book_dir) / BUILT_CONFIG
+    target.write_text(yaml.safe_dump(config, sort_keys=False))
+    return target
 
 
 if __name__ == "__main__":  # the chapter notebooks' paths, for the Makefile's nbval list

@@ -158,11 +158,12 @@ def _recheck(args: argparse.Namespace) -> int:
 def _chapters(args: argparse.Namespace) -> int:
     """Execute the result chapters on a profile's results."""
     from .profiles import get_profile
-    from .chapters import build_chapters
+    from .chapters import build_chapters, write_book_config
 
     profile = get_profile(args.profile)
     for path in build_chapters(args.results / profile.name, args.book):
         print(f"wrote {path}")
+    print(f"wrote {write_book_config(profile, args.book)}")
     return 0
 
 
