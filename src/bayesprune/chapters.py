@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import nbformat
 import yaml
 
 from .execute import execute_notebook
@@ -59,14 +60,35 @@ def build_chapters(results_dir: Path, book_dir: Path) -> list[Path]:
     for name, parameters in CHAPTERS.items():
         output = out_dir / f"{name}.ipynb"
         execute_notebook(name, output, {key: values[key] for key in parameters})
+        fold_code(output)
         written.append(output)
     for run_dir in sorted(results_dir.glob("runs/*/")):
         for name in RUN_NOTEBOOKS:
             if (run_dir / f"{name}.ipynb").exists():
                 target = runs_out / f"{run_dir.name}-{name}.ipynb"
                 shutil.copy(run_dir / f"{name}.ipynb", target)
+                fold_code(target)
                 written.append(target)
     return written
+
+
+PLUMBING = {"parameters", "injected-parameters"}  # cells a reader never needs: removed from the page
+SHOWN = {"remove-cell", "remove-input", "hide-input", "hide-cell", "remove-output"}  # a cell's own choice
+
+
+def fold_code(path: Path) -> None:
+    """Make an executed chapter read as a report: parameter cells removed (they hold machine paths), every
+    other code cell's source folded away behind a toggle unless the notebook chose otherwise."""
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = cell.metadata.setdefault("tags", [])
+        if PLUMBING & set(tags):
+            tags.append("remove-cell")
+        elif not SHOWN & set(tags):
+            tags.append("hide-input")
+    nbformat.write(notebook, path)
 
 
 def banner(profile: Profile) -> str | None:
