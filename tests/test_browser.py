@@ -86,3 +86,12 @@ def test_pruning_chapter_shows_the_table_and_math_renders(server, browser):
     page.goto(f"{server}/methods.html", wait_until="networkidle")
     page.wait_for_selector("mjx-container", timeout=10000)
     page.close()
+
+
+def test_no_page_names_a_machine_path():
+    import re
+
+    root = str(HTML.parents[2])
+    leaks = [page for page in _pages() if root in (text := (HTML / page).read_text(errors="replace"))
+             or re.search(r"[\"'(\s](/tmp|/root|/home)/", text)]
+    assert leaks == []
