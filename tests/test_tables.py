@@ -34,11 +34,12 @@ def test_study_layout_puts_mean_std_study_and_difference_side_by_side():
         + _rows("bbb", "magnitude", [(0.97, 0.10, 0.10, 0.10)])
     )
     table = study_layout(pruning, "mnist", "corrected")
-    assert list(table.index) == ["SGD", "BBB"]
-    assert table.loc["SGD", ("90%", "ours")] == "0.5000 ± 0.1414"
-    assert table.loc["SGD", ("90%", "study")] == f"{REPORTED['mnist']['sgd'][3]:.4f}"
-    assert table.loc["SGD", ("90%", "diff")] == f"{0.5 - REPORTED['mnist']['sgd'][3]:+.4f}"
-    assert table.loc["BBB", ("50%", "ours")] == "0.9600"  # SNR rows, one seed: no spread shown
+    assert list(table.index.get_level_values("model").unique()) == ["SGD", "BBB"]
+    assert list(table.columns) == ["ours", "study", "ours − study"]
+    assert table.loc[("SGD", "90%"), "ours"] == "0.5000 ± 0.1414"
+    assert table.loc[("SGD", "90%"), "study"] == f"{REPORTED['mnist']['sgd'][3]:.4f}"
+    assert table.loc[("SGD", "90%"), "ours − study"] == f"{0.5 - REPORTED['mnist']['sgd'][3]:+.4f}"
+    assert table.loc[("BBB", "50%"), "ours"] == "0.9600"  # SNR rows, one seed: no spread shown
 
 
 def test_weight_summary_averages_the_all_rows_over_seeds():

@@ -36,25 +36,24 @@ def summarise(pruning: pd.DataFrame, column: str = "accuracy_mean") -> pd.DataFr
 
 
 def study_layout(pruning: pd.DataFrame, dataset: str, protocol: str, column: str = "accuracy_mean") -> pd.DataFrame:
-    """The study's Table 1/2 layout: per method and fraction, ours (mean +- std), the study's, and ours - study's."""
+    """The study's Table 1/2 as one row per method and fraction pruned: ours (mean +- std over seeds), the
+    study's number and ours - study's; narrow enough for a phone."""
     rows = summarise(primary_rows(pruning), column)
     rows = rows[(rows["dataset"] == dataset) & (rows["protocol"] == protocol)]
     table = {}
     for method in method_order(rows["method"].unique()):
-        line = {}
         for fraction in FRACTIONS:
             hit = rows[(rows["method"] == method) & (rows["fraction"].round(6) == fraction)]
             if hit.empty:
                 continue
             mean, std, seeds = hit.iloc[0][["mean", "std", "seeds"]]
-            line[(f"{fraction:.0%}", "ours")] = f"{mean:.4f}" + (f" ± {std:.4f}" if seeds > 1 else "")
             reported = REPORTED.get(dataset, {}).get(method)
             study = reported[FRACTIONS.index(fraction)] if reported else float("nan")
-            line[(f"{fraction:.0%}", "study")] = f"{study:.4f}"
-            line[(f"{fraction:.0%}", "diff")] = f"{mean - study:+.4f}"
-        table[method_label(method)] = line
+            table[(method_label(method), f"{fraction:.0%}")] = {
+                "ours": f"{mean:.4f}" + (f" ± {std:.4f}" if seeds > 1 else ""),
+                "study": f"{study:.4f}", "ours − study": f"{mean - study:+.4f}"}
     frame = pd.DataFrame.from_dict(table, orient="index")
-    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    frame.index = pd.MultiIndex.from_tuples(frame.index, names=["model", "pruned"])
     return frame
 
 
