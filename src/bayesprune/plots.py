@@ -111,22 +111,34 @@ def _fraction_axis(ax) -> None:
     ax.set_ylim(0, 1)
 
 
+METHOD_COLORS = {"sgd": "C0", "dropout0.5": "C1", "dropout0.75": "C2", "dropout0.9": "C3", "bbb": "C4"}
+CRITERION_LINES = {"magnitude": "-", "snr": "--", "snr_rho": ":"}
+
+
+def method_color(method: str) -> str:
+    """One colour per method, the same in every figure of the book."""
+    return METHOD_COLORS.get(method, "C7")
+
+
 def pruning_curves(pruning: pd.DataFrame, column: str = "accuracy_mean") -> Figure:
-    """Accuracy against pruned fraction, one panel per dataset, a line per method and criterion (mean +- std)."""
+    """Accuracy against pruned fraction (mean +- std over seeds), one panel per protocol and dataset: a colour
+    per method, a line style per criterion (solid: magnitude, dashed: SNR, dotted: the study's |mu|/rho)."""
     summary = summarise(pruning, column)
     datasets = [d for d in DATASET_TITLES if d in set(summary["dataset"])]
-    fig = Figure(figsize=(5.8 * len(datasets), 4))
-    axes = fig.subplots(1, len(datasets), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
-        rows = summary[summary["dataset"] == dataset]
-        for (protocol, method, criterion), line in rows.groupby(["protocol", "method", "criterion"]):
-            label = f"{method_label(method)} ({criterion})"
-            if rows["protocol"].nunique() > 1:
-                label += f", {protocol}"
-            ax.errorbar(line["fraction"], line["mean"], yerr=line["std"].fillna(0), marker="o", capsize=2, label=label)
-        _fraction_axis(ax)
-        ax.set_title(DATASET_TITLES[dataset])
-        ax.legend(fontsize=7)
+    protocols = sorted(summary["protocol"].unique())
+    fig = Figure(figsize=(5.8 * len(datasets), 3.9 * len(protocols)))
+    axes = fig.subplots(len(protocols), len(datasets), squeeze=False)
+    for row, protocol in zip(axes, protocols):
+        for ax, dataset in zip(row, datasets):
+            rows = summary[(summary["dataset"] == dataset) & (summary["protocol"] == protocol)]
+            for method in method_order(rows["method"].unique()):
+                for criterion, line in rows[rows["method"] == method].groupby("criterion"):
+                    ax.errorbar(line["fraction"], line["mean"], yerr=line["std"].fillna(0), marker="o", capsize=2,
+                                color=method_color(method), linestyle=CRITERION_LINES.get(criterion, "-."),
+                                label=f"{method_label(method)} ({criterion})")
+            _fraction_axis(ax)
+            ax.set_title(f"{DATASET_TITLES[dataset]}, {protocol}" if len(protocols) > 1 else DATASET_TITLES[dataset])
+            ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
 
