@@ -52,9 +52,13 @@ def regime_summary(results_dir: Path) -> pd.DataFrame:
 
 
 def choose_learning_rates(results_dir: Path) -> pd.DataFrame:
+    """The learning-rate choice of a search profile's runs (see `learning_rate_choice`)."""
+    return learning_rate_choice(recipes(results_dir).merge(best_validation(load_table(results_dir, "history")), on=KEYS))
+
+
+def learning_rate_choice(frame: pd.DataFrame) -> pd.DataFrame:
     """Every (method, learning rate) tried with its best validation accuracy per dataset and their mean; the
     `chosen` column marks, per method, the rate with the highest mean (test images play no part)."""
-    frame = recipes(results_dir).merge(best_validation(load_table(results_dir, "history")), on=KEYS)
     table = frame.pivot_table(index=["method", "lr"], columns="dataset", values="val_acc")
     table["mean"] = table.mean(axis=1)
     table["chosen"] = table.groupby(level="method")["mean"].transform("max") == table["mean"]

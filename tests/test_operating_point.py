@@ -1,0 +1,54 @@
+"""The regime study's and the learning-rate search's bookkeeping, on hand-made tidy rows."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bayesprune.operating_point import best_validation, chosen_rates, learning_rate_choice, profile_rates
+from bayesprune.profiles import load_profiles
+
+
+def _history(method: str, lr_variant: str, dataset: str, val: list[float]) -> list[dict]:
+    return [{"dataset": dataset, "method": method, "seed": 0, "protocol": "corrected", "variant": lr_variant,
+             "epoch": e + 1, "val_acc": v} for e, v in enumerate(val)]
+
+
+def test_best_validation_takes_the_earliest_best_epoch():
+    frame = best_validation(pd.DataFrame(_history("sgd", "a", "mnist", [0.9, 0.95, 0.95, 0.94])))
+    assert frame.loc[0, "best_epoch"] == 2 and frame.loc[0, "val_acc"] == 0.95 and frame.loc[0, "epochs"] == 4
+
+
+def test_the_rate_with_the_best_mean_validation_accuracy_over_datasets_is_chosen():
+    rows = [{"method": "sgd", "lr": lr, "dataset": d, "val_acc": acc, "best_epoch": 3}
+            for lr, d, acc in ((1e-3, "mnist", 0.98), (1e-3, "fashion-mnist", 0.88),
+                               (3e-4, "mnist", 0.985), (3e-4, "fashion-mnist", 0.86))]
+    choice = learning_rate_choice(pd.DataFrame(rows))
+    assert choice.loc[("sgd", 1e-3), "mean"] == pytest.approx(0.93)
+    assert chosen_rates(choice) == {"sgd": 1e-3}  # best on average, though not on MNIST
+
+
+def test_profile_rates_reads_one_rate_per_method_and_refuses_several(tmp_path):
+    path = tmp_path / "profiles.yml"
+    path.write_text("one:\n  datasets: [mnist]\n  methods: [sgd, bbb]\n  seeds: [0]\n  fractions: [0.5]\n"
+                    "  config: {lr: 0.001}\n  method_config: {bbb: {lr: 0.003}}\n"
+                    "two:\n  datasets: [mnist]\n  methods: [sgd]\n  seeds: [0]\n  fractions: [0.5]\n"
+                    "  variants: {a: {lr: 0.1}, b: {lr: 0.2}}\n")
+    profiles = load_profiles(path)
+    assert profile_rates(profiles["one"]) == {"sgd": 0.001, "bbb": 0.003}
+    with pytest.raises(ValueError, match="several learning rates"):
+        profile_rates(profiles["two"])
+
+
+def test_variants_copy_the_grid_under_their_own_run_names(tmp_path):
+    from bayesprune.runner import run_id
+
+    path = tmp_path / "profiles.yml"
+    path.write_text("p:\n  datasets: [mnist]\n  methods: [sgd, bbb]\n  seeds: [0]\n  fractions: [0.5]\n"
+                    "  config: {lr: 0.001, kl_weighting: blundell}\n  method_config: {bbb: {kl_weighting: uniform}}\n"
+                    "  variants: {slow: {lr: 0.0001}, fast: {lr: 0.003}}\n")
+    runs = load_profiles(path)["p"].runs()
+    assert [run_id(c) for c in runs] == ["mnist-sgd-corrected-slow-s0", "mnist-bbb-corrected-slow-s0",
+                                         "mnist-sgd-corrected-fast-s0", "mnist-bbb-corrected-fast-s0"]
+    assert [c.lr for c in runs] == [0.0001, 0.0001, 0.003, 0.003]  # a variant overrides the shared config
+    assert [c.kl_weighting for c in runs] == ["blundell", "uniform"] * 2  # per-method settings apply in each
