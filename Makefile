@@ -16,7 +16,7 @@ MATHJAX := book/_vendor/mathjax/tex-chtml.js
 
 BENCH_NAME ?= cpu-$(shell nproc)cores
 
-.PHONY: setup data test run book report bench reliability-record clean
+.PHONY: setup data test run book report bench reliability-record notebooks clean
 
 setup: $(VENV)/.installed
 
@@ -62,6 +62,11 @@ test: setup data
 	$(PY) -m pytest -p no:cacheprovider --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
 	$(MAKE) book PROFILE=smoke
 	$(PY) -m pytest -m browser tests/test_browser.py
+
+# The stored outputs nbval compares against: every notebook re-executed in place on the smoke results.
+notebooks: setup data
+	$(BP) run --profile smoke
+	$(PY) -c "from bayesprune.chapters import refresh_stored_outputs as r; print(*r(), sep='\n')"
 
 # The reliability appendix's record: the fault scenarios of tests/test_reliability.py, written on purpose.
 reliability-record: setup data

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from .execute import execute_notebook
+from .execute import NOTEBOOKS, execute_notebook
 from .profiles import PROJECT_ROOT, Profile
 
 RESULTS = PROJECT_ROOT / "results"
@@ -89,6 +89,15 @@ def fold_code(path: Path) -> None:
         elif not SHOWN & set(tags):
             tags.append("hide-input")
     nbformat.write(notebook, path)
+
+
+def refresh_stored_outputs() -> list[Path]:
+    """Re-execute every notebook in place with its default parameters (the smoke results), so that the
+    outputs nbval compares against are today's; run after `bayesprune run --profile smoke`."""
+    names = [*RUN_NOTEBOOKS, *CHAPTERS]
+    for name in names:
+        execute_notebook(name, NOTEBOOKS / f"{name}.ipynb", {})
+    return [NOTEBOOKS / f"{name}.ipynb" for name in names]
 
 
 def banner(profile: Profile) -> str | None:
