@@ -24,18 +24,21 @@ def recipes(results_dir: Path) -> pd.DataFrame:
 
 
 def best_validation(history: pd.DataFrame) -> pd.DataFrame:
-    """Per run: the epoch of its best validation accuracy, that accuracy, and the epochs trained."""
+    """Per run: the epoch of its best validation accuracy, that accuracy, the lowest validation NLL (where
+    recorded) and the epochs trained."""
     rows = []
     for keys, run in history.groupby(KEYS, sort=False):
         best = run.loc[run["val_acc"].idxmax()]
         rows.append({**dict(zip(KEYS, keys)), "best_epoch": int(best["epoch"]), "val_acc": best["val_acc"],
+                     "val_nll": run["val_nll"].min() if "val_nll" in run else float("nan"),
                      "epochs": int(run["epoch"].max())})
     return pd.DataFrame(rows)
 
 
 def regime_summary(results_dir: Path) -> pd.DataFrame:
-    """One row per regime-study step: recipe, validation accuracy, how far the posterior moved, the dead-input
-    weights against their KL optimum, and test accuracy pruned by SNR and by |mu|."""
+    """One row per regime-study step: recipe, validation accuracy and NLL (`chosen`: the lowest NLL, the recipe
+    carried forward), how far the posterior moved, the dead-input weights against their KL optimum, and test
+    accuracy pruned by SNR and by |mu|."""
     history = load_table(results_dir, "history")
     last = history.sort_values("epoch").groupby(KEYS).last().reset_index()
     frame = recipes(results_dir).merge(best_validation(history), on=KEYS)
@@ -48,7 +51,9 @@ def regime_summary(results_dir: Path) -> pd.DataFrame:
     pruned = pruning[pruning["fraction"].round(6).isin(SHOWN_FRACTIONS)].pivot_table(
         index=KEYS, columns=["criterion", "fraction"], values="accuracy_mean")
     pruned.columns = [f"{'SNR' if c == 'snr' else '|mu|'} {f:.0%}" for c, f in pruned.columns]
-    return frame.merge(pruned.reset_index(), on=KEYS).set_index("variant")
+    frame = frame.merge(pruned.reset_index(), on=KEYS).set_index("variant")
+    frame.insert(frame.columns.get_loc("val_nll") + 1, "chosen", frame["val_nll"] == frame["val_nll"].min())
+    return frame
 
 
 def choose_learning_rates(results_dir: Path) -> pd.DataFrame:
