@@ -28,7 +28,7 @@ CHAPTERS: dict[str, tuple[str, ...]] = {
     "audit": ("results_dir",),
     "operating_point": ("regime_dir", "search_dir", "converged_dir"),
     "compute": ("bench_dir", "results_dir"),
-    "claims": ("results_dir", "bench_dir", "converged_dir"),
+    "claims": ("results_dir", "bench_dir", "converged_dir", "search_dir"),
     "reproducibility": ("results_dir",),
     "reliability": ("record_path",),
 }

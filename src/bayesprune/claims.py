@@ -176,16 +176,17 @@ def claims_by_regime(
     return table
 
 
-def claims_html(table: pd.DataFrame) -> str:
-    """The claims table as HTML, each row linking to the chapters behind it; one verdict cell per regime,
-    our numbers under it in small type."""
+def claims_html(table: pd.DataFrame, link_prefix: str = "") -> str:
+    """The claims table as HTML, each row linking to the chapters behind it (their paths prefixed by
+    link_prefix where the table is shown outside the chapters' folder); one verdict cell per regime, our
+    numbers under it in small type."""
     regimes = [c.removeprefix("verdict: ") for c in table.columns if c.startswith("verdict: ")]
     if not regimes:
         table = table.rename(columns={"ours": "ours: this profile", "verdict": "verdict: this profile"})
         regimes = ["this profile"]
     body = []
     for _, row in table.iterrows():
-        links = ", ".join(f'<a href="{name}.html">{name}</a>' for name in row["see"])
+        links = ", ".join(f'<a href="{link_prefix}{name}.html">{name}</a>' for name in row["see"])
         verdicts = [f"<b>{escape(row[f'verdict: {r}'])}</b><br><small>{escape(row[f'ours: {r}'])}</small>"
                     for r in regimes]
         cells = [escape(row["claim"]), escape(row["study"]), *verdicts, links]

@@ -93,6 +93,7 @@ def training_time_table(reports: list[dict[str, Any]], manifests: list[dict[str,
     rows = []
     for report in reports:
         for run in report["runs"]:
+            run = {"variant": "", **run}  # reports written before profiles had variants
             key = tuple(run[k] for k in KEYS)
             here = final.get(key) if report["profile"] in shown else None
             rows.append({"machine": report["machine"], **{k: run[k] for k in KEYS}, "epochs": run["epochs"],

@@ -98,3 +98,16 @@ def regime_groups(variants) -> dict[str, list[str]]:
     present = set(variants)
     groups = {title: [v for v in steps if v in present] for title, steps in REGIME_GROUPS.items()}
     return {title: steps for title, steps in groups.items() if steps}
+
+
+def chosen_search_tables(search_dir: Path, names: tuple[str, ...]) -> tuple[pd.DataFrame, ...]:
+    """The named tables of a search profile's runs at each method's chosen learning rate (one run per method
+    and dataset: the search's seed, trained to its validation optimum)."""
+    chosen = chosen_rates(choose_learning_rates(search_dir))
+    runs = recipes(search_dir)
+    keep = {(m, v) for m, v, lr in zip(runs["method"], runs["variant"], runs["lr"]) if chosen.get(m) == lr}
+    tables = []
+    for name in names:
+        table = load_table(search_dir, name)
+        tables.append(table[[(m, v) in keep for m, v in zip(table["method"], table["variant"])]])
+    return tuple(tables)
