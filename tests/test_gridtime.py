@@ -41,7 +41,7 @@ def test_times_the_chosen_grid_runs_and_leaves_the_ablation_out(real_data_root, 
 
 def test_tables_put_the_same_run_of_the_shown_results_beside(real_data_root, profile):
     report = time_profile_training(profile, seeds=[1], protocols=["corrected"])
-    history = pd.DataFrame([{"dataset": "mnist", "method": m, "seed": 1, "protocol": "corrected", "epoch": e,
+    history = pd.DataFrame([{"dataset": "mnist", "method": m, "seed": 1, "protocol": "corrected", "variant": "", "epoch": e,
                              "test_acc": 0.5 + e / 10} for m in ("sgd", "bbb") for e in (1, 2)])
     table = training_time_table([report], [{"profile": "tiny"}], history)
     assert table["same run in these results"].tolist() == [0.7, 0.7]
