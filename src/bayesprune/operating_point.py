@@ -88,8 +88,8 @@ def profile_rates(profile: Profile) -> dict[str, float]:
 
 REGIME_GROUPS = {  # the regime study's steps, grouped so that no panel holds more than six lines
     "KL weighting x optimizer": ["study", "uniform", "lr1e-3", "lr1e-3.uniform", "sgd", "sgd.uniform"],
-    "from Adam 1e-3, uniform weights: rate and initialisation": [
-        "lr1e-3.uniform", "lr3e-3.uniform", "lr1e-3.uniform.rho-3", "lr1e-3.uniform.mu0.05"],
+    "from Adam 1e-3, uniform weights: rate, initialisation, length": [
+        "lr1e-3.uniform", "lr3e-3.uniform", "lr1e-3.uniform.rho-3", "lr1e-3.uniform.mu0.05", "lr1e-3.uniform.60ep"],
 }
 
 
