@@ -26,6 +26,9 @@ def test_the_rate_with_the_best_mean_validation_accuracy_over_datasets_is_chosen
     choice = learning_rate_choice(pd.DataFrame(rows))
     assert choice.loc[("sgd", 1e-3), "mean"] == pytest.approx(0.93)
     assert chosen_rates(choice) == {"sgd": 1e-3}  # best on average, though not on MNIST
+    partial = learning_rate_choice(pd.DataFrame(rows + [{"method": "sgd", "lr": 3e-3, "dataset": "mnist",
+                                                         "val_acc": 0.99, "best_epoch": 2}]))
+    assert chosen_rates(partial) == {"sgd": 1e-3}  # a rate tried on one dataset only is not chosen
 
 
 def test_profile_rates_reads_one_rate_per_method_and_refuses_several(tmp_path):

@@ -65,7 +65,7 @@ def learning_rate_choice(frame: pd.DataFrame) -> pd.DataFrame:
     """Every (method, learning rate) tried with its best validation accuracy per dataset and their mean; the
     `chosen` column marks, per method, the rate with the highest mean (test images play no part)."""
     table = frame.pivot_table(index=["method", "lr"], columns="dataset", values="val_acc")
-    table["mean"] = table.mean(axis=1)
+    table["mean"] = table.mean(axis=1, skipna=False)  # a rate not yet tried on every dataset is not compared
     table["chosen"] = table.groupby(level="method")["mean"].transform("max") == table["mean"]
     epochs = frame.pivot_table(index=["method", "lr"], columns="dataset", values="best_epoch")
     return table.join(epochs.add_prefix("best epoch, "))
