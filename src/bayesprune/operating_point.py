@@ -111,3 +111,22 @@ def chosen_search_tables(search_dir: Path, names: tuple[str, ...]) -> tuple[pd.D
         table = load_table(search_dir, name)
         tables.append(table[[(m, v) in keep for m, v in zip(table["method"], table["variant"])]])
     return tuple(tables)
+
+
+def stopped_early(search_dir: Path) -> pd.DataFrame:
+    """The search's BBB runs: where early stopping ended them, how far the complexity cost had come down
+    (per weight, from its first epoch) and how much it was still falling per epoch at the end, beside
+    their test accuracy at 90 % pruned by SNR."""
+    history = load_table(search_dir, "history")
+    history = history[history["method"] == "bbb"].sort_values("epoch")
+    pruning = load_table(search_dir, "pruning")
+    at_90 = pruning[(pruning["method"] == "bbb") & (pruning["criterion"] == "snr") & (pruning["fraction"].round(6) == 0.9)]
+    rows = []
+    for (dataset, variant), run in history.groupby(["dataset", "variant"]):
+        cost = run["complexity_per_weight"].to_numpy()
+        hit = at_90[(at_90["dataset"] == dataset) & (at_90["variant"] == variant)]
+        rows.append({"dataset": dataset, "rate": variant, "epochs": len(run), "best epoch": int(run.loc[run["val_acc"].idxmax(), "epoch"]),
+                     "complexity per weight, first epoch": cost[0], "at the end": cost[-1],
+                     "fall in the last epoch": cost[-2] - cost[-1] if len(cost) > 1 else float("nan"),
+                     "SNR-pruned 90 %, test": hit["accuracy_mean"].iloc[0] if len(hit) else float("nan")})
+    return pd.DataFrame(rows).set_index(["dataset", "rate"])
