@@ -100,16 +100,22 @@ def regime_groups(variants) -> dict[str, list[str]]:
     return {title: steps for title, steps in groups.items() if steps}
 
 
-def chosen_search_tables(search_dir: Path, names: tuple[str, ...]) -> tuple[pd.DataFrame, ...]:
-    """The named tables of a search profile's runs at each method's chosen learning rate (one run per method
-    and dataset: the search's seed, trained to its validation optimum)."""
-    chosen = chosen_rates(choose_learning_rates(search_dir))
+def operating_point_tables(converged_dir: Path, search_dir: Path, names: tuple[str, ...]) -> tuple[pd.DataFrame, ...]:
+    """The named tables of every model at its operating point: a method's converged runs where it has any,
+    else the search's run (seed 0) at the rate the converged profile trains it with."""
+    from .profiles import get_profile
+
+    rates = profile_rates(get_profile("converged"))
+    done = set(load_table(converged_dir, "pruning")["method"]) if list(Path(converged_dir).glob("runs/*/manifest.json")) else set()
     runs = recipes(search_dir)
-    keep = {(m, v) for m, v, lr in zip(runs["method"], runs["variant"], runs["lr"]) if chosen.get(m) == lr}
+    stand_in = {(m, v) for m, v, lr in zip(runs["method"], runs["variant"], runs["lr"])
+                if m not in done and rates.get(m) == lr}
     tables = []
     for name in names:
-        table = load_table(search_dir, name)
-        tables.append(table[[(m, v) in keep for m, v in zip(table["method"], table["variant"])]])
+        parts = [load_table(converged_dir, name)] if done else []
+        searched = load_table(search_dir, name)
+        parts.append(searched[[(m, v) in stand_in for m, v in zip(searched["method"], searched["variant"])]])
+        tables.append(pd.concat(parts, ignore_index=True))
     return tuple(tables)
 
 
