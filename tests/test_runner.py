@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -128,3 +129,20 @@ def test_recheck_retrains_a_run_and_finds_it_identical(real_data_root, tmp_path)
     table, seconds = recheck(profile, tmp_path / "results" / "tiny", "mnist-sgd-corrected-s0", tmp_path / "again")
     assert table["within"].all() and (table["difference"].abs() < 1e-9).all() and seconds > 0
     assert list(table.index.get_level_values("fraction")) == [0.0, 0.9]
+
+
+def _execute_prior(index: int) -> float:
+    from bayesprune.execute import execute_notebook
+
+    return execute_notebook("prior", Path(tempfile.gettempdir()) / f"bayesprune-test-prior-{os.getpid()}-{index}.ipynb", {})
+
+
+def test_notebooks_executed_side_by_side_get_kernels_of_their_own():
+    from concurrent.futures import ProcessPoolExecutor
+
+    from bayesprune.execute import LocalKernelManager
+
+    first, second = LocalKernelManager(kernel_name="python3"), LocalKernelManager(kernel_name="python3")
+    assert first.transport == "ipc" and first.ip != second.ip  # no shared socket path, no crossed messages
+    with ProcessPoolExecutor(3) as pool:
+        assert all(seconds > 0 for seconds in pool.map(_execute_prior, range(3)))

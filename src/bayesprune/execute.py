@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import papermill
@@ -17,11 +20,16 @@ KERNEL = "python3"
 
 class LocalKernelManager(KernelManager):
     """A kernel reached over local IPC sockets: nothing listens on a TCP port, so ipykernel has no
-    unencrypted-transport notice to print for every notebook."""
+    unencrypted-transport notice to print for every notebook. Each kernel's sockets get a path of their
+    own, so kernels started side by side (a grid's parallel runs) never share one."""
 
     @default("transport")
     def _default_transport(self) -> str:
         return "ipc"
+
+    @default("ip")
+    def _default_ip(self) -> str:
+        return os.path.join(tempfile.gettempdir(), f"bayesprune-kernel-{uuid.uuid4().hex}")
 
 
 def execute_notebook(name: str, output: Path, parameters: dict) -> float:
