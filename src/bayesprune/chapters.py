@@ -97,7 +97,16 @@ def refresh_stored_outputs() -> list[Path]:
     names = [*RUN_NOTEBOOKS, *CHAPTERS]
     for name in names:
         execute_notebook(name, NOTEBOOKS / f"{name}.ipynb", {})
+        forget_paths(NOTEBOOKS / f"{name}.ipynb")
     return [NOTEBOOKS / f"{name}.ipynb" for name in names]
+
+
+def forget_paths(path: Path) -> None:
+    """Drop the machine paths papermill records in a notebook's metadata (the committed sources keep none)."""
+    notebook = nbformat.read(path, as_version=4)
+    for key in ("input_path", "output_path"):
+        notebook.metadata.get("papermill", {}).pop(key, None)
+    nbformat.write(notebook, path)
 
 
 def banner(profile: Profile) -> str | None:
