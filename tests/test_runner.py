@@ -138,11 +138,12 @@ def _execute_prior(index: int) -> float:
 
 
 def test_notebooks_executed_side_by_side_get_kernels_of_their_own():
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     from bayesprune.execute import LocalKernelManager
 
     first, second = LocalKernelManager(kernel_name="python3"), LocalKernelManager(kernel_name="python3")
     assert first.transport == "ipc" and first.ip != second.ip  # no shared socket path, no crossed messages
-    with ProcessPoolExecutor(3) as pool:
+    with ProcessPoolExecutor(3, mp_context=multiprocessing.get_context("spawn")) as pool:  # as the runner's pool
         assert all(seconds > 0 for seconds in pool.map(_execute_prior, range(3)))
