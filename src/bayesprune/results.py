@@ -60,7 +60,9 @@ def load_table(results_dir: Path, name: str) -> pd.DataFrame:
     table = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
     if "variant" not in table:  # runs written before profiles had variants
         table["variant"] = ""
-    return table.fillna({"variant": ""})
+    variant = table["variant"].astype(object)  # an all-empty column is read as float NaN
+    table["variant"] = variant.where(variant.notna(), "")
+    return table
 
 
 def load_manifests(results_dir: Path) -> list[dict[str, Any]]:
