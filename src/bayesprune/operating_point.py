@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+
 import pandas as pd
 
 from .config import RunConfig
 from .results import KEYS, load_manifests, load_table
-from .profiles import Profile
+from .profiles import Profile, get_profile
 
 RECIPE_FIELDS = ("optimizer", "lr", "momentum", "kl_weighting", "init_rho", "init_mu")
 SHOWN_FRACTIONS = (0.9, 0.95, 0.98, 0.99)
@@ -103,8 +104,6 @@ def regime_groups(variants) -> dict[str, list[str]]:
 def operating_point_tables(converged_dir: Path, search_dir: Path, names: tuple[str, ...]) -> tuple[pd.DataFrame, ...]:
     """The named tables of every model at its operating point: a method's converged runs where it has any,
     else the search's run (seed 0) at the rate the converged profile trains it with."""
-    from .profiles import get_profile
-
     rates = profile_rates(get_profile("converged"))
     done = set(load_table(converged_dir, "pruning")["method"]) if list(Path(converged_dir).glob("runs/*/manifest.json")) else set()
     runs = recipes(search_dir)

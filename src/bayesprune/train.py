@@ -219,7 +219,7 @@ def train(
         history.append(record)
         if cfg.patience and best_epoch(history) == len(history):
             best_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        bar.set_postfix(loss=f"{record['loss']:.4f}", **({"val_acc": f"{record['val_acc']:.4f}"} if validation else {}))
+        bar.set_postfix(loss=f"{record['loss']:.4f}", **({"val_acc": f"{record['val_acc']:.4f}"} if validation is not None else {}))
         if checkpoint is not None:
             save_checkpoint(
                 {"config": cfg.to_dict(), "epoch": epoch + 1, "model": model.state_dict(),
