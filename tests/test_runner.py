@@ -147,3 +147,34 @@ def test_notebooks_executed_side_by_side_get_kernels_of_their_own():
     assert first.transport == "ipc" and first.ip != second.ip  # no shared socket path, no crossed messages
     with ProcessPoolExecutor(3, mp_context=multiprocessing.get_context("spawn")) as pool:  # as the runner's pool
         assert all(seconds > 0 for seconds in pool.map(_execute_prior, range(3)))
+
+
+def test_the_progress_bar_weighs_runs_by_their_expected_cost():
+    from bayesprune.config import RunConfig
+    from bayesprune.runner import expected_cost
+
+    sgd = RunConfig(method="sgd", epochs=10)
+    assert expected_cost(RunConfig(method="bbb", epochs=10)) == pytest.approx(4 * expected_cost(sgd))
+    assert expected_cost(RunConfig(method="sgd", epochs=22)) == pytest.approx(2 * expected_cost(sgd))
+    assert expected_cost(RunConfig(method="sgd", epochs=10, hidden=(1200, 1200))) > 3 * expected_cost(sgd)
+
+
+def test_the_progress_bar_names_the_run_in_progress_and_ends_full(real_data_root, tmp_path, capsys):
+    profile = _profile(tmp_path, ["sgd", "bbb"])
+    run_grid(profile, tmp_path / "results", data_dir=real_data_root)
+    bar = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.strip()]
+    assert any("0/2 runs, running mnist-sgd-corrected-s0" in line for line in bar)
+    assert "100%" in bar[-1] and "2/2 runs" in bar[-1]
+    run_grid(profile, tmp_path / "results", data_dir=real_data_root)
+    assert "100%" in capsys.readouterr().err.replace("\r", "\n").splitlines()[-1]
+
+
+def test_runs_go_side_by_side_by_default_on_a_machine_without_gpus(monkeypatch):
+    from bayesprune.executors import default_jobs, make_executor
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert default_jobs() == 2 and make_executor().jobs == 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
+    assert default_jobs() == 3
+    assert make_executor(jobs=1).jobs == 1

@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--protocols", nargs="+", default=None)
     run.add_argument("--results", type=Path, default=Path("results"), help="results root (default: results)")
     run.add_argument("--executor", default="local", help="local (default) or ray")
-    run.add_argument("--jobs", type=int, default=1, help="local executor: runs at once, each in its own process")
+    run.add_argument("--jobs", type=int, default=None,
+                     help="local executor: runs at once, each in its own process (default: one per GPU, else per core)")
     run.add_argument("--address", default=None, help="ray executor: join the cluster at ADDR (default: start one)")
     run.add_argument("--cpus-per-run", type=float, default=1.0, help="ray executor: CPUs reserved per run")
     run.add_argument("--gpus-per-run", type=float, default=None,
@@ -161,9 +162,9 @@ def _chapters(args: argparse.Namespace) -> int:
     from .chapters import build_chapters, write_book_config
 
     profile = get_profile(args.profile)
-    for path in build_chapters(args.results / profile.name, args.book):
-        print(f"wrote {path}")
-    print(f"wrote {write_book_config(profile, args.book)}")
+    written = build_chapters(args.results / profile.name, args.book)
+    config = write_book_config(profile, args.book)
+    print(f"chapters: {len(written)} notebooks of profile {profile.name} executed into {args.book}, config {config.name}")
     return 0
 
 

@@ -119,7 +119,12 @@ class RayExecutor:
                 ray.shutdown()
 
 
-def make_executor(name: str = "local", jobs: int = 1, address: str | None = None,
+def default_jobs() -> int:
+    """Runs at once by default: one per GPU where there are GPUs, else one per CPU core (at most 8)."""
+    return len(visible_gpus()) or min(os.cpu_count() or 1, 8)
+
+
+def make_executor(name: str = "local", jobs: int | None = None, address: str | None = None,
                   cpus_per_run: float = 1.0, gpus_per_run: float | None = None) -> Executor:
     """The executor called `name`, checked before anything runs."""
     if name not in EXECUTOR_NAMES:
@@ -128,4 +133,4 @@ def make_executor(name: str = "local", jobs: int = 1, address: str | None = None
         return RayExecutor(address, cpus_per_run, gpus_per_run)
     if address is not None:
         raise ValueError("--address applies to the Ray executor only (add --executor ray)")
-    return LocalExecutor(jobs)
+    return LocalExecutor(default_jobs() if jobs is None else jobs)

@@ -27,6 +27,9 @@ from .manifest import ResultsIntegrityError, environment, read_manifest, write_m
 from .profiles import Profile
 from .train import resolve_device
 
+BBB_STEP_COST = 4.0  # a BBB step costs about four SGD steps on CPU (results/bench)
+NOTEBOOK_EPOCHS = 2.0  # the pruning sweep and the notebooks around a run, counted as epochs of training
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]"
 
 
 @dataclass
@@ -56,7 +59,7 @@ class GridSummary:
         """Human-readable summary, failures with the notebook that holds the error."""
         lines = [f"{len(self.finished)} run(s) finished, {len(self.skipped)} already done, {len(self.failed)} failed"
                  + (f", {len(self.busy)} busy in another runner" if self.busy else "")]
-        lines += [f"  FAILED {run}: {error}\n    see {notebook}" for run, notebook, error in self.failed]
+        lines += [f"  FAILED {run}: {error} (see {notebook})" for run, notebook, error in self.failed]
         lines += [f"  BUSY {message}; run again once that runner has finished" for _, message in self.busy]
         return "\n".join(lines)
 
@@ -143,6 +146,15 @@ def attempt_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path
         return Outcome(name, "failed", message, str(notebook))
 
 
+def expected_cost(cfg: RunConfig) -> float:
+    """A run's expected share of a grid's time, in arbitrary units: epochs x training images x weights."""
+    sizes = (28 * 28, *cfg.hidden, 10)
+    weights = sum(fan_in * fan_out for fan_in, fan_out in zip(sizes, sizes[1:]))
+    images = cfg.train_subset or 60_000
+    step = BBB_STEP_COST if cfg.method == "bbb" else 1.0
+    return (cfg.train_epochs + NOTEBOOK_EPOCHS) * images * weights * step
+
+
 def run_grid(
     profile: Profile,
     results_root: Path,
@@ -166,11 +178,25 @@ def run_grid(
         else:
             pending.append(cfg)
     executor = executor or LocalExecutor()
-    bar = tqdm(total=len(configs), initial=len(summary.skipped), disable=not progress,
-               desc=f"profile {profile.name}", unit="run")
+    costs = {run_id(cfg): expected_cost(cfg) for cfg in pending}
+    unfinished = list(costs)  # in submission order: the first `slots` of them are the ones in progress
+    slots = getattr(executor, "jobs", 1)
+    total = sum(costs.values())
+    bar = tqdm(total=total or 1.0, initial=0.0 if total else 1.0, disable=not progress, desc=f"profile {profile.name}",
+               bar_format=BAR_FORMAT)
+
+    def show() -> None:
+        """Runs done out of the grid's, and the ones in progress."""
+        done = len(configs) - len(unfinished)
+        running = ", ".join(unfinished[:slots])
+        bar.set_postfix_str(f"{done}/{len(configs)} runs" + (f", running {running}" if running else ""), refresh=False)
+
+    show()
+    bar.refresh()
     for outcome in executor.map(attempt_run, pending, profile, runs_dir, data_dir):
         summary.add(outcome)
-        bar.set_postfix_str(f"{outcome.run} {outcome.status}")
-        bar.update()
+        unfinished.remove(outcome.run)
+        bar.update(costs[outcome.run])
+        show()
     bar.close()
     return summary
