@@ -28,10 +28,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 data: setup
-	$(VENV)/bin/bayesprune data fetch
+	@$(BP) data fetch
 
 run: setup data
-	$(BP) run --profile $(PROFILE)
+	@$(BP) run --profile $(PROFILE)
 
 # MathJax served from the book itself: the HTML needs no network.
 $(MATHJAX):
@@ -41,9 +41,9 @@ $(MATHJAX):
 	rm -rf .mathjax-tmp
 
 book: setup $(MATHJAX)
-	$(BP) chapters --profile $(BOOK_PROFILE)
-	rm -rf book/_build
-	$(VENV)/bin/jupyter-book build book --toc $(CURDIR)/_toc.yml --config $(CURDIR)/book/_config.built.yml --path-output book -W -n --keep-going
+	@$(BP) chapters --profile $(BOOK_PROFILE)
+	@rm -rf book/_build
+	@$(VENV)/bin/jupyter-book build book -q --toc $(CURDIR)/_toc.yml --config $(CURDIR)/book/_config.built.yml --path-output book -W -n --keep-going
 	@echo "HTML: book/_build/html/index.html"
 
 report: data run book
@@ -56,12 +56,12 @@ bench: setup data
 # Notebooks in the order nbval runs them: a run's two, then the chapters (bayesprune.chapters.CHAPTERS).
 NOTEBOOKS = notebooks/train.ipynb notebooks/prune.ipynb $(shell $(PY) -m bayesprune.chapters)
 
+# The smoke report's output is kept in book/report-smoke.log for tests/test_report_output.py.
 test: setup data
-	$(PY) -m pytest -m "not browser"
-	$(BP) run --profile smoke
+	$(PY) -m pytest -m "not browser and not report"
+	$(MAKE) --no-print-directory report PROFILE=smoke > book/report-smoke.log 2>&1 || { cat book/report-smoke.log; exit 1; }
 	$(PY) -m pytest -p no:cacheprovider --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS)
-	$(MAKE) book PROFILE=smoke
-	$(PY) -m pytest -m browser tests/test_browser.py
+	$(PY) -m pytest -m "browser or report" tests/test_browser.py tests/test_report_output.py
 
 # The stored outputs nbval compares against: every notebook re-executed in place on the smoke results.
 notebooks: setup data
