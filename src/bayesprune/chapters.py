@@ -25,7 +25,7 @@ CHAPTERS: dict[str, tuple[str, ...]] = {
     "training": ("results_dir", "converged_dir"),
     "weights": ("results_dir", "converged_dir"),
     "pruning": ("results_dir",),
-    "audit": ("results_dir",),
+    "audit": ("results_dir", "ablation_dir"),
     "operating_point": ("regime_dir", "search_dir", "converged_dir"),
     "compute": ("bench_dir", "results_dir"),
     "claims": ("results_dir", "bench_dir", "converged_dir", "search_dir"),
@@ -35,9 +35,12 @@ CHAPTERS: dict[str, tuple[str, ...]] = {
 
 
 def parameter_values(results_dir: Path) -> dict[str, str]:
-    """Every chapter parameter's value: the profile's results, and the committed references beside them."""
+    """Every chapter parameter's value: the profile's results, and the committed references beside them
+    (the defect ablation's too, where the profile retrains no deviation)."""
+    retrained = any(Path(results_dir).glob("runs/*-without-*/manifest.json"))
     return {
         "results_dir": str(results_dir),
+        "ablation_dir": str(results_dir if retrained else RESULTS / REFERENCE_PROFILE),
         "bench_dir": str(RESULTS / "bench"),
         "regime_dir": str(RESULTS / "regime"),
         "search_dir": str(RESULTS / "search"),
