@@ -12,6 +12,31 @@ from bayesprune.config import RunConfig
 from bayesprune.data import FILES, SHA256, data_root, raw_dir, sha256_of
 
 
+SANITIZERS = Path(__file__).with_name("nbval_sanitize.cfg")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """`pytest --nbval` with no paths checks every notebook (a run's two, then the chapters in book order)
+    against its stored outputs, with the project's sanitizers, instead of the unit tests."""
+    if not config.getoption("nbval", False) or config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+        return
+    from bayesprune.chapters import nbval_notebooks
+
+    config.args = [str(path) for path in nbval_notebooks()]
+    config.option.nbval_sanitize_with = config.option.nbval_sanitize_with or str(SANITIZERS)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under nbval, the smoke results the notebooks read by default are made first (finished runs are kept)."""
+    if session.config.getoption("nbval", False):
+        from bayesprune.profiles import PROJECT_ROOT, get_profile
+        from bayesprune.runner import run_grid
+
+        summary = run_grid(get_profile("smoke"), PROJECT_ROOT / "results")
+        if not summary.ok:
+            pytest.exit(f"the smoke grid the notebooks read failed:\n{summary.report()}", returncode=1)
+
+
 @pytest.fixture(scope="session")
 def real_data_root() -> Path:
     """The data directory holding verified MNIST and Fashion-MNIST; fails loudly if absent."""

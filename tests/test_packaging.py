@@ -57,12 +57,22 @@ def test_the_chapter_table_owns_the_chapter_list():
     assert sorted(listed) == sorted(CHAPTERS)
 
 
-def test_a_book_from_another_profile_than_the_reference_carries_a_banner(tmp_path):
-    from bayesprune.chapters import write_book_config
+def test_a_book_from_another_profile_than_the_reference_carries_a_banner_and_leaves_book_alone(tmp_path):
+    from bayesprune.chapters import BOOK, book_config, book_source
     from bayesprune.profiles import get_profile
 
-    smoke = yaml.safe_load(write_book_config(get_profile("smoke"), tmp_path).read_text())
+    smoke = book_config(get_profile("smoke"))
     assert "<b>smoke</b> profile" in smoke["html"]["announcement"]
-    paper = yaml.safe_load(write_book_config(get_profile("paper"), tmp_path).read_text())
+    paper = book_config(get_profile("paper"))
     assert not paper["html"].get("announcement")
     assert paper == yaml.safe_load((ROOT / "_config.yml").read_text())  # otherwise the book's own configuration
+    assert book_source(get_profile("paper")) == BOOK
+    stage = book_source(get_profile("smoke"), BOOK, tmp_path / "stage")
+    assert yaml.safe_load((stage / "_config.yml").read_text()) == smoke
+    assert (stage / "intro.md").resolve() == BOOK / "intro.md" and (stage / "_toc.yml").resolve() == ROOT / "_toc.yml"
+    assert not (stage / "results").exists() and not (stage / "_build").exists()
+
+
+def test_jupyter_book_finds_the_top_level_configuration_in_book():
+    assert (ROOT / "book" / "_config.yml").resolve() == ROOT / "_config.yml"
+    assert (ROOT / "book" / "_toc.yml").resolve() == ROOT / "_toc.yml"

@@ -1,12 +1,18 @@
-"""The book's result chapters: one table of chapter notebook -> the parameters it takes, in book order.
+"""The book's result chapters: one table of chapter notebook -> the parameters it takes, in book order,
+and the book built from them.
 
-`bayesprune chapters` executes them on a profile's results; the Makefile's nbval list and the table
-of contents are checked against this table (tests/test_packaging.py).
+`bayesprune book` executes the chapters on a profile's results and builds the HTML. The reference
+profile's chapters are written into book/ itself and committed, so `jupyter-book build book` builds the
+published report as cloned; any other profile's book is assembled in book/_build/source beside it, with a
+banner, and never touches the committed chapters. The Makefile's nbval list and the table of contents
+are checked against CHAPTERS (tests/test_packaging.py).
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -17,8 +23,10 @@ from .profiles import PROJECT_ROOT, Profile
 
 RESULTS = PROJECT_ROOT / "results"
 REFERENCE_PROFILE = "paper"  # the profile whose book is the published report
+BOOK = PROJECT_ROOT / "book"  # the book's sources; its _config.yml and _toc.yml link to the top-level files
 BOOK_CONFIG = PROJECT_ROOT / "_config.yml"
-BUILT_CONFIG = "_config.built.yml"  # written beside the chapters: _config.yml plus the profile's banner
+STAGE = BOOK / "_build" / "source"  # where a book of another profile than the reference is assembled
+BUILT = ("_build", "results", "runs")  # what a build writes into a book folder: never linked into the stage
 RUN_NOTEBOOKS = ("train", "prune")  # executed per run by the runner, copied into the book
 CHAPTERS: dict[str, tuple[str, ...]] = {
     "prior": (),
@@ -97,11 +105,10 @@ def fold_code(path: Path) -> None:
 def refresh_stored_outputs() -> list[Path]:
     """Re-execute every notebook in place with its default parameters (the smoke results), so that the
     outputs nbval compares against are today's; run after `bayesprune run --profile smoke`."""
-    names = [*RUN_NOTEBOOKS, *CHAPTERS]
-    for name in names:
-        execute_notebook(name, NOTEBOOKS / f"{name}.ipynb", {})
-        forget_paths(NOTEBOOKS / f"{name}.ipynb")
-    return [NOTEBOOKS / f"{name}.ipynb" for name in names]
+    for path in nbval_notebooks():
+        execute_notebook(path.stem, path, {})
+        forget_paths(path)
+    return nbval_notebooks()
 
 
 def forget_paths(path: Path) -> None:
@@ -121,16 +128,41 @@ def banner(profile: Profile) -> str | None:
             "converged); a smaller profile shows the pipeline at work, not those conclusions.")
 
 
-def write_book_config(profile: Profile, book_dir: Path) -> Path:
-    """_config.yml with the profile's banner (jupyter-book's html announcement) where it is not the reference."""
+def book_config(profile: Profile) -> dict:
+    """_config.yml, with the profile's banner (jupyter-book's html announcement) where it is not the reference."""
     config = yaml.safe_load(BOOK_CONFIG.read_text())
     notice = banner(profile)
     if notice:
         config.setdefault("html", {})["announcement"] = notice
-    target = Path(book_dir) / BUILT_CONFIG
-    target.write_text(yaml.safe_dump(config, sort_keys=False))
-    return target
+    return config
 
 
-if __name__ == "__main__":  # the chapter notebooks' paths, for the Makefile's nbval list
-    print(" ".join(f"notebooks/{name}.ipynb" for name in CHAPTERS))
+def book_source(profile: Profile, book_dir: Path = BOOK, stage: Path = STAGE) -> Path:
+    """The folder a profile's book is built from: book_dir itself for the reference, else a fresh stage that
+    links book_dir's sources and carries the profile's configuration."""
+    if profile.name == REFERENCE_PROFILE:
+        return Path(book_dir)
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    for item in sorted(Path(book_dir).iterdir()):
+        if item.name not in BUILT and item.name != "_config.yml" and not item.name.endswith(".log"):
+            (stage / item.name).symlink_to(item.resolve())
+    (stage / "_config.yml").write_text(yaml.safe_dump(book_config(profile), sort_keys=False))
+    return stage
+
+
+def build_book(profile: Profile, results_root: Path = RESULTS, book_dir: Path = BOOK) -> Path:
+    """Execute the chapters on results_root/<profile> and build the HTML into book_dir/_build/html; its index."""
+    shutil.rmtree(Path(book_dir) / "_build", ignore_errors=True)
+    source = book_source(profile, book_dir, Path(book_dir) / "_build" / "source")
+    written = build_chapters(Path(results_root) / profile.name, source)
+    print(f"chapters: {len(written)} notebooks of profile {profile.name} executed")
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    subprocess.run([str(jupyter_book), "build", str(source), "-q", "--path-output", str(book_dir),
+                    "-W", "-n", "--keep-going"], check=True)
+    return Path(book_dir) / "_build" / "html" / "index.html"
+
+
+def nbval_notebooks() -> list[Path]:
+    """The notebooks `pytest --nbval` checks, in order: a run's two, then the chapters."""
+    return [NOTEBOOKS / f"{name}.ipynb" for name in (*RUN_NOTEBOOKS, *CHAPTERS)]

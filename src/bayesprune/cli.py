@@ -1,9 +1,10 @@
-"""Command line: `bayesprune data fetch | train | run | recheck | chapters | bench | time-training`."""
+"""Command line: `bayesprune data fetch | train | run | recheck | book | bench | time-training`."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -85,10 +86,9 @@ def _parser() -> argparse.ArgumentParser:
     recheck.add_argument("--profile", default="paper")
     recheck.add_argument("--results", type=Path, default=Path("results"))
     recheck.add_argument("--scratch", type=Path, default=None, help="where to retrain (default: a new temporary folder)")
-    chapters = commands.add_parser("chapters", help="execute the book's result chapters on a profile's results")
-    chapters.add_argument("--profile", default=None)
-    chapters.add_argument("--results", type=Path, default=Path("results"))
-    chapters.add_argument("--book", type=Path, default=Path("book"))
+    book = commands.add_parser("book", help="execute the book's result chapters on a profile's results and build the HTML")
+    book.add_argument("--profile", default=None)
+    book.add_argument("--results", type=Path, default=Path("results"))
     return parser
 
 
@@ -156,15 +156,13 @@ def _recheck(args: argparse.Namespace) -> int:
     return 0 if table["within"].all() else 1
 
 
-def _chapters(args: argparse.Namespace) -> int:
-    """Execute the result chapters on a profile's results."""
+def _book(args: argparse.Namespace) -> int:
+    """Build a profile's book and print where its HTML is."""
+    from .chapters import build_book
     from .profiles import get_profile
-    from .chapters import build_chapters, write_book_config
 
-    profile = get_profile(args.profile)
-    written = build_chapters(args.results / profile.name, args.book)
-    config = write_book_config(profile, args.book)
-    print(f"chapters: {len(written)} notebooks of profile {profile.name} executed into {args.book}, config {config.name}")
+    index = build_book(get_profile(args.profile), args.results)
+    print(f"HTML: {index.relative_to(Path.cwd()) if index.is_relative_to(Path.cwd()) else index}")
     return 0
 
 
@@ -179,8 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "run":
             return _run_grid(args)
-        if args.command == "chapters":
-            return _chapters(args)
+        if args.command == "book":
+            return _book(args)
         if args.command == "recheck":
             return _recheck(args)
         if args.command == "bench":
@@ -195,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(record))
         return 0
     except (ValueError, DataIntegrityError, FileNotFoundError, MissingExtra, ResultsIntegrityError, CheckpointError,
-            FloatingPointError, RecheckFailed) as error:
+            FloatingPointError, RecheckFailed, subprocess.CalledProcessError) as error:
         print(f"bayesprune: error: {error}", file=sys.stderr)
         return 2
 
