@@ -101,3 +101,28 @@ def test_claims_by_regime_puts_each_regime_s_verdict_side_by_side():
     assert keeps["verdict: converged"] == "holds"
     html = claims_html(table)
     assert "<th>50 epochs</th><th>converged</th>" in html and html.count("<b>holds</b>") >= 1
+
+
+def test_table2_holds_when_pruning_by_snr_raises_the_error_no_more_than_blundell_s_plus_slack():
+    from bayesprune.claims import blundell_table2
+
+    def accuracy(errors):
+        rows = [{"dataset": "mnist", "method": "bbb", "seed": 0, "protocol": "corrected", "criterion": "snr",
+                 "fraction": f, "accuracy_mean": 1 - e / 100, "accuracy_ensemble": 1 - e / 100}
+                for f, e in zip((0.0, 0.95, 0.98), errors)]
+        return accuracy_table(pd.DataFrame(rows))
+
+    held = blundell_table2(accuracy((1.30, 1.40, 1.60)))  # rises 0.10 and 0.30: within 0.05 + 0.2, 0.15 + 0.2
+    assert held["verdict"] == "holds" and "1.30 % unpruned" in held["ours"]
+    assert blundell_table2(accuracy((1.30, 1.40, 1.70)))["verdict"] == "does not hold"  # 98 % rises 0.40
+    assert blundell_table2(accuracy_table(pd.DataFrame(_pruning("bbb", "corrected", "snr", (0.98,) * 4,
+                                                                dataset="fashion-mnist"))))["verdict"].startswith("not tested")
+
+
+def test_claims_about_baselines_are_not_tested_where_a_regime_has_only_bbb():
+    from bayesprune.claims import bbb_prunes_best
+
+    only_bbb = accuracy_table(pd.DataFrame(_pruning("bbb", "corrected", "snr", (0.98, 0.98, 0.98, 0.975))))
+    assert baselines_collapse(only_bbb)["verdict"].startswith("not tested")
+    assert bbb_prunes_best(only_bbb)["verdict"].startswith("not tested")
+    assert bbb_keeps_accuracy(only_bbb)["verdict"] == "holds"

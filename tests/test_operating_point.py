@@ -55,3 +55,24 @@ def test_variants_copy_the_grid_under_their_own_run_names(tmp_path):
                                          "mnist-sgd-corrected-fast-s0", "mnist-bbb-corrected-fast-s0"]
     assert [c.lr for c in runs] == [0.0001, 0.0001, 0.003, 0.003]  # a variant overrides the shared config
     assert [c.kl_weighting for c in runs] == ["blundell", "uniform"] * 2  # per-method settings apply in each
+
+
+def test_table2_sets_our_error_by_fraction_removed_beside_blundell_s(tmp_path):
+    from bayesprune.config import RunConfig
+    from bayesprune.manifest import write_manifest
+    from bayesprune.operating_point import table2
+
+    rows = [{"dataset": "mnist", "method": "bbb", "seed": seed, "protocol": "corrected", "variant": "",
+             "criterion": criterion, "fraction": f, "achieved_sparsity": f, "accuracy_mean": acc - 0.001 * seed,
+             "accuracy_ensemble": acc}
+            for seed in (0, 1) for criterion in ("snr", "magnitude") for f, acc in ((0.0, 0.99), (0.95, 0.985), (0.995, 0.9))]
+    for seed in (0, 1):
+        run = tmp_path / "runs" / f"mnist-bbb-corrected-s{seed}"
+        run.mkdir(parents=True)
+        pd.DataFrame([r for r in rows if r["seed"] == seed]).to_csv(run / "pruning.csv", index=False)
+        write_manifest({"config": RunConfig(method="bbb", seed=seed).to_dict()}, run)
+    table = table2(tmp_path)
+    assert list(table.index) == ["0 %", "95 %", "99.5 %"]
+    assert table.loc["0 %", "mean"] == pytest.approx(1.05) and table.loc["0 %", "seeds"] == 2
+    assert table.loc["95 %", "ours"] == "1.55 ± 0.07" and table.loc["95 %", "Blundell et al."] == 1.29
+    assert pd.isna(table.loc["99.5 %", "Blundell et al."])

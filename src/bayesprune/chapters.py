@@ -34,9 +34,9 @@ CHAPTERS: dict[str, tuple[str, ...]] = {
     "weights": ("results_dir", "converged_dir"),
     "pruning": ("results_dir",),
     "audit": ("results_dir", "ablation_dir"),
-    "operating_point": ("regime_dir", "search_dir", "converged_dir"),
+    "operating_point": ("regime_dir", "search_dir", "converged_dir", "blundell_search_dir", "blundell_dir"),
     "compute": ("bench_dir", "results_dir"),
-    "claims": ("results_dir", "bench_dir", "converged_dir", "search_dir"),
+    "claims": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir"),
     "reproducibility": ("results_dir",),
     "reliability": ("record_path",),
 }
@@ -53,6 +53,8 @@ def parameter_values(results_dir: Path) -> dict[str, str]:
         "regime_dir": str(RESULTS / "regime"),
         "search_dir": str(RESULTS / "search"),
         "converged_dir": str(RESULTS / "converged"),
+        "blundell_search_dir": str(RESULTS / "blundell-search"),
+        "blundell_dir": str(RESULTS / "blundell"),
         "record_path": str(RESULTS / "reliability" / "record.json"),
     }
 

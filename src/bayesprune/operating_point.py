@@ -7,20 +7,22 @@ from pathlib import Path
 import pandas as pd
 
 from .config import RunConfig
-from .results import KEYS, load_manifests, load_table
 from .profiles import Profile, get_profile
+from .reference import BLUNDELL_TABLE2
+from .results import KEYS, load_manifests, load_table
 
 RECIPE_FIELDS = ("optimizer", "lr", "momentum", "kl_weighting", "init_rho", "init_mu")
+PRIOR_FIELDS = ("lr", "prior_pi", "prior_log_sigma1", "prior_log_sigma2")  # what the blundell search varies
 SHOWN_FRACTIONS = (0.9, 0.95, 0.98, 0.99)
 
 
-def recipes(results_dir: Path) -> pd.DataFrame:
-    """Per run: its keys and the recipe fields that distinguish the regime-study steps."""
+def recipes(results_dir: Path, fields: tuple[str, ...] = RECIPE_FIELDS) -> pd.DataFrame:
+    """Per run: its keys and the recipe fields that distinguish its profile's variants."""
     rows = []
     for manifest in load_manifests(results_dir):
         cfg = RunConfig.from_dict(manifest["config"])
         rows.append({**{k: getattr(cfg, k) for k in KEYS}, "protocol": cfg.protocol_label,
-                     **{f: str(getattr(cfg, f)) if f == "init_rho" else getattr(cfg, f) for f in RECIPE_FIELDS}})
+                     **{f: str(getattr(cfg, f)) if f == "init_rho" else getattr(cfg, f) for f in fields}})
     return pd.DataFrame(rows)
 
 
@@ -36,13 +38,14 @@ def best_validation(history: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def regime_summary(results_dir: Path) -> pd.DataFrame:
-    """One row per regime-study step: recipe, validation accuracy and NLL (`chosen`: the lowest NLL, the recipe
-    carried forward), how far the posterior moved, the dead-input weights against their KL optimum, and test
-    accuracy pruned by SNR and by |mu|."""
+def regime_summary(results_dir: Path, fields: tuple[str, ...] = RECIPE_FIELDS) -> pd.DataFrame:
+    """One row per variant of a BBB study (the regime study's steps, or the blundell search's prior grid with
+    fields=PRIOR_FIELDS): recipe, validation accuracy and NLL (`chosen`: the lowest NLL, the recipe carried
+    forward), how far the posterior moved, the dead-input weights against their KL optimum, and test accuracy
+    pruned by SNR and by |mu|."""
     history = load_table(results_dir, "history")
     last = history.sort_values("epoch").groupby(KEYS).last().reset_index()
-    frame = recipes(results_dir).merge(best_validation(history), on=KEYS)
+    frame = recipes(results_dir, fields).merge(best_validation(history), on=KEYS)
     frame = frame.merge(last[KEYS + ["sigma_moved", "sigma_q50"]], on=KEYS)
     dead = load_table(results_dir, "dead_inputs")
     dead = dead[dead["inputs"] == "dead"].assign(
@@ -135,3 +138,18 @@ def stopped_early(search_dir: Path) -> pd.DataFrame:
                      "fall in the last epoch": cost[-2] - cost[-1] if len(cost) > 1 else float("nan"),
                      "SNR-pruned 90 %, test": hit["accuracy_mean"].iloc[0] if len(hit) else float("nan")})
     return pd.DataFrame(rows).set_index(["dataset", "rate"])
+
+
+def table2(blundell_dir: Path) -> pd.DataFrame:
+    """Blundell et al.'s Table 2 head to head: MNIST test error (%) of the blundell profile's BBB (posterior
+    mean) against the fraction of weights removed by signal-to-noise, mean and sd over its seeds, beside
+    theirs."""
+    pruning = load_table(blundell_dir, "pruning")
+    snr = pruning[(pruning["method"] == "bbb") & (pruning["criterion"] == "snr")]
+    errors = (100 * (1 - snr["accuracy_mean"])).groupby(snr["fraction"].round(6).rename("removed"))
+    table = errors.agg(["mean", "std", "count"]).rename(columns={"count": "seeds"})
+    table["ours"] = [f"{m:.2f} ± {sd:.2f}" if n > 1 else f"{m:.2f}" for m, sd, n in
+                     zip(table["mean"], table["std"], table["seeds"])]
+    table["Blundell et al."] = [BLUNDELL_TABLE2.get(f, float("nan")) for f in table.index]
+    table.index = pd.Index([f"{100 * f:g} %" for f in table.index], name="removed")
+    return table[["ours", "seeds", "Blundell et al.", "mean", "std"]]

@@ -1,4 +1,5 @@
-"""The study's reported test accuracies (its Tables 1 and 2), shown only as labelled references."""
+"""Published numbers, shown only as labelled references: the study's test accuracies (its Tables 1 and 2)
+and Blundell et al.'s (2015) MNIST test errors."""
 
 from __future__ import annotations
 
@@ -21,6 +22,13 @@ REPORTED = {
         "bbb": (0.8925, 0.8941, 0.8934, 0.8962),
     },
 }
+
+# Blundell et al. 2015, Table 2: test error (%) of BBB, 784-1200-1200-10, weights removed by |mu|/sigma.
+BLUNDELL_TABLE2 = {0.0: 1.24, 0.5: 1.24, 0.75: 1.24, 0.95: 1.29, 0.98: 1.39}
+# Blundell et al. 2015, Table 1: test error (%) at 400 / 800 / 1200 units per hidden layer.
+BLUNDELL_TABLE1_UNITS = (400, 800, 1200)
+BLUNDELL_TABLE1 = {"SGD": (1.83, 1.84, 1.88), "Dropout": (1.51, 1.33, 1.36),
+                   "BBB, Gaussian prior": (1.82, 1.99, 2.04), "BBB, scale mixture": (1.36, 1.34, 1.32)}
 
 
 def method_label(method: str) -> str:
