@@ -53,7 +53,7 @@ def _pages() -> list[str]:
                   and "mathjax" not in p.parts)
 
 
-def test_every_page_loads_offline_without_errors_and_names_its_profile(server, browser):
+def test_every_page_loads_offline_without_errors_names_its_profile_and_captions_its_figures(server, browser):
     pages = _pages()
     assert len(pages) >= 10
     problems: list[str] = []
@@ -73,6 +73,10 @@ def test_every_page_loads_offline_without_errors_and_names_its_profile(server, b
         broken = page.evaluate("""() => Array.from(document.images)
             .filter(img => !img.complete || img.naturalWidth === 0).map(img => img.src)""")
         problems += [f"{page_path}: image not loaded {src}" for src in broken]
+        bare = page.evaluate("""() => Array.from(document.querySelectorAll('.cell_output img'))
+            .filter(img => !img.closest('figure')?.querySelector('figcaption')).length""")
+        if bare:
+            problems.append(f"{page_path}: {bare} figure(s) without a caption")
         page.close()
     assert problems == []
 

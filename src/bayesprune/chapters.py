@@ -80,7 +80,7 @@ def build_chapters(results_dir: Path, book_dir: Path) -> list[Path]:
             if (run_dir / f"{name}.ipynb").exists():
                 target = runs_out / f"{run_dir.name}-{name}.ipynb"
                 shutil.copy(run_dir / f"{name}.ipynb", target)
-                fold_code(target)
+                fold_code(target, template=NOTEBOOKS / f"{name}.ipynb")
                 written.append(target)
     return written
 
@@ -89,13 +89,20 @@ PLUMBING = {"parameters", "injected-parameters"}  # cells a reader never needs: 
 SHOWN = {"remove-cell", "remove-input", "hide-input", "hide-cell", "remove-output"}  # a cell's own choice
 
 
-def fold_code(path: Path) -> None:
+def fold_code(path: Path, template: Path | None = None) -> None:
     """Make an executed chapter read as a report: parameter cells removed (they hold machine paths), every
-    other code cell's source folded away behind a toggle unless the notebook chose otherwise."""
+    other code cell's source folded away behind a toggle unless the notebook chose otherwise. A run's
+    notebook, executed from `template` perhaps long ago, takes the template's figure captions of today."""
     notebook = nbformat.read(path, as_version=4)
+    captions = {}
+    if template is not None:
+        captions = {cell.source: cell.metadata["mystnb"] for cell in nbformat.read(template, as_version=4).cells
+                    if "mystnb" in cell.metadata}
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
+        if cell.source in captions:
+            cell.metadata["mystnb"] = captions[cell.source]
         tags = cell.metadata.setdefault("tags", [])
         if PLUMBING & set(tags):
             tags.append("remove-cell")
