@@ -126,3 +126,12 @@ def test_claims_about_baselines_are_not_tested_where_a_regime_has_only_bbb():
     assert baselines_collapse(only_bbb)["verdict"].startswith("not tested")
     assert bbb_prunes_best(only_bbb)["verdict"].startswith("not tested")
     assert bbb_keeps_accuracy(only_bbb)["verdict"] == "holds"
+
+
+def test_headline_numbers_quote_bbb_and_the_best_baseline_at_90_percent():
+    from bayesprune.claims import headline_numbers
+
+    numbers = headline_numbers({"point": _study_vs_corrected()})
+    assert numbers["point_bbb"] == "0.980 → 0.400 (mnist)"
+    assert numbers["point_baseline"] == "SGD 0.300 (mnist)"
+    assert numbers["point_table2"] == "no MNIST BBB runs pruned at 95 % and 98 %"

@@ -172,7 +172,7 @@ def blundell_table2(accuracy: pd.Series) -> dict[str, Any]:
         ours = (f"MNIST test error {error[0.0]:.2f} % unpruned, {error[0.95]:.2f} % at 95 % removed, "
                 f"{error[0.98]:.2f} % at 98 %")
     else:
-        verdict, ours = NOT_TESTED, "no MNIST BBB runs"
+        verdict, ours = NOT_TESTED, "no MNIST BBB runs pruned at 95 % and 98 %"
     return {"claim": "Blundell et al.'s Table 2: removing 95 % or 98 % of BBB's weights by signal-to-noise "
                      "barely changes its MNIST test error",
             "study": (f"Blundell et al. (2 x 1200 units): {BLUNDELL_TABLE2[0.0]:.2f} % unpruned, "
@@ -203,6 +203,27 @@ def claims_by_regime(
         table[f"ours: {name}"] = frame["ours"]
         table[f"verdict: {name}"] = frame["verdict"]
     return table
+
+
+def headline_numbers(regimes: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """What the landing page quotes, as text, per regime key (regime key -> its pruning table): BBB's
+    accuracy unpruned and at 90 % pruned, the best baseline's at 90 % (each by its own criterion, corrected
+    runs, mean over seeds, MNIST and Fashion-MNIST), and Blundell's Table 2 measure on MNIST."""
+    numbers = {}
+    for key, pruning in regimes.items():
+        accuracy = accuracy_table(pruning).xs("corrected", level="protocol")
+        bbb, baseline = [], []
+        for dataset in accuracy.index.get_level_values("dataset").unique():
+            at = accuracy[dataset]
+            if "bbb" in at:
+                bbb.append(f"{at[('bbb', 0.0)]:.3f} → {at[('bbb', 0.9)]:.3f} ({dataset})")
+            others = at.xs(0.9, level="fraction").drop("bbb", errors="ignore")
+            if len(others):
+                baseline.append(f"{method_label(others.idxmax())} {others.max():.3f} ({dataset})")
+        numbers[f"{key}_bbb"] = ", ".join(bbb) or "no BBB runs"
+        numbers[f"{key}_baseline"] = ", ".join(baseline) or "no baselines"
+        numbers[f"{key}_table2"] = blundell_table2(accuracy_table(pruning))["ours"]
+    return numbers
 
 
 def claims_html(table: pd.DataFrame, link_prefix: str = "") -> str:
