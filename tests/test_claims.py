@@ -132,6 +132,6 @@ def test_headline_numbers_quote_bbb_and_the_best_baseline_at_90_percent():
     from bayesprune.claims import headline_numbers
 
     numbers = headline_numbers({"point": _study_vs_corrected()})
-    assert numbers["point_bbb"] == "0.980 → 0.400 (mnist)"
-    assert numbers["point_baseline"] == "SGD 0.300 (mnist)"
+    assert numbers["point_bbb"] == "0.980 → 0.400 (MNIST)"
+    assert numbers["point_baseline"] == "SGD 0.300 (MNIST)"
     assert numbers["point_table2"] == "no MNIST BBB runs pruned at 95 % and 98 %"

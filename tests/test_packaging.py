@@ -52,8 +52,8 @@ def test_the_chapter_table_owns_the_chapter_list():
             yield from files(entry.get("sections", []))
 
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    listed = [f.removeprefix("results/") for part in toc["parts"] for f in files(part["chapters"])
-              if f.startswith("results/")]
+    entries = [toc["root"], *(f for part in toc["parts"] for f in files(part["chapters"]))]
+    listed = [f.removeprefix("results/") for f in entries if f.startswith("results/")]
     assert sorted(listed) == sorted(CHAPTERS)
 
 
@@ -69,7 +69,7 @@ def test_a_book_from_another_profile_than_the_reference_carries_a_banner_and_lea
     assert book_source(get_profile("paper")) == BOOK
     stage = book_source(get_profile("smoke"), BOOK, tmp_path / "stage")
     assert yaml.safe_load((stage / "_config.yml").read_text()) == smoke
-    assert (stage / "intro.md").resolve() == BOOK / "intro.md" and (stage / "_toc.yml").resolve() == ROOT / "_toc.yml"
+    assert (stage / "methods.md").resolve() == BOOK / "methods.md" and (stage / "_toc.yml").resolve() == ROOT / "_toc.yml"
     assert not (stage / "results").exists() and not (stage / "_build").exists()
 
 

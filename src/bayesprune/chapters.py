@@ -29,6 +29,7 @@ STAGE = BOOK / "_build" / "source"  # where a book of another profile than the r
 BUILT = ("_build", "results", "runs")  # what a build writes into a book folder: never linked into the stage
 RUN_NOTEBOOKS = ("train", "prune")  # executed per run by the runner, copied into the book
 CHAPTERS: dict[str, tuple[str, ...]] = {
+    "summary": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir"),  # the landing page
     "prior": (),
     "training": ("results_dir", "converged_dir"),
     "weights": ("results_dir", "converged_dir"),

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from html import escape
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from .compute import STUDY_BBB_OVER_SGD
+from .operating_point import operating_point_tables
 from .reference import BLUNDELL_TABLE2, REPORTED, method_label
+from .results import finished_runs, load_table
 from .tables import main_protocols, primary_rows, spread_and_kept, summarise
 
 KEEPS = 0.02  # a model "keeps its accuracy" if 90 % pruning costs it at most 2 points
@@ -191,6 +194,27 @@ def claims_table(
     return pd.DataFrame(rows)
 
 
+REGIME_TABLES = ("pruning", "history", "weights")
+
+
+def regimes(results_dir: Path, converged_dir: Path, search_dir: Path, blundell_dir: Path) -> dict[str, tuple]:
+    """The regimes the claims are judged in, key -> (title, its pruning, history and weights tables): the
+    profile's runs (`recipe`; for the reference, the study's 50-epoch recipe), every model at its operating
+    point (`point`: the converged runs, the search's standing in where a model has none) and Blundell et
+    al.'s protocol (`blundell`), each where it has run."""
+    name = Path(results_dir).name
+    found = {"recipe": ("the study's recipe, 50 epochs" if name == "paper" else f"profile {name}",
+                        tuple(load_table(results_dir, table) for table in REGIME_TABLES))}
+    if finished_runs(converged_dir) or finished_runs(search_dir):
+        point = operating_point_tables(converged_dir, search_dir, REGIME_TABLES)
+        complete = len(point[0]["seed"].unique()) >= 3 and not point[0]["variant"].astype(bool).any()
+        found["point"] = ("at the operating point" + ("" if complete else " (partial, see the claims chapter)"), point)
+    if finished_runs(blundell_dir):
+        found["blundell"] = ("Blundell et al.'s protocol (BBB only)",
+                             tuple(load_table(blundell_dir, table) for table in REGIME_TABLES))
+    return found
+
+
 def claims_by_regime(
     regimes: dict[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]], bench: list[dict[str, Any]]
 ) -> pd.DataFrame:
@@ -213,13 +237,13 @@ def headline_numbers(regimes: dict[str, pd.DataFrame]) -> dict[str, str]:
     for key, pruning in regimes.items():
         accuracy = accuracy_table(pruning).xs("corrected", level="protocol")
         bbb, baseline = [], []
-        for dataset in accuracy.index.get_level_values("dataset").unique():
-            at = accuracy[dataset]
+        for dataset in sorted(accuracy.index.get_level_values("dataset").unique(), key=lambda d: d != "mnist"):
+            at, label = accuracy[dataset], {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}.get(dataset, dataset)
             if "bbb" in at:
-                bbb.append(f"{at[('bbb', 0.0)]:.3f} → {at[('bbb', 0.9)]:.3f} ({dataset})")
+                bbb.append(f"{at[('bbb', 0.0)]:.3f} → {at[('bbb', 0.9)]:.3f} ({label})")
             others = at.xs(0.9, level="fraction").drop("bbb", errors="ignore")
             if len(others):
-                baseline.append(f"{method_label(others.idxmax())} {others.max():.3f} ({dataset})")
+                baseline.append(f"{method_label(others.idxmax())} {others.max():.3f} ({label})")
         numbers[f"{key}_bbb"] = ", ".join(bbb) or "no BBB runs"
         numbers[f"{key}_baseline"] = ", ".join(baseline) or "no baselines"
         numbers[f"{key}_table2"] = blundell_table2(accuracy_table(pruning))["ours"]
