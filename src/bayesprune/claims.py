@@ -8,9 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from .compute import STUDY_BBB_OVER_SGD
 from .operating_point import operating_point_tables
-from .reference import BLUNDELL_TABLE2, REPORTED, method_label
+from .reference import BLUNDELL_TABLE2, REPORTED, STUDY_BBB_OVER_SGD, method_label
 from .results import finished_runs, load_table
 from .tables import main_protocols, primary_rows, spread_and_kept, summarise
 

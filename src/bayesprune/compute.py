@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 
+from .reference import STUDY_BBB_OVER_SGD
 from .results import KEYS, load_manifests, run_keys
 
-STUDY_BBB_OVER_SGD = 10.0  # the study's reported ratio (about 50 min against 5 min for 50 epochs, RTX 3080)
 
 
 def load_bench_reports(folder: Path) -> list[dict[str, Any]]:
