@@ -135,3 +135,15 @@ def test_headline_numbers_quote_bbb_and_the_best_baseline_at_90_percent():
     assert numbers["point_bbb"] == "0.980 → 0.400 (MNIST)"
     assert numbers["point_baseline"] == "SGD 0.300 (MNIST)"
     assert numbers["point_table2"] == "no MNIST BBB runs pruned at 95 % and 98 %"
+
+
+def test_regime_comparison_sets_bbb_by_both_criteria_beside_the_best_baseline():
+    from bayesprune.claims import regime_comparison
+
+    rows = (_pruning("bbb", "corrected", "snr", (0.98, 0.98, 0.98, 0.97)) + _pruning("bbb", "corrected", "magnitude",
+            (0.98, 0.95, 0.90, 0.60)) + _pruning("sgd", "corrected", "magnitude", (0.98, 0.97, 0.80, 0.30))
+            + _pruning("dropout0.5", "corrected", "magnitude", (0.98, 0.97, 0.85, 0.50)))
+    table = regime_comparison({"point": ("at the operating point", (pd.DataFrame(rows),))})
+    row = table.loc[("at the operating point", "mnist")]
+    assert row["BBB unpruned"] == 0.98 and row["BBB 90 % SNR"] == 0.97 and row["BBB 90 % |mu|"] == 0.60
+    assert pd.isna(row["BBB 98 % SNR"]) and row["best baseline 90 %"] == "Dropout 0.5 0.500"

@@ -249,6 +249,29 @@ def headline_numbers(regimes: dict[str, pd.DataFrame]) -> dict[str, str]:
     return numbers
 
 
+def regime_comparison(found: dict[str, tuple]) -> pd.DataFrame:
+    """What changes between regimes (found: key -> (title, tables) as `regimes` gives), per dataset: BBB's
+    test accuracy unpruned and at 90 % and 98 % pruned by signal-to-noise and by |mu|, and the best
+    baseline's at 90 % (corrected runs, mean over seeds)."""
+    rows = []
+    for title, (pruning, *_) in found.values():
+        frame = pruning[pruning["protocol"] == "corrected"]
+        bbb = frame[frame["method"] == "bbb"]
+        accuracy = bbb.groupby(["dataset", "criterion", bbb["fraction"].round(6)])["accuracy_mean"].mean()
+        own = accuracy_table(frame).xs(0.9, level="fraction")
+        for dataset in sorted(frame["dataset"].unique(), key=lambda d: d != "mnist"):
+            row = {"regime": title, "dataset": dataset, "BBB unpruned": accuracy.get((dataset, "snr", 0.0))}
+            for criterion, label in (("snr", "SNR"), ("magnitude", "|mu|")):
+                for fraction in (0.9, 0.98):
+                    row[f"BBB {100 * fraction:g} % {label}"] = accuracy.get((dataset, criterion, fraction))
+            baselines = own[(own.index.get_level_values("dataset") == dataset)
+                            & (own.index.get_level_values("method") != "bbb")].droplevel(["dataset", "protocol"])
+            row["best baseline 90 %"] = (f"{method_label(baselines.idxmax())} {baselines.max():.3f}"
+                                         if len(baselines) else "none")
+            rows.append(row)
+    return pd.DataFrame(rows).set_index(["regime", "dataset"])
+
+
 def claims_html(table: pd.DataFrame, link_prefix: str = "") -> str:
     """The claims table as HTML, each row linking to the chapters behind it (their paths prefixed by
     link_prefix where the table is shown outside the chapters' folder); one verdict cell per regime, our
