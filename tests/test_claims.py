@@ -135,6 +135,9 @@ def test_headline_numbers_quote_bbb_and_the_best_baseline_at_90_percent():
     assert numbers["point_bbb"] == "0.980 → 0.400 (MNIST)"
     assert numbers["point_baseline"] == "SGD 0.300 (MNIST)"
     assert numbers["point_table2"] == "no MNIST BBB runs pruned at 95 % and 98 %"
+    assert numbers["recipe_beside_reference"] == "(the committed reference runs)"
+    beside = headline_numbers({"recipe": _study_vs_corrected(), "reference": _study_vs_corrected()})
+    assert "reference runs of the study's recipe give BBB 0.980 → 0.400 (MNIST)" in beside["recipe_beside_reference"]
 
 
 def test_regime_comparison_sets_bbb_by_both_criteria_beside_the_best_baseline():
