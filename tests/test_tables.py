@@ -68,6 +68,9 @@ def test_bench_times_every_model_and_derives_the_ratios(real_data_root):
     text = format_report(report)
     assert "extrapolated" in text and "target" not in text
     assert report["noise_ms"]["torch.randn"] > 0
+    crossover = report["sparse_crossover"]["784-300-100-10"]
+    assert set(crossover) == {"1", "1000"} and all(s != s or 0 < s < 1 for s in crossover.values())
+    assert "CSR inference beats dense" in text
     with pytest.raises(ValueError, match="unknown bench model.*valid choices: sgd"):
         run_bench(["sgd", "adagrad"], device="cpu")
 

@@ -20,6 +20,7 @@ import torch
 
 from .config import RunConfig
 from .bayes import HALF_LOG_2PI
+from .compression import crossover_sparsity
 from .data import load_split
 from .heap import keep_freed_memory
 from .manifest import device_description, library_versions
@@ -265,6 +266,16 @@ def sgd_epoch_gflop(cfg: RunConfig) -> float:
     return 3 * per_example * cfg.batch_size * STEPS_PER_EPOCH / 1e9
 
 
+SPARSE_NETWORKS = {"784-300-100-10": (784, 300, 100, 10), "784-500-500-10": (784, 500, 500, 10)}
+SPARSE_BATCHES = (1, 1000)
+
+
+def sparse_crossover(repeats: int) -> dict[str, dict[str, float]]:
+    """Per network and batch size: the lowest sparsity at which CSR inference beats dense on this CPU."""
+    return {name: {str(batch): crossover_sparsity(sizes, batch, repeats=repeats) for batch in SPARSE_BATCHES}
+            for name, sizes in SPARSE_NETWORKS.items()}
+
+
 def run_bench(
     models: list[str], steps: int = 50, repeats: int = 5, warmup: int = 5, device: str = "auto",
     data_root: Path | None = None,
@@ -296,6 +307,8 @@ def run_bench(
         "noise_ms": noise_ms(target),
         "profile": profiles,
     }
+    if target.type == "cpu":
+        report["sparse_crossover"] = sparse_crossover(max(3, steps // 5))
     if "sgd" in timings:
         achieved = sgd_epoch_gflop(RunConfig()) / timings["sgd"].epoch_seconds
         report["sgd_matmul_share_of_peak"] = achieved / peak
@@ -322,6 +335,10 @@ def format_report(report: dict[str, Any]) -> str:
     for key, value in report.items():
         if "/" in key:
             lines.append(f"{key}: {value:.2f}x")
+    for network, batches in report.get("sparse_crossover", {}).items():
+        for batch, sparsity in batches.items():
+            found = f"from {sparsity:.1%} of the weights pruned" if sparsity == sparsity else "at no sparsity tried"
+            lines.append(f"CSR inference beats dense {found} ({network}, batch {batch})")
     for name, rows in report["profile"].items():
         lines += ["", f"where one {name} step spends its time (self time, ms per step):"]
         lines += [f"  {r['op'][:44]:44s} {r['self_ms_per_step']:7.2f}  ({r['calls_per_step']:.0f} calls)" for r in rows]
