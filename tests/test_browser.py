@@ -1,9 +1,12 @@
-"""The built smoke book in headless Chromium: every page loads offline, cleanly, with its images."""
+"""The built book in headless Chromium: every page loads offline, cleanly, with its images and captions,
+fits the width of a laptop and of a phone, and names its profile. `make test` checks the smoke book;
+`make book-check` the reference (paper) book, with BAYESPRUNE_BOOK_PROFILE=paper."""
 
 from __future__ import annotations
 
 import functools
 import http.server
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -17,6 +20,9 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "-
          "--disable-component-update", "--disable-sync"]
 
 pytestmark = pytest.mark.browser
+PROFILE = os.environ.get("BAYESPRUNE_BOOK_PROFILE", "smoke")  # the profile the built book comes from
+REFERENCE = "paper"
+WIDTHS = (1300, 390)  # a laptop and a phone, CSS pixels
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -30,7 +36,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def server():
     """The built book served over http on loopback."""
     if not (HTML / "index.html").exists():
-        pytest.fail(f"{HTML} has no built book: run `make book PROFILE=smoke` first")
+        pytest.fail(f"{HTML} has no built book: run `make book PROFILE={PROFILE}` first")
     handler = functools.partial(_QuietHandler, directory=str(HTML))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -67,9 +73,9 @@ def test_every_page_loads_offline_without_errors_names_its_profile_and_captions_
                 and not r.url.startswith("data:") and problems.append(f"{p}: off-machine request {r.url}"))
         response = page.goto(f"{server}/{page_path}", wait_until="networkidle")
         assert response is not None and response.ok, page_path
-        banner = page.locator(".bd-header-announcement").all_inner_texts()
-        if not any("smoke profile" in text for text in banner):
-            problems.append(f"{page_path}: no banner naming the smoke profile")
+        banner = " ".join(page.locator(".bd-header-announcement").all_inner_texts())
+        if (f"{PROFILE} profile" in banner) != (PROFILE != REFERENCE):
+            problems.append(f"{page_path}: banner {banner!r} for a book of the {PROFILE} profile")
         broken = page.evaluate("""() => Array.from(document.images)
             .filter(img => !img.complete || img.naturalWidth === 0).map(img => img.src)""")
         problems += [f"{page_path}: image not loaded {src}" for src in broken]
@@ -99,3 +105,34 @@ def test_no_page_names_a_machine_path():
     leaks = [page for page in _pages() if root in (text := (HTML / page).read_text(errors="replace"))
              or re.search(r"[\"'(\s](/tmp|/root|/home)/", text)]
     assert leaks == []
+
+
+def test_every_page_fits_a_laptop_and_a_phone(server, browser, tmp_path):
+    """No page scrolls sideways at either width (wide tables scroll inside their own frame); a screenshot of
+    every page at both widths is kept under tmp_path for review."""
+    too_wide = []
+    for width in WIDTHS:
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        for page_path in _pages():
+            page.goto(f"{server}/{page_path}", wait_until="networkidle")
+            overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+            if overflow > 1:
+                too_wide.append(f"{page_path} at {width} px: {overflow} px too wide")
+            shot = tmp_path / str(width) / page_path.replace(".html", ".png")
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shot), full_page=True)
+        page.close()
+    assert too_wide == []
+    assert len(list(tmp_path.rglob("*.png"))) == len(WIDTHS) * len(_pages())
+
+
+def test_the_landing_page_holds_the_reproducibility_summary(server, browser):
+    page = browser.new_page()
+    page.goto(f"{server}/index.html", wait_until="networkidle")
+    text = page.locator("main").inner_text()
+    for part in ("Reproducibility summary", "Scope of reproducibility", "Methodology", "Results", "What was easy",
+                 "What was difficult"):
+        assert part in text
+    assert page.locator("figure figcaption").count() >= 1 and page.locator("table.claims").count() == 1
+    assert "→" in text  # the headline numbers glued from the runs
+    page.close()
