@@ -204,13 +204,12 @@ def fetch(
     """Fetch and verify dataset's four IDX files into root, trying each source in turn."""
     folder = raw_dir(dataset, data_root(root))
     expected = SHA256[dataset]
-    missing = []
+    missing = [name for name in FILES if not ((folder / name).exists() and sha256_of(folder / name) == expected[name])]
+    if not missing:
+        report(f"{dataset:14s} all {len(FILES)} files already present, verified")
     for name in FILES:
-        path = folder / name
-        if path.exists() and sha256_of(path) == expected[name]:
+        if missing and name not in missing:
             report(f"{dataset:14s} {name:24s} already present  verified")
-        else:
-            missing.append(name)
     failures = []
     for source in source_list if source_list is not None else sources(dataset):
         if not missing:
