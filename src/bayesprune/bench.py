@@ -8,6 +8,7 @@ times; the median step time is extrapolated to an epoch of 600 steps (said in th
 from __future__ import annotations
 
 import math
+import os
 import platform
 import statistics
 import time
@@ -265,6 +266,9 @@ def sgd_epoch_gflop(cfg: RunConfig) -> float:
     per_example = sum(2 * a * b for a, b in zip(sizes[:-1], sizes[1:]))
     return 3 * per_example * cfg.batch_size * STEPS_PER_EPOCH / 1e9
 
+
+# The profiler's own log lines (profiler_start, gpuGetDeviceCount on a CPU machine) carry nothing for a reader.
+os.environ.setdefault("KINETO_LOG_LEVEL", "6")
 
 SPARSE_NETWORKS = {"784-300-100-10": (784, 300, 100, 10), "784-500-500-10": (784, 500, 500, 10)}
 SPARSE_BATCHES = (1, 1000)
