@@ -65,6 +65,10 @@ def test_underfitting_reads_the_last_fifth_of_training():
                             "test_acc": 0.9 + 0.01 * e} for e in range(1, 11)])
     assert underfitting(rising)["verdict"] == "holds"
     assert underfitting(rising.assign(test_acc=0.95))["verdict"] == "does not hold"
+    # two flat runs that stop at different epochs: no gain, although their mean over runs drops at the end
+    flat = pd.DataFrame([{"dataset": d, "method": "sgd", "seed": 0, "protocol": "corrected", "epoch": e, "test_acc": a}
+                         for d, a, last in (("mnist", 0.98, 10), ("fashion-mnist", 0.88, 6)) for e in range(1, last + 1)])
+    assert underfitting(flat)["verdict"] == "does not hold" and "SGD 0.000" in underfitting(flat)["ours"]
 
 
 def test_claims_html_escapes_text_and_links_chapters():

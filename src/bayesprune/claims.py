@@ -147,9 +147,12 @@ def underfitting(history: pd.DataFrame) -> dict[str, Any]:
     rows = history[history["protocol"] == "corrected"]
     gains = {}
     for method, runs in rows.groupby("method"):
-        curve = runs.groupby("epoch")["test_acc"].mean()
-        last_fifth = max(1, len(curve) // 5)
-        gains[method_label(method)] = curve.iloc[-1] - curve.iloc[-1 - last_fifth] if len(curve) > 1 else float("nan")
+        per_run = []  # each run against its own last fifth: runs may stop at different epochs (early stopping)
+        for _, run in runs.groupby([k for k in ("dataset", "seed", "variant") if k in runs]):
+            curve = run.sort_values("epoch")["test_acc"].to_numpy()
+            if len(curve) > 1:
+                per_run.append(curve[-1] - curve[-1 - max(1, len(curve) // 5)])
+        gains[method_label(method)] = sum(per_run) / len(per_run) if per_run else float("nan")
     epochs = int(rows["epoch"].max()) if len(rows) else 0
     rising = [m for m, g in gains.items() if g > STILL_LEARNING]
     verdict = ("holds" if rising and len(rising) == len(gains) else
