@@ -74,14 +74,14 @@ def _assert_same_tables(a: Path, b: Path) -> None:
 def test_runner_killed_mid_grid_resumes_without_redoing_finished_runs(real_data_root, tmp_path, record):
     profiles = _profiles(tmp_path, ["sgd", "bbb"], SLOW)
     runs = tmp_path / "results" / "tiny" / "runs"
-    process = _cli(profiles, tmp_path / "results", start_new_session=True)
+    process = _cli(profiles, tmp_path / "results", "--jobs", "1", start_new_session=True)  # sgd, then bbb
     _wait_for(runs / ".mnist-bbb-corrected-s0.partial" / CHECKPOINT, process)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     finished = runs / "mnist-sgd-corrected-s0" / "manifest.json"
     stamp = finished.stat().st_mtime_ns
     epochs_before = torch.load(runs / ".mnist-bbb-corrected-s0.partial" / CHECKPOINT, weights_only=True)["epoch"]
-    resumed = _cli(profiles, tmp_path / "results")
+    resumed = _cli(profiles, tmp_path / "results", "--jobs", "1")
     output = resumed.communicate(timeout=600)[0]
     assert resumed.returncode == 0, output
     assert "1 run(s) finished, 1 already done" in output and finished.stat().st_mtime_ns == stamp
