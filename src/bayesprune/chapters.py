@@ -10,6 +10,7 @@ are checked against CHAPTERS (tests/test_packaging.py).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -43,21 +44,29 @@ CHAPTERS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _as_seen_from_notebooks(path: Path) -> str:
+    """A path as the chapters (executed in notebooks/) reach it: relative where it lies in the project, so that
+    executed chapters name no machine's folders."""
+    path = Path(path).resolve()
+    return os.path.relpath(path, NOTEBOOKS) if path.is_relative_to(PROJECT_ROOT) else str(path)
+
+
 def parameter_values(results_dir: Path) -> dict[str, str]:
     """Every chapter parameter's value: the profile's results, and the committed references beside them
     (the defect ablation's too, where the profile retrains no deviation)."""
     retrained = any(Path(results_dir).glob("runs/*-without-*/manifest.json"))
-    return {
-        "results_dir": str(results_dir),
-        "ablation_dir": str(results_dir if retrained else RESULTS / REFERENCE_PROFILE),
-        "bench_dir": str(RESULTS / "bench"),
-        "regime_dir": str(RESULTS / "regime"),
-        "search_dir": str(RESULTS / "search"),
-        "converged_dir": str(RESULTS / "converged"),
-        "blundell_search_dir": str(RESULTS / "blundell-search"),
-        "blundell_dir": str(RESULTS / "blundell"),
-        "record_path": str(RESULTS / "reliability" / "record.json"),
+    paths = {
+        "results_dir": Path(results_dir),
+        "ablation_dir": Path(results_dir) if retrained else RESULTS / REFERENCE_PROFILE,
+        "bench_dir": RESULTS / "bench",
+        "regime_dir": RESULTS / "regime",
+        "search_dir": RESULTS / "search",
+        "converged_dir": RESULTS / "converged",
+        "blundell_search_dir": RESULTS / "blundell-search",
+        "blundell_dir": RESULTS / "blundell",
+        "record_path": RESULTS / "reliability" / "record.json",
     }
+    return {name: _as_seen_from_notebooks(path) for name, path in paths.items()}
 
 
 def build_chapters(results_dir: Path, book_dir: Path) -> list[Path]:
@@ -74,6 +83,7 @@ def build_chapters(results_dir: Path, book_dir: Path) -> list[Path]:
     for name, parameters in CHAPTERS.items():
         output = out_dir / f"{name}.ipynb"
         execute_notebook(name, output, {key: values[key] for key in parameters})
+        forget_paths(output)
         fold_code(output)
         written.append(output)
     for run_dir in sorted(results_dir.glob("runs/*/")):
