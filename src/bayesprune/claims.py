@@ -235,6 +235,11 @@ def claims_by_regime(
     return table
 
 
+def _mnist_first(datasets) -> list[str]:
+    """The datasets present, MNIST first, as the report lists them."""
+    return sorted(set(datasets), key=lambda d: (d != "mnist", d))
+
+
 def headline_numbers(regimes: dict[str, pd.DataFrame]) -> dict[str, str]:
     """What the landing page quotes, as text, per regime key (regime key -> its pruning table): BBB's
     accuracy unpruned and at 90 % pruned, the best baseline's at 90 % (each by its own criterion, corrected
@@ -244,7 +249,7 @@ def headline_numbers(regimes: dict[str, pd.DataFrame]) -> dict[str, str]:
     for key, pruning in regimes.items():
         accuracy = accuracy_table(pruning).xs("corrected", level="protocol")
         bbb, baseline = [], []
-        for dataset in sorted(accuracy.index.get_level_values("dataset").unique(), key=lambda d: d != "mnist"):
+        for dataset in _mnist_first(accuracy.index.get_level_values("dataset")):
             at, label = accuracy[dataset], {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}.get(dataset, dataset)
             if "bbb" in at:
                 bbb.append(f"{at[('bbb', 0.0)]:.3f} → {at[('bbb', 0.9)]:.3f} ({label})")
@@ -271,7 +276,7 @@ def regime_comparison(found: dict[str, tuple]) -> pd.DataFrame:
         bbb = frame[frame["method"] == "bbb"]
         accuracy = bbb.groupby(["dataset", "criterion", bbb["fraction"].round(6)])["accuracy_mean"].mean()
         own = accuracy_table(frame).xs(0.9, level="fraction")
-        for dataset in sorted(frame["dataset"].unique(), key=lambda d: d != "mnist"):
+        for dataset in _mnist_first(frame["dataset"]):
             row = {"regime": title, "dataset": dataset, "BBB unpruned": accuracy.get((dataset, "snr", 0.0))}
             for criterion, label in (("snr", "SNR"), ("magnitude", "|mu|")):
                 for fraction in (0.9, 0.98):
