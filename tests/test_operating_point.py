@@ -44,7 +44,7 @@ def test_profile_rates_reads_one_rate_per_method_and_refuses_several(tmp_path):
 
 
 def test_variants_copy_the_grid_under_their_own_run_names(tmp_path):
-    from bayesprune.runner import run_id
+    from bayesprune.run_paths import run_id
 
     path = tmp_path / "profiles.yml"
     path.write_text("p:\n  datasets: [mnist]\n  methods: [sgd, bbb]\n  seeds: [0]\n  fractions: [0.5]\n"

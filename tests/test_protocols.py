@@ -183,7 +183,7 @@ def test_long_baselines_double_fashion_mnist_baseline_epochs_only():
 
 def test_profile_ablation_retrains_each_training_time_deviation_alone():
     from bayesprune.profiles import Profile
-    from bayesprune.runner import run_id
+    from bayesprune.run_paths import run_id
 
     profile = Profile("p", ("fashion-mnist",), ("sgd", "bbb"), (0, 1), (0.9,), ("corrected", "study"),
                       ablation=("bbb",), config=(("epochs", 3),))

@@ -24,6 +24,7 @@ import yaml
 from bayesprune.checkpoint import save_checkpoint
 from bayesprune.data import SHA256, raw_dir
 from bayesprune.lock import lock_holder_pid
+from bayesprune.run_paths import RunPaths
 from bayesprune.manifest import ResultsIntegrityError
 from bayesprune.profiles import load_profiles
 from bayesprune.prune import global_prune
@@ -75,12 +76,12 @@ def test_runner_killed_mid_grid_resumes_without_redoing_finished_runs(real_data_
     profiles = _profiles(tmp_path, ["sgd", "bbb"], SLOW)
     runs = tmp_path / "results" / "tiny" / "runs"
     process = _cli(profiles, tmp_path / "results", "--jobs", "1", start_new_session=True)  # sgd, then bbb
-    _wait_for(runs / ".mnist-bbb-corrected-s0.partial" / CHECKPOINT, process)
+    _wait_for(RunPaths(runs, "mnist-bbb-corrected-s0").partial / CHECKPOINT, process)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     finished = runs / "mnist-sgd-corrected-s0" / "manifest.json"
     stamp = finished.stat().st_mtime_ns
-    epochs_before = torch.load(runs / ".mnist-bbb-corrected-s0.partial" / CHECKPOINT, weights_only=True)["epoch"]
+    epochs_before = torch.load(RunPaths(runs, "mnist-bbb-corrected-s0").partial / CHECKPOINT, weights_only=True)["epoch"]
     resumed = _cli(profiles, tmp_path / "results", "--jobs", "1")
     output = resumed.communicate(timeout=600)[0]
     assert resumed.returncode == 0, output
@@ -98,8 +99,8 @@ def test_ray_worker_killed_mid_run_is_retried_and_finishes_once(real_data_root, 
     profiles = _profiles(tmp_path, ["bbb"], SLOW)
     runs = tmp_path / "results" / "tiny" / "runs"
     process = _cli(profiles, tmp_path / "results", "--executor", "ray")
-    _wait_for(runs / ".mnist-bbb-corrected-s0.partial" / CHECKPOINT, process, 600)
-    worker = lock_holder_pid(runs / ".mnist-bbb-corrected-s0.lock")
+    _wait_for(RunPaths(runs, "mnist-bbb-corrected-s0").partial / CHECKPOINT, process, 600)
+    worker = lock_holder_pid(RunPaths(runs, "mnist-bbb-corrected-s0").lock)
     assert worker is not None and worker != process.pid
     os.kill(worker, signal.SIGKILL)
     output = process.communicate(timeout=600)[0]
@@ -120,7 +121,7 @@ def test_two_runners_on_one_results_folder_never_share_a_run(real_data_root, tmp
     profiles = _profiles(tmp_path, ["bbb"], SLOW)
     runs = tmp_path / "results" / "tiny" / "runs"
     first = _cli(profiles, tmp_path / "results")
-    _wait_for(runs / ".mnist-bbb-corrected-s0.partial" / CHECKPOINT, first)
+    _wait_for(RunPaths(runs, "mnist-bbb-corrected-s0").partial / CHECKPOINT, first)
     second = _cli(profiles, tmp_path / "results")
     output = second.communicate(timeout=120)[0]
     assert second.returncode == 1
@@ -263,21 +264,23 @@ def test_bad_profile_entries_are_rejected_when_the_file_is_read(tmp_path, change
 
 
 BAD_NOTEBOOK_PARAMETERS = [
-    ("train", {"method": "bbbb"}, "unknown method 'bbbb'; valid choices"),
-    ("train", {"epochs": 0}, "epochs must be an integer >= 1"),
+    ("train", {"config": {"method": "bbbb"}}, "unknown method 'bbbb'; valid choices"),
+    ("train", {"config": {"epochs": 0}}, "epochs must be an integer >= 1"),
+    ("train", {"config": {"epoch": 3}}, "unknown config keys ['epoch']; valid keys:"),
     ("prune", {"fractions": [0.5, 1.5]}, "pruning fraction must be in [0, 1), got 1.5"),
 ]
 
 
 @pytest.mark.parametrize(("notebook", "parameters", "message"), BAD_NOTEBOOK_PARAMETERS,
                          ids=[f"{n} {p}" for n, p, _ in BAD_NOTEBOOK_PARAMETERS])
-def test_bad_papermill_parameters_fail_in_the_validation_cell(tmp_path, notebook, parameters, message, record):
+def test_bad_papermill_parameters_fail_before_any_work(tmp_path, notebook, parameters, message, record):
     output = tmp_path / f"{notebook}.ipynb"
     with pytest.raises(papermill.PapermillExecutionError) as error:
         papermill.execute_notebook(str(NOTEBOOKS / f"{notebook}.ipynb"), str(output),
                                    parameters={"run_dir": str(tmp_path / "run"), **parameters},
                                    kernel_name="python3", progress_bar=False, cwd=str(NOTEBOOKS))
-    assert message in error.value.evalue and error.value.exec_count <= 3
+    assert message in error.value.evalue
+    assert error.value.exec_count <= 4  # parameters, injected parameters, imports, the first library call
     assert not (tmp_path / "run" / CHECKPOINT).exists()
     record(f"bad papermill -p: {notebook} {json.dumps(parameters)}", "papermill", error.value.evalue)
 

@@ -15,6 +15,7 @@ import yaml
 
 from bayesprune.profiles import load_profiles
 from bayesprune.results import load_table
+from bayesprune.run_paths import RunPaths
 from bayesprune.runner import run_grid
 
 TINY = {"epochs": 2, "lr": 0.001, "hidden": [16], "train_subset": 500, "test_subset": 200, "eval_samples": 2,
@@ -53,7 +54,7 @@ def test_finished_runs_are_skipped_and_tables_are_tidy(real_data_root, tmp_path)
     assert pruning["accuracy_ensemble"].isna().all()
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["config"]["method"] == "sgd" and manifest["libraries"]["torch"]
-    assert not list(run_dir.parent.glob(".*.partial"))
+    assert not RunPaths(run_dir.parent, run_dir.name).partial.exists()
 
 
 def test_a_changed_configuration_is_retrained(real_data_root, tmp_path):
@@ -73,7 +74,7 @@ def test_a_failing_run_keeps_its_notebook_and_the_grid_goes_on(real_data_root, t
     output = process.communicate(timeout=600)[0]
     assert process.returncode == 1
     assert "FAILED mnist-sgd-corrected-s0: FloatingPointError" in output and "failed" in output
-    notebook = tmp_path / "results" / "bad" / "runs" / ".mnist-sgd-corrected-s0.partial" / "train.ipynb"
+    notebook = RunPaths(tmp_path / "results" / "bad" / "runs", "mnist-sgd-corrected-s0").partial / "train.ipynb"
     assert "non-finite loss" in notebook.read_text()
     assert "mnist-dropout0.5-corrected-s0" in output
 

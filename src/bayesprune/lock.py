@@ -15,8 +15,8 @@ class RunBusy(RuntimeError):
 
 
 @contextmanager
-def run_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive, non-blocking lock on path for the block; RunBusy names the holder if taken.
+def run_lock(path: Path, name: str) -> Iterator[None]:
+    """Hold an exclusive, non-blocking lock on path for the block; RunBusy names run `name` and its holder if taken.
 
     The operating system releases the lock when its holder dies, so a killed runner never leaves a
     run locked.
@@ -29,7 +29,7 @@ def run_lock(path: Path) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
-            raise RunBusy(f"{path.name[1:-5]} is being executed by another runner ({holder})") from None
+            raise RunBusy(f"{name} is being executed by another runner ({holder})") from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
