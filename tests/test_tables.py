@@ -8,17 +8,17 @@ import torch
 
 from bayesprune.reference import REPORTED
 from bayesprune.tables import study_layout, weight_summary
-from bayesprune.weights import describe
+from bayesprune.weights import value_stats
 
 
 def test_describe_matches_known_moments():
     torch.manual_seed(0)
     uniform = torch.rand(400_000) * 2 - 1
-    stats = describe(uniform)
+    stats = value_stats(uniform)
     assert stats["std"] == pytest.approx(1 / 3**0.5, rel=1e-2)
     assert stats["kurtosis"] == pytest.approx(-1.2, abs=0.02)
     assert stats["near_zero_share"] == pytest.approx(0.01, abs=0.002)
-    assert describe(torch.randn(400_000))["kurtosis"] == pytest.approx(0.0, abs=0.05)
+    assert value_stats(torch.randn(400_000))["kurtosis"] == pytest.approx(0.0, abs=0.05)
 
 
 def _rows(method, criterion, accuracies_by_seed):

@@ -155,7 +155,7 @@ def test_cli_reports_bad_arguments_without_a_traceback(real_data_root):
 
 def test_validation_images_are_held_out_of_training(real_data_root):
     from bayesprune.data import load_split
-    from bayesprune.train import split_validation
+    from bayesprune.splits import split_validation
 
     cfg = small_config(validation=500)
     x, y = load_split("mnist", True, real_data_root, "cpu", 255.0, cfg.train_subset)
@@ -169,7 +169,8 @@ def test_validation_images_are_held_out_of_training(real_data_root):
 def test_early_stopping_keeps_the_best_validation_epoch(real_data_root, tmp_path):
     from bayesprune.evaluate import accuracy, mean_logits
     from bayesprune.data import load_split
-    from bayesprune.train import best_epoch, split_validation, training_done
+    from bayesprune.splits import split_validation
+    from bayesprune.train import best_epoch, training_done
 
     cfg = small_config(method="sgd", lr=0.05, epochs=30, validation=500, patience=2)
     result = train(cfg, out_dir=tmp_path, progress=False)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from .config import RunConfig
-from .data import load_split
 
 ROTATION_DEGREES = (0.0, 360.0)  # torchvision RandomAffine(degrees=(0, 360), scale=(0.65, 1.25))
 SCALE = (0.65, 1.25)
@@ -40,12 +38,6 @@ def random_affine(images: Tensor, generator: torch.Generator | None = None) -> T
 def augments(cfg: RunConfig) -> bool:
     """Whether cfg's run sees augmented images (the study did so on Fashion-MNIST only)."""
     return cfg.deviates("augmentation") and cfg.dataset == "fashion-mnist"
-
-
-def scored_split(cfg: RunConfig, root: Path | None, device: str | torch.device) -> tuple[Tensor, Tensor]:
-    """The test split a run is scored on, augmented where the study augmented (see fixed_test_images)."""
-    x, y = load_split(cfg.dataset, False, root, device, cfg.pixel_divisor, cfg.test_subset)
-    return fixed_test_images(cfg, x), y
 
 
 def fixed_test_images(cfg: RunConfig, x: Tensor) -> Tensor:

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import native
+from .activation import relu_between
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 STUDY_INIT_MU = 0.2  # the study's initialisation: mu ~ U(-0.2, 0.2), rho ~ U(-5, -4)
@@ -198,11 +199,10 @@ class BayesianMLP(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Logits and the Monte Carlo complexity cost log q(w) - log p(w) of the weights used."""
         cost = x.new_zeros(())
-        for index, layer in enumerate(self.layers):
+        for index, (layer, activation) in enumerate(relu_between(self.layers)):
             x, layer_cost = layer(x, sample, prior, None if noise is None else noise[index], entropy_gradient)
             cost = cost + layer_cost
-            if index < len(self.layers) - 1:
-                x = F.relu(x)
+            x = activation(x)
         return x, cost
 
     def forward(self, x: Tensor, sample: bool = True) -> Tensor:

@@ -19,14 +19,16 @@ from typing import Any
 
 import torch
 
-from .config import RunConfig
+from .activation import relu_between
 from .bayes import HALF_LOG_2PI
+from .config import RunConfig
 from .compression import crossover_sparsity
 from .data import load_split
 from .heap import keep_freed_memory
 from .manifest import device_description, library_versions
 from .models import build_model, build_prior, layer_sizes
-from .train import build_optimizer, resolve_device, step_function
+from .host import resolve_device
+from .train import build_optimizer, step_function
 
 STEPS_PER_EPOCH = 600
 BLUNDELL_HIDDEN = (1200, 1200)  # Blundell et al.'s Table 2 network, 784-1200-1200-10
@@ -126,12 +128,10 @@ def _study_step(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor) -> Callable[[i
         loss = torch.zeros((), device=device)
         for _ in range(cfg.train_samples):
             hidden = x[rows]
-            for index, layer in enumerate(model.layers):
+            for layer, activation in relu_between(model.layers):
                 weight, weight_cost = sample_with_cost(layer.weight_mu, layer.weight_rho)
                 bias, bias_cost = sample_with_cost(layer.bias_mu, layer.bias_rho)
-                hidden = torch.nn.functional.linear(hidden, weight, bias)
-                if index < len(model.layers) - 1:
-                    hidden = torch.relu(hidden)
+                hidden = activation(torch.nn.functional.linear(hidden, weight, bias))
                 loss = loss + (weight_cost + bias_cost) / STEPS_PER_EPOCH
             loss = loss + torch.nn.functional.cross_entropy(hidden, y[rows], reduction="sum")
         (loss / cfg.train_samples / cfg.batch_size).backward()
@@ -161,10 +161,8 @@ def _blitz_step(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor) -> Callable[[i
 
         def forward(self, h: torch.Tensor) -> torch.Tensor:
             """Logits from one weight sample."""
-            for index, layer in enumerate(self.layers):
-                h = layer(h)
-                if index < len(self.layers) - 1:
-                    h = torch.relu(h)
+            for layer, activation in relu_between(self.layers):
+                h = activation(layer(h))
             return h
 
     torch.manual_seed(cfg.seed)

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from .activation import relu_between
+
 BYTES = {"float32": 4, "float16": 2}
 
 
@@ -61,11 +63,9 @@ def to_csr(weight: Tensor) -> Tensor:
 
 def forward(x: Tensor, weights: Sequence[Tensor], biases: Sequence[Tensor]) -> Tensor:
     """The MLP's forward pass, ReLU between layers; sparse CSR weights multiply through torch.sparse."""
-    for index, (weight, bias) in enumerate(zip(weights, biases)):
+    for (weight, bias), activation in relu_between(list(zip(weights, biases))):
         product = torch.sparse.mm(weight, x.T).T if weight.layout == torch.sparse_csr else x @ weight.T
-        x = product + bias
-        if index < len(weights) - 1:
-            x = torch.relu(x)
+        x = activation(product + bias)
     return x
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from .reference import STUDY_BBB_OVER_SGD
-from .results import KEYS, load_manifests, run_keys
+from .results import RUN_KEYS, load_manifests, run_keys
 
 
 
@@ -53,12 +53,12 @@ def profile_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
 def run_cost_table(manifests: list[dict[str, Any]], history: pd.DataFrame) -> pd.DataFrame:
     """What a profile's runs cost per device and model: the median epoch (robust to a run paused or
     slowed for a while), the training time it implies, and the pruning sweep's time."""
-    per_run = history.groupby(KEYS)["seconds"]
+    per_run = history.groupby(RUN_KEYS)["seconds"]
     epoch, epochs = per_run.median(), per_run.count()  # epochs trained: early stopping may end a run before its cap
     rows = []
     for manifest in manifests:
         keys = run_keys(manifest["config"])
-        key = tuple(keys[k] for k in KEYS)
+        key = tuple(keys[k] for k in RUN_KEYS)
         rows.append({"device": manifest["device_name"], **keys, "epoch_seconds": epoch[key],
                      "train_minutes": epoch[key] * epochs[key] / 60,
                      "prune_minutes": manifest["notebook_seconds"]["prune"] / 60})
@@ -88,15 +88,15 @@ def training_totals(reports: list[dict[str, Any]]) -> pd.DataFrame:
 def training_time_table(reports: list[dict[str, Any]], manifests: list[dict[str, Any]], history: pd.DataFrame) -> pd.DataFrame:
     """Each timed run's seconds and final test accuracy, beside the final test accuracy of the same run
     in the results this book shows where those come from the same profile."""
-    final = history.sort_values("epoch").groupby(KEYS)["test_acc"].last()
+    final = history.sort_values("epoch").groupby(RUN_KEYS)["test_acc"].last()
     shown = {manifest["profile"] for manifest in manifests}
     rows = []
     for report in reports:
         for run in report["runs"]:
             run = {"variant": "", **run}  # reports written before profiles had variants
-            key = tuple(run[k] for k in KEYS)
+            key = tuple(run[k] for k in RUN_KEYS)
             here = final.get(key) if report["profile"] in shown else None
-            rows.append({"machine": report["machine"], **{k: run[k] for k in KEYS}, "epochs": run["epochs"],
+            rows.append({"machine": report["machine"], **{k: run[k] for k in RUN_KEYS}, "epochs": run["epochs"],
                          "seconds": run["seconds"], "median epoch seconds": run["median_epoch_seconds"],
                          "final test accuracy": run["test_acc"], "same run in these results": here})
     return pd.DataFrame(rows).set_index(["machine", "protocol", "dataset", "method", "seed"])

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import native
+from .activation import relu_between
 from .bayes import HALF_LOG_2PI, BayesianMLP, Prior
 
 
@@ -96,15 +97,14 @@ def fused_elbo_terms(
     hidden = x.T  # features x batch throughout, so every weight gradient comes out contiguous
     cost = x.new_zeros(())
     layers = _sampled_layers(model, prior, samples, entropy_gradient)
-    for index, (weights, biases, layer_cost) in enumerate(layers):
+    for (weights, biases, layer_cost), activation in relu_between(layers):
         cost = cost + layer_cost
         if hidden.dim() == 2:  # the shared input: one GEMM of all samples' weights stacked
             hidden = torch.addmm(biases.reshape(-1, 1), weights.reshape(-1, weights.shape[-1]), hidden)
             hidden = hidden.view(samples, -1, len(x))
         else:
             hidden = torch.baddbmm(biases.unsqueeze(2), weights, hidden)
-        if index < len(layers) - 1:
-            hidden = F.relu(hidden)
+        hidden = activation(hidden)
     logits = hidden.transpose(1, 2)  # (S, B, classes)
     nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.repeat(samples), reduction="sum")
     return nll / samples, cost / samples, logits.mean(0)

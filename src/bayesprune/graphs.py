@@ -25,7 +25,7 @@ def graphs_enabled(device: torch.device) -> bool:
     return device.type == "cuda" and os.environ.get(GRAPH_ENV, "1") != "0"
 
 
-def describe(device: torch.device) -> str:
+def step_launch(device: torch.device) -> str:
     """How training launches its step on device, for the manifest."""
     return "one CUDA graph per step" if graphs_enabled(device) else "operation by operation"
 

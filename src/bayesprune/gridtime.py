@@ -15,11 +15,12 @@ from tqdm import tqdm
 
 from .config import RunConfig
 from .executors import LocalExecutor
-from .graphs import describe
+from .graphs import step_launch
 from .manifest import device_description, library_versions
 from .profiles import Profile
 from .results import run_keys
-from .train import resolve_device, train
+from .host import resolve_device
+from .train import train
 
 
 def _train_timed(cfg: RunConfig, data_root: Path | None) -> dict[str, Any]:
@@ -49,7 +50,7 @@ def time_profile_training(
             bar.update()
     return {
         "machine": device_description(target), "profile": profile.name, "jobs": jobs,
-        "step_launch": describe(torch.device(target)),
+        "step_launch": step_launch(torch.device(target)),
         "total_seconds": time.perf_counter() - started, "library_versions": library_versions(),
         "runs": sorted(runs, key=lambda row: (row["protocol"], row["dataset"], row["method"], row["seed"])),
     }

@@ -13,6 +13,7 @@ import torch
 
 from .atomic import atomic_write
 from .data import sha256_of
+from .host import cpu_name
 
 LIBRARIES = ("torch", "torchvision", "numpy", "pandas", "matplotlib", "papermill", "bayesprune")
 
@@ -36,16 +37,6 @@ def library_versions() -> dict[str, str]:
         except PackageNotFoundError:
             found[name] = "not installed"
     return found
-
-
-def cpu_name() -> str:
-    """The processor's model name (from /proc/cpuinfo where there is one)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def device_description(device: str) -> str:

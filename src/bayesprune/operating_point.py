@@ -9,7 +9,7 @@ import pandas as pd
 from .config import RunConfig
 from .profiles import Profile, get_profile
 from .reference import BLUNDELL_TABLE2
-from .results import KEYS, load_manifests, load_table
+from .results import RUN_KEYS, load_manifests, load_table
 
 RECIPE_FIELDS = ("optimizer", "lr", "momentum", "kl_weighting", "init_rho", "init_mu")
 PRIOR_FIELDS = ("lr", "prior_pi", "prior_log_sigma1", "prior_log_sigma2")  # what the blundell search varies
@@ -21,7 +21,7 @@ def recipes(results_dir: Path, fields: tuple[str, ...] = RECIPE_FIELDS) -> pd.Da
     rows = []
     for manifest in load_manifests(results_dir):
         cfg = RunConfig.from_dict(manifest["config"])
-        rows.append({**{k: getattr(cfg, k) for k in KEYS}, "protocol": cfg.protocol_label,
+        rows.append({**{k: getattr(cfg, k) for k in RUN_KEYS}, "protocol": cfg.protocol_label,
                      **{f: str(getattr(cfg, f)) if f == "init_rho" else getattr(cfg, f) for f in fields}})
     return pd.DataFrame(rows)
 
@@ -30,9 +30,9 @@ def best_validation(history: pd.DataFrame) -> pd.DataFrame:
     """Per run: the epoch of its best validation accuracy, that accuracy, the lowest validation NLL (where
     recorded) and the epochs trained."""
     rows = []
-    for keys, run in history.groupby(KEYS, sort=False):
+    for keys, run in history.groupby(RUN_KEYS, sort=False):
         best = run.loc[run["val_acc"].idxmax()]
-        rows.append({**dict(zip(KEYS, keys)), "best_epoch": int(best["epoch"]), "val_acc": best["val_acc"],
+        rows.append({**dict(zip(RUN_KEYS, keys)), "best_epoch": int(best["epoch"]), "val_acc": best["val_acc"],
                      "val_nll": run["val_nll"].min() if "val_nll" in run else float("nan"),
                      "epochs": int(run["epoch"].max())})
     return pd.DataFrame(rows)
@@ -44,25 +44,25 @@ def regime_summary(results_dir: Path, fields: tuple[str, ...] = RECIPE_FIELDS) -
     forward), how far the posterior moved, the dead-input weights against their KL optimum, and test accuracy
     pruned by SNR and by |mu|."""
     history = load_table(results_dir, "history")
-    last = history.sort_values("epoch").groupby(KEYS).last().reset_index()
-    frame = recipes(results_dir, fields).merge(best_validation(history), on=KEYS)
-    frame = frame.merge(last[KEYS + ["sigma_moved", "sigma_q50"]], on=KEYS)
+    last = history.sort_values("epoch").groupby(RUN_KEYS).last().reset_index()
+    frame = recipes(results_dir, fields).merge(best_validation(history), on=RUN_KEYS)
+    frame = frame.merge(last[RUN_KEYS + ["sigma_moved", "sigma_q50"]], on=RUN_KEYS)
     dead = load_table(results_dir, "dead_inputs")
     dead = dead[dead["inputs"] == "dead"].assign(
         dead_mu=lambda d: d["mu_abs_mean"], dead_sigma_over_optimum=lambda d: d["sigma_median"] / d["sigma_kl_optimum"])
-    frame = frame.merge(dead[KEYS + ["dead_mu", "dead_sigma_over_optimum"]], on=KEYS)
+    frame = frame.merge(dead[RUN_KEYS + ["dead_mu", "dead_sigma_over_optimum"]], on=RUN_KEYS)
     pruning = load_table(results_dir, "pruning")
     pruned = pruning[pruning["fraction"].round(6).isin(SHOWN_FRACTIONS)].pivot_table(
-        index=KEYS, columns=["criterion", "fraction"], values="accuracy_mean")
+        index=RUN_KEYS, columns=["criterion", "fraction"], values="accuracy_mean")
     pruned.columns = [f"{'SNR' if c == 'snr' else '|mu|'} {f:.0%}" for c, f in pruned.columns]
-    frame = frame.merge(pruned.reset_index(), on=KEYS).set_index("variant")
+    frame = frame.merge(pruned.reset_index(), on=RUN_KEYS).set_index("variant")
     frame.insert(frame.columns.get_loc("val_nll") + 1, "chosen", frame["val_nll"] == frame["val_nll"].min())
     return frame
 
 
 def choose_learning_rates(results_dir: Path) -> pd.DataFrame:
     """The learning-rate choice of a search profile's runs (see `learning_rate_choice`)."""
-    return learning_rate_choice(recipes(results_dir).merge(best_validation(load_table(results_dir, "history")), on=KEYS))
+    return learning_rate_choice(recipes(results_dir).merge(best_validation(load_table(results_dir, "history")), on=RUN_KEYS))
 
 
 def learning_rate_choice(frame: pd.DataFrame) -> pd.DataFrame:

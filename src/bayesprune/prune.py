@@ -12,10 +12,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import prune
 
-from .bayes import BayesianLinear, BayesianMLP
 from .config import validate_fraction
+from .bayes import BayesianLinear, BayesianMLP
 
 CRITERIA = {"mlp": ("magnitude",), "bbb": ("snr", "magnitude", "snr_rho")}
+OWN_CRITERIA = {"bbb": ("snr", "snr_rho")}  # BBB's SNR, as defined and as the study's code computed it
 
 
 class LowestScore(prune.BasePruningMethod):
@@ -24,7 +25,7 @@ class LowestScore(prune.BasePruningMethod):
     PRUNING_TYPE = "unstructured"
 
     def __init__(self, amount: float) -> None:
-        self.amount = validate_fraction(amount)
+        self.amount = amount
 
     def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
         """Mask that keeps default_mask and also zeros the lowest-scoring entries."""
@@ -41,11 +42,17 @@ def criteria_for(model: nn.Module) -> tuple[str, ...]:
     return CRITERIA["bbb" if isinstance(model, BayesianMLP) else "mlp"]
 
 
+def own_criteria(method: str) -> tuple[str, ...]:
+    """A method's own pruning criteria: SNR for BBB (either form), magnitude for the others."""
+    return OWN_CRITERIA.get(method, ("magnitude",))
+
+
 def sweep_criteria(model: nn.Module, deviations: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """Criteria a pruning sweep reports: magnitude, and for BBB its SNR (as the study coded it, if asked)."""
+    """Criteria a pruning sweep reports: the model's own (BBB's SNR as the study coded it, if asked), and magnitude."""
     if not isinstance(model, BayesianMLP):
-        return ("magnitude",)
-    return ("snr_rho" if "snr_over_rho" in deviations else "snr", "magnitude")
+        return own_criteria("mlp")
+    snr, study_snr = own_criteria("bbb")
+    return (study_snr if "snr_over_rho" in deviations else snr, "magnitude")
 
 
 def _validate_criterion(model: nn.Module, criterion: str) -> None:

@@ -14,7 +14,7 @@ from .profiles import Profile
 from .results import load_table
 from .runner import Outcome, attempt_run
 
-KEYS = ["criterion", "fraction"]
+COMPARED_ON = ["criterion", "fraction"]
 
 
 class RecheckFailed(RuntimeError):
@@ -27,13 +27,13 @@ def seed_spread(pruning: pd.DataFrame, run: pd.DataFrame) -> pd.Series:
     variant = first.get("variant")
     same = pruning[(pruning["dataset"] == first["dataset"]) & (pruning["method"] == first["method"])
                    & (pruning["protocol"] == first["protocol"]) & (pruning["variant"] == ("" if pd.isna(variant) else variant))]
-    return same.groupby(KEYS)["accuracy_mean"].std()
+    return same.groupby(COMPARED_ON)["accuracy_mean"].std()
 
 
 def compare(recorded: pd.DataFrame, rerun: pd.DataFrame, spread: pd.Series) -> pd.DataFrame:
     """Recorded and re-run accuracy per criterion and fraction, the difference and whether it is within 2 std."""
-    table = recorded.set_index(KEYS)[["accuracy_mean"]].rename(columns={"accuracy_mean": "recorded"})
-    table["rerun"] = rerun.set_index(KEYS)["accuracy_mean"]
+    table = recorded.set_index(COMPARED_ON)[["accuracy_mean"]].rename(columns={"accuracy_mean": "recorded"})
+    table["rerun"] = rerun.set_index(COMPARED_ON)["accuracy_mean"]
     table["difference"] = table["rerun"] - table["recorded"]
     table["seed_std"] = spread.reindex(table.index)
     table["within"] = (table["difference"].abs() <= 2 * table["seed_std"].fillna(0)) | (table["difference"].abs() < 1e-9)

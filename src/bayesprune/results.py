@@ -12,8 +12,8 @@ from .atomic import atomic_write
 from .config import RunConfig
 from .manifest import MANIFEST, read_manifest
 
-KEYS = ["dataset", "method", "seed", "protocol", "variant"]
-PRUNING_COLUMNS = KEYS + ["criterion", "fraction", "achieved_sparsity", "accuracy_mean", "accuracy_ensemble"]
+RUN_KEYS = ["dataset", "method", "seed", "protocol", "variant"]
+PRUNING_COLUMNS = RUN_KEYS + ["criterion", "fraction", "achieved_sparsity", "accuracy_mean", "accuracy_ensemble"]
 TABLES = ("history", "pruning", "weights", "weight_histogram", "ablation", "snr_histogram", "mu_sigma_histogram",
           "dead_inputs")
 
@@ -39,7 +39,7 @@ def write_json(data: dict[str, Any], path: Path) -> None:
 def run_keys(config: dict[str, Any]) -> dict[str, Any]:
     """The join keys of one run, from its resolved configuration (custom protocols by their label)."""
     cfg = RunConfig.from_dict(config)
-    return {**{key: getattr(cfg, key) for key in KEYS}, "protocol": cfg.protocol_label}
+    return {**{key: getattr(cfg, key) for key in RUN_KEYS}, "protocol": cfg.protocol_label}
 
 
 def finished_runs(results_dir: Path) -> list[Path]:

@@ -22,10 +22,13 @@ from . import graphs, native
 from .config import RunConfig
 from .execute import execute_notebook
 from .executors import Executor, LocalExecutor
+from .checkpoint import CheckpointError, load_checkpoint
 from .lock import RunBusy, run_lock
 from .manifest import ResultsIntegrityError, environment, read_manifest, write_manifest
 from .profiles import Profile
-from .train import resolve_device
+from .run_paths import RunPaths
+from .host import resolve_device
+from .train import CHECKPOINT
 
 BBB_STEP_COST = 4.0  # a BBB step costs about four SGD steps on CPU (results/bench)
 NOTEBOOK_EPOCHS = 2.0  # the pruning sweep and the notebooks around a run, counted as epochs of training
@@ -74,13 +77,6 @@ class Outcome:
     notebook: str = ""
 
 
-def run_id(cfg: RunConfig) -> str:
-    """Folder name of a run."""
-    protocol = cfg.protocol_label.replace(" + ", "+").replace(" ", "-")
-    variant = f"-{cfg.variant}" if cfg.variant else ""
-    return f"{cfg.dataset}-{cfg.method}-{protocol}{variant}-s{cfg.seed}"
-
-
 def is_finished(run_dir: Path, cfg: RunConfig) -> bool:
     """Whether run_dir holds a finished, undamaged run of exactly this configuration."""
     try:
@@ -91,36 +87,40 @@ def is_finished(run_dir: Path, cfg: RunConfig) -> bool:
 
 
 def _prepare_partial(partial: Path, cfg: RunConfig) -> None:
-    """Reuse a partial folder of the same configuration (to resume), else start it afresh."""
-    stamp = partial / "config_digest"
-    if partial.exists() and (not stamp.exists() or stamp.read_text() != cfg.digest()):
+    """Keep a partial folder whose checkpoint another configuration did not write (to resume), else start afresh.
+
+    A damaged checkpoint stays: training sets it aside and says so.
+    """
+    try:
+        stale = RunConfig.from_dict(load_checkpoint(partial / CHECKPOINT)["config"]) != cfg
+    except (FileNotFoundError, CheckpointError):
+        stale = False
+    if stale:
         shutil.rmtree(partial)
     partial.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(cfg.digest())
 
 
 def execute_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path | None) -> Path:
     """Train and prune one run through its notebooks; return the finished folder."""
-    final = runs_dir / run_id(cfg)
-    partial = runs_dir / f".{run_id(cfg)}.partial"
+    paths = RunPaths.of(runs_dir, cfg)
+    final, partial = paths.final, paths.partial
     _prepare_partial(partial, cfg)
     data = str(Path(data_dir).resolve()) if data_dir else ""
     seconds = {
         "train": execute_notebook("train", partial / "train.ipynb",
-                          {**cfg.to_dict(), "run_dir": str(partial), "data_dir": data}),
+                          {"config": cfg.to_dict(), "run_dir": str(partial), "data_dir": data}),
         "prune": execute_notebook("prune", partial / "prune.ipynb",
                           {"run_dir": str(partial), "fractions": list(profile.fractions),
                            "include_bias": profile.include_bias, "data_dir": data, "device": cfg.device}),
     }
-    (partial / "config_digest").unlink()
     device = str(resolve_device(cfg.device))
     write_manifest({
-        "run": run_id(cfg), "profile": profile.name, "config": cfg.to_dict(), "config_digest": cfg.digest(),
+        "run": paths.name, "profile": profile.name, "config": cfg.to_dict(), "config_digest": cfg.digest(),
         "notebook_seconds": seconds, "train_seconds": float(pd.read_csv(partial / "history.csv")["seconds"].sum()),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **environment(device),
-        "step_launch": graphs.describe(torch.device(device)),
-        **({"bbb_sampler": native.describe(device)} if cfg.bayesian else {}),
+        "step_launch": graphs.step_launch(torch.device(device)),
+        **({"bbb_sampler": native.sampler_name(device)} if cfg.bayesian else {}),
     }, partial)
     if final.exists():
         shutil.rmtree(final)
@@ -130,18 +130,18 @@ def execute_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path
 
 def attempt_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path | None) -> Outcome:
     """Execute one run under its lock; never raises for a failing run (the grid goes on)."""
-    name = run_id(cfg)
+    paths = RunPaths.of(runs_dir, cfg)
+    name = paths.name
     try:
-        with run_lock(runs_dir / f".{name}.lock"):
-            if is_finished(runs_dir / name, cfg):  # finished by another runner meanwhile
+        with run_lock(paths.lock, name):
+            if is_finished(paths.final, cfg):  # finished by another runner meanwhile
                 return Outcome(name, "skipped")
             execute_run(cfg, profile, runs_dir, data_dir)
             return Outcome(name, "finished")
     except RunBusy as busy:
         return Outcome(name, "busy", str(busy))
     except Exception as error:  # noqa: BLE001 - a failed run must not stop the grid
-        partial = runs_dir / f".{name}.partial"
-        notebook = max(partial.glob("*.ipynb"), key=lambda p: p.stat().st_mtime, default=partial)
+        notebook = max(paths.partial.glob("*.ipynb"), key=lambda p: p.stat().st_mtime, default=paths.partial)
         message = f"{error.ename}: {error.evalue}" if hasattr(error, "ename") else f"{type(error).__name__}: {error}"
         return Outcome(name, "failed", message, str(notebook))
 
@@ -173,12 +173,13 @@ def run_grid(
     summary = GridSummary()
     pending = []
     for cfg in configs:
-        if is_finished(runs_dir / run_id(cfg), cfg):
-            summary.skipped.append(run_id(cfg))
+        paths = RunPaths.of(runs_dir, cfg)
+        if is_finished(paths.final, cfg):
+            summary.skipped.append(paths.name)
         else:
             pending.append(cfg)
     executor = executor or LocalExecutor()
-    costs = {run_id(cfg): expected_cost(cfg) for cfg in pending}
+    costs = {RunPaths.of(runs_dir, cfg).name: expected_cost(cfg) for cfg in pending}
     unfinished = list(costs)  # in submission order: the first `slots` of them are the ones in progress
     slots = getattr(executor, "jobs", 1)
     total = sum(costs.values())

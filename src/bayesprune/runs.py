@@ -10,25 +10,24 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from .augment import scored_split
 from .checkpoint import load_checkpoint
 from .bayes import BayesianMLP
 from .config import PRUNING_DEVIATIONS, RunConfig, validate_fraction
 from .evaluate import pruning_sweep
-from .data import load_split
+from .splits import scored_split, training_splits
 from .diagnostics import dead_input_rows, dead_inputs, initial_sigmas, mu_sigma_histogram, snr_histogram
 from .models import build_model, build_prior, initial_model
 from .results import run_keys, write_json, write_table
-from .train import CHECKPOINT, TrainResult, resolve_device, split_validation, train, trained_state, training_done
+from .host import resolve_device
+from .train import CHECKPOINT, TrainResult, train, trained_state, training_done
 from .weights import weight_matrices, weight_stats
 
 HISTOGRAM_EDGES = torch.linspace(-0.5, 0.5, 201)
 
 
 def train_run(cfg: RunConfig, run_dir: Path, data_root: Path | None = None, progress: bool = True) -> TrainResult:
-    """Train (or resume) a run in run_dir and write its config and history tables."""
+    """Train (or resume) a run in run_dir and write its history table."""
     run_dir = Path(run_dir)
-    write_json(cfg.to_dict(), run_dir / "config.json")
     result = train(cfg, out_dir=run_dir, data_root=data_root, progress=progress)
     write_table(result.history, run_keys(cfg.to_dict()), run_dir / "history.csv")
     return result
@@ -69,8 +68,7 @@ def write_posterior_tables(
     cfg: RunConfig, model: BayesianMLP, keys: dict[str, Any], run_dir: Path, data_root: Path | None
 ) -> None:
     """The end-of-training diagnostics of a BBB run: SNR density, |mu| vs sigma, the dead-input weights."""
-    (x_fit, _), _ = split_validation(cfg, *load_split(cfg.dataset, True, data_root, "cpu", cfg.pixel_divisor,
-                                                       cfg.train_subset))
+    (x_fit, _), _ = training_splits(cfg, data_root, "cpu")
     start = initial_sigmas(initial_model(cfg))
     model = model.cpu()
     write_table(snr_histogram(model), keys, run_dir / "snr_histogram.csv")
@@ -87,7 +85,7 @@ def prune_run(
 ) -> pd.DataFrame:
     """Pruning sweep of a trained run at every fraction and criterion; writes the pruning and weight tables."""
     run_dir = Path(run_dir)
-    fractions = [validate_fraction(f) for f in fractions]
+    fractions = [validate_fraction(f) for f in fractions]  # before the model is loaded
     started = time.perf_counter()
     target = resolve_device(device)
     cfg, model = load_trained(run_dir, str(target))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from .config import DEVIATIONS
+from .prune import own_criteria
 from .reference import FRACTIONS, METHOD_LABELS, REPORTED, method_label
 
-PRIMARY_CRITERIA = {"bbb": ("snr", "snr_rho")}  # BBB's own (snr_rho: the study's score); others: magnitude
 MAIN_PROTOCOLS = ("corrected", "study")
 WITHOUT = "study without "  # label prefix of a run with one training-time deviation fixed
 
@@ -25,7 +25,7 @@ def method_order(methods) -> list[str]:
 
 def primary_rows(pruning: pd.DataFrame) -> pd.DataFrame:
     """Rows of each method's own criterion (SNR for BBB, magnitude otherwise)."""
-    own = [c in PRIMARY_CRITERIA.get(m, ("magnitude",)) for m, c in zip(pruning["method"], pruning["criterion"])]
+    own = [c in own_criteria(m) for m, c in zip(pruning["method"], pruning["criterion"])]
     return pruning[own]
 
 

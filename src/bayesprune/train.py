@@ -15,18 +15,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from .augment import augments, random_affine, scored_split
+from .augment import augments, random_affine
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import RunConfig
-from .data import batch_indices, load_split
+from .data import batch_indices
 from .elbo import elbo_terms, kl_weights
 from .evaluate import accuracy, mean_logits
 from .graphs import GraphedStep, graphs_enabled
 from .heap import keep_freed_memory
+from .host import resolve_device
 from .fused import fused_elbo_terms
 from .bayes import Prior
 from .diagnostics import initial_sigmas, posterior_record
 from .models import build_prior, initial_model
+from .splits import scored_split, training_splits
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -39,15 +41,6 @@ class TrainResult:
     model: nn.Module
     history: list[dict[str, float]]
     device: str
-
-
-def resolve_device(name: str) -> torch.device:
-    """cuda when asked for (or available under auto), else cpu."""
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available; use 'auto' or 'cpu'")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -115,13 +108,6 @@ def _restore(path: Path, cfg: RunConfig, model: nn.Module, optimizer: torch.opti
     return state
 
 
-def split_validation(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor) -> tuple[tuple, tuple | None]:
-    """(training images, labels) and the held-out last `cfg.validation` of them, or None without a split."""
-    if not cfg.validation:
-        return (x, y), None
-    return (x[:-cfg.validation], y[:-cfg.validation]), (x[-cfg.validation:], y[-cfg.validation:])
-
-
 def best_epoch(history: list[dict[str, Any]]) -> int:
     """The epoch (1-based) of the highest validation accuracy, the earliest on ties."""
     scores = [record["val_acc"] for record in history]
@@ -166,8 +152,7 @@ def train(
     start = initial_sigmas(model) if cfg.bayesian else []
     prior = build_prior(cfg) if cfg.bayesian else None
     optimizer = build_optimizer(cfg, model)
-    x_all, y_all = load_split(cfg.dataset, True, data_root, device, cfg.pixel_divisor, cfg.train_subset)
-    (x_train, y_train), validation = split_validation(cfg, x_all, y_all)
+    (x_train, y_train), validation = training_splits(cfg, data_root, device)
     x_test, y_test = scored_split(cfg, data_root, device)
 
     checkpoint = Path(out_dir) / CHECKPOINT if out_dir is not None else None

@@ -25,7 +25,7 @@ def sigma_matrices(model: BayesianMLP) -> list[Tensor]:
     return [F.softplus(layer.weight_rho.detach()) for layer in model.layers]
 
 
-def describe(values: Tensor) -> dict[str, float]:
+def value_stats(values: Tensor) -> dict[str, float]:
     """Mean, std, excess kurtosis and share of |w| < 1e-2 of a set of values."""
     flat = values.double().flatten()
     centred = flat - flat.mean()
@@ -40,8 +40,8 @@ def describe(values: Tensor) -> dict[str, float]:
 
 def _layer_rows(parameter: str, matrices: list[Tensor]) -> list[dict[str, Any]]:
     """One row per layer plus an 'all' row over every matrix."""
-    rows = [{"parameter": parameter, "layer": str(i + 1), **describe(w)} for i, w in enumerate(matrices)]
-    rows.append({"parameter": parameter, "layer": "all", **describe(torch.cat([w.flatten() for w in matrices]))})
+    rows = [{"parameter": parameter, "layer": str(i + 1), **value_stats(w)} for i, w in enumerate(matrices)]
+    rows.append({"parameter": parameter, "layer": "all", **value_stats(torch.cat([w.flatten() for w in matrices]))})
     return rows
 
 

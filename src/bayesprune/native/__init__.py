@@ -11,7 +11,6 @@ import ctypes
 import hashlib
 import math
 import os
-import platform
 import shutil
 import subprocess
 import tempfile
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from ..host import cpu_flags
 
 SOURCE = Path(__file__).with_name("bbb_sample.c")
 COMPILE_FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp", "-fPIC"]
@@ -37,20 +38,10 @@ def cache_dir() -> Path:
     return (Path(root) if root else Path.home() / ".cache" / "bayesprune") / "native"
 
 
-def _cpu_flags() -> str:
-    """The processor's feature flags, so a cached build never runs on a CPU it was not built for."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return line
-    return platform.processor()
-
-
 def _build(compiler: str) -> Path:
     """Compile the kernel for this CPU (once per source, compiler and CPU) and return the library's path."""
     version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
-    digest = hashlib.sha256("\0".join([SOURCE.read_text(), *COMPILE_FLAGS, *LINK_FLAGS, version, _cpu_flags()]).encode())
+    digest = hashlib.sha256("\0".join([SOURCE.read_text(), *COMPILE_FLAGS, *LINK_FLAGS, version, cpu_flags()]).encode())
     library = cache_dir() / f"bbb_sample-{digest.hexdigest()[:16]}.so"
     if library.exists():
         return library
@@ -87,7 +78,7 @@ def kernel() -> ctypes.CDLL | None:
     return lib
 
 
-def describe(device: str) -> str:
+def sampler_name(device: str) -> str:
     """How BBB trains on this device: through the C kernel (its noise generator) or the PyTorch path (torch.randn)."""
     if device.startswith("cpu") and kernel() is not None:
         return "C kernel bbb_sample.c (splitmix64 + erfinv noise)"
