@@ -8,7 +8,7 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
 BP := $(VENV)/bin/bayesprune
 # Profile of `make run/book/report`: paper with CUDA, quick without (override: make report PROFILE=smoke).
-PROFILE ?= $(shell $(PY) -c "from bayesprune.profiles import default_profile_name as d; print(d())")
+PROFILE ?= $(shell $(PY) -c "from bayesprune.pipeline.profiles import default_profile_name as d; print(d())")
 # `make book` reads results/<PROFILE> when that profile has run here, else the committed reference (paper).
 BOOK_PROFILE = $(if $(wildcard results/$(PROFILE)/runs/*/manifest.json),$(PROFILE),paper)
 MATHJAX_VERSION := 3.2.2
@@ -80,7 +80,7 @@ test: setup data
 # The stored outputs nbval compares against: every notebook re-executed in place on the smoke results.
 notebooks: setup data
 	$(BP) run --profile smoke
-	$(PY) -c "from bayesprune.chapters import refresh_stored_outputs as r; print(*r(), sep='\n')"
+	$(PY) -c "from bayesprune.report.chapters import refresh_stored_outputs as r; print(*r(), sep='\n')"
 
 # The reference book in the browser tests (every page at laptop and phone width, screenshots kept) and as a PDF.
 book-check: setup

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from bayesprune.config import RunConfig
-from bayesprune.data import FILES, SHA256, data_root, raw_dir, sha256_of
-
+from bayesprune.data.datasets import FILES, SHA256, data_root, raw_dir, sha256_of
 
 SANITIZERS = Path(__file__).with_name("nbval_sanitize.cfg")
 
@@ -20,7 +19,7 @@ def pytest_configure(config: pytest.Config) -> None:
     against its stored outputs, with the project's sanitizers, instead of the unit tests."""
     if not config.getoption("nbval", False) or config.args_source != pytest.Config.ArgsSource.TESTPATHS:
         return
-    from bayesprune.chapters import nbval_notebooks
+    from bayesprune.report.chapters import nbval_notebooks
 
     config.args = [str(path) for path in nbval_notebooks()]
     config.option.nbval_sanitize_with = config.option.nbval_sanitize_with or str(SANITIZERS)
@@ -29,8 +28,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Under nbval, the smoke results the notebooks read by default are made first (finished runs are kept)."""
     if session.config.getoption("nbval", False):
-        from bayesprune.profiles import PROJECT_ROOT, get_profile
-        from bayesprune.runner import run_grid
+        from bayesprune.pipeline.profiles import PROJECT_ROOT, get_profile
+        from bayesprune.pipeline.runner import run_grid
 
         summary = run_grid(get_profile("smoke"), PROJECT_ROOT / "results")
         if not summary.ok:

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bayesprune.bayes import BayesianLinear, BayesianMLP, GaussianPrior, ScaleMixturePrior
-from bayesprune.elbo import elbo_terms, kl_weights
+from bayesprune.model.bayes import BayesianLinear, BayesianMLP, GaussianPrior, ScaleMixturePrior
+from bayesprune.model.elbo import elbo_terms, kl_weights
 
 
 def _direct_mixture(w: float, pi: float, s1: float, s2: float) -> float:

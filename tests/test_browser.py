@@ -7,17 +7,15 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import shutil
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
+from bayesprune.report.pdf import CHROMIUM_FLAGS, chromium_executable
+
 HTML = Path(__file__).resolve().parents[1] / "book" / "_build" / "html"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 
 pytestmark = pytest.mark.browser
 PROFILE = os.environ.get("BAYESPRUNE_BOOK_PROFILE", "smoke")  # the profile the built book comes from
@@ -49,7 +47,7 @@ def browser():
     """Headless Debian Chromium driven by playwright."""
     playwright = pytest.importorskip("playwright.sync_api")
     with playwright.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        instance = p.chromium.launch(executable_path=chromium_executable(), headless=True, args=CHROMIUM_FLAGS)
         yield instance
         instance.close()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bayesprune.claims import bbb_keeps_accuracy, accuracy_table, baselines_collapse, claims_html, underfitting
-from bayesprune.tables import defect_ablation, spread_and_kept, spread_correlation
+from bayesprune.report.claims import accuracy_table, baselines_collapse, bbb_keeps_accuracy, claims_html, underfitting
+from bayesprune.report.tables import defect_ablation, spread_and_kept, spread_correlation
 
 FRACTIONS = (0.0, 0.5, 0.75, 0.9)
 
@@ -78,7 +78,7 @@ def test_claims_html_escapes_text_and_links_chapters():
 
 
 def test_cost_claim_uses_the_median_epoch_and_names_the_study_style_ratio():
-    from bayesprune.claims import bbb_cost
+    from bayesprune.report.claims import bbb_cost
 
     history = pd.DataFrame([{"protocol": "corrected", "method": m, "seconds": s}
                             for m, per in (("sgd", [2.0, 2.0, 2.0]), ("bbb", [6.0, 6.0, 900.0])) for s in per])
@@ -89,7 +89,7 @@ def test_cost_claim_uses_the_median_epoch_and_names_the_study_style_ratio():
 
 
 def test_claims_by_regime_puts_each_regime_s_verdict_side_by_side():
-    from bayesprune.claims import claims_by_regime
+    from bayesprune.report.claims import claims_by_regime
 
     weights = pd.DataFrame([{"dataset": "mnist", "method": m, "seed": 0, "protocol": "corrected", "layer": "all",
                              "parameter": "weight", "std": s, "kurtosis": 0.0, "near_zero_share": 0.1}
@@ -108,7 +108,7 @@ def test_claims_by_regime_puts_each_regime_s_verdict_side_by_side():
 
 
 def test_table2_holds_when_pruning_by_snr_raises_the_error_no_more_than_blundell_s_plus_slack():
-    from bayesprune.claims import blundell_table2
+    from bayesprune.report.claims import blundell_table2
 
     def accuracy(errors):
         rows = [{"dataset": "mnist", "method": "bbb", "seed": 0, "protocol": "corrected", "criterion": "snr",
@@ -124,7 +124,7 @@ def test_table2_holds_when_pruning_by_snr_raises_the_error_no_more_than_blundell
 
 
 def test_claims_about_baselines_are_not_tested_where_a_regime_has_only_bbb():
-    from bayesprune.claims import bbb_prunes_best
+    from bayesprune.report.claims import bbb_prunes_best
 
     only_bbb = accuracy_table(pd.DataFrame(_pruning("bbb", "corrected", "snr", (0.98, 0.98, 0.98, 0.975))))
     assert baselines_collapse(only_bbb)["verdict"].startswith("not tested")
@@ -133,7 +133,7 @@ def test_claims_about_baselines_are_not_tested_where_a_regime_has_only_bbb():
 
 
 def test_headline_numbers_quote_bbb_and_the_best_baseline_at_90_percent():
-    from bayesprune.claims import headline_numbers
+    from bayesprune.report.claims import headline_numbers
 
     numbers = headline_numbers({"point": _study_vs_corrected()})
     assert numbers["point_bbb"] == "0.980 → 0.400 (MNIST)"
@@ -145,7 +145,7 @@ def test_headline_numbers_quote_bbb_and_the_best_baseline_at_90_percent():
 
 
 def test_regime_comparison_sets_bbb_by_both_criteria_beside_the_best_baseline():
-    from bayesprune.claims import regime_comparison
+    from bayesprune.report.claims import regime_comparison
 
     rows = (_pruning("bbb", "corrected", "snr", (0.98, 0.98, 0.98, 0.97)) + _pruning("bbb", "corrected", "magnitude",
             (0.98, 0.95, 0.90, 0.60)) + _pruning("sgd", "corrected", "magnitude", (0.98, 0.97, 0.80, 0.30))

@@ -4,7 +4,14 @@ computes what dense inference does."""
 import pytest
 import torch
 
-from bayesprune.compression import bitmask_bytes, compression_metrics, csr_bytes, forward, inference_seconds, to_csr
+from bayesprune.performance.compression import (
+    bitmask_bytes,
+    compression_metrics,
+    csr_bytes,
+    forward,
+    inference_seconds,
+    to_csr,
+)
 
 
 def _layers():

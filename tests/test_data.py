@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from bayesprune.data import (
-    FILES, SHA256, DataIntegrityError, Source, batch_indices, fetch, load_split, raw_dir, sha256_of,
+from bayesprune.data.datasets import (
+    FILES,
+    SHA256,
+    DataIntegrityError,
+    Source,
+    batch_indices,
+    fetch,
+    load_split,
+    raw_dir,
+    sha256_of,
 )
 
 

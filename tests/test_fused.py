@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from bayesprune.bayes import BayesianMLP, GaussianPrior, ScaleMixturePrior
-from bayesprune.elbo import elbo_terms
-from bayesprune.fused import fused_elbo_terms
-from bayesprune.train import train
+from bayesprune.model.bayes import BayesianMLP, GaussianPrior, ScaleMixturePrior
+from bayesprune.model.elbo import elbo_terms
+from bayesprune.training.fused import fused_elbo_terms
+from bayesprune.training.train import train
 
 from .conftest import small_config
 

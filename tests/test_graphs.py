@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from bayesprune.config import RunConfig
-from bayesprune.graphs import GRAPH_ENV, graphs_enabled, restore_in_place, snapshot
-from bayesprune.models import build_model, build_prior
-from bayesprune.train import build_optimizer, train, training_step
+from bayesprune.model.models import build_model, build_prior
+from bayesprune.training.graphs import GRAPH_ENV, graphs_enabled, restore_in_place, snapshot
+from bayesprune.training.train import build_optimizer, train, training_step
 
 from .conftest import small_config
 

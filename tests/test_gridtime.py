@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from bayesprune.compute import training_time_table, training_totals
-from bayesprune.gridtime import time_profile_training
-from bayesprune.profiles import load_profiles
+from bayesprune.performance.gridtime import time_profile_training
+from bayesprune.pipeline.profiles import load_profiles
+from bayesprune.report.compute import training_time_table, training_totals
 
 TINY = {"epochs": 2, "lr": 0.001, "hidden": [16], "train_subset": 500, "test_subset": 200, "device": "cpu"}
 ENTRY = {"datasets": ["mnist"], "methods": ["sgd", "bbb"], "seeds": [0, 1], "protocols": ["corrected", "study"],

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from bayesprune import native
-from bayesprune.bayes import BayesianMLP, GaussianPrior, ScaleMixturePrior
-from bayesprune.elbo import elbo_terms
-from bayesprune.fused import fused_elbo_terms
+from bayesprune.model.bayes import BayesianMLP, GaussianPrior, ScaleMixturePrior
+from bayesprune.model.elbo import elbo_terms
+from bayesprune.training.fused import fused_elbo_terms
 
 pytestmark = pytest.mark.skipif(native.kernel() is None, reason="no C compiler: the kernel is not built here")
 

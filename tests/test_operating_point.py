@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bayesprune.operating_point import best_validation, chosen_rates, learning_rate_choice, profile_rates
-from bayesprune.profiles import load_profiles
+from bayesprune.pipeline.profiles import load_profiles
+from bayesprune.report.operating_point import best_validation, chosen_rates, learning_rate_choice, profile_rates
 
 
 def _history(method: str, lr_variant: str, dataset: str, val: list[float]) -> list[dict]:
@@ -44,7 +44,7 @@ def test_profile_rates_reads_one_rate_per_method_and_refuses_several(tmp_path):
 
 
 def test_variants_copy_the_grid_under_their_own_run_names(tmp_path):
-    from bayesprune.run_paths import run_id
+    from bayesprune.pipeline.run_paths import run_id
 
     path = tmp_path / "profiles.yml"
     path.write_text("p:\n  datasets: [mnist]\n  methods: [sgd, bbb]\n  seeds: [0]\n  fractions: [0.5]\n"
@@ -59,8 +59,8 @@ def test_variants_copy_the_grid_under_their_own_run_names(tmp_path):
 
 def test_table2_sets_our_error_by_fraction_removed_beside_blundell_s(tmp_path):
     from bayesprune.config import RunConfig
-    from bayesprune.manifest import write_manifest
-    from bayesprune.operating_point import table2
+    from bayesprune.pipeline.manifest import write_manifest
+    from bayesprune.report.operating_point import table2
 
     rows = [{"dataset": "mnist", "method": "bbb", "seed": seed, "protocol": "corrected", "variant": "",
              "criterion": criterion, "fraction": f, "achieved_sparsity": f, "accuracy_mean": acc - 0.001 * seed,

@@ -40,26 +40,18 @@ def test_pyproject_ranges_admit_the_pins():
 
 
 def test_the_chapter_table_owns_the_chapter_list():
-    from bayesprune.chapters import CHAPTERS, RUN_NOTEBOOKS
+    from bayesprune.report.chapters import CHAPTERS, RUN_NOTEBOOKS
+    from bayesprune.report.pdf import toc_entries
 
     notebooks = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
     assert notebooks == set(CHAPTERS) | set(RUN_NOTEBOOKS)  # every notebook is a chapter or a run's step
-
-    def files(entries):
-        for entry in entries:
-            if "file" in entry:
-                yield entry["file"]
-            yield from files(entry.get("sections", []))
-
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    entries = [toc["root"], *(f for part in toc["parts"] for f in files(part["chapters"]))]
-    listed = [f.removeprefix("results/") for f in entries if f.startswith("results/")]
+    listed = [f.removeprefix("results/") for f in toc_entries(ROOT / "_toc.yml") if f.startswith("results/")]
     assert sorted(listed) == sorted(CHAPTERS)
 
 
 def test_a_book_from_another_profile_than_the_reference_carries_a_banner_and_leaves_book_alone(tmp_path):
-    from bayesprune.chapters import BOOK, book_config, book_source
-    from bayesprune.profiles import get_profile
+    from bayesprune.pipeline.profiles import get_profile
+    from bayesprune.report.chapters import BOOK, book_config, book_source
 
     smoke = book_config(get_profile("smoke"))
     assert "<b>smoke</b> profile" in smoke["html"]["announcement"]

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from bayesprune.chapters import BOOK
-from bayesprune.pdf import page_order, print_book
+from bayesprune.report.chapters import BOOK
+from bayesprune.report.pdf import page_order, print_book
 
 pytestmark = pytest.mark.browser
 

@@ -8,15 +8,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bayesprune import bayes
-from bayesprune.augment import affine, fixed_test_images, random_affine
-from bayesprune.bayes import BayesianMLP, ScaleMixturePrior
 from bayesprune.config import DEVIATIONS, RunConfig
-from bayesprune.elbo import elbo_terms, kl_weights
-from bayesprune.evaluate import evaluate, pruning_sweep, study_scores
-from bayesprune.fused import fused_elbo_terms
-from bayesprune.models import MLP, build_model
-from bayesprune.prune import give_pruned_noise, global_prune
+from bayesprune.data.augment import affine, fixed_test_images, random_affine
+from bayesprune.model import bayes
+from bayesprune.model.bayes import BayesianMLP, ScaleMixturePrior
+from bayesprune.model.elbo import elbo_terms, kl_weights
+from bayesprune.model.evaluate import evaluate, pruning_sweep, study_scores
+from bayesprune.model.models import MLP, build_model
+from bayesprune.model.prune import give_pruned_noise, global_prune
+from bayesprune.training.fused import fused_elbo_terms
 
 
 def _bbb() -> BayesianMLP:
@@ -103,7 +103,7 @@ def test_pruned_rho_zero_gives_pruned_weights_noise_of_sigma_softplus_zero(monke
 
 
 def test_detached_pruning_leaves_every_fraction_at_the_unpruned_accuracy():
-    from bayesprune.evaluate import mean_logits
+    from bayesprune.model.evaluate import mean_logits
 
     model = _bbb()
     x = torch.randn(256, 20)
@@ -129,7 +129,7 @@ def test_mixed_metric_is_the_mean_log_softmax_of_samples_and_mean_network():
 
 
 def test_pruning_ablation_fixes_each_pruning_time_deviation_alone():
-    from bayesprune.runs import pruning_ablation
+    from bayesprune.pipeline.runs import pruning_ablation
 
     model = _bbb()
     x, y = torch.randn(64, 20), torch.randint(0, 5, (64,))
@@ -182,8 +182,8 @@ def test_long_baselines_double_fashion_mnist_baseline_epochs_only():
 
 
 def test_profile_ablation_retrains_each_training_time_deviation_alone():
-    from bayesprune.profiles import Profile
-    from bayesprune.run_paths import run_id
+    from bayesprune.pipeline.profiles import Profile
+    from bayesprune.pipeline.run_paths import run_id
 
     profile = Profile("p", ("fashion-mnist",), ("sgd", "bbb"), (0, 1), (0.9,), ("corrected", "study"),
                       ablation=("bbb",), config=(("epochs", 3),))

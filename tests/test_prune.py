@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bayesprune import bayes
-from bayesprune.bayes import BayesianMLP
-from bayesprune.models import MLP
-from bayesprune.prune import global_prune, magnitude_prune, prunable, snr_prune, sparsity
+from bayesprune.model import bayes
+from bayesprune.model.bayes import BayesianMLP
+from bayesprune.model.models import MLP
+from bayesprune.model.prune import global_prune, magnitude_prune, prunable, snr_prune, sparsity
 
 
 def _bbb() -> BayesianMLP:

@@ -21,18 +21,18 @@ import pytest
 import torch
 import yaml
 
-from bayesprune.checkpoint import save_checkpoint
-from bayesprune.data import SHA256, raw_dir
-from bayesprune.lock import lock_holder_pid
-from bayesprune.run_paths import RunPaths
-from bayesprune.manifest import ResultsIntegrityError
-from bayesprune.profiles import load_profiles
-from bayesprune.prune import global_prune
-from bayesprune.models import MLP
-from bayesprune.results import load_table
-from bayesprune.execute import NOTEBOOKS
-from bayesprune.runner import run_grid
-from bayesprune.train import CHECKPOINT, train
+from bayesprune.data.datasets import SHA256, raw_dir
+from bayesprune.model.models import MLP
+from bayesprune.model.prune import global_prune
+from bayesprune.pipeline.execute import NOTEBOOKS
+from bayesprune.pipeline.lock import lock_holder_pid
+from bayesprune.pipeline.manifest import ResultsIntegrityError
+from bayesprune.pipeline.profiles import load_profiles
+from bayesprune.pipeline.results import load_table
+from bayesprune.pipeline.run_paths import RunPaths
+from bayesprune.pipeline.runner import run_grid
+from bayesprune.training.checkpoint import save_checkpoint
+from bayesprune.training.train import CHECKPOINT, train
 
 from .conftest import small_config
 

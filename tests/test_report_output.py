@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from bayesprune.profiles import PROJECT_ROOT
+from bayesprune.pipeline.profiles import PROJECT_ROOT
 
 pytestmark = pytest.mark.report
 

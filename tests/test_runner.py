@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from bayesprune.profiles import load_profiles
-from bayesprune.results import load_table
-from bayesprune.run_paths import RunPaths
-from bayesprune.runner import run_grid
+from bayesprune.pipeline.profiles import load_profiles
+from bayesprune.pipeline.results import load_table
+from bayesprune.pipeline.run_paths import RunPaths
+from bayesprune.pipeline.runner import run_grid
 
 TINY = {"epochs": 2, "lr": 0.001, "hidden": [16], "train_subset": 500, "test_subset": 200, "eval_samples": 2,
         "device": "cpu"}
@@ -80,7 +80,7 @@ def test_a_failing_run_keeps_its_notebook_and_the_grid_goes_on(real_data_root, t
 
 
 def test_parallel_jobs_finish_every_run_once(real_data_root, tmp_path):
-    from bayesprune.executors import LocalExecutor
+    from bayesprune.pipeline.executors import LocalExecutor
 
     profile = _profile(tmp_path, ["sgd", "dropout0.5"])
     summary = run_grid(profile, tmp_path / "results", progress=False, executor=LocalExecutor(jobs=2))
@@ -98,7 +98,7 @@ def _pinned_device(_: int) -> tuple[str, str, int]:
 
 
 def test_parallel_workers_each_get_their_own_gpu_and_thread_share():
-    from bayesprune.executors import LocalExecutor
+    from bayesprune.pipeline.executors import LocalExecutor
 
     seen = list(LocalExecutor(jobs=2, gpus=["3", "5"]).map(_pinned_device, [0, 1]))
     share = max(1, (os.cpu_count() or 1) // 2)
@@ -109,7 +109,7 @@ def test_parallel_workers_each_get_their_own_gpu_and_thread_share():
 def test_ray_executor_without_ray_says_how_to_install_it(monkeypatch):
     import builtins
 
-    from bayesprune.executors import MissingExtra, make_executor
+    from bayesprune.pipeline.executors import MissingExtra, make_executor
 
     real_import = builtins.__import__
 
@@ -123,7 +123,7 @@ def test_ray_executor_without_ray_says_how_to_install_it(monkeypatch):
 
 
 def test_recheck_retrains_a_run_and_finds_it_identical(real_data_root, tmp_path):
-    from bayesprune.recheck import recheck
+    from bayesprune.pipeline.recheck import recheck
 
     profile = _profile(tmp_path, ["sgd"])
     assert run_grid(profile, tmp_path / "results", progress=False).ok
@@ -133,7 +133,7 @@ def test_recheck_retrains_a_run_and_finds_it_identical(real_data_root, tmp_path)
 
 
 def _execute_prior(index: int) -> float:
-    from bayesprune.execute import execute_notebook
+    from bayesprune.pipeline.execute import execute_notebook
 
     return execute_notebook("prior", Path(tempfile.gettempdir()) / f"bayesprune-test-prior-{os.getpid()}-{index}.ipynb", {})
 
@@ -142,7 +142,7 @@ def test_notebooks_executed_side_by_side_get_kernels_of_their_own():
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from bayesprune.execute import LocalKernelManager
+    from bayesprune.pipeline.execute import LocalKernelManager
 
     first, second = LocalKernelManager(kernel_name="python3"), LocalKernelManager(kernel_name="python3")
     assert first.transport == "ipc" and first.ip != second.ip  # no shared socket path, no crossed messages
@@ -152,7 +152,7 @@ def test_notebooks_executed_side_by_side_get_kernels_of_their_own():
 
 def test_the_progress_bar_weighs_runs_by_their_expected_cost():
     from bayesprune.config import RunConfig
-    from bayesprune.runner import expected_cost
+    from bayesprune.pipeline.runner import expected_cost
 
     sgd = RunConfig(method="sgd", epochs=10)
     assert expected_cost(RunConfig(method="bbb", epochs=10)) == pytest.approx(4 * expected_cost(sgd))
@@ -171,7 +171,7 @@ def test_the_progress_bar_names_the_run_in_progress_and_ends_full(real_data_root
 
 
 def test_runs_go_side_by_side_by_default_on_a_machine_without_gpus(monkeypatch):
-    from bayesprune.executors import default_jobs, make_executor
+    from bayesprune.pipeline.executors import default_jobs, make_executor
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     monkeypatch.setattr(os, "cpu_count", lambda: 2)

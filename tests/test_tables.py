@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from bayesprune.reference import REPORTED
-from bayesprune.tables import study_layout, weight_summary
-from bayesprune.weights import value_stats
+from bayesprune.model.weights import value_stats
+from bayesprune.report.reference import REPORTED
+from bayesprune.report.tables import study_layout, weight_summary
 
 
 def test_describe_matches_known_moments():
@@ -51,7 +51,7 @@ def test_weight_summary_averages_the_all_rows_over_seeds():
 
 
 def test_bench_times_every_model_and_derives_the_ratios(real_data_root):
-    from bayesprune.bench import format_report, run_bench
+    from bayesprune.performance.bench import format_report, run_bench
 
     models = ["sgd", "bbb", "bbb-torch", "bbb-study", "sgd-2x1200", "bbb-2x1200"]
     report = run_bench(models, steps=2, repeats=1, warmup=1, device="cpu")
@@ -76,8 +76,8 @@ def test_bench_times_every_model_and_derives_the_ratios(real_data_root):
 
 
 def test_run_cost_table_takes_the_median_epoch_and_each_run_s_own_epoch_count():
-    from bayesprune.compute import run_cost_table
     from bayesprune.config import RunConfig
+    from bayesprune.report.compute import run_cost_table
 
     study = RunConfig(dataset="fashion-mnist", method="sgd", protocol="study", epochs=3)  # trains 6 epochs
     corrected = [RunConfig(dataset="fashion-mnist", method="sgd", epochs=3, seed=seed) for seed in (0, 1)]

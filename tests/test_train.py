@@ -12,10 +12,10 @@ import time
 import pytest
 import torch
 
-from bayesprune.checkpoint import CheckpointError, load_checkpoint
 from bayesprune.config import RunConfig
-from bayesprune.evaluate import evaluate, pruning_sweep
-from bayesprune.train import CHECKPOINT, train
+from bayesprune.model.evaluate import evaluate, pruning_sweep
+from bayesprune.training.checkpoint import CheckpointError, load_checkpoint
+from bayesprune.training.train import CHECKPOINT, train
 
 from .conftest import small_config
 
@@ -101,7 +101,7 @@ def test_non_finite_loss_stops_the_run_and_saves_nothing(real_data_root, tmp_pat
 def test_evaluation_reports_mean_and_ensemble_for_bbb_only(real_data_root):
     result = train(small_config(method="bbb", epochs=5), progress=False)
     sgd = train(small_config(epochs=2), progress=False)
-    from bayesprune.data import load_split
+    from bayesprune.data.datasets import load_split
 
     x, y = load_split("mnist", train=False, root=real_data_root, subset=1000)
     bbb_scores = evaluate(result.model, x, y, samples=5)
@@ -154,8 +154,8 @@ def test_cli_reports_bad_arguments_without_a_traceback(real_data_root):
 
 
 def test_validation_images_are_held_out_of_training(real_data_root):
-    from bayesprune.data import load_split
-    from bayesprune.splits import split_validation
+    from bayesprune.data.datasets import load_split
+    from bayesprune.data.splits import split_validation
 
     cfg = small_config(validation=500)
     x, y = load_split("mnist", True, real_data_root, "cpu", 255.0, cfg.train_subset)
@@ -167,10 +167,10 @@ def test_validation_images_are_held_out_of_training(real_data_root):
 
 
 def test_early_stopping_keeps_the_best_validation_epoch(real_data_root, tmp_path):
-    from bayesprune.evaluate import accuracy, mean_logits
-    from bayesprune.data import load_split
-    from bayesprune.splits import split_validation
-    from bayesprune.train import best_epoch, training_done
+    from bayesprune.data.datasets import load_split
+    from bayesprune.data.splits import split_validation
+    from bayesprune.model.evaluate import accuracy, mean_logits
+    from bayesprune.training.train import best_epoch, training_done
 
     cfg = small_config(method="sgd", lr=0.05, epochs=30, validation=500, patience=2)
     result = train(cfg, out_dir=tmp_path, progress=False)
@@ -200,7 +200,7 @@ def test_bbb_history_records_the_posterior_diagnostics(real_data_root):
 def test_the_initialisation_follows_the_config():
     import torch.nn.functional as F
 
-    from bayesprune.models import build_model
+    from bayesprune.model.models import build_model
 
     model = build_model(RunConfig(method="bbb", init_mu=0.05, init_rho=(-3.0, -2.0), hidden=(50,)))
     for layer in model.layers:
@@ -232,7 +232,7 @@ def test_cli_reports_a_non_finite_loss_in_one_line(real_data_root):
 
 
 def test_cli_reports_a_failed_recheck_in_one_line(real_data_root, tmp_path):
-    from bayesprune.manifest import write_manifest
+    from bayesprune.pipeline.manifest import write_manifest
 
     cfg = small_config(optimizer="sgd", lr=1e30, epochs=1, hidden=(8,))  # retraining it hits a non-finite loss
     run_dir = tmp_path / "smoke" / "runs" / "broken"

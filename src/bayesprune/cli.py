@@ -9,12 +9,12 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from .checkpoint import CheckpointError
-from .config import DATASETS, RunConfig
-from .data import DataIntegrityError, data_root, fetch
-from .executors import MissingExtra
-from .manifest import ResultsIntegrityError
-from .recheck import RecheckFailed
+from bayesprune.config import DATASETS, RunConfig
+from bayesprune.data.datasets import DataIntegrityError, data_root, fetch
+from bayesprune.pipeline.executors import MissingExtra
+from bayesprune.pipeline.manifest import ResultsIntegrityError
+from bayesprune.pipeline.recheck import RecheckFailed
+from bayesprune.training.checkpoint import CheckpointError
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -98,9 +98,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _run_grid(args: argparse.Namespace) -> int:
     """Execute a profile's grid and print the summary; non-zero unless every run is finished."""
-    from .executors import make_executor
-    from .profiles import get_profile
-    from .runner import run_grid
+    from bayesprune.pipeline.executors import make_executor
+    from bayesprune.pipeline.profiles import get_profile
+    from bayesprune.pipeline.runner import run_grid
 
     profile = get_profile(args.profile)
     executor = make_executor(args.executor, args.jobs, args.address, args.cpus_per_run, args.gpus_per_run)
@@ -113,7 +113,7 @@ def _run_grid(args: argparse.Namespace) -> int:
 
 def _print_and_save(text: str, report: dict, path: Path | None) -> None:
     """Print a report's text and, where a path is given, write the report there as JSON."""
-    from .results import write_json
+    from bayesprune.pipeline.results import write_json
 
     print(text)
     if path:
@@ -123,7 +123,7 @@ def _print_and_save(text: str, report: dict, path: Path | None) -> None:
 
 def _bench(args: argparse.Namespace) -> int:
     """Time every model and print (and optionally save) the report."""
-    from .bench import format_report, run_bench
+    from bayesprune.performance.bench import format_report, run_bench
 
     models = list(args.models)
     if "blitz" in models:
@@ -139,8 +139,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _time_training(args: argparse.Namespace) -> int:
     """Train a profile's grid side by side and print (and optionally save) what each run took."""
-    from .gridtime import format_training_report, time_profile_training
-    from .profiles import get_profile
+    from bayesprune.performance.gridtime import format_training_report, time_profile_training
+    from bayesprune.pipeline.profiles import get_profile
 
     report = time_profile_training(get_profile(args.profile), args.seeds, args.protocols, args.jobs, args.device,
                                    args.data_dir)
@@ -150,8 +150,8 @@ def _time_training(args: argparse.Namespace) -> int:
 
 def _recheck(args: argparse.Namespace) -> int:
     """Retrain one run and print recorded against re-run accuracy; non-zero if any differ beyond 2 seed std."""
-    from .profiles import get_profile
-    from .recheck import recheck
+    from bayesprune.pipeline.profiles import get_profile
+    from bayesprune.pipeline.recheck import recheck
 
     profile = get_profile(args.profile)
     table, seconds = recheck(profile, args.results / profile.name, args.run, args.scratch, args.data_dir)
@@ -162,8 +162,8 @@ def _recheck(args: argparse.Namespace) -> int:
 
 def _book(args: argparse.Namespace) -> int:
     """Build a profile's book and print where its HTML is."""
-    from .chapters import build_book
-    from .profiles import get_profile
+    from bayesprune.pipeline.profiles import get_profile
+    from bayesprune.report.chapters import build_book
 
     index = build_book(get_profile(args.profile), args.results)
     print(f"HTML: {index.relative_to(Path.cwd()) if index.is_relative_to(Path.cwd()) else index}")
@@ -184,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "book":
             return _book(args)
         if args.command == "pdf":
-            from .chapters import BOOK
-            from .pdf import print_book
+            from bayesprune.report.chapters import BOOK
+            from bayesprune.report.pdf import print_book
 
             print(f"PDF: {print_book(args.html, BOOK / '_toc.yml', args.out)}")
             return 0
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             return _bench(args)
         if args.command == "time-training":
             return _time_training(args)
-        from .train import train
+        from bayesprune.training.train import train
 
         values = {f.name: getattr(args, f.name) for f in fields(RunConfig)}
         result = train(RunConfig.from_dict(values), out_dir=args.out, data_root=args.data_dir)

@@ -101,7 +101,7 @@ class RunConfig:
     kl_weighting: str = "blundell"  # blundell | uniform | study (set by the kl_doubling deviation)
     init_mu: float = 0.2  # BBB posterior means start at U(-init_mu, init_mu) (the study's 0.2)
     init_rho: tuple[float, float] = (-5.0, -4.0)  # BBB rho starts at U(low, high) (the study's), sigma = softplus(rho)
-    fused_elbo: bool = True  # fast step (bayesprune.fused); False: the plain autograd reference, same estimator
+    fused_elbo: bool = True  # fast step (bayesprune.training.fused); False: the plain autograd reference, same estimator
     eval_samples: int = 10  # networks in the MC ensemble
     device: str = "auto"  # auto | cpu | cuda
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..host import cpu_flags
+from bayesprune.host import cpu_flags
 
 SOURCE = Path(__file__).with_name("bbb_sample.c")
 COMPILE_FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp", "-fPIC"]

@@ -1,0 +1,1 @@
+"""The datasets, fetched and verified; the study's augmentation; the splits a run trains, validates and is scored on."""

@@ -1,0 +1,93 @@
+"""Test accuracy: the deterministic (posterior-mean) network and the BBB Monte Carlo ensemble."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from bayesprune.model.bayes import BayesianMLP
+from bayesprune.model.prune import give_pruned_noise, global_prune, sweep_criteria
+
+
+@torch.no_grad()
+def mean_logits(model: nn.Module, x: Tensor) -> Tensor:
+    """Logits of the deterministic network: dropout off, BBB at its posterior mean."""
+    model.eval()
+    return model(x, sample=False) if isinstance(model, BayesianMLP) else model(x)
+
+
+@torch.no_grad()
+def ensemble_probabilities(model: BayesianMLP, x: Tensor, samples: int) -> Tensor:
+    """Mean of the softmax over `samples` sampled networks."""
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    model.eval()
+    total = torch.zeros(len(x), model.layers[-1].bias_mu.numel(), device=x.device)
+    for _ in range(samples):
+        total += torch.softmax(model(x, sample=True), dim=1)
+    return total / samples
+
+
+def accuracy(scores: Tensor, y: Tensor) -> float:
+    """Share of rows whose highest score is the label."""
+    return (scores.argmax(dim=1) == y).float().mean().item()
+
+
+@torch.no_grad()
+def study_scores(model: BayesianMLP, x: Tensor, samples: int) -> Tensor:
+    """The study's BBB metric: mean log-softmax of `samples` sampled networks and the mean network."""
+    total = torch.log_softmax(mean_logits(model, x), dim=1)
+    for _ in range(samples):
+        total += torch.log_softmax(model(x, sample=True), dim=1)
+    return total / (samples + 1)
+
+
+def evaluate(
+    model: nn.Module, x: Tensor, y: Tensor, samples: int = 10, mixed_metric: bool = False
+) -> dict[str, float | None]:
+    """accuracy_mean for every model; accuracy_ensemble for BBB (None for deterministic models).
+
+    With mixed_metric, accuracy_ensemble is the study's metric (`study_scores`) instead of the
+    mean of the softmax of sampled networks.
+    """
+    result: dict[str, float | None] = {"accuracy_mean": accuracy(mean_logits(model, x), y), "accuracy_ensemble": None}
+    if isinstance(model, BayesianMLP):
+        scores = study_scores(model, x, samples) if mixed_metric else ensemble_probabilities(model, x, samples)
+        result["accuracy_ensemble"] = accuracy(scores, y)
+    return result
+
+
+def pruning_sweep(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    fractions: Sequence[float],
+    include_bias: bool = False,
+    samples: int = 10,
+    seed: int = 0,
+    deviations: Sequence[str] = (),
+    primary_only: bool = False,
+) -> list[dict[str, Any]]:
+    """Accuracy of fresh copies of model pruned to each fraction by each criterion that applies.
+
+    `deviations` switches on the study's pruning and scoring code paths (config.DEVIATIONS);
+    `primary_only` keeps the model's own criterion (SNR for BBB) and skips magnitude.
+    """
+    bayesian = isinstance(model, BayesianMLP)
+    rows = []
+    criteria = sweep_criteria(model, tuple(deviations))
+    for criterion in criteria[:1] if primary_only else criteria:
+        for fraction in fractions:
+            pruned = copy.deepcopy(model)
+            achieved = global_prune(pruned, fraction, criterion, include_bias or criterion == "snr_rho")
+            if bayesian and "pruned_rho_zero" in deviations:
+                give_pruned_noise(pruned)
+            scored = model if bayesian and "pruning_detached" in deviations else pruned
+            torch.manual_seed(seed)
+            rows.append({"criterion": criterion, "fraction": fraction, "achieved_sparsity": achieved,
+                         **evaluate(scored, x, y, samples, "mixed_metric" in deviations)})
+    return rows

@@ -1,0 +1,125 @@
+"""Global unstructured pruning on top of torch.nn.utils.prune: magnitude for every model, SNR for BBB.
+
+Each pruned parameter gets torch's `<name>_orig` + `<name>_mask` + forward pre-hook. For BBB the mask
+sits on `weight_mu` / `bias_mu`, and BayesianLinear multiplies its noise by the same mask, so a pruned
+weight is exactly zero in the posterior-mean and in every sampled forward pass (rho is left alone).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils import prune
+
+from bayesprune.config import validate_fraction
+from bayesprune.model.bayes import BayesianLinear, BayesianMLP
+
+CRITERIA = {"mlp": ("magnitude",), "bbb": ("snr", "magnitude", "snr_rho")}
+OWN_CRITERIA = {"bbb": ("snr", "snr_rho")}  # BBB's SNR, as defined and as the study's code computed it
+
+
+class LowestScore(prune.BasePruningMethod):
+    """Zero the round(amount * n) entries with the lowest score; ties go to the lower index."""
+
+    PRUNING_TYPE = "unstructured"
+
+    def __init__(self, amount: float) -> None:
+        self.amount = amount
+
+    def compute_mask(self, t: Tensor, default_mask: Tensor) -> Tensor:
+        """Mask that keeps default_mask and also zeros the lowest-scoring entries."""
+        mask = default_mask.clone()
+        count = round(self.amount * t.numel())
+        if count:
+            order = torch.argsort(t.reshape(-1), stable=True)
+            mask.view(-1)[order[:count]] = 0
+        return mask
+
+
+def criteria_for(model: nn.Module) -> tuple[str, ...]:
+    """Pruning criteria that apply to a model (snr_rho: the study's code, see `score`)."""
+    return CRITERIA["bbb" if isinstance(model, BayesianMLP) else "mlp"]
+
+
+def own_criteria(method: str) -> tuple[str, ...]:
+    """A method's own pruning criteria: SNR for BBB (either form), magnitude for the others."""
+    return OWN_CRITERIA.get(method, ("magnitude",))
+
+
+def sweep_criteria(model: nn.Module, deviations: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Criteria a pruning sweep reports: the model's own (BBB's SNR as the study coded it, if asked), and magnitude."""
+    if not isinstance(model, BayesianMLP):
+        return own_criteria("mlp")
+    snr, study_snr = own_criteria("bbb")
+    return (study_snr if "snr_over_rho" in deviations else snr, "magnitude")
+
+
+def _validate_criterion(model: nn.Module, criterion: str) -> None:
+    """Raise ValueError unless criterion applies to model."""
+    valid = criteria_for(model)
+    if criterion not in valid:
+        raise ValueError(f"criterion {criterion!r} does not apply to {type(model).__name__}; valid choices: {', '.join(valid)}")
+
+
+def prunable(model: nn.Module, include_bias: bool = False) -> list[tuple[nn.Module, str]]:
+    """(module, parameter name) pairs that pruning ranks together: all weight matrices, biases optional."""
+    if isinstance(model, BayesianMLP):
+        names = ("weight_mu", "bias_mu") if include_bias else ("weight_mu",)
+        return [(m, n) for m in model.modules() if isinstance(m, BayesianLinear) for n in names]
+    names = ("weight", "bias") if include_bias else ("weight",)
+    return [(m, n) for m in model.modules() if isinstance(m, nn.Linear) for n in names]
+
+
+def score(module: nn.Module, name: str, criterion: str) -> Tensor:
+    """Importance of each entry: |w| (magnitude), |mu| / softplus(rho) (snr), or the study's snr_rho.
+
+    snr_rho reproduces the study's code: |mu| / rho for weights and mu / rho for biases, with the raw
+    (negative) rho, so the lowest scores, pruned first, are the largest |mu|.
+    """
+    value = getattr(module, name).detach()
+    if criterion == "magnitude":
+        return value.abs()
+    rho = getattr(module, name.replace("_mu", "_rho")).detach()
+    if criterion == "snr_rho":
+        return (value if name.startswith("bias") else value.abs()) / rho
+    return value.abs() / F.softplus(rho)
+
+
+def sparsity(model: nn.Module, include_bias: bool = False) -> float:
+    """Share of zeros among the prunable entries (as the forward pass sees them)."""
+    pairs = prunable(model, include_bias)
+    zeros = sum(int((getattr(m, n) == 0).sum()) for m, n in pairs)
+    return zeros / sum(getattr(m, n).numel() for m, n in pairs)
+
+
+def global_prune(model: nn.Module, fraction: float, criterion: str, include_bias: bool = False) -> float:
+    """Prune the lowest-scoring `fraction` of all prunable entries at once; return the achieved sparsity."""
+    validate_fraction(fraction)
+    _validate_criterion(model, criterion)
+    pairs = prunable(model, include_bias)
+    scores = {(m, n): score(m, n, criterion) for m, n in pairs}
+    prune.global_unstructured(pairs, pruning_method=LowestScore, importance_scores=scores, amount=fraction)
+    return sparsity(model, include_bias)
+
+
+def magnitude_prune(model: nn.Module, fraction: float, include_bias: bool = False) -> float:
+    """Global L1 pruning (weights, or BBB's mu)."""
+    return global_prune(model, fraction, "magnitude", include_bias)
+
+
+def snr_prune(model: BayesianMLP, fraction: float, include_bias: bool = False) -> float:
+    """Global signal-to-noise pruning of a BBB network, |mu| / sigma."""
+    return global_prune(model, fraction, "snr", include_bias)
+
+
+
+def give_pruned_noise(model: BayesianMLP) -> None:
+    """The study's code: pruned BBB weights get rho = 0 and keep their noise (sigma = softplus(0) = 0.69)."""
+    for layer in model.layers:
+        for name in ("weight", "bias"):
+            mask = getattr(layer, f"{name}_mu_mask", None)
+            if mask is not None:
+                with torch.no_grad():
+                    getattr(layer, f"{name}_rho").masked_fill_(mask == 0, 0.0)
+        layer.mask_noise = False

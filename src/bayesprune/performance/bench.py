@@ -1,0 +1,348 @@
+"""`bayesprune bench`: what one training epoch of each model costs on this machine.
+
+Every model trains on the same real minibatches (batch 100; the 784-500-500-10 network, or Blundell
+et al.'s 784-1200-1200-10 for the models named -2x1200) with the same optimizer as `train`. After warm-up, each is timed over a fixed number of steps, several
+times; the median step time is extrapolated to an epoch of 600 steps (said in the output).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bayesprune.config import RunConfig
+from bayesprune.data.datasets import load_split
+from bayesprune.host import resolve_device
+from bayesprune.model.activation import relu_between
+from bayesprune.model.bayes import HALF_LOG_2PI
+from bayesprune.model.models import build_model, build_prior, layer_sizes
+from bayesprune.performance.compression import crossover_sparsity
+from bayesprune.pipeline.manifest import device_description, library_versions
+from bayesprune.training.heap import keep_freed_memory
+from bayesprune.training.train import build_optimizer, step_function
+
+STEPS_PER_EPOCH = 600
+BLUNDELL_HIDDEN = (1200, 1200)  # Blundell et al.'s Table 2 network, 784-1200-1200-10
+BLITZ_HINT = "pip install -e .[bench]  (blitz-bayesian-pytorch)"
+
+
+@dataclass
+class Timing:
+    """Median cost of one training step of a model."""
+
+    name: str
+    step_seconds: float
+    batch_size: int
+
+    @property
+    def epoch_seconds(self) -> float:
+        """Extrapolated seconds per epoch of STEPS_PER_EPOCH steps."""
+        return self.step_seconds * STEPS_PER_EPOCH
+
+    @property
+    def samples_per_second(self) -> float:
+        """Training examples per second."""
+        return self.batch_size / self.step_seconds
+
+
+def _synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work so wall times are real."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_steps(step: Callable[[int], None], steps: int, repeats: int, warmup: int, device: torch.device) -> float:
+    """Median over repeats of the mean seconds per step, after warm-up."""
+    for index in range(warmup):
+        step(index)
+    _synchronize(device)
+    means = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for index in range(steps):
+            step(index)
+        _synchronize(device)
+        means.append((time.perf_counter() - started) / steps)
+    return statistics.median(means)
+
+
+def minibatch(i: int, batches: int, size: int) -> slice:
+    """Rows of step i's minibatch, cycling through the first `batches` minibatches of the data."""
+    return slice((i % batches) * size, (i % batches + 1) * size)
+
+
+def _project_step(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor, use_kernel: bool = True,
+                  graphed: bool = True) -> Callable[[int], None]:
+    """One training step of this project's model for cfg on batch i of a fixed permutation, as training
+    launches it (graphed: a CUDA graph where graphs are enabled)."""
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg).to(x.device).train()
+    if cfg.bayesian:
+        model.use_kernel = use_kernel
+    prior = build_prior(cfg) if cfg.bayesian else None
+    optimizer = build_optimizer(cfg, model)
+    kl_weight = torch.tensor(1.0 / STEPS_PER_EPOCH, device=x.device)
+    batches = len(x) // cfg.batch_size
+    first = minibatch(0, batches, cfg.batch_size)
+    launch = step_function(cfg, model, prior, optimizer, x[first], y[first], kl_weight, graphed)
+
+    def step(i: int) -> None:
+        rows = minibatch(i, batches, cfg.batch_size)
+        launch(x[rows], y[rows], kl_weight)
+
+    return step
+
+
+def _study_step(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor) -> Callable[[int], None]:
+    """BBB as the study's notebooks implement it: one pass per sample, the noise drawn on the host and
+    copied to the device, the mixture prior evaluated on the host as log(pi p1 + (1 - pi) p2), log q detached."""
+    device = x.device
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg).to(device).train()
+    optimizer = build_optimizer(cfg, model)
+    normal = torch.distributions.Normal(0.0, 1.0)
+    wide = torch.distributions.Normal(0.0, math.exp(cfg.prior_log_sigma1))
+    narrow = torch.distributions.Normal(0.0, math.exp(cfg.prior_log_sigma2))
+    batches = len(x) // cfg.batch_size
+
+    def sample_with_cost(mu: torch.Tensor, rho: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        sigma = torch.log1p(torch.exp(rho))
+        w = mu + sigma * normal.sample(rho.shape).to(device)
+        log_q = (-HALF_LOG_2PI - torch.log(sigma) - (w - mu) ** 2 / (2 * sigma**2)).sum().detach()
+        host = w.cpu()
+        density = cfg.prior_pi * wide.log_prob(host).exp().to(device) + (1 - cfg.prior_pi) * narrow.log_prob(host).exp().to(device)
+        return w, log_q - torch.log(density).sum()
+
+    def step(i: int) -> None:
+        rows = minibatch(i, batches, cfg.batch_size)
+        optimizer.zero_grad(set_to_none=True)
+        loss = torch.zeros((), device=device)
+        for _ in range(cfg.train_samples):
+            hidden = x[rows]
+            for layer, activation in relu_between(model.layers):
+                weight, weight_cost = sample_with_cost(layer.weight_mu, layer.weight_rho)
+                bias, bias_cost = sample_with_cost(layer.bias_mu, layer.bias_rho)
+                hidden = activation(torch.nn.functional.linear(hidden, weight, bias))
+                loss = loss + (weight_cost + bias_cost) / STEPS_PER_EPOCH
+            loss = loss + torch.nn.functional.cross_entropy(hidden, y[rows], reduction="sum")
+        (loss / cfg.train_samples / cfg.batch_size).backward()
+        optimizer.step()
+
+    return step
+
+
+def _blitz_step(cfg: RunConfig, x: torch.Tensor, y: torch.Tensor) -> Callable[[int], None]:
+    """The same network, prior and 2 samples with blitz-bayesian-pytorch's BayesianLinear."""
+    try:
+        from blitz.modules import BayesianLinear
+        from blitz.utils import variational_estimator
+    except ImportError as error:
+        raise ImportError(f"blitz-bayesian-pytorch is not installed: {BLITZ_HINT}") from error
+
+    @variational_estimator
+    class BlitzMLP(torch.nn.Module):
+        """784-500-500-10 ReLU MLP of blitz BayesianLinear layers."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            sizes = [784, *cfg.hidden, 10]
+            prior = {"prior_pi": cfg.prior_pi, "prior_sigma_1": math.exp(cfg.prior_log_sigma1),
+                     "prior_sigma_2": math.exp(cfg.prior_log_sigma2)}
+            self.layers = torch.nn.ModuleList(BayesianLinear(a, b, **prior) for a, b in zip(sizes[:-1], sizes[1:]))
+
+        def forward(self, h: torch.Tensor) -> torch.Tensor:
+            """Logits from one weight sample."""
+            for layer, activation in relu_between(self.layers):
+                h = activation(layer(h))
+            return h
+
+    torch.manual_seed(cfg.seed)
+    model = BlitzMLP().to(x.device)
+    optimizer = build_optimizer(cfg, model)
+    criterion = torch.nn.CrossEntropyLoss(reduction="sum")
+    batches = len(x) // cfg.batch_size
+
+    def step(i: int) -> None:
+        rows = minibatch(i, batches, cfg.batch_size)
+        optimizer.zero_grad(set_to_none=True)
+        loss = model.sample_elbo(x[rows], y[rows], criterion, sample_nbr=cfg.train_samples,
+                                 complexity_cost_weight=1.0 / STEPS_PER_EPOCH)
+        (loss / cfg.batch_size).backward()
+        optimizer.step()
+
+    return step
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    """A benchmarked model: what it is, and how to build its training step on (device, images, labels)."""
+
+    what: str
+    build: Callable[[str, torch.Tensor, torch.Tensor], Callable[[int], None]]
+
+
+def _ours(method: str, **options: Any) -> Callable[[str, torch.Tensor, torch.Tensor], Callable[[int], None]]:
+    """Builder of this project's step for a method; options split into RunConfig fields and step switches."""
+    switches = {k: options.pop(k) for k in ("use_kernel", "graphed") if k in options}
+    return lambda device, x, y: _project_step(RunConfig(method=method, device=device, **options), x, y, **switches)
+
+
+MODELS = {
+    "sgd": BenchModel("the SGD MLP (Adam, as every model here)", _ours("sgd")),
+    "sgd-eager": BenchModel("the same step launched op by op (no CUDA graph; on CPU the same as sgd)",
+                            _ours("sgd", graphed=False)),
+    "dropout0.5": BenchModel("the MLP with dropout 0.5", _ours("dropout0.5")),
+    "bbb": BenchModel("this project's BBB step, 2 samples (the C kernel on CPU, one CUDA graph on GPU)", _ours("bbb")),
+    "bbb-eager": BenchModel("the same step launched op by op (no CUDA graph; on CPU the same as bbb)",
+                            _ours("bbb", graphed=False)),
+    "bbb-torch": BenchModel("the same step without the C kernel (PyTorch operations)", _ours("bbb", use_kernel=False)),
+    "bbb-plain": BenchModel("the same estimator through plain autograd, one forward pass per sample",
+                            _ours("bbb", fused_elbo=False)),
+    "bbb-study": BenchModel("BBB as the study implements it (noise and prior through the host)",
+                            lambda device, x, y: _study_step(RunConfig(method="bbb", device=device), x, y)),
+    "blitz": BenchModel("blitz-bayesian-pytorch's BayesianLinear, same network, prior and 2 samples",
+                        lambda device, x, y: _blitz_step(RunConfig(method="bbb", device=device), x, y)),
+    "sgd-2x1200": BenchModel("the SGD MLP at Blundell et al.'s size, 784-1200-1200-10",
+                             _ours("sgd", hidden=BLUNDELL_HIDDEN)),
+    "bbb-2x1200": BenchModel("this project's BBB step at Blundell et al.'s size, 784-1200-1200-10",
+                             _ours("bbb", hidden=BLUNDELL_HIDDEN)),
+}
+RATIOS = {  # reported ratio -> (numerator, denominator)
+    **{f"{name}/sgd": (name, "sgd") for name in ("bbb", "bbb-torch", "bbb-plain", "bbb-study", "blitz", "dropout0.5")},
+    "bbb-eager/sgd-eager": ("bbb-eager", "sgd-eager"),
+    "blitz/bbb": ("blitz", "bbb"),
+    "bbb-2x1200/sgd-2x1200": ("bbb-2x1200", "sgd-2x1200"),
+}
+
+
+def profile_step(step: Callable[[int], None], device: torch.device, steps: int = 5, top: int = 12) -> list[dict[str, Any]]:
+    """The operations that take the most time in a few training steps (self time per step, ms)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for index in range(steps):
+            step(index)
+        _synchronize(device)
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    return [{"op": e.key, "calls_per_step": e.count / steps, "self_ms_per_step": e.self_cpu_time_total / 1e3 / steps}
+            for e in events]
+
+
+def noise_ms(device: torch.device, samples: int = 2) -> dict[str, float]:
+    """Milliseconds to draw one step's weight noise (2 samples of the 784-500-500-10 network) by each generator."""
+    from bayesprune import native
+
+    sizes = layer_sizes(RunConfig())
+    count = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    timed = {"torch.randn": lambda _: torch.randn(samples, count, device=device)}
+    if device.type == "cpu" and native.kernel() is not None:
+        timed["kernel"] = lambda _: native.normals(samples, (count,), 1)
+    return {name: time_steps(draw, steps=20, repeats=5, warmup=3, device=device) * 1e3 for name, draw in timed.items()}
+
+
+def matmul_gflops(device: torch.device, size: int = 1024, repeats: int = 10) -> float:
+    """Dense float32 matrix-multiply throughput of the device (GFLOP/s)."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    seconds = time_steps(lambda _: torch.mm(a, b), steps=repeats, repeats=3, warmup=2, device=device)
+    return 2 * size**3 / seconds / 1e9
+
+
+def sgd_epoch_gflop(cfg: RunConfig) -> float:
+    """Matrix-multiply work of one SGD epoch (forward, and backward at twice that), in GFLOP."""
+    sizes = [784, *cfg.hidden, 10]
+    per_example = sum(2 * a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return 3 * per_example * cfg.batch_size * STEPS_PER_EPOCH / 1e9
+
+
+# The profiler's own log lines (profiler_start, gpuGetDeviceCount on a CPU machine) carry nothing for a reader.
+os.environ.setdefault("KINETO_LOG_LEVEL", "6")
+
+SPARSE_NETWORKS = {"784-300-100-10": (784, 300, 100, 10), "784-500-500-10": (784, 500, 500, 10)}
+SPARSE_BATCHES = (1, 1000)
+
+
+def sparse_crossover(repeats: int) -> dict[str, dict[str, float]]:
+    """Per network and batch size: the lowest sparsity at which CSR inference beats dense on this CPU."""
+    return {name: {str(batch): crossover_sparsity(sizes, batch, repeats=repeats) for batch in SPARSE_BATCHES}
+            for name, sizes in SPARSE_NETWORKS.items()}
+
+
+def run_bench(
+    models: list[str], steps: int = 50, repeats: int = 5, warmup: int = 5, device: str = "auto",
+    data_root: Path | None = None,
+) -> dict[str, Any]:
+    """Time every named model (see MODELS) and derive the ratios."""
+    unknown = [name for name in models if name not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown bench model(s) {', '.join(unknown)}; valid choices: {', '.join(MODELS)}")
+    target = resolve_device(device)
+    keep_freed_memory()
+    x, y = load_split("mnist", True, data_root, target)
+    timings, profiles = {}, {}
+    for name in models:
+        step = MODELS[name].build(str(target), x, y)
+        timings[name] = Timing(name, time_steps(step, steps, repeats, warmup, target), RunConfig().batch_size)
+        if name in ("sgd", "bbb"):
+            profiles[name] = profile_step(step, target)
+    peak = matmul_gflops(target)
+    report: dict[str, Any] = {
+        "machine": device_description(str(target)),
+        "platform": platform.platform(),
+        "libraries": {k: v for k, v in library_versions().items() if k in ("torch", "bayesprune")},
+        "method": f"median over {repeats} repeats of {steps} steps after {warmup} warm-up steps; "
+                  f"epoch = {STEPS_PER_EPOCH} steps, extrapolated",
+        "models": {t.name: {"step_ms": t.step_seconds * 1e3, "epoch_seconds": t.epoch_seconds,
+                            "samples_per_second": t.samples_per_second, "what": MODELS[t.name].what}
+                   for t in timings.values()},
+        "matmul_gflops": peak,
+        "noise_ms": noise_ms(target),
+        "profile": profiles,
+    }
+    if target.type == "cpu":
+        report["sparse_crossover"] = sparse_crossover(max(3, steps // 5))
+    if "sgd" in timings:
+        achieved = sgd_epoch_gflop(RunConfig()) / timings["sgd"].epoch_seconds
+        report["sgd_matmul_share_of_peak"] = achieved / peak
+    for ratio, (top, bottom) in RATIOS.items():
+        if top in timings and bottom in timings:
+            report[ratio] = timings[top].step_seconds / timings[bottom].step_seconds
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The bench report as a plain-text table."""
+    lines = [f"machine: {report['machine']}", f"timing: {report['method']}", "",
+             f"{'model':12s} {'ms/step':>9s} {'s/epoch':>9s} {'samples/s':>10s}"]
+    for name, row in report["models"].items():
+        lines.append(f"{name:12s} {row['step_ms']:9.2f} {row['epoch_seconds']:9.2f} {row['samples_per_second']:10.0f}")
+    lines.append("")
+    lines += [f"{name:12s} {row['what']}" for name, row in report["models"].items() if "what" in row]
+    lines.append("")
+    lines.append(f"dense matmul: {report['matmul_gflops']:.1f} GFLOP/s")
+    if "sgd_matmul_share_of_peak" in report:
+        lines.append(f"SGD epoch reaches {report['sgd_matmul_share_of_peak']:.0%} of it")
+    noise = report.get("noise_ms", {})
+    lines += [f"one step's weight noise by {name}: {ms:.2f} ms" for name, ms in noise.items()]
+    for key, value in report.items():
+        if "/" in key:
+            lines.append(f"{key}: {value:.2f}x")
+    for network, batches in report.get("sparse_crossover", {}).items():
+        for batch, sparsity in batches.items():
+            found = f"from {sparsity:.1%} of the weights pruned" if sparsity == sparsity else "at no sparsity tried"
+            lines.append(f"CSR inference beats dense {found} ({network}, batch {batch})")
+    for name, rows in report["profile"].items():
+        lines += ["", f"where one {name} step spends its time (self time, ms per step):"]
+        lines += [f"  {r['op'][:44]:44s} {r['self_ms_per_step']:7.2f}  ({r['calls_per_step']:.0f} calls)" for r in rows]
+    return "\n".join(lines)
+

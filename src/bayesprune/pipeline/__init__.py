@@ -1,0 +1,1 @@
+"""Grids of runs through the parameterized notebooks: profiles, execution, tidy tables, provenance."""

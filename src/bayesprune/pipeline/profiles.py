@@ -1,0 +1,145 @@
+"""Run profiles (profiles.yml): a grid of datasets x methods x seeds and overrides of RunConfig."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from bayesprune.config import TRAINING_DEVIATIONS, RunConfig, validate_fraction
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+PROFILES_ENV = "BAYESPRUNE_PROFILES"
+PROFILE_KEYS = (
+    "description", "datasets", "methods", "seeds", "protocols", "fractions", "include_bias", "ablation", "config",
+    "method_config", "variants",
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One named grid of runs."""
+
+    name: str
+    datasets: tuple[str, ...]
+    methods: tuple[str, ...]
+    seeds: tuple[int, ...]
+    fractions: tuple[float, ...]
+    protocols: tuple[str, ...] = ("corrected",)
+    include_bias: bool = False
+    ablation: tuple[str, ...] = ()  # methods trained once more per training-time deviation fixed alone
+    config: tuple[tuple[str, Any], ...] = ()
+    method_config: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # per-method overrides of config
+    variants: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # named override sets, each a copy of the grid
+    description: str = ""
+
+    def runs(
+        self,
+        datasets: Sequence[str] | None = None,
+        methods: Sequence[str] | None = None,
+        seeds: Sequence[int] | None = None,
+        protocols: Sequence[str] | None = None,
+        ablation: bool = True,
+    ) -> list[RunConfig]:
+        """Every run's resolved config, optionally restricted to some datasets, methods, seeds or protocols,
+        with or without the ablation runs."""
+        chosen = []
+        for name, wanted, available in (("dataset", datasets, self.datasets), ("method", methods, self.methods),
+                                        ("seed", seeds, self.seeds), ("protocol", protocols, self.protocols)):
+            if wanted is not None and set(wanted) - set(available):
+                raise ValueError(f"{name} {sorted(set(wanted) - set(available))} not in profile {self.name!r}; "
+                                 f"valid choices: {', '.join(map(str, available))}")
+            chosen.append(list(wanted) if wanted is not None else list(available))
+        overrides = dict(self.config)
+        per_method = {method: dict(items) for method, items in self.method_config}
+        variants = [(name, dict(items)) for name, items in self.variants] or [("", {})]
+        grid = [RunConfig.from_dict({**overrides, **per_method.get(m, {}), **changes,
+                                     "dataset": d, "method": m, "seed": s, "protocol": p, "variant": v})
+                for v, changes in variants for p in chosen[3] for d in chosen[0] for m in chosen[1]
+                for s in chosen[2]]
+        if not ablation:
+            return grid
+        return grid + [fixed for cfg in grid if self._ablated(cfg) for fixed in training_ablation(cfg, overrides)]
+
+    def _ablated(self, cfg: RunConfig) -> bool:
+        """Whether cfg is a study run the profile ablates (its methods, first seed only)."""
+        return cfg.protocol == "study" and cfg.method in self.ablation and cfg.seed == self.seeds[0]
+
+
+def training_ablation(study: RunConfig, overrides: dict[str, Any]) -> list[RunConfig]:
+    """The study run retrained with each training-time deviation that affects it fixed alone."""
+    base = {**overrides, "dataset": study.dataset, "method": study.method, "seed": study.seed, "protocol": "custom"}
+    return [
+        RunConfig.from_dict({**base, "deviations": [d for d in study.deviations if d != fixed]})
+        for fixed in TRAINING_DEVIATIONS if study.affected_by(fixed)
+    ]
+
+
+def profiles_path() -> Path:
+    """$BAYESPRUNE_PROFILES, else the project's profiles.yml."""
+    return Path(os.environ.get(PROFILES_ENV) or PROJECT_ROOT / "profiles.yml")
+
+
+def _items(mapping: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    """A YAML mapping of config overrides as sorted, hashable pairs (lists become tuples)."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in (mapping or {}).items()))
+
+
+def _profile(name: str, entry: dict[str, Any]) -> Profile:
+    """Build and fully validate one profile entry (every run's config included)."""
+    unknown = sorted(set(entry) - set(PROFILE_KEYS))
+    if unknown:
+        raise ValueError(f"profile {name!r} has unknown keys {unknown}; valid keys: {', '.join(PROFILE_KEYS)}")
+    missing = [k for k in ("datasets", "methods", "seeds", "fractions") if k not in entry]
+    if missing:
+        raise ValueError(f"profile {name!r} lacks {missing}")
+    profile = Profile(
+        name=name,
+        datasets=tuple(entry["datasets"]),
+        methods=tuple(entry["methods"]),
+        seeds=tuple(int(s) for s in entry["seeds"]),
+        fractions=tuple(validate_fraction(f) for f in entry["fractions"]),
+        protocols=tuple(entry.get("protocols", ("corrected",))),
+        include_bias=bool(entry.get("include_bias", False)),
+        ablation=tuple(entry.get("ablation", ())),
+        config=_items(entry.get("config")),
+        method_config=tuple((m, _items(c)) for m, c in (entry.get("method_config") or {}).items()),
+        variants=tuple((v, _items(c)) for v, c in (entry.get("variants") or {}).items()),
+        description=entry.get("description", ""),
+    )
+    for method, _ in profile.method_config:
+        if method not in profile.methods:
+            raise ValueError(f"profile {name!r} configures method {method!r}, which it does not run; "
+                             f"valid choices: {', '.join(profile.methods)}")
+    for method in profile.ablation:
+        if method not in profile.methods:
+            raise ValueError(f"profile {name!r} ablates method {method!r}, which it does not run; "
+                             f"valid choices: {', '.join(profile.methods)}")
+    profile.runs()
+    return profile
+
+
+def load_profiles(path: Path | None = None) -> dict[str, Profile]:
+    """Every profile in the file, validated before anything runs."""
+    path = Path(path) if path else profiles_path()
+    entries = yaml.safe_load(path.read_text()) or {}
+    return {name: _profile(name, entry) for name, entry in entries.items()}
+
+
+def get_profile(name: str | None = None, path: Path | None = None) -> Profile:
+    """A profile by name; None picks `paper` with CUDA and `quick` without."""
+    profiles = load_profiles(path)
+    name = name or default_profile_name()
+    if name not in profiles:
+        raise ValueError(f"unknown profile {name!r}; valid choices: {', '.join(profiles)}")
+    return profiles[name]
+
+
+def default_profile_name() -> str:
+    """`paper` where CUDA is available, else `quick`."""
+    return "paper" if torch.cuda.is_available() else "quick"

@@ -1,0 +1,204 @@
+"""Execute a profile's grid of runs through the parameterized notebooks, atomically and resumably.
+
+A run lives in results/<profile>/runs/<dataset>-<method>-<protocol>[-<variant>]-s<seed>/ once finished. While it runs it
+lives in a hidden `.partial` folder beside it, which keeps its epoch checkpoints (so a killed grid
+resumes mid-run) and, when a notebook fails, the executed notebook with the error. The finished
+folder appears by one rename, after its manifest is written; it is skipped on later runs as long as
+the configuration its manifest records is the one asked for.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from bayesprune import native
+from bayesprune.config import RunConfig
+from bayesprune.host import resolve_device
+from bayesprune.pipeline.execute import execute_notebook
+from bayesprune.pipeline.executors import Executor, LocalExecutor
+from bayesprune.pipeline.lock import RunBusy, run_lock
+from bayesprune.pipeline.manifest import ResultsIntegrityError, environment, read_manifest, write_manifest
+from bayesprune.pipeline.profiles import Profile
+from bayesprune.pipeline.run_paths import RunPaths
+from bayesprune.training import graphs
+from bayesprune.training.checkpoint import CheckpointError, load_checkpoint
+from bayesprune.training.train import CHECKPOINT
+
+BBB_STEP_COST = 4.0  # a BBB step costs about four SGD steps on CPU (results/bench)
+NOTEBOOK_EPOCHS = 2.0  # the pruning sweep and the notebooks around a run, counted as epochs of training
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]"
+
+
+@dataclass
+class GridSummary:
+    """What a grid execution did."""
+
+    finished: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, Path, str]] = field(default_factory=list)
+    busy: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, outcome: Outcome) -> None:
+        """Record one run's outcome."""
+        if outcome.status == "failed":
+            self.failed.append((outcome.run, Path(outcome.notebook), outcome.message))
+        elif outcome.status == "busy":
+            self.busy.append((outcome.run, outcome.message))
+        else:
+            getattr(self, outcome.status).append(outcome.run)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every run of the grid is finished."""
+        return not self.failed and not self.busy
+
+    def report(self) -> str:
+        """Human-readable summary, failures with the notebook that holds the error."""
+        lines = [f"{len(self.finished)} run(s) finished, {len(self.skipped)} already done, {len(self.failed)} failed"
+                 + (f", {len(self.busy)} busy in another runner" if self.busy else "")]
+        lines += [f"  FAILED {run}: {error} (see {notebook})" for run, notebook, error in self.failed]
+        lines += [f"  BUSY {message}; run again once that runner has finished" for _, message in self.busy]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempted run ended: finished, skipped (already done), failed or busy (locked elsewhere)."""
+
+    run: str
+    status: str
+    message: str = ""
+    notebook: str = ""
+
+
+def is_finished(run_dir: Path, cfg: RunConfig) -> bool:
+    """Whether run_dir holds a finished, undamaged run of exactly this configuration."""
+    try:
+        manifest = read_manifest(run_dir)
+    except (FileNotFoundError, ResultsIntegrityError):
+        return False
+    return RunConfig.from_dict(manifest["config"]) == cfg  # fields newer than the run read as their defaults
+
+
+def _prepare_partial(partial: Path, cfg: RunConfig) -> None:
+    """Keep a partial folder whose checkpoint another configuration did not write (to resume), else start afresh.
+
+    A damaged checkpoint stays: training sets it aside and says so.
+    """
+    try:
+        stale = RunConfig.from_dict(load_checkpoint(partial / CHECKPOINT)["config"]) != cfg
+    except (FileNotFoundError, CheckpointError):
+        stale = False
+    if stale:
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True, exist_ok=True)
+
+
+def execute_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path | None) -> Path:
+    """Train and prune one run through its notebooks; return the finished folder."""
+    paths = RunPaths.of(runs_dir, cfg)
+    final, partial = paths.final, paths.partial
+    _prepare_partial(partial, cfg)
+    data = str(Path(data_dir).resolve()) if data_dir else ""
+    seconds = {
+        "train": execute_notebook("train", partial / "train.ipynb",
+                          {"config": cfg.to_dict(), "run_dir": str(partial), "data_dir": data}),
+        "prune": execute_notebook("prune", partial / "prune.ipynb",
+                          {"run_dir": str(partial), "fractions": list(profile.fractions),
+                           "include_bias": profile.include_bias, "data_dir": data, "device": cfg.device}),
+    }
+    device = str(resolve_device(cfg.device))
+    write_manifest({
+        "run": paths.name, "profile": profile.name, "config": cfg.to_dict(), "config_digest": cfg.digest(),
+        "notebook_seconds": seconds, "train_seconds": float(pd.read_csv(partial / "history.csv")["seconds"].sum()),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **environment(device),
+        "step_launch": graphs.step_launch(torch.device(device)),
+        **({"bbb_sampler": native.sampler_name(device)} if cfg.bayesian else {}),
+    }, partial)
+    if final.exists():
+        shutil.rmtree(final)
+    partial.rename(final)
+    return final
+
+
+def attempt_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path | None) -> Outcome:
+    """Execute one run under its lock; never raises for a failing run (the grid goes on)."""
+    paths = RunPaths.of(runs_dir, cfg)
+    name = paths.name
+    try:
+        with run_lock(paths.lock, name):
+            if is_finished(paths.final, cfg):  # finished by another runner meanwhile
+                return Outcome(name, "skipped")
+            execute_run(cfg, profile, runs_dir, data_dir)
+            return Outcome(name, "finished")
+    except RunBusy as busy:
+        return Outcome(name, "busy", str(busy))
+    except Exception as error:  # noqa: BLE001 - a failed run must not stop the grid
+        notebook = max(paths.partial.glob("*.ipynb"), key=lambda p: p.stat().st_mtime, default=paths.partial)
+        message = f"{error.ename}: {error.evalue}" if hasattr(error, "ename") else f"{type(error).__name__}: {error}"
+        return Outcome(name, "failed", message, str(notebook))
+
+
+def expected_cost(cfg: RunConfig) -> float:
+    """A run's expected share of a grid's time, in arbitrary units: epochs x training images x weights."""
+    sizes = (28 * 28, *cfg.hidden, 10)
+    weights = sum(fan_in * fan_out for fan_in, fan_out in zip(sizes, sizes[1:]))
+    images = cfg.train_subset or 60_000
+    step = BBB_STEP_COST if cfg.method == "bbb" else 1.0
+    return (cfg.train_epochs + NOTEBOOK_EPOCHS) * images * weights * step
+
+
+def run_grid(
+    profile: Profile,
+    results_root: Path,
+    datasets: list[str] | None = None,
+    methods: list[str] | None = None,
+    seeds: list[int] | None = None,
+    data_dir: Path | None = None,
+    progress: bool = True,
+    protocols: list[str] | None = None,
+    executor: Executor | None = None,
+) -> GridSummary:
+    """Execute every run of a profile that is not already finished; failures do not stop the grid."""
+    configs = profile.runs(datasets, methods, seeds, protocols)
+    runs_dir = (Path(results_root) / profile.name / "runs").resolve()
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    summary = GridSummary()
+    pending = []
+    for cfg in configs:
+        paths = RunPaths.of(runs_dir, cfg)
+        if is_finished(paths.final, cfg):
+            summary.skipped.append(paths.name)
+        else:
+            pending.append(cfg)
+    executor = executor or LocalExecutor()
+    costs = {RunPaths.of(runs_dir, cfg).name: expected_cost(cfg) for cfg in pending}
+    unfinished = list(costs)  # in submission order: the first `slots` of them are the ones in progress
+    slots = getattr(executor, "jobs", 1)
+    total = sum(costs.values())
+    bar = tqdm(total=total or 1.0, initial=0.0 if total else 1.0, disable=not progress, desc=f"profile {profile.name}",
+               bar_format=BAR_FORMAT)
+
+    def show() -> None:
+        """Runs done out of the grid's, and the ones in progress."""
+        done = len(configs) - len(unfinished)
+        running = ", ".join(unfinished[:slots])
+        bar.set_postfix_str(f"{done}/{len(configs)} runs" + (f", running {running}" if running else ""), refresh=False)
+
+    show()
+    bar.refresh()
+    for outcome in executor.map(attempt_run, pending, profile, runs_dir, data_dir):
+        summary.add(outcome)
+        unfinished.remove(outcome.run)
+        bar.update(costs[outcome.run])
+        show()
+    bar.close()
+    return summary

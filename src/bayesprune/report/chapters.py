@@ -1,0 +1,188 @@
+"""The book's result chapters: one table of chapter notebook -> the parameters it takes, in book order,
+and the book built from them.
+
+`bayesprune book` executes the chapters on a profile's results and builds the HTML. The reference
+profile's chapters are written into book/ itself and committed, so `jupyter-book build book` builds the
+published report as cloned; any other profile's book is assembled in book/_build/source beside it, with a
+banner, and never touches the committed chapters. The Makefile's nbval list and the table of contents
+are checked against CHAPTERS (tests/test_packaging.py).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import yaml
+
+from bayesprune.pipeline.execute import NOTEBOOKS, execute_notebook
+from bayesprune.pipeline.profiles import PROJECT_ROOT, Profile
+
+RESULTS = PROJECT_ROOT / "results"
+REFERENCE_PROFILE = "paper"  # the profile whose book is the published report
+BOOK = PROJECT_ROOT / "book"  # the book's sources; its _config.yml and _toc.yml link to the top-level files
+BOOK_CONFIG = PROJECT_ROOT / "_config.yml"
+STAGE = BOOK / "_build" / "source"  # where a book of another profile than the reference is assembled
+BUILT = ("_build", "results", "runs")  # what a build writes into a book folder: never linked into the stage
+RUN_NOTEBOOKS = ("train", "prune")  # executed per run by the runner, copied into the book
+CHAPTERS: dict[str, tuple[str, ...]] = {
+    "summary": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir"),  # the landing page
+    "prior": (),
+    "training": ("results_dir", "converged_dir"),
+    "weights": ("results_dir", "converged_dir"),
+    "pruning": ("results_dir",),
+    "audit": ("results_dir", "ablation_dir"),
+    "operating_point": ("regime_dir", "search_dir", "converged_dir", "blundell_search_dir", "blundell_dir"),
+    "compute": ("bench_dir", "results_dir"),
+    "claims": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir"),
+    "reproducibility": ("results_dir",),
+    "reliability": ("record_path",),
+}
+
+
+def _as_seen_from_notebooks(path: Path) -> str:
+    """A path as the chapters (executed in notebooks/) reach it: relative where it lies in the project, so that
+    executed chapters name no machine's folders."""
+    path = Path(path).resolve()
+    return os.path.relpath(path, NOTEBOOKS) if path.is_relative_to(PROJECT_ROOT) else str(path)
+
+
+def parameter_values(results_dir: Path) -> dict[str, str]:
+    """Every chapter parameter's value: the profile's results, and the committed references beside them
+    (the defect ablation's too, where the profile retrains no deviation)."""
+    retrained = any(Path(results_dir).glob("runs/*-without-*/manifest.json"))
+    paths = {
+        "results_dir": Path(results_dir),
+        "ablation_dir": Path(results_dir) if retrained else RESULTS / REFERENCE_PROFILE,
+        "bench_dir": RESULTS / "bench",
+        "regime_dir": RESULTS / "regime",
+        "search_dir": RESULTS / "search",
+        "converged_dir": RESULTS / "converged",
+        "blundell_search_dir": RESULTS / "blundell-search",
+        "blundell_dir": RESULTS / "blundell",
+        "record_path": RESULTS / "reliability" / "record.json",
+    }
+    return {name: _as_seen_from_notebooks(path) for name, path in paths.items()}
+
+
+def build_chapters(results_dir: Path, book_dir: Path) -> list[Path]:
+    """Execute the chapter notebooks on a results folder into book_dir/results and copy every run's notebooks."""
+    results_dir, book_dir = Path(results_dir).resolve(), Path(book_dir).resolve()
+    if not any(results_dir.glob("runs/*/manifest.json")):
+        raise FileNotFoundError(f"no finished runs under {results_dir}; run `bayesprune run` first")
+    out_dir, runs_out = book_dir / "results", book_dir / "runs"
+    for folder in (out_dir, runs_out):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    values = parameter_values(results_dir)
+    written = []
+    for name, parameters in CHAPTERS.items():
+        output = out_dir / f"{name}.ipynb"
+        execute_notebook(name, output, {key: values[key] for key in parameters})
+        forget_paths(output)
+        fold_code(output)
+        written.append(output)
+    for run_dir in sorted(results_dir.glob("runs/*/")):
+        for name in RUN_NOTEBOOKS:
+            if (run_dir / f"{name}.ipynb").exists():
+                target = runs_out / f"{run_dir.name}-{name}.ipynb"
+                shutil.copy(run_dir / f"{name}.ipynb", target)
+                fold_code(target, template=NOTEBOOKS / f"{name}.ipynb")
+                written.append(target)
+    return written
+
+
+PLUMBING = {"parameters", "injected-parameters"}  # cells a reader never needs: removed from the page
+SHOWN = {"remove-cell", "remove-input", "hide-input", "hide-cell", "remove-output"}  # a cell's own choice
+
+
+def fold_code(path: Path, template: Path | None = None) -> None:
+    """Make an executed chapter read as a report: parameter cells removed (they hold machine paths), every
+    other code cell's source folded away behind a toggle unless the notebook chose otherwise. A run's
+    notebook, executed from `template` perhaps long ago, takes the template's figure captions of today."""
+    notebook = nbformat.read(path, as_version=4)
+    captions = {}
+    if template is not None:
+        captions = {cell.source: cell.metadata["mystnb"] for cell in nbformat.read(template, as_version=4).cells
+                    if "mystnb" in cell.metadata}
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        if cell.source in captions:
+            cell.metadata["mystnb"] = captions[cell.source]
+        tags = cell.metadata.setdefault("tags", [])
+        if PLUMBING & set(tags):
+            tags.append("remove-cell")
+        elif not SHOWN & set(tags):
+            tags.append("hide-input")
+    nbformat.write(notebook, path)
+
+
+def refresh_stored_outputs() -> list[Path]:
+    """Re-execute every notebook in place with its default parameters (the smoke results), so that the
+    outputs nbval compares against are today's; run after `bayesprune run --profile smoke`."""
+    for path in nbval_notebooks():
+        execute_notebook(path.stem, path, {})
+        forget_paths(path)
+    return nbval_notebooks()
+
+
+def forget_paths(path: Path) -> None:
+    """Drop the machine paths papermill records in a notebook's metadata (the committed sources keep none)."""
+    notebook = nbformat.read(path, as_version=4)
+    for key in ("input_path", "output_path"):
+        notebook.metadata.get("papermill", {}).pop(key, None)
+    nbformat.write(notebook, path)
+
+
+def banner(profile: Profile) -> str | None:
+    """The notice every page of a book built from a profile other than the reference carries, else None."""
+    if profile.name == REFERENCE_PROFILE:
+        return None
+    return (f"Built from the <b>{profile.name}</b> profile ({profile.description.rstrip('.')}). The report's "
+            f"conclusions rest on the committed reference results ({REFERENCE_PROFILE}, regime, search, "
+            "converged); a smaller profile shows the pipeline at work, not those conclusions.")
+
+
+def book_config(profile: Profile) -> dict:
+    """_config.yml, with the profile's banner (jupyter-book's html announcement) where it is not the reference."""
+    config = yaml.safe_load(BOOK_CONFIG.read_text())
+    notice = banner(profile)
+    if notice:
+        config.setdefault("html", {})["announcement"] = notice
+    return config
+
+
+def book_source(profile: Profile, book_dir: Path = BOOK, stage: Path = STAGE) -> Path:
+    """The folder a profile's book is built from: book_dir itself for the reference, else a fresh stage that
+    links book_dir's sources and carries the profile's configuration."""
+    if profile.name == REFERENCE_PROFILE:
+        return Path(book_dir)
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    for item in sorted(Path(book_dir).iterdir()):
+        if item.name not in BUILT and item.name != "_config.yml" and not item.name.endswith(".log"):
+            (stage / item.name).symlink_to(item.resolve())
+    (stage / "_config.yml").write_text(yaml.safe_dump(book_config(profile), sort_keys=False))
+    return stage
+
+
+def build_book(profile: Profile, results_root: Path = RESULTS, book_dir: Path = BOOK) -> Path:
+    """Execute the chapters on results_root/<profile> and build the HTML into book_dir/_build/html; its index."""
+    shutil.rmtree(Path(book_dir) / "_build", ignore_errors=True)
+    source = book_source(profile, book_dir, Path(book_dir) / "_build" / "source")
+    written = build_chapters(Path(results_root) / profile.name, source)
+    print(f"chapters: {len(written)} notebooks of profile {profile.name} executed")
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    subprocess.run([str(jupyter_book), "build", str(source), "-q", "--path-output", str(book_dir),
+                    "-W", "-n", "--keep-going"], check=True)
+    return Path(book_dir) / "_build" / "html" / "index.html"
+
+
+def nbval_notebooks() -> list[Path]:
+    """The notebooks `pytest --nbval` checks, in order: a run's two, then the chapters."""
+    return [NOTEBOOKS / f"{name}.ipynb" for name in (*RUN_NOTEBOOKS, *CHAPTERS)]

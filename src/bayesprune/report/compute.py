@@ -1,0 +1,122 @@
+"""Tables of the compute chapter, from the JSON reports `bayesprune bench` writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bayesprune.pipeline.results import RUN_KEYS, load_manifests, run_keys
+from bayesprune.report.reference import STUDY_BBB_OVER_SGD
+
+
+def load_bench_reports(folder: Path) -> list[dict[str, Any]]:
+    """Every bench report in a folder, named by its file."""
+    reports = []
+    for path in sorted(Path(folder).glob("*.json")):
+        report = json.loads(path.read_text())
+        report["name"] = path.stem
+        reports.append(report)
+    if not reports:
+        raise FileNotFoundError(f"no bench reports in {folder}: run `make bench` first")
+    return reports
+
+
+def timing_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
+    """Milliseconds per step, seconds per epoch and samples per second of every model on every machine."""
+    rows = [{"machine": r["machine"], "model": model, **values} for r in reports for model, values in r["models"].items()]
+    return pd.DataFrame(rows).set_index(["machine", "model"])
+
+
+def ratio_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
+    """BBB/SGD and the other ratios per machine, beside the study's reported 10x."""
+    rows = []
+    for report in reports:
+        ratios = {key: value for key, value in report.items() if "/" in key}
+        rows.append({"machine": report["machine"], "study's BBB/SGD": STUDY_BBB_OVER_SGD, **ratios,
+                     "matmul GFLOP/s": report["matmul_gflops"],
+                     "SGD share of matmul peak": report.get("sgd_matmul_share_of_peak"),
+                     **{f"noise ms, {name}": ms for name, ms in report.get("noise_ms", {}).items()}})
+    return pd.DataFrame(rows).set_index("machine")
+
+
+def profile_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
+    """Most expensive operations per step of each profiled model, per machine."""
+    rows = [{"machine": r["machine"], "model": model, **op} for r in reports
+            for model, ops in r.get("profile", {}).items() for op in ops]
+    return pd.DataFrame(rows).set_index(["machine", "model", "op"])
+
+
+def run_cost_table(manifests: list[dict[str, Any]], history: pd.DataFrame) -> pd.DataFrame:
+    """What a profile's runs cost per device and model: the median epoch (robust to a run paused or
+    slowed for a while), the training time it implies, and the pruning sweep's time."""
+    per_run = history.groupby(RUN_KEYS)["seconds"]
+    epoch, epochs = per_run.median(), per_run.count()  # epochs trained: early stopping may end a run before its cap
+    rows = []
+    for manifest in manifests:
+        keys = run_keys(manifest["config"])
+        key = tuple(keys[k] for k in RUN_KEYS)
+        rows.append({"device": manifest["device_name"], **keys, "epoch_seconds": epoch[key],
+                     "train_minutes": epoch[key] * epochs[key] / 60,
+                     "prune_minutes": manifest["notebook_seconds"]["prune"] / 60})
+    grouped = pd.DataFrame(rows).groupby(["device", "dataset", "method", "protocol", "variant"])
+    return pd.DataFrame({
+        "runs": grouped.size(),
+        "seconds per epoch": grouped["epoch_seconds"].mean(),
+        "training minutes per run": grouped["train_minutes"].mean(),
+        "pruning sweep minutes": grouped["prune_minutes"].mean(),
+    })
+
+
+def load_training_reports(folder: Path) -> list[dict[str, Any]]:
+    """Every `bayesprune time-training` report in a folder (an empty list where none was made)."""
+    return [json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json"))]
+
+
+def training_totals(reports: list[dict[str, Any]]) -> pd.DataFrame:
+    """Per timed grid: its machine, how the step was launched, runs, runs at a time and the wall time in all."""
+    rows = [{"machine": r["machine"], "profile": r["profile"], "protocols": ", ".join(sorted({run["protocol"] for run in r["runs"]})),
+             "step launch": r["step_launch"], "runs": len(r["runs"]), "at a time": r["jobs"],
+             "epochs": sum(run["epochs"] for run in r["runs"]), "seconds in all": r["total_seconds"]}
+            for r in reports]
+    return pd.DataFrame(rows).set_index(["machine", "profile", "protocols"])
+
+
+def training_time_table(reports: list[dict[str, Any]], manifests: list[dict[str, Any]], history: pd.DataFrame) -> pd.DataFrame:
+    """Each timed run's seconds and final test accuracy, beside the final test accuracy of the same run
+    in the results this book shows where those come from the same profile."""
+    final = history.sort_values("epoch").groupby(RUN_KEYS)["test_acc"].last()
+    shown = {manifest["profile"] for manifest in manifests}
+    rows = []
+    for report in reports:
+        for run in report["runs"]:
+            run = {"variant": "", **run}  # reports written before profiles had variants
+            key = tuple(run[k] for k in RUN_KEYS)
+            here = final.get(key) if report["profile"] in shown else None
+            rows.append({"machine": report["machine"], **{k: run[k] for k in RUN_KEYS}, "epochs": run["epochs"],
+                         "seconds": run["seconds"], "median epoch seconds": run["median_epoch_seconds"],
+                         "final test accuracy": run["test_acc"], "same run in these results": here})
+    return pd.DataFrame(rows).set_index(["machine", "protocol", "dataset", "method", "seed"])
+
+
+def _threads(device_name: str) -> int:
+    """CPU threads a manifest's device description names ('..., 2 threads'), 1 if it names none."""
+    words = device_name.replace(",", " ").split()
+    return int(words[words.index("threads") - 1]) if "threads" in words else 1
+
+
+def profile_costs(results_dirs: list[Path]) -> pd.DataFrame:
+    """What each committed profile cost: runs, epochs trained, wall hours of its notebooks and, on CPUs,
+    CPU-hours (wall time x threads); GPU runs count their wall minutes."""
+    rows = []
+    for folder in results_dirs:
+        for manifest in load_manifests(folder):
+            seconds = sum(manifest["notebook_seconds"].values())
+            gpu = manifest["device"] != "cpu"
+            rows.append({"profile": Path(folder).name, "device": "GPU" if gpu else "CPU", "runs": 1,
+                         "wall hours": seconds / 3600,
+                         "CPU-hours": 0.0 if gpu else seconds * _threads(manifest["device_name"]) / 3600,
+                         "GPU minutes": seconds / 60 if gpu else 0.0})
+    return pd.DataFrame(rows).groupby(["profile", "device"]).sum() if rows else pd.DataFrame()

@@ -1,0 +1,155 @@
+"""BBB's operating point: the regime study (one factor at a time) and the recipes chosen on validation data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bayesprune.config import RunConfig
+from bayesprune.pipeline.profiles import Profile, get_profile
+from bayesprune.pipeline.results import RUN_KEYS, load_manifests, load_table
+from bayesprune.report.reference import BLUNDELL_TABLE2
+
+RECIPE_FIELDS = ("optimizer", "lr", "momentum", "kl_weighting", "init_rho", "init_mu")
+PRIOR_FIELDS = ("lr", "prior_pi", "prior_log_sigma1", "prior_log_sigma2")  # what the blundell search varies
+SHOWN_FRACTIONS = (0.9, 0.95, 0.98, 0.99)
+
+
+def recipes(results_dir: Path, fields: tuple[str, ...] = RECIPE_FIELDS) -> pd.DataFrame:
+    """Per run: its keys and the recipe fields that distinguish its profile's variants."""
+    rows = []
+    for manifest in load_manifests(results_dir):
+        cfg = RunConfig.from_dict(manifest["config"])
+        rows.append({**{k: getattr(cfg, k) for k in RUN_KEYS}, "protocol": cfg.protocol_label,
+                     **{f: str(getattr(cfg, f)) if f == "init_rho" else getattr(cfg, f) for f in fields}})
+    return pd.DataFrame(rows)
+
+
+def best_validation(history: pd.DataFrame) -> pd.DataFrame:
+    """Per run: the epoch of its best validation accuracy, that accuracy, the lowest validation NLL (where
+    recorded) and the epochs trained."""
+    rows = []
+    for keys, run in history.groupby(RUN_KEYS, sort=False):
+        best = run.loc[run["val_acc"].idxmax()]
+        rows.append({**dict(zip(RUN_KEYS, keys)), "best_epoch": int(best["epoch"]), "val_acc": best["val_acc"],
+                     "val_nll": run["val_nll"].min() if "val_nll" in run else float("nan"),
+                     "epochs": int(run["epoch"].max())})
+    return pd.DataFrame(rows)
+
+
+def regime_summary(results_dir: Path, fields: tuple[str, ...] = RECIPE_FIELDS) -> pd.DataFrame:
+    """One row per variant of a BBB study (the regime study's steps, or the blundell search's prior grid with
+    fields=PRIOR_FIELDS): recipe, validation accuracy and NLL (`chosen`: the lowest NLL, the recipe carried
+    forward), how far the posterior moved, the dead-input weights against their KL optimum, and test accuracy
+    pruned by SNR and by |mu|."""
+    history = load_table(results_dir, "history")
+    last = history.sort_values("epoch").groupby(RUN_KEYS).last().reset_index()
+    frame = recipes(results_dir, fields).merge(best_validation(history), on=RUN_KEYS)
+    frame = frame.merge(last[RUN_KEYS + ["sigma_moved", "sigma_q50"]], on=RUN_KEYS)
+    dead = load_table(results_dir, "dead_inputs")
+    dead = dead[dead["inputs"] == "dead"].assign(
+        dead_mu=lambda d: d["mu_abs_mean"], dead_sigma_over_optimum=lambda d: d["sigma_median"] / d["sigma_kl_optimum"])
+    frame = frame.merge(dead[RUN_KEYS + ["dead_mu", "dead_sigma_over_optimum"]], on=RUN_KEYS)
+    pruning = load_table(results_dir, "pruning")
+    pruned = pruning[pruning["fraction"].round(6).isin(SHOWN_FRACTIONS)].pivot_table(
+        index=RUN_KEYS, columns=["criterion", "fraction"], values="accuracy_mean")
+    pruned.columns = [f"{'SNR' if c == 'snr' else '|mu|'} {f:.0%}" for c, f in pruned.columns]
+    frame = frame.merge(pruned.reset_index(), on=RUN_KEYS).set_index("variant")
+    frame.insert(frame.columns.get_loc("val_nll") + 1, "chosen", frame["val_nll"] == frame["val_nll"].min())
+    return frame
+
+
+def choose_learning_rates(results_dir: Path) -> pd.DataFrame:
+    """The learning-rate choice of a search profile's runs (see `learning_rate_choice`)."""
+    return learning_rate_choice(recipes(results_dir).merge(best_validation(load_table(results_dir, "history")), on=RUN_KEYS))
+
+
+def learning_rate_choice(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every (method, learning rate) tried with its best validation accuracy per dataset and their mean; the
+    `chosen` column marks, per method, the rate with the highest mean (test images play no part)."""
+    table = frame.pivot_table(index=["method", "lr"], columns="dataset", values="val_acc")
+    table["mean"] = table.mean(axis=1, skipna=False)  # a rate not yet tried on every dataset is not compared
+    table["chosen"] = table.groupby(level="method")["mean"].transform("max") == table["mean"]
+    epochs = frame.pivot_table(index=["method", "lr"], columns="dataset", values="best_epoch")
+    return table.join(epochs.add_prefix("best epoch, "))
+
+
+def chosen_rates(choice: pd.DataFrame) -> dict[str, float]:
+    """method -> learning rate marked chosen."""
+    return {method: lr for method, lr in choice.index[choice["chosen"]]}
+
+
+def profile_rates(profile: Profile) -> dict[str, float]:
+    """method -> the learning rate a profile trains it with (one per method, else ValueError)."""
+    rates: dict[str, set[float]] = {}
+    for cfg in profile.runs(ablation=False):
+        rates.setdefault(cfg.method, set()).add(cfg.lr)
+    if any(len(r) > 1 for r in rates.values()):
+        raise ValueError(f"profile {profile.name!r} trains a method at several learning rates: {rates}")
+    return {method: r.pop() for method, r in rates.items()}
+
+
+REGIME_GROUPS = {  # the regime study's steps, grouped so that no panel holds more than six lines
+    "KL weighting x optimizer": ["study", "uniform", "lr1e-3", "lr1e-3.uniform", "sgd", "sgd.uniform"],
+    "from Adam 1e-3, uniform weights: rate, initialisation, length": [
+        "lr1e-3.uniform", "lr3e-3.uniform", "lr1e-3.uniform.rho-3", "lr1e-3.uniform.mu0.05", "lr1e-3.uniform.60ep"],
+}
+
+
+def regime_groups(variants) -> dict[str, list[str]]:
+    """REGIME_GROUPS restricted to the steps that ran."""
+    present = set(variants)
+    groups = {title: [v for v in steps if v in present] for title, steps in REGIME_GROUPS.items()}
+    return {title: steps for title, steps in groups.items() if steps}
+
+
+def operating_point_tables(converged_dir: Path, search_dir: Path, names: tuple[str, ...]) -> tuple[pd.DataFrame, ...]:
+    """The named tables of every model at its operating point: a method's converged runs where it has any,
+    else the search's run (seed 0) at the rate the converged profile trains it with."""
+    rates = profile_rates(get_profile("converged"))
+    done = set(load_table(converged_dir, "pruning")["method"]) if list(Path(converged_dir).glob("runs/*/manifest.json")) else set()
+    runs = recipes(search_dir)
+    stand_in = {(m, v) for m, v, lr in zip(runs["method"], runs["variant"], runs["lr"])
+                if m not in done and rates.get(m) == lr}
+    tables = []
+    for name in names:
+        parts = [load_table(converged_dir, name)] if done else []
+        searched = load_table(search_dir, name)
+        parts.append(searched[[(m, v) in stand_in for m, v in zip(searched["method"], searched["variant"])]])
+        tables.append(pd.concat(parts, ignore_index=True))
+    return tuple(tables)
+
+
+def stopped_early(search_dir: Path) -> pd.DataFrame:
+    """The search's BBB runs: where early stopping ended them, how far the complexity cost had come down
+    (per weight, from its first epoch) and how much it was still falling per epoch at the end, beside
+    their test accuracy at 90 % pruned by SNR."""
+    history = load_table(search_dir, "history")
+    history = history[history["method"] == "bbb"].sort_values("epoch")
+    pruning = load_table(search_dir, "pruning")
+    at_90 = pruning[(pruning["method"] == "bbb") & (pruning["criterion"] == "snr") & (pruning["fraction"].round(6) == 0.9)]
+    rows = []
+    for (dataset, variant), run in history.groupby(["dataset", "variant"]):
+        cost = run["complexity_per_weight"].to_numpy()
+        hit = at_90[(at_90["dataset"] == dataset) & (at_90["variant"] == variant)]
+        rows.append({"dataset": dataset, "rate": variant, "epochs": len(run), "best epoch": int(run.loc[run["val_acc"].idxmax(), "epoch"]),
+                     "complexity per weight, first epoch": cost[0], "at the end": cost[-1],
+                     "fall in the last epoch": cost[-2] - cost[-1] if len(cost) > 1 else float("nan"),
+                     "SNR-pruned 90 %, test": hit["accuracy_mean"].iloc[0] if len(hit) else float("nan")})
+    return pd.DataFrame(rows).set_index(["dataset", "rate"])
+
+
+def table2(blundell_dir: Path) -> pd.DataFrame:
+    """Blundell et al.'s Table 2 head to head: MNIST test error (%) of the blundell profile's BBB (posterior
+    mean) against the fraction of weights removed by signal-to-noise, mean and sd over its seeds, beside
+    theirs."""
+    pruning = load_table(blundell_dir, "pruning")
+    snr = pruning[(pruning["method"] == "bbb") & (pruning["criterion"] == "snr")]
+    errors = (100 * (1 - snr["accuracy_mean"])).groupby(snr["fraction"].round(6).rename("removed"))
+    table = errors.agg(["mean", "std", "count"]).rename(columns={"count": "seeds"})
+    table["ours"] = [f"{m:.2f} ± {sd:.2f}" if n > 1 else f"{m:.2f}" for m, sd, n in
+                     zip(table["mean"], table["std"], table["seeds"])]
+    table["Blundell et al."] = [BLUNDELL_TABLE2.get(f, float("nan")) for f in table.index]
+    table.index = pd.Index([f"{100 * f:g} %" for f in table.index], name="removed")
+    return table[["ours", "seeds", "Blundell et al.", "mean", "std"]]

@@ -1,0 +1,72 @@
+"""The report as one PDF: every page of the built HTML book, in the table of contents' order, printed by
+headless Chromium and joined."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+
+# Headless and offline: the book needs no network, and nothing may try to reach one.
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+
+
+def chromium_executable() -> str:
+    """The system Chromium (Debian's `chromium` package)."""
+    return shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
+
+
+def _toc_entries(entries: list[dict]) -> Iterator[str]:
+    """File and glob entries of a _toc.yml level and the levels under it, in order."""
+    for entry in entries:
+        if "file" in entry:
+            yield entry["file"]
+        if "glob" in entry:
+            yield entry["glob"]
+        yield from _toc_entries(entry.get("sections", []))
+
+
+def toc_entries(toc: Path) -> list[str]:
+    """The root and every file or glob entry of a _toc.yml, in the order the book shows them."""
+    spec = yaml.safe_load(Path(toc).read_text())
+    return [spec["root"], *(f for part in spec.get("parts", []) for f in _toc_entries(part["chapters"]))]
+
+
+def page_order(toc: Path, html_dir: Path) -> list[Path]:
+    """The built book's HTML pages in the order the table of contents lists them (globs expanded, sorted)."""
+    entries = toc_entries(toc)
+    pages: list[Path] = []
+    for entry in entries:
+        matches = sorted(Path(html_dir).glob(f"{entry}.html")) if "*" in entry else [Path(html_dir) / f"{entry}.html"]
+        pages += [page for page in matches if page.exists() and page not in pages]
+    return pages
+
+
+def print_book(html_dir: Path, toc: Path, target: Path, chromium: str | None = None) -> Path:
+    """Print every page of the book in html_dir to one PDF at target (A4, backgrounds kept); return target."""
+    from playwright.sync_api import sync_playwright
+    from pypdf import PdfWriter
+
+    pages = page_order(toc, html_dir)
+    if not pages:
+        raise FileNotFoundError(f"no built pages under {html_dir}: run `make book` first")
+    executable = chromium or chromium_executable()
+    writer = PdfWriter()
+    with tempfile.TemporaryDirectory(prefix="bayesprune-pdf-") as work, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        tab = browser.new_page()
+        for number, page in enumerate(pages):
+            tab.goto(page.resolve().as_uri(), wait_until="load")
+            part = Path(work) / f"{number:04d}.pdf"
+            tab.pdf(path=str(part), format="A4", print_background=True,
+                    margin={"top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"})
+            writer.append(str(part))
+        browser.close()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as out:
+            writer.write(out)
+    return target

@@ -1,0 +1,329 @@
+"""Figures of the report: the prior, training curves, weight histograms, pruning curves.
+
+Each function returns a matplotlib Figure that pyplot does not track, so a notebook shows it once,
+where it is displayed.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from bayesprune.data.augment import random_affine
+from bayesprune.model.bayes import GaussianPrior, ScaleMixturePrior
+from bayesprune.model.diagnostics import LOG_MU_EDGES, LOG_SIGMA_EDGES
+from bayesprune.report.reference import method_label
+from bayesprune.report.tables import method_order, summarise
+
+DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+
+
+def prior_figure(pi: float, sigma1: float, sigma2: float, zooms: tuple[float, ...] = (1.0, 20.0, 400.0)) -> Figure:
+    """The two Gaussian components and the scale mixture at several vertical zoom levels."""
+    w = torch.linspace(-3 * sigma1, 3 * sigma1, 4001, dtype=torch.float64)
+    curves = {
+        f"N(0, {sigma1:.3g}²) weighted by π": pi * GaussianPrior(sigma1).log_prob(w).exp(),
+        f"N(0, {sigma2:.3g}²) weighted by 1-π": (1 - pi) * GaussianPrior(sigma2).log_prob(w).exp(),
+        "mixture": ScaleMixturePrior(pi, sigma1, sigma2).log_prob(w).exp(),
+    }
+    fig = Figure(figsize=(4.2 * len(zooms), 3.4))
+    axes = fig.subplots(1, len(zooms))
+    peak = float(curves["mixture"].max())
+    for ax, zoom in zip(np.atleast_1d(axes), zooms):
+        for (label, density), style in zip(curves.items(), ("--", ":", "-")):
+            ax.plot(w, density, style, label=label)
+        ax.set_ylim(0, peak / zoom)
+        ax.set_title(f"density up to {peak / zoom:.3g}")
+        ax.set_xlabel("w")
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def loss_curve(history: pd.DataFrame) -> Figure:
+    """Training loss and test accuracy of one run by epoch."""
+    fig = Figure(figsize=(9, 3.2))
+    left, right = fig.subplots(1, 2)
+    left.plot(history["epoch"], history["loss"], marker="o", label="loss (per example)")
+    left.plot(history["epoch"], history["nll"], marker=".", label="NLL (per example)")
+    left.set_xlabel("epoch")
+    left.set_yscale("log")
+    left.legend()
+    right.plot(history["epoch"], history["train_acc"], marker=".", label="train")
+    right.plot(history["epoch"], history["test_acc"], marker="o", label="test")
+    right.set_xlabel("epoch")
+    right.set_ylabel("accuracy")
+    right.legend()
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(history: pd.DataFrame, column: str = "nll") -> Figure:
+    """One panel per dataset: a column of the history by epoch, a line per method (mean over seeds)."""
+    datasets = [d for d in DATASET_TITLES if d in set(history["dataset"])]
+    fig = Figure(figsize=(5.5 * len(datasets), 3.6))
+    axes = fig.subplots(1, len(datasets), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        rows = history[history["dataset"] == dataset]
+        for protocol, style in zip(sorted(rows["protocol"].unique()), ("-", "--", ":", "-.")):
+            for method in method_order(rows["method"].unique()):
+                curve = rows[(rows["method"] == method) & (rows["protocol"] == protocol)].groupby("epoch")[column].mean()
+                label = method_label(method) + (f", {protocol}" if rows["protocol"].nunique() > 1 else "")
+                ax.plot(curve.index, curve.values, style, marker=".", label=label)
+        ax.set_title(DATASET_TITLES[dataset])
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(column)
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def weight_histograms(histogram: pd.DataFrame, dataset: str, protocol: str = "") -> Figure:
+    """The study's Figures 8/9: weight distributions of every model of one dataset (seeds pooled)."""
+    rows = histogram[histogram["dataset"] == dataset]
+    methods = method_order(rows["method"].unique())
+    fig = Figure(figsize=(3.2 * len(methods), 2.8))
+    axes = fig.subplots(1, len(methods), sharex=True, squeeze=False)
+    for ax, method in zip(axes[0], methods):
+        bins = rows[rows["method"] == method].groupby(["bin_left", "bin_right"])["count"].sum().reset_index()
+        ax.stairs(bins["count"], np.append(bins["bin_left"].values, bins["bin_right"].values[-1]), fill=True)
+        ax.set_title(method_label(method))
+        ax.set_yscale("log")
+        ax.set_xlabel("weight (BBB: posterior mean)")
+    fig.suptitle(DATASET_TITLES.get(dataset, dataset) + (f", {protocol} protocol" if protocol else ""))
+    fig.tight_layout()
+    return fig
+
+
+def _fraction_axis(ax) -> None:
+    """x: fraction pruned on a -log10(1 - f) scale (so 0.9, 0.99 are evenly spaced); y: test accuracy in [0, 1]."""
+    ax.set_xscale("function", functions=(lambda f: -np.log10(np.clip(1 - f, 1e-6, None)),
+                                         lambda t: 1 - 10.0 ** (-t)))
+    ax.set_xticks([0, 0.5, 0.75, 0.9, 0.95, 0.98, 0.99])
+    ax.set_xticklabels(["0", ".5", ".75", ".9", ".95", ".98", ".99"])
+    ax.set_xlabel("fraction of weights pruned")
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1)
+
+
+METHOD_COLORS = {"sgd": "C0", "dropout0.5": "C1", "dropout0.75": "C2", "dropout0.9": "C3", "bbb": "C4"}
+CRITERION_LINES = {"magnitude": "-", "snr": "--", "snr_rho": ":"}
+
+
+def method_color(method: str) -> str:
+    """One colour per method, the same in every figure of the book."""
+    return METHOD_COLORS.get(method, "C7")
+
+
+def pruning_curves(pruning: pd.DataFrame, column: str = "accuracy_mean") -> Figure:
+    """Accuracy against pruned fraction (mean +- std over seeds), one panel per protocol and dataset: a colour
+    per method, a line style per criterion (solid: magnitude, dashed: SNR, dotted: the study's |mu|/rho)."""
+    summary = summarise(pruning, column)
+    datasets = [d for d in DATASET_TITLES if d in set(summary["dataset"])]
+    protocols = sorted(summary["protocol"].unique())
+    fig = Figure(figsize=(5.8 * len(datasets), 3.9 * len(protocols)))
+    axes = fig.subplots(len(protocols), len(datasets), squeeze=False)
+    for row, protocol in zip(axes, protocols):
+        for ax, dataset in zip(row, datasets):
+            rows = summary[(summary["dataset"] == dataset) & (summary["protocol"] == protocol)]
+            for method in method_order(rows["method"].unique()):
+                for criterion, line in rows[rows["method"] == method].groupby("criterion"):
+                    ax.errorbar(line["fraction"], line["mean"], yerr=line["std"].fillna(0), marker="o", capsize=2,
+                                color=method_color(method), linestyle=CRITERION_LINES.get(criterion, "-."),
+                                label=f"{method_label(method)} ({criterion})")
+            _fraction_axis(ax)
+            ax.set_title(f"{DATASET_TITLES[dataset]}, {protocol}" if len(protocols) > 1 else DATASET_TITLES[dataset])
+            ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def histogram_of_run(histogram: pd.DataFrame) -> Figure:
+    """Weight histogram of one run."""
+    fig = Figure(figsize=(5, 3))
+    ax = fig.subplots()
+    edges = np.append(histogram["bin_left"].values, histogram["bin_right"].values[-1])
+    ax.stairs(histogram["count"], edges, fill=True)
+    ax.set_yscale("log")
+    ax.set_xlabel("weight (BBB: posterior mean)")
+    ax.set_ylabel("count")
+    fig.tight_layout()
+    return fig
+
+
+def report_style() -> None:
+    """Figure and table defaults shared by every notebook of the report; figures display as PNG."""
+    pd.set_option("display.precision", 4)
+    matplotlib.rcParams.update({"figure.dpi": 90, "axes.grid": True, "grid.alpha": 0.3})
+    from IPython import get_ipython
+
+    if get_ipython() is not None:
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+        set_matplotlib_formats("png")
+
+
+def kl_weight_figure(batches: int = 600, shown: int = 12) -> Figure:
+    """Complexity-cost weight of the first minibatches of an epoch: Blundell's, uniform, and the study's code."""
+    from bayesprune.model.elbo import KL_WEIGHTINGS
+
+    fig = Figure(figsize=(6, 3.4))
+    ax = fig.subplots()
+    for name, weights in KL_WEIGHTINGS.items():
+        values = weights(batches)
+        ax.plot(range(1, shown + 1), values[:shown], marker="o", label=f"{name} (sum {values.sum():.2f})")
+    ax.set_yscale("log")
+    ax.set_xlabel("minibatch of the epoch")
+    ax.set_ylabel("weight of the complexity cost")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def spread_figure(frame: pd.DataFrame, stat: str = "std") -> Figure:
+    """Accuracy kept at 90 % pruned against a spread statistic of the weights, one point per run."""
+    datasets = list(frame["dataset"].unique())
+    fig = Figure(figsize=(4.6 * len(datasets), 3.6))
+    axes = np.atleast_1d(fig.subplots(1, len(datasets), squeeze=False)[0])
+    markers = {"corrected": "o", "study": "s"}
+    for ax, dataset in zip(axes, datasets):
+        rows = frame[(frame["dataset"] == dataset) & frame["protocol"].isin(markers)]
+        for (method, protocol), group in rows.groupby(["method", "protocol"]):
+            ax.scatter(group[stat], group["kept"], marker=markers[protocol], label=f"{method_label(method)}, {protocol}")
+        ax.set_xlabel(f"weight {stat}")
+        ax.set_ylabel("accuracy kept at 90 % pruned")
+        ax.set_title(DATASET_TITLES.get(dataset, dataset))
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def augmentation_figure(shown: int = 6, seed: int = 0) -> Figure:
+    """A test glyph and its randomly rotated and scaled copies, as the study's Fashion-MNIST notebooks saw them."""
+    glyph = torch.zeros(28, 28)
+    glyph[5:23, 8:12] = 1.0
+    glyph[5:9, 8:21] = 1.0
+    glyph[12:16, 8:18] = 1.0
+    images = glyph.flatten().repeat(shown, 1)
+    out = random_affine(images, torch.Generator().manual_seed(seed)).view(shown, 28, 28)
+    fig = Figure(figsize=(1.5 * (shown + 1), 1.8))
+    axes = fig.subplots(1, shown + 1)
+    for ax, image, title in zip(axes, [glyph, *out], ["original", *[""] * shown]):
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def step_time_figure(timings: pd.DataFrame) -> Figure:
+    """Milliseconds per training step of every benched model, one panel per machine, SGD marked."""
+    machines = list(dict.fromkeys(timings.index.get_level_values("machine")))
+    fig = Figure(figsize=(6.5 * len(machines), 3.2))
+    axes = fig.subplots(1, len(machines), squeeze=False)
+    for ax, machine in zip(axes[0], machines):
+        rows = timings.loc[machine]["step_ms"].sort_values()
+        ax.barh(rows.index, rows.values, color=["C1" if name.startswith(("bbb", "blitz")) else "C0" for name in rows.index])
+        if "sgd" in rows.index:
+            ax.axvline(rows["sgd"], color="k", lw=0.8, ls=":")
+            for y, value in enumerate(rows.values):
+                ax.text(value, y, f" {value / rows['sgd']:.1f}x", va="center", fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel("ms per training step (batch 100, log scale)")
+        ax.set_title(machine, fontsize=9)
+        ax.set_xlim(rows.min() / 1.5, rows.max() * 3)
+    fig.tight_layout()
+    return fig
+
+
+CRITERION_STYLES = {"snr": ("-", "SNR |mu|/sigma"), "magnitude": ("--", "|mu|")}
+
+
+def pruning_by_variant(pruning: pd.DataFrame, variants: list[str]) -> Figure:
+    """One small panel per regime-study step: test accuracy pruned by SNR (solid) and by |mu| (dashed)."""
+    columns = 3
+    rows_count = -(-len(variants) // columns)
+    fig = Figure(figsize=(4.2 * columns, 3.2 * rows_count))
+    axes = fig.subplots(rows_count, columns, squeeze=False).flatten()
+    for ax, variant in zip(axes, variants):
+        rows = pruning[pruning["variant"] == variant]
+        for criterion, (style, label) in CRITERION_STYLES.items():
+            line = rows[rows["criterion"] == criterion].groupby("fraction")["accuracy_mean"].mean()
+            ax.plot(line.index, line.values, style, marker="o", color="C0", label=label)
+        _fraction_axis(ax)
+        ax.set_title(variant, fontsize=10)
+        ax.legend(fontsize=8, loc="lower left")
+    for ax in axes[len(variants):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def posterior_movement(history: pd.DataFrame, groups: dict[str, list[str]], by: str = "variant") -> Figure:
+    """Per group of runs (values of column `by`, seeds averaged): the share of sigmas moved by more than 2x
+    and the median sigma, by epoch."""
+    fig = Figure(figsize=(11, 3.4 * len(groups)))
+    axes = fig.subplots(len(groups), 2, squeeze=False)
+    for (title, variants), (moved, median) in zip(groups.items(), axes):
+        for index, variant in enumerate(variants):
+            run = history[history[by] == variant].groupby("epoch")[["sigma_moved", "sigma_q50"]].mean()
+            moved.plot(run.index, run["sigma_moved"], marker=".", color=f"C{index}", label=variant)
+            median.plot(run.index, run["sigma_q50"], marker=".", color=f"C{index}", label=variant)
+        moved.set_ylabel("share of sigmas moved > 2x")
+        moved.set_ylim(-0.02, 1.02)
+        median.set_ylabel("median sigma")
+        median.set_yscale("log")
+        for ax in (moved, median):
+            ax.set_xlabel("epoch")
+            ax.set_title(title, fontsize=10)
+        moved.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def snr_density(snr: pd.DataFrame, groups: dict[str, list[str]], by: str = "variant") -> Figure:
+    """Blundell et al.'s Figure 4 per group of runs (values of column `by`, seeds pooled): the density of the
+    weights' signal-to-noise ratio in dB."""
+    fig = Figure(figsize=(5.5 * len(groups), 3.6))
+    axes = fig.subplots(1, len(groups), squeeze=False)[0]
+    for ax, (title, variants) in zip(axes, groups.items()):
+        for index, variant in enumerate(variants):
+            bins = snr[snr[by] == variant].groupby(["bin_left", "bin_right"])["count"].sum().reset_index()
+            width = bins["bin_right"] - bins["bin_left"]
+            ax.stairs(bins["count"] / (bins["count"].sum() * width),
+                      np.append(bins["bin_left"].values, bins["bin_right"].values[-1]),
+                      color=f"C{index}", label=variant)
+        ax.set_xlabel("signal-to-noise ratio |mu|/sigma (dB)")
+        ax.set_ylabel("density")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def mu_sigma_maps(histogram: pd.DataFrame, variants: list[str], by: str = "variant") -> Figure:
+    """Where the weights sit in (|mu|, sigma), one panel per value of column `by` (seeds pooled); below the
+    diagonal |mu| > sigma (SNR > 0 dB)."""
+    fig = Figure(figsize=(4.2 * len(variants), 3.6))
+    axes = fig.subplots(1, len(variants), squeeze=False)[0]
+    for ax, variant in zip(axes, variants):
+        cells = histogram[histogram[by] == variant]
+        mu_edges, sigma_edges = LOG_MU_EDGES.numpy(), LOG_SIGMA_EDGES.numpy()
+        counts = np.zeros((len(sigma_edges) - 1, len(mu_edges) - 1))
+        rows = np.searchsorted(sigma_edges, cells["log10_sigma_left"].values + 1e-6) - 1
+        columns = np.searchsorted(mu_edges, cells["log10_mu_left"].values + 1e-6) - 1
+        np.add.at(counts, (rows, columns), cells["count"].values)
+        shown = np.ma.log10(np.ma.masked_equal(counts, 0))
+        mesh = ax.pcolormesh(mu_edges, sigma_edges, shown, cmap="viridis", shading="flat")
+        low, high = max(mu_edges[0], sigma_edges[0]), min(mu_edges[-1], sigma_edges[-1])
+        ax.plot([low, high], [low, high], color="white", linewidth=1)
+        ax.set_xlabel("log10 |mu|")
+        ax.set_ylabel("log10 sigma")
+        ax.set_title(variant, fontsize=10)
+        fig.colorbar(mesh, ax=ax, label="log10 weights")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,120 @@
+"""Summaries of the tidy tables in the study's layout, our numbers beside its reported ones."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bayesprune.config import DEVIATIONS
+from bayesprune.model.prune import own_criteria
+from bayesprune.report.reference import FRACTIONS, METHOD_LABELS, REPORTED, method_label
+
+MAIN_PROTOCOLS = ("corrected", "study")
+WITHOUT = "study without "  # label prefix of a run with one training-time deviation fixed
+
+
+def main_protocols(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the `corrected` and `study` runs, without the ablation's one-switch variants."""
+    return frame[frame["protocol"].isin(MAIN_PROTOCOLS)]
+
+
+def method_order(methods) -> list[str]:
+    """Methods in the study's row order, unknown ones last."""
+    known = [m for m in METHOD_LABELS if m in set(methods)]
+    return known + sorted(set(methods) - set(known))
+
+
+def primary_rows(pruning: pd.DataFrame) -> pd.DataFrame:
+    """Rows of each method's own criterion (SNR for BBB, magnitude otherwise)."""
+    own = [c in own_criteria(m) for m, c in zip(pruning["method"], pruning["criterion"])]
+    return pruning[own]
+
+
+def summarise(pruning: pd.DataFrame, column: str = "accuracy_mean") -> pd.DataFrame:
+    """Mean, std and number of seeds of an accuracy column per dataset, method, criterion, fraction."""
+    groups = pruning.groupby(["dataset", "protocol", "method", "criterion", "fraction"])[column]
+    return groups.agg(mean="mean", std="std", seeds="count").reset_index()
+
+
+def study_layout(pruning: pd.DataFrame, dataset: str, protocol: str, column: str = "accuracy_mean") -> pd.DataFrame:
+    """The study's Table 1/2 as one row per method and fraction pruned: ours (mean +- std over seeds), the
+    study's number and ours - study's; narrow enough for a phone."""
+    rows = summarise(primary_rows(pruning), column)
+    rows = rows[(rows["dataset"] == dataset) & (rows["protocol"] == protocol)]
+    table = {}
+    for method in method_order(rows["method"].unique()):
+        for fraction in FRACTIONS:
+            hit = rows[(rows["method"] == method) & (rows["fraction"].round(6) == fraction)]
+            if hit.empty:
+                continue
+            mean, std, seeds = hit.iloc[0][["mean", "std", "seeds"]]
+            reported = REPORTED.get(dataset, {}).get(method)
+            study = reported[FRACTIONS.index(fraction)] if reported else float("nan")
+            table[(method_label(method), f"{fraction:.0%}")] = {
+                "ours": f"{mean:.4f}" + (f" ± {std:.4f}" if seeds > 1 else ""),
+                "study": f"{study:.4f}", "ours − study": f"{mean - study:+.4f}"}
+    frame = pd.DataFrame.from_dict(table, orient="index")
+    frame.index = pd.MultiIndex.from_tuples(frame.index, names=["model", "pruned"])
+    return frame
+
+
+def all_layers(weights: pd.DataFrame, parameter: str = "weight") -> pd.DataFrame:
+    """Each run's whole-network rows of the weight table for one parameter (weight or sigma)."""
+    return weights[(weights["layer"].astype(str) == "all") & (weights["parameter"] == parameter)]
+
+
+def weight_summary(weights: pd.DataFrame) -> pd.DataFrame:
+    """Std, kurtosis and near-zero share of all weights, mean over seeds, per dataset and method."""
+    summary = all_layers(weights).groupby(["dataset", "protocol", "method"])[["std", "kurtosis", "near_zero_share"]].mean()
+    return summary.reset_index()
+
+
+def sigma_summary(weights: pd.DataFrame) -> pd.DataFrame:
+    """Mean and spread of BBB's posterior sigmas (all layers), mean over seeds, per dataset and protocol."""
+    return all_layers(weights, "sigma").groupby(["dataset", "protocol", "method"])[["mean", "std"]].mean().reset_index()
+
+
+def defect_ablation(pruning: pd.DataFrame, ablation: pd.DataFrame, fraction: float = 0.9) -> pd.DataFrame:
+    """Accuracy at one pruned fraction under `study`, with each deviation fixed alone, and under `corrected`."""
+    at = primary_rows(pruning)
+    at = at[at["fraction"].round(6) == fraction]
+    pruned = ablation[(ablation["fraction"].round(6) == fraction) & (ablation["protocol"] == "study")]
+    parts = [
+        at[at["protocol"] == "study"].assign(fixed="nothing (study)"),
+        pruned[pruned["fixed"] != "none"],
+        at[at["protocol"].str.startswith(WITHOUT)].assign(fixed=lambda f: f["protocol"].str[len(WITHOUT):]),
+        at[at["protocol"] == "corrected"].assign(fixed="everything (corrected)"),
+    ]
+    rows = pd.concat(parts, ignore_index=True)
+    ablated = rows[rows["fixed"] != "nothing (study)"].groupby(["dataset", "method"])["fixed"].nunique()
+    rows = rows.set_index(["dataset", "method"]).loc[ablated[ablated > 1].index].reset_index()
+    order = ["nothing (study)", *DEVIATIONS, "everything (corrected)"]
+    rows["order"] = rows["fixed"].map(order.index)
+    table = rows.groupby(["dataset", "method", "order", "fixed"])[["accuracy_mean", "accuracy_ensemble"]].mean()
+    study = table.groupby(level=["dataset", "method"])["accuracy_mean"].transform("first")
+    table["change"] = table["accuracy_mean"] - study
+    table = table.reset_index().drop(columns="order")
+    table["method"] = table["method"].map(method_label)
+    return table.set_index(["dataset", "method", "fixed"])
+
+
+SPREAD_STATS = ["std", "kurtosis", "near_zero_share"]
+
+
+def spread_and_kept(weights: pd.DataFrame, pruning: pd.DataFrame, fraction: float = 0.9) -> pd.DataFrame:
+    """Per run: spread of its weights and the share of its unpruned accuracy kept at `fraction` pruned."""
+    keys = ["dataset", "protocol", "method", "seed"]
+    spread = all_layers(weights)
+    rows = primary_rows(pruning)
+    accuracy = rows.pivot_table(index=keys, columns=rows["fraction"].round(6), values="accuracy_mean")
+    kept = (accuracy[fraction] / accuracy[0.0]).rename("kept").reset_index()
+    frame = spread[keys + SPREAD_STATS].merge(kept, on=keys)
+    return main_protocols(frame).reset_index(drop=True)
+
+
+def spread_correlation(frame: pd.DataFrame) -> pd.DataFrame:
+    """Spearman rank correlation of each spread statistic with the accuracy kept, per dataset and protocol."""
+    def correlate(group: pd.DataFrame) -> pd.Series:
+        ranks = group[SPREAD_STATS + ["kept"]].rank()
+        values = {stat: ranks[stat].corr(ranks["kept"]) for stat in SPREAD_STATS}
+        return pd.Series({**values, "runs": len(group)})
+    return frame.groupby(["dataset", "protocol"])[SPREAD_STATS + ["kept"]].apply(correlate)

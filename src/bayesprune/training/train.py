@@ -1,0 +1,220 @@
+"""One training loop for every method: baselines by cross-entropy, BBB by the minibatch ELBO."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from bayesprune.config import RunConfig
+from bayesprune.data.augment import augments, random_affine
+from bayesprune.data.datasets import batch_indices
+from bayesprune.data.splits import scored_split, training_splits
+from bayesprune.host import resolve_device
+from bayesprune.model.bayes import Prior
+from bayesprune.model.diagnostics import initial_sigmas, posterior_record
+from bayesprune.model.elbo import elbo_terms, kl_weights
+from bayesprune.model.evaluate import accuracy, mean_logits
+from bayesprune.model.models import build_prior, initial_model
+from bayesprune.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from bayesprune.training.fused import fused_elbo_terms
+from bayesprune.training.graphs import GraphedStep, graphs_enabled
+from bayesprune.training.heap import keep_freed_memory
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainResult:
+    """A trained model with its per-epoch history."""
+
+    config: RunConfig
+    model: nn.Module
+    history: list[dict[str, float]]
+    device: str
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Seed of one epoch's permutation, dropout masks and weight noise (so a resumed run matches)."""
+    return seed * 1_000_003 + epoch
+
+
+def build_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """Adam or SGD (with momentum) over all parameters, as one fused kernel per step (capturable on CUDA)."""
+    if cfg.optimizer == "adam":
+        on_cuda = next(model.parameters()).is_cuda
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True, capturable=on_cuda)
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, fused=True)
+
+
+def training_step(
+    cfg: RunConfig, model: nn.Module, prior: Prior | None, optimizer: torch.optim.Optimizer,
+    x: torch.Tensor, y: torch.Tensor, kl_weight: torch.Tensor,
+) -> torch.Tensor:
+    """One optimizer step on a minibatch; returns (objective, NLL, weighted complexity, correct) on the device."""
+    if prior is None:
+        logits = model(x)
+        nll = F.cross_entropy(logits, y, reduction="sum")
+        weighted = torch.zeros((), device=x.device)
+    else:
+        terms = fused_elbo_terms if cfg.fused_elbo else elbo_terms
+        nll, complexity, logits = terms(model, x, y, prior, cfg.train_samples, not cfg.deviates("entropy_detached"))
+        weighted = kl_weight * complexity
+    objective = nll + weighted  # minus the minibatch ELBO
+    optimizer.zero_grad(set_to_none=True)
+    (objective / len(y)).backward()  # per-example scale: same step size for every method
+    optimizer.step()
+    correct = (logits.argmax(dim=1) == y).sum()
+    return torch.stack([objective.detach(), nll.detach(), weighted.detach(), correct.float()])
+
+
+def step_function(
+    cfg: RunConfig, model: nn.Module, prior: Prior | None, optimizer: torch.optim.Optimizer,
+    x: torch.Tensor, y: torch.Tensor, kl_weight: torch.Tensor, graphed: bool = True,
+) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """`training_step` as step(x, y, kl_weight): a CUDA graph captured on the example minibatch where
+    graphed and graphs are enabled, else the plain call; the model and optimizer are left as they were."""
+    def step(x: torch.Tensor, y: torch.Tensor, kl_weight: torch.Tensor) -> torch.Tensor:
+        return training_step(cfg, model, prior, optimizer, x, y, kl_weight)
+
+    return GraphedStep(step, model, optimizer, x, y, kl_weight) if graphed and graphs_enabled(x.device) else step
+
+
+def _restore(path: Path, cfg: RunConfig, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """Load a checkpoint written by the same configuration into model and optimizer; return its state.
+
+    A damaged checkpoint is never read as valid: it is set aside as `<name>.damaged` and training
+    starts again from the first epoch.
+    """
+    try:
+        state = load_checkpoint(path)
+    except CheckpointError as error:
+        path.replace(path.with_name(path.name + ".damaged"))
+        warnings.warn(f"{error}; set aside as {path.name}.damaged, training from the first epoch", stacklevel=2)
+        return {}
+    if RunConfig.from_dict(state["config"]) != cfg:
+        raise CheckpointError(f"checkpoint {path} was written by another configuration; delete it or change out_dir")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    return state
+
+
+def best_epoch(history: list[dict[str, Any]]) -> int:
+    """The epoch (1-based) of the highest validation accuracy, the earliest on ties."""
+    scores = [record["val_acc"] for record in history]
+    return scores.index(max(scores)) + 1
+
+
+def training_done(cfg: RunConfig, history: list[dict[str, Any]]) -> bool:
+    """Whether training has ended: the epoch cap is reached, or `patience` epochs passed without a better validation."""
+    if len(history) >= cfg.train_epochs:
+        return True
+    return bool(cfg.patience and history and len(history) - best_epoch(history) >= cfg.patience)
+
+
+def trained_state(cfg: RunConfig, state: dict[str, Any]) -> dict[str, Tensor]:
+    """The model weights a run keeps: those of its best validation epoch under early stopping, else the last."""
+    return state["best_model"] if cfg.patience else state["model"]
+
+
+@torch.no_grad()
+def _scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Accuracy and mean NLL of the deterministic network (BBB: posterior mean) on (x, y)."""
+    logits = mean_logits(model, x)
+    return accuracy(logits, y), F.cross_entropy(logits, y).item()
+
+
+def train(
+    cfg: RunConfig,
+    out_dir: Path | None = None,
+    data_root: Path | None = None,
+    progress: bool = True,
+    on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """Train cfg's model, checkpointing every epoch into out_dir and resuming from it if present.
+
+    With a validation split, every epoch records the validation accuracy; with `patience`, training
+    stops once that many epochs bring no better one, and the best epoch's weights are the result.
+    Test accuracy is recorded per epoch for the curves only; nothing is chosen by it.
+    """
+    device = resolve_device(cfg.device)
+    keep_freed_memory()
+    model = initial_model(cfg).to(device)
+    start = initial_sigmas(model) if cfg.bayesian else []
+    prior = build_prior(cfg) if cfg.bayesian else None
+    optimizer = build_optimizer(cfg, model)
+    (x_train, y_train), validation = training_splits(cfg, data_root, device)
+    x_test, y_test = scored_split(cfg, data_root, device)
+
+    checkpoint = Path(out_dir) / CHECKPOINT if out_dir is not None else None
+    state = _restore(checkpoint, cfg, model, optimizer) if checkpoint and checkpoint.exists() else {}
+    history, best_model = state.get("history", []), state.get("best_model")
+
+    n = len(x_train)
+    batches = math.ceil(n / cfg.batch_size)
+    # Complexity-cost weight of each minibatch; explicit and logged (sums to 1 over an epoch).
+    kl = kl_weights(cfg.kl_weighting, batches).to(device=device, dtype=torch.float32)
+    augment = augments(cfg)
+    weights_count = sum(p.numel() for p in model.parameters()) // 2 if cfg.bayesian else 0
+    step_on = step_function(cfg, model, prior, optimizer, x_train[:cfg.batch_size], y_train[:cfg.batch_size], kl[0])
+    bar = tqdm(
+        total=cfg.train_epochs * batches, initial=len(history) * batches, disable=not progress,
+        desc=f"{cfg.dataset} {cfg.method} seed {cfg.seed}", unit="step",
+    )
+    while not training_done(cfg, history):
+        epoch = len(history)
+        torch.manual_seed(epoch_seed(cfg.seed, epoch))
+        model.train()
+        started = time.perf_counter()
+        totals = torch.zeros(4, device=device)  # objective, nll, weighted complexity, correct: no host sync
+        for step, index in enumerate(batch_indices(n, cfg.batch_size, device)):
+            x = random_affine(x_train[index]) if augment else x_train[index]
+            totals += step_on(x, y_train[index], kl[step])
+            bar.update()
+        loss, nll_total, complexity_total, correct_total = totals.tolist()
+        if not math.isfinite(loss):
+            bar.close()
+            raise FloatingPointError(
+                f"non-finite loss ({loss}) in epoch {epoch + 1} of {cfg.dataset}/{cfg.method} (lr={cfg.lr}); "
+                "the run is stopped and this epoch is not saved"
+            )
+        record = {
+            "epoch": epoch + 1,
+            "loss": loss / n,
+            "nll": nll_total / n,
+            "complexity": complexity_total,
+            "train_acc": correct_total / n,
+            "test_acc": accuracy(mean_logits(model, x_test), y_test),
+            "seconds": time.perf_counter() - started,
+        }
+        if validation is not None:
+            record["val_acc"], record["val_nll"] = _scores(model, *validation)
+        if cfg.bayesian:
+            record["complexity_per_weight"] = complexity_total / weights_count
+            record.update(posterior_record(model, start))
+        history.append(record)
+        if cfg.patience and best_epoch(history) == len(history):
+            best_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        bar.set_postfix(loss=f"{record['loss']:.4f}", **({"val_acc": f"{record['val_acc']:.4f}"} if validation is not None else {}))
+        if checkpoint is not None:
+            save_checkpoint(
+                {"config": cfg.to_dict(), "epoch": epoch + 1, "model": model.state_dict(),
+                 "optimizer": optimizer.state_dict(), "history": history,
+                 **({"best_model": best_model} if cfg.patience else {})},
+                checkpoint,
+            )
+        if on_epoch_end is not None:
+            on_epoch_end(record)
+    bar.close()
+    if cfg.patience:
+        model.load_state_dict(best_model)
+    return TrainResult(cfg, model, history, str(device))
