@@ -1,0 +1,54 @@
+"""Sparse variational dropout: the KL fit against Monte Carlo, and sparsity where the irrelevant inputs are known."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bayesprune.model.sparse_vd import LOG_ALPHA_THRESHOLD, SparseVDLinear, SparseVDMLP, kl_approx, kl_monte_carlo
+
+
+def test_the_kl_fit_matches_a_monte_carlo_estimate_over_its_range():
+    log_alpha = torch.linspace(-6.0, 8.0, 29)
+    estimate = kl_monte_carlo(log_alpha, samples=400_000, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(kl_approx(log_alpha).double(), estimate, atol=0.012)  # the fit's error is below 0.01
+
+
+def test_the_kl_vanishes_for_large_alpha_and_grows_as_alpha_shrinks():
+    kl = kl_approx(torch.tensor([-8.0, -4.0, 0.0, 4.0, 10.0]))
+    assert kl[-1] == pytest.approx(0.0, abs=1e-3) and bool((kl[:-1] > kl[1:]).all())
+
+
+def test_weights_from_inputs_that_carry_no_signal_are_removed_and_the_others_kept():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2000, 20, generator=generator)
+    y = (x[:, :4] @ torch.tensor([2.0, -2.0, 1.5, -1.5]) > 0).long()  # only the first 4 inputs decide the class
+    torch.manual_seed(0)
+    layer = SparseVDLinear(20, 2)
+    optimizer = torch.optim.Adam(layer.parameters(), lr=0.05)
+    for _ in range(1500):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(layer(x), y) + layer.kl() / len(x)
+        loss.backward()
+        optimizer.step()
+    removed = layer.log_alpha > LOG_ALPHA_THRESHOLD
+    assert removed[:, 4:].float().mean() > 0.9  # the 16 noise inputs
+    assert not removed[:, :4].any()  # the 4 that decide the class
+    layer.eval()
+    assert (layer(x).argmax(1) == y).float().mean() > 0.95  # the sparse mean network still classifies
+
+
+def test_training_samples_and_evaluation_is_the_masked_mean_network():
+    torch.manual_seed(0)
+    model = SparseVDMLP([6, 5, 3])
+    x = torch.randn(4, 6)
+    model.train()
+    assert not torch.equal(model(x), model(x))
+    model.eval()
+    with torch.no_grad():
+        model.layers[0].log_sigma2[0, 0] = 20.0  # log alpha far above the threshold: that weight is off
+    kept = model.layers[0].kept()
+    assert not kept[0, 0] and kept.sum() == kept.numel() - 1
+    assert torch.equal(model(x), model(x))
+    assert model.sparsity() == pytest.approx(1 / (6 * 5 + 5 * 3))
