@@ -107,8 +107,9 @@ def test_no_page_names_a_machine_path():
 
 def test_every_page_fits_a_laptop_and_a_phone(server, browser, tmp_path):
     """No page scrolls sideways at either width (wide tables scroll inside their own frame); a screenshot of
-    every page at both widths is kept under tmp_path for review."""
-    too_wide = []
+    every page at both widths is kept under tmp_path for review, with the list of frames that scroll
+    (framed-scroll.txt)."""
+    too_wide, framed = [], []
     for width in WIDTHS:
         page = browser.new_page(viewport={"width": width, "height": 900})
         for page_path in _pages():
@@ -116,10 +117,16 @@ def test_every_page_fits_a_laptop_and_a_phone(server, browser, tmp_path):
             overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
             if overflow > 1:
                 too_wide.append(f"{page_path} at {width} px: {overflow} px too wide")
+            frames = page.evaluate("""() => Array.from(document.querySelectorAll('main *'))
+                .filter(e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX) && e.scrollWidth > e.clientWidth + 1)
+                .map(e => (e.querySelector('caption')?.innerText || e.tagName.toLowerCase()).slice(0, 60))""")
+            framed += [f"{page_path} at {width} px: {frame}" for frame in frames]
             shot = tmp_path / str(width) / page_path.replace(".html", ".png")
             shot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(shot), full_page=True)
         page.close()
+    (tmp_path / "framed-scroll.txt").write_text("".join(f"{line}\n" for line in framed))
+    print(f"{len(framed)} frame(s) scroll inside the page; see {tmp_path / 'framed-scroll.txt'}")
     assert too_wide == []
     assert len(list(tmp_path.rglob("*.png"))) == len(WIDTHS) * len(_pages())
 
