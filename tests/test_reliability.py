@@ -72,6 +72,7 @@ def _assert_same_tables(a: Path, b: Path) -> None:
                                           right.drop(columns="seconds", errors="ignore"))
 
 
+@pytest.mark.slow
 def test_runner_killed_mid_grid_resumes_without_redoing_finished_runs(real_data_root, tmp_path, record):
     profiles = _profiles(tmp_path, ["sgd", "bbb"], SLOW)
     runs = tmp_path / "results" / "tiny" / "runs"
@@ -95,6 +96,7 @@ def test_runner_killed_mid_grid_resumes_without_redoing_finished_runs(real_data_
            "every table equal to an unbroken grid")
 
 
+@pytest.mark.slow
 def test_ray_worker_killed_mid_run_is_retried_and_finishes_once(real_data_root, tmp_path, monkeypatch, record):
     profiles = _profiles(tmp_path, ["bbb"], SLOW)
     runs = tmp_path / "results" / "tiny" / "runs"
@@ -117,6 +119,7 @@ def test_ray_worker_killed_mid_run_is_retried_and_finishes_once(real_data_root, 
            "one finished run, tables equal to an unbroken run")
 
 
+@pytest.mark.slow
 def test_two_runners_on_one_results_folder_never_share_a_run(real_data_root, tmp_path, record):
     profiles = _profiles(tmp_path, ["bbb"], SLOW)
     runs = tmp_path / "results" / "tiny" / "runs"
@@ -167,6 +170,7 @@ def _finished_grid(tmp_path: Path) -> tuple[Path, object]:
     return tmp_path / "results" / "tiny", profile
 
 
+@pytest.mark.slow
 def test_partly_written_results_file_is_never_read_and_the_run_is_redone(real_data_root, tmp_path, record):
     results, profile = _finished_grid(tmp_path)
     table = results / "runs" / "mnist-sgd-corrected-s0" / "pruning.csv"
@@ -181,6 +185,7 @@ def test_partly_written_results_file_is_never_read_and_the_run_is_redone(real_da
            "redid that run and restored the same table")
 
 
+@pytest.mark.slow
 def test_partly_written_manifest_makes_the_run_unfinished(real_data_root, tmp_path, record):
     results, profile = _finished_grid(tmp_path)
     manifest = results / "runs" / "mnist-sgd-corrected-s0" / "manifest.json"

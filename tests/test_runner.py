@@ -57,6 +57,7 @@ def test_finished_runs_are_skipped_and_tables_are_tidy(real_data_root, tmp_path)
     assert not RunPaths(run_dir.parent, run_dir.name).partial.exists()
 
 
+@pytest.mark.slow
 def test_a_changed_configuration_is_retrained(real_data_root, tmp_path):
     run_grid(_profile(tmp_path, ["sgd"]), tmp_path / "results", progress=False)
     changed = run_grid(_profile(tmp_path, ["sgd"], {**TINY, "epochs": 3}), tmp_path / "results", progress=False)
@@ -122,6 +123,7 @@ def test_ray_executor_without_ray_says_how_to_install_it(monkeypatch):
         make_executor("ray")
 
 
+@pytest.mark.slow
 def test_recheck_retrains_a_run_and_finds_it_identical(real_data_root, tmp_path):
     from bayesprune.pipeline.recheck import recheck
 
