@@ -76,3 +76,23 @@ def test_table2_sets_our_error_by_fraction_removed_beside_blundell_s(tmp_path):
     assert table.loc["0 %", "mean"] == pytest.approx(1.05) and table.loc["0 %", "seeds"] == 2
     assert table.loc["95 %", "ours"] == "1.55 ± 0.07" and table.loc["95 %", "Blundell et al."] == 1.29
     assert pd.isna(table.loc["99.5 %", "Blundell et al."])
+
+
+def test_table2_in_words_gives_both_rises_and_the_validation_optimum(tmp_path):
+    from bayesprune.config import RunConfig
+    from bayesprune.pipeline.manifest import write_manifest
+    from bayesprune.report.operating_point import table2_reading
+
+    run = tmp_path / "runs" / "mnist-bbb-corrected-s1"
+    run.mkdir(parents=True)
+    keys = {"dataset": "mnist", "method": "bbb", "seed": 1, "protocol": "corrected", "variant": ""}
+    pd.DataFrame([{**keys, "criterion": "snr", "fraction": f, "achieved_sparsity": f, "accuracy_mean": acc,
+                   "accuracy_ensemble": acc} for f, acc in ((0.0, 0.98), (0.95, 0.975), (0.98, 0.97))]
+                 ).to_csv(run / "pruning.csv", index=False)
+    pd.DataFrame([{**keys, "epoch": e, "val_nll": nll, "test_acc": acc}
+                  for e, nll, acc in ((1, 0.3, 0.95), (2, 0.1, 0.985), (3, 0.2, 0.98))]).to_csv(run / "history.csv", index=False)
+    write_manifest({"config": RunConfig(method="bbb", seed=1).to_dict()}, run)
+    text = table2_reading(tmp_path)
+    assert "2.00 % → 2.50 % → 3.00 %" in text and "a rise of 0.50 and 1.00 points" in text
+    assert "1.24 % → 1.29 % → 1.39 % (+0.05 and +0.15)" in text
+    assert "lowest at epoch 2 of 3, where the unpruned test error was 1.50 %" in text
