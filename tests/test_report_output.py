@@ -11,7 +11,7 @@ pytestmark = pytest.mark.report
 LOG = PROJECT_ROOT / "book" / "report-smoke.log"
 NOISE = re.compile(r"warn|TCP|encrypt|KeyboardInterrupt|Traceback|profiler|gpuGetDeviceCount|Deprecat", re.IGNORECASE)
 PROGRESS = re.compile(r"^profile smoke: +\d+%")
-SCREEN = 40  # lines a terminal shows
+SCREEN = 15  # the data check, the profile, the grid's outcome, the chapters, the HTML path: well within a screen
 
 
 @pytest.fixture(scope="module")

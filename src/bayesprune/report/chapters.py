@@ -178,8 +178,13 @@ def build_book(profile: Profile, results_root: Path = RESULTS, book_dir: Path = 
     written = build_chapters(Path(results_root) / profile.name, source)
     print(f"chapters: {len(written)} notebooks of profile {profile.name} executed")
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    subprocess.run([str(jupyter_book), "build", str(source), "-q", "--path-output", str(book_dir),
-                    "-W", "-n", "--keep-going"], check=True)
+    # jupyter-book's banner and paths say nothing the last line does not; its output is shown when it fails.
+    built = subprocess.run([str(jupyter_book), "build", str(source), "-q", "--path-output", str(book_dir),
+                            "-W", "-n", "--keep-going"], capture_output=True, text=True)
+    if built.returncode:
+        sys.stdout.write(built.stdout)
+        sys.stderr.write(built.stderr)
+        raise subprocess.CalledProcessError(built.returncode, built.args)
     return Path(book_dir) / "_build" / "html" / "index.html"
 
 
