@@ -39,6 +39,7 @@ def _cli(tmp_path: Path, profiles: Path, *args: str, **popen) -> subprocess.Pope
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
 
+@pytest.mark.slow
 def test_finished_runs_are_skipped_and_tables_are_tidy(real_data_root, tmp_path):
     profile = _profile(tmp_path, ["sgd"])
     first = run_grid(profile, tmp_path / "results", progress=False)
@@ -64,6 +65,7 @@ def test_a_changed_configuration_is_retrained(real_data_root, tmp_path):
     assert changed.finished == ["mnist-sgd-corrected-s0"]
 
 
+@pytest.mark.slow
 def test_a_failing_run_keeps_its_notebook_and_the_grid_goes_on(real_data_root, tmp_path):
     failing = {**TINY, "optimizer": "sgd", "lr": 1e6, "hidden": [64, 64], "train_subset": 2000}
     profiles = _profiles_file(
@@ -80,6 +82,7 @@ def test_a_failing_run_keeps_its_notebook_and_the_grid_goes_on(real_data_root, t
     assert "mnist-dropout0.5-corrected-s0" in output
 
 
+@pytest.mark.slow
 def test_parallel_jobs_finish_every_run_once(real_data_root, tmp_path):
     from bayesprune.pipeline.executors import LocalExecutor
 
@@ -140,6 +143,7 @@ def _execute_prior(index: int) -> float:
     return execute_notebook("prior", Path(tempfile.gettempdir()) / f"bayesprune-test-prior-{os.getpid()}-{index}.ipynb", {})
 
 
+@pytest.mark.slow
 def test_notebooks_executed_side_by_side_get_kernels_of_their_own():
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -162,6 +166,7 @@ def test_the_progress_bar_weighs_runs_by_their_expected_cost():
     assert expected_cost(RunConfig(method="sgd", epochs=10, hidden=(1200, 1200))) > 3 * expected_cost(sgd)
 
 
+@pytest.mark.slow
 def test_the_progress_bar_names_the_run_in_progress_and_ends_full(real_data_root, tmp_path, capsys):
     profile = _profile(tmp_path, ["sgd", "bbb"])
     run_grid(profile, tmp_path / "results", data_dir=real_data_root)
