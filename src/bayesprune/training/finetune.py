@@ -9,11 +9,9 @@ import torch
 from torch import Tensor, nn
 
 from bayesprune.config import RunConfig
-from bayesprune.data.augment import augments, random_affine
-from bayesprune.data.datasets import batch_indices
 from bayesprune.model.elbo import kl_weights
 from bayesprune.model.models import build_prior
-from bayesprune.training.train import build_optimizer, epoch_seed, training_step
+from bayesprune.training.train import build_optimizer, epoch_minibatches, epoch_seed, training_step
 
 FINETUNE_STREAM = 500_000  # offset of fine-tuning's epoch seeds, apart from training's
 
@@ -31,11 +29,9 @@ def finetune(model: nn.Module, cfg: RunConfig, x: Tensor, y: Tensor, epochs: int
     optimizer = build_optimizer(plain, model)
     batches = math.ceil(len(x) / cfg.batch_size)
     kl = kl_weights(cfg.kl_weighting, batches).to(device=x.device, dtype=torch.float32)
-    augment = augments(cfg)
     for epoch in range(epochs):
         torch.manual_seed(epoch_seed(cfg.seed, FINETUNE_STREAM + epoch))
         model.train()
-        for step, index in enumerate(batch_indices(len(x), cfg.batch_size, x.device)):
-            images = random_affine(x[index]) if augment else x[index]
-            training_step(plain, model, prior, optimizer, images, y[index], kl[step])
+        for images, labels, kl_weight in epoch_minibatches(cfg, x, y, kl):
+            training_step(plain, model, prior, optimizer, images, labels, kl_weight)
     return model

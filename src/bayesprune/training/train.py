@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,16 @@ class TrainResult:
 def epoch_seed(seed: int, epoch: int) -> int:
     """Seed of one epoch's permutation, dropout masks and weight noise (so a resumed run matches)."""
     return seed * 1_000_003 + epoch
+
+
+def epoch_minibatches(
+    cfg: RunConfig, x: torch.Tensor, y: torch.Tensor, kl: torch.Tensor
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """One epoch's minibatches in a fresh permutation: images (augmented where the study augmented), labels,
+    and the complexity cost's weight from kl (one per minibatch)."""
+    augment = augments(cfg)
+    for step, index in enumerate(batch_indices(len(x), cfg.batch_size, x.device)):
+        yield (random_affine(x[index]) if augment else x[index]), y[index], kl[step]
 
 
 def build_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -163,7 +173,6 @@ def train(
     batches = math.ceil(n / cfg.batch_size)
     # Complexity-cost weight of each minibatch; explicit and logged (sums to 1 over an epoch).
     kl = kl_weights(cfg.kl_weighting, batches).to(device=device, dtype=torch.float32)
-    augment = augments(cfg)
     weights_count = sum(p.numel() for p in model.parameters()) // 2 if cfg.bayesian else 0
     step_on = step_function(cfg, model, prior, optimizer, x_train[:cfg.batch_size], y_train[:cfg.batch_size], kl[0])
     bar = tqdm(
@@ -176,9 +185,8 @@ def train(
         model.train()
         started = time.perf_counter()
         totals = torch.zeros(4, device=device)  # objective, nll, weighted complexity, correct: no host sync
-        for step, index in enumerate(batch_indices(n, cfg.batch_size, device)):
-            x = random_affine(x_train[index]) if augment else x_train[index]
-            totals += step_on(x, y_train[index], kl[step])
+        for images, labels, kl_weight in epoch_minibatches(cfg, x_train, y_train, kl):
+            totals += step_on(images, labels, kl_weight)
             bar.update()
         loss, nll_total, complexity_total, correct_total = totals.tolist()
         if not math.isfinite(loss):
