@@ -4,14 +4,8 @@ computes what dense inference does."""
 import pytest
 import torch
 
-from bayesprune.performance.compression import (
-    bitmask_bytes,
-    compression_metrics,
-    csr_bytes,
-    forward,
-    inference_seconds,
-    to_csr,
-)
+from bayesprune.model.footprint import bitmask_bytes, compression_metrics, csr_bytes
+from bayesprune.performance.compression import forward, inference_seconds, to_csr
 
 
 def _layers():

@@ -12,6 +12,7 @@ from bayesprune.model import bayes
 from bayesprune.model.bayes import BayesianMLP
 from bayesprune.model.models import MLP
 from bayesprune.model.prune import global_prune, magnitude_prune, prunable, snr_prune, sparsity
+from bayesprune.model.sparse_vd import SparseVDMLP
 
 
 def _bbb() -> BayesianMLP:
@@ -125,3 +126,36 @@ def test_fraction_outside_unit_interval_is_rejected(fraction):
 def test_snr_does_not_apply_to_deterministic_models():
     with pytest.raises(ValueError, match="valid choices: magnitude"):
         global_prune(_mlp(), 0.5, "snr")
+
+
+@pytest.mark.parametrize("criterion", ["magnitude", "snr"])
+def test_iterative_pruning_reaches_each_absolute_fraction_and_keeps_what_it_removed(criterion):
+    model = _bbb() if criterion == "snr" else _mlp()
+    earlier = None
+    for fraction in (0.5, 0.8, 0.95):
+        achieved = global_prune(model, fraction, criterion)
+        assert achieved == pytest.approx(fraction, abs=2e-3)
+        zeros = torch.cat([(getattr(m, n) == 0).flatten() for m, n in prunable(model)])
+        if earlier is not None:
+            assert bool(zeros[earlier].all())  # nothing removed comes back
+        earlier = zeros
+    with pytest.raises(ValueError, match="earlier pruning already removed"):
+        global_prune(model, 0.9, criterion)
+
+
+def test_log_alpha_pruning_removes_the_noisiest_weights_and_reaches_the_forward_pass():
+    torch.manual_seed(0)
+    model = SparseVDMLP([20, 30, 5])
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.log_sigma2.uniform_(-12.0, 0.0)
+    alphas = torch.cat([layer.log_alpha.flatten() for layer in model.layers])
+    achieved = global_prune(model, 0.6, "log_alpha")
+    assert achieved == pytest.approx(0.6, abs=2e-3)
+    kept = torch.cat([layer.theta_mask.flatten() for layer in model.layers]).bool()
+    assert alphas[~kept].min() >= alphas[kept].max()  # every removed weight is noisier than every kept one
+    model.eval()
+    assert torch.equal(model.layers[0].deployed_weight(), model.layers[0].theta)  # the mask decides, not log alpha > 3
+    assert model.sparsity() == pytest.approx(achieved)
+    with pytest.raises(ValueError, match="ranks weights only"):
+        global_prune(SparseVDMLP([4, 3]), 0.5, "log_alpha", include_bias=True)

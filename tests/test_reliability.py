@@ -229,7 +229,7 @@ BAD_CLI = [
     (["run", "--profile", "smoke", "--executor", "slurm"], "unknown executor 'slurm'; valid choices: local, ray"),
     (["run", "--profile", "smoke", "--jobs", "0"], "jobs must be an integer >= 1"),
     (["train", "--dataset", "cifar10"], "unknown dataset 'cifar10'; valid choices: mnist, fashion-mnist"),
-    (["train", "--method", "adagrad"], "unknown method 'adagrad'; valid choices: sgd, bbb, dropout<p>"),
+    (["train", "--method", "adagrad"], "unknown method 'adagrad'; valid choices: sgd, bbb, sparsevd, dropout<p>"),
     (["train", "--protocol", "paper"], "unknown protocol 'paper'; valid choices: corrected, study, custom"),
     (["train", "--epochs", "0"], "epochs must be an integer >= 1, got 0"),
     (["train", "--lr", "0"], "lr must be > 0, got 0.0"),
@@ -254,6 +254,8 @@ BAD_PROFILES = [
     ({"config": {"lr": -1}}, "lr must be > 0, got -1"),
     ({"method_config": {"bbb": {"lr": 0.1}}}, "configures method 'bbb', which it does not run; valid choices: sgd"),
     ({"variants": {"fast": {"lrr": 0.1}}}, "unknown config keys ['lrr']; valid keys"),
+    ({"finetune_epochs": -2}, "finetune_epochs must be an integer >= 0, got -2"),
+    ({"config": {"kl_warmup": 1.5}}, "kl_warmup must be an integer >= 0 (epochs), got 1.5"),
 ]
 
 
@@ -273,6 +275,7 @@ BAD_NOTEBOOK_PARAMETERS = [
     ("train", {"config": {"epochs": 0}}, "epochs must be an integer >= 1"),
     ("train", {"config": {"epoch": 3}}, "unknown config keys ['epoch']; valid keys:"),
     ("prune", {"fractions": [0.5, 1.5]}, "pruning fraction must be in [0, 1), got 1.5"),
+    ("prune", {"finetune_epochs": -1}, "finetune_epochs must be an integer >= 0, got -1"),
 ]
 
 

@@ -6,7 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from bayesprune.model.evaluate import THRESHOLD_CRITERION, pruning_sweep
 from bayesprune.model.sparse_vd import LOG_ALPHA_THRESHOLD, SparseVDLinear, SparseVDMLP, kl_approx, kl_monte_carlo
+from bayesprune.training.train import train
+
+from .conftest import small_config
 
 
 def test_the_kl_fit_matches_a_monte_carlo_estimate_over_its_range():
@@ -52,3 +56,29 @@ def test_training_samples_and_evaluation_is_the_masked_mean_network():
     assert not kept[0, 0] and kept.sum() == kept.numel() - 1
     assert torch.equal(model(x), model(x))
     assert model.sparsity() == pytest.approx(1 / (6 * 5 + 5 * 3))
+
+
+def test_sparse_vd_trains_as_a_method_of_the_grid_and_sparsifies_as_its_kl_warms_up(real_data_root):
+    cfg = small_config(method="sparsevd", kl_weighting="uniform", kl_warmup=4, epochs=4, train_subset=5000)
+    assert [cfg.kl_ramp(epoch) for epoch in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    result = train(cfg, data_root=real_data_root, progress=False)
+    history = result.history
+    assert isinstance(result.model, SparseVDMLP)
+    assert history[-1]["test_acc"] > max(0.6, history[0]["test_acc"])  # the thresholded mean network learns
+    sparsity = [record["sparsity"] for record in history]
+    assert sparsity == sorted(sparsity) and sparsity[-1] > 0.9  # ever more weights cross log alpha = 3
+
+
+def test_the_pruning_sweep_reports_sparse_vd_as_trained_and_ranked_by_log_alpha():
+    torch.manual_seed(0)
+    model = SparseVDMLP([12, 8, 3])
+    with torch.no_grad():
+        model.layers[0].log_sigma2[:, :6] = 10.0  # half the first layer's weights far above the threshold
+    x, y = torch.randn(50, 12), torch.randint(0, 3, (50,))
+    rows = pruning_sweep(model, x, y, [0.0, 0.5])
+    assert [(r["criterion"], round(r["fraction"], 4)) for r in rows] == [
+        (THRESHOLD_CRITERION, round(48 / 120, 4)), ("log_alpha", 0.0), ("log_alpha", 0.5),
+        ("magnitude", 0.0), ("magnitude", 0.5)]
+    threshold, dense = rows[0], rows[1]
+    assert threshold["nonzero"] == 48 + 24 and dense["nonzero"] == 120  # the biases start at zero
+    assert threshold["parameters"] == 120 + 11 and threshold["compression"] == pytest.approx(131 / 72)

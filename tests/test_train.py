@@ -118,8 +118,8 @@ def test_evaluation_reports_mean_and_ensemble_for_bbb_only(real_data_root):
     ("overrides", "message"),
     [
         ({"dataset": "cifar10"}, "valid choices: mnist, fashion-mnist"),
-        ({"method": "adamw"}, "valid choices: sgd, bbb, dropout<p>"),
-        ({"method": "dropout1.5"}, "valid choices: sgd, bbb, dropout<p>"),
+        ({"method": "adamw"}, "valid choices: sgd, bbb, sparsevd, dropout<p>"),
+        ({"method": "dropout1.5"}, "valid choices: sgd, bbb, sparsevd, dropout<p>"),
         ({"epochs": 0}, "epochs must be an integer >= 1"),
         ({"lr": 0.0}, "lr must be > 0"),
         ({"optimizer": "rmsprop"}, "valid choices: adam, sgd"),

@@ -1,4 +1,4 @@
-"""Command line: `bayesprune data fetch | train | run | recheck | book | pdf | bench | time-training`."""
+"""Command line: `bayesprune data fetch | train | run | recheck | book | pdf | bench | latency | time-training`."""
 
 from __future__ import annotations
 
@@ -73,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="auto")
     bench.add_argument("--json", type=Path, default=None, help="also write the report here as JSON")
 
+    latency = commands.add_parser("latency", help="time dense against CSR inference of an MLP on this CPU, per sparsity")
+    latency.add_argument("--hidden", nargs="+", type=int, default=[300, 100], help="hidden widths (784-...-10)")
+    latency.add_argument("--repeats", type=int, default=50, help="timed forward passes per point (median kept)")
+    latency.add_argument("--csv", type=Path, default=None, help="also write the table here")
+
     timing = commands.add_parser("time-training", help="train a profile's grid side by side and time it (no notebooks, no pruning)")
     timing.add_argument("--profile", default="paper")
     timing.add_argument("--seeds", nargs="+", type=int, default=[0])
@@ -137,6 +142,31 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _latency(args: argparse.Namespace) -> int:
+    """Time dense against CSR inference per sparsity and batch size; print (and optionally save) the table."""
+    import pandas as pd
+    import torch
+
+    from bayesprune.host import cpu_name
+    from bayesprune.model.models import CLASSES, INPUT_SIZE
+    from bayesprune.performance.compression import latency_rows
+
+    if args.repeats < 1 or not args.hidden or min(args.hidden) < 1:
+        raise ValueError("--repeats and every --hidden width must be >= 1")
+    sizes = (INPUT_SIZE, *args.hidden, CLASSES)
+    rows = latency_rows(sizes, repeats=args.repeats)
+    table = pd.DataFrame([{"network": "-".join(map(str, sizes)), "machine": cpu_name(), "threads": torch.get_num_threads(),
+                           **row} for row in rows])
+    print(table.drop(columns=["machine"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.csv:
+        from bayesprune.pipeline.results import write_text_atomic
+
+        args.csv.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(args.csv, table.to_csv(index=False))
+        print(f"wrote {args.csv}")
+    return 0
+
+
 def _time_training(args: argparse.Namespace) -> int:
     """Train a profile's grid side by side and print (and optionally save) what each run took."""
     from bayesprune.performance.gridtime import format_training_report, time_profile_training
@@ -195,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
             return _bench(args)
         if args.command == "time-training":
             return _time_training(args)
+        if args.command == "latency":
+            return _latency(args)
         from bayesprune.training.train import train
 
         values = {f.name: getattr(args, f.name) for f in fields(RunConfig)}

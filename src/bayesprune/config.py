@@ -32,7 +32,8 @@ TRAINING_DEVIATIONS = tuple(d for d in DEVIATIONS if d not in PRUNING_DEVIATIONS
 STUDY_SGD_DROPOUT = 0.01
 _DROPOUT_METHOD = re.compile(r"^dropout(0?\.\d+)$")
 _VARIANT = re.compile(r"^[A-Za-z0-9_.-]*$")
-METHOD_CHOICES = "sgd, bbb, dropout<p> with 0 < p < 1 (e.g. dropout0.5)"
+METHOD_CHOICES = "sgd, bbb, sparsevd, dropout<p> with 0 < p < 1 (e.g. dropout0.5)"
+UNDROPPED_METHODS = ("sgd", "bbb", "sparsevd")
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -61,8 +62,8 @@ def validate_fraction(fraction: float) -> float:
 
 
 def method_dropout(method: str) -> float:
-    """Dropout rate a method name implies (0 for sgd and bbb); ValueError for unknown names."""
-    if method in ("sgd", "bbb"):
+    """Dropout rate a method name implies (0 for sgd, bbb and sparsevd); ValueError for unknown names."""
+    if method in UNDROPPED_METHODS:
         return 0.0
     match = _DROPOUT_METHOD.match(method)
     if match and 0.0 < float(match.group(1)) < 1.0:
@@ -75,7 +76,7 @@ class RunConfig:
     """Everything that determines one training run; defaults follow the study's protocol."""
 
     dataset: str = "mnist"  # mnist | fashion-mnist
-    method: str = "sgd"  # sgd | bbb | dropout<p>
+    method: str = "sgd"  # sgd | bbb | sparsevd (sparse variational dropout) | dropout<p>
     seed: int = 0
     variant: str = ""  # name of a profile's variant (a named set of overrides, e.g. one regime-study step)
     protocol: str = "corrected"  # corrected | study (every deviation) | custom (the deviations listed)
@@ -92,13 +93,14 @@ class RunConfig:
     test_subset: int = 0  # first N test images; 0 = all 10 000
     validation: int = 0  # last N training images held out for choices (Blundell: 10 000); 0 = none
     patience: int = 0  # stop after this many epochs without a better validation accuracy, keep the best; 0 = never
-    # Bayes by Backprop only
+    # Bayes by Backprop only (the KL weighting and warm-up also apply to sparse variational dropout's KL)
     prior: str = "mixture"  # mixture | gaussian
     prior_pi: float = 0.5
     prior_log_sigma1: float = 0.0  # sigma1 = e^0
     prior_log_sigma2: float = -6.0  # sigma2 = e^-6 (mixture only)
     train_samples: int = 2  # weight samples per minibatch in the ELBO
     kl_weighting: str = "blundell"  # blundell | uniform | study (set by the kl_doubling deviation)
+    kl_warmup: int = 0  # the complexity cost grows linearly to its full weight over this many epochs; 0 = full from the start
     init_mu: float = 0.2  # BBB posterior means start at U(-init_mu, init_mu) (the study's 0.2)
     init_rho: tuple[float, float] = (-5.0, -4.0)  # BBB rho starts at U(low, high) (the study's), sigma = softplus(rho)
     fused_elbo: bool = True  # fast step (bayesprune.training.fused); False: the plain autograd reference, same estimator
@@ -125,6 +127,8 @@ class RunConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.kl_warmup, int) or self.kl_warmup < 0:
+            raise ValueError(f"kl_warmup must be an integer >= 0 (epochs), got {self.kl_warmup!r}")
         if not isinstance(self.validation, int) or not isinstance(self.patience, int):
             raise ValueError(f"validation and patience must be integers, got {self.validation!r}, {self.patience!r}")
         if self.validation < 0 or self.patience < 0:
@@ -202,6 +206,10 @@ class RunConfig:
     def bayesian(self) -> bool:
         """Whether the run trains a Bayes by Backprop network."""
         return self.method == "bbb"
+
+    def kl_ramp(self, epoch: int) -> float:
+        """Share of the complexity cost in epoch `epoch` (0-based): linear over kl_warmup epochs, then 1."""
+        return min(1.0, (epoch + 1) / self.kl_warmup) if self.kl_warmup else 1.0
 
     @property
     def dropout(self) -> float:

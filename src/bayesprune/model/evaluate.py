@@ -10,7 +10,11 @@ import torch
 from torch import Tensor, nn
 
 from bayesprune.model.bayes import BayesianMLP
+from bayesprune.model.footprint import footprint
 from bayesprune.model.prune import give_pruned_noise, global_prune, sweep_criteria
+from bayesprune.model.sparse_vd import SparseVDMLP
+
+THRESHOLD_CRITERION = "log_alpha>3"  # sparse VD as trained: every weight above its threshold removed
 
 
 @torch.no_grad()
@@ -61,6 +65,14 @@ def evaluate(
     return result
 
 
+def scored_row(
+    model: nn.Module, x: Tensor, y: Tensor, samples: int = 10, seed: int = 0, mixed_metric: bool = False
+) -> dict[str, float | None]:
+    """A pruned model's accuracies (`evaluate`, its noise seeded) and its `footprint`."""
+    torch.manual_seed(seed)
+    return {**evaluate(model, x, y, samples, mixed_metric), **footprint(model)}
+
+
 def pruning_sweep(
     model: nn.Module,
     x: Tensor,
@@ -72,13 +84,17 @@ def pruning_sweep(
     deviations: Sequence[str] = (),
     primary_only: bool = False,
 ) -> list[dict[str, Any]]:
-    """Accuracy of fresh copies of model pruned to each fraction by each criterion that applies.
+    """Accuracy and footprint of fresh copies of model pruned to each fraction by each criterion that applies.
 
     `deviations` switches on the study's pruning and scoring code paths (config.DEVIATIONS);
-    `primary_only` keeps the model's own criterion (SNR for BBB) and skips magnitude.
+    `primary_only` keeps the model's own criterion (SNR for BBB) and skips magnitude. Sparse VD also gets
+    a row for the network as trained, its weights above log alpha = 3 removed (`THRESHOLD_CRITERION`).
     """
     bayesian = isinstance(model, BayesianMLP)
     rows = []
+    if isinstance(model, SparseVDMLP):
+        rows.append({"criterion": THRESHOLD_CRITERION, "fraction": model.sparsity(),
+                     "achieved_sparsity": model.sparsity(), **scored_row(model, x, y, samples, seed)})
     criteria = sweep_criteria(model, tuple(deviations))
     for criterion in criteria[:1] if primary_only else criteria:
         for fraction in fractions:
@@ -87,7 +103,6 @@ def pruning_sweep(
             if bayesian and "pruned_rho_zero" in deviations:
                 give_pruned_noise(pruned)
             scored = model if bayesian and "pruning_detached" in deviations else pruned
-            torch.manual_seed(seed)
             rows.append({"criterion": criterion, "fraction": fraction, "achieved_sparsity": achieved,
-                         **evaluate(scored, x, y, samples, "mixed_metric" in deviations)})
+                         **scored_row(scored, x, y, samples, seed, "mixed_metric" in deviations)})
     return rows

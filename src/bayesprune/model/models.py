@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from bayesprune.config import RunConfig
 from bayesprune.model.bayes import BayesianMLP, GaussianPrior, Prior, ScaleMixturePrior
+from bayesprune.model.sparse_vd import SparseVDMLP
 
 INPUT_SIZE = 28 * 28
 CLASSES = 10
@@ -42,9 +43,11 @@ def layer_sizes(cfg: RunConfig) -> list[int]:
 
 
 def build_model(cfg: RunConfig) -> nn.Module:
-    """The network a config describes (BBB or a baseline MLP)."""
+    """The network a config describes (BBB, sparse variational dropout or a baseline MLP)."""
     if cfg.bayesian:
         return BayesianMLP(layer_sizes(cfg), cfg.init_mu, cfg.init_rho)
+    if cfg.method == "sparsevd":
+        return SparseVDMLP(layer_sizes(cfg))
     return MLP(layer_sizes(cfg), dropout=cfg.dropout, input_dropout=cfg.input_dropout)
 
 

@@ -1,8 +1,11 @@
-"""Global unstructured pruning on top of torch.nn.utils.prune: magnitude for every model, SNR for BBB.
+"""Global unstructured pruning on top of torch.nn.utils.prune: magnitude for every model, SNR for BBB, log alpha
+for sparse variational dropout.
 
 Each pruned parameter gets torch's `<name>_orig` + `<name>_mask` + forward pre-hook. For BBB the mask
 sits on `weight_mu` / `bias_mu`, and BayesianLinear multiplies its noise by the same mask, so a pruned
-weight is exactly zero in the posterior-mean and in every sampled forward pass (rho is left alone).
+weight is exactly zero in the posterior-mean and in every sampled forward pass (rho is left alone). For
+sparse VD it sits on `theta`, and the layer's variance takes the same mask. Pruning a pruned model again
+(iterative pruning) keeps the entries already removed and counts them towards the new fraction.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from torch.nn.utils import prune
 
 from bayesprune.config import validate_fraction
 from bayesprune.model.bayes import BayesianLinear, BayesianMLP
+from bayesprune.model.sparse_vd import SparseVDLinear, SparseVDMLP
 
-CRITERIA = {"mlp": ("magnitude",), "bbb": ("snr", "magnitude", "snr_rho")}
-OWN_CRITERIA = {"bbb": ("snr", "snr_rho")}  # BBB's SNR, as defined and as the study's code computed it
+CRITERIA = {"mlp": ("magnitude",), "bbb": ("snr", "magnitude", "snr_rho"), "sparsevd": ("log_alpha", "magnitude")}
+# BBB's SNR, as defined and as the study's code computed it; sparse VD's learned dropout rate (highest removed first)
+OWN_CRITERIA = {"bbb": ("snr", "snr_rho"), "sparsevd": ("log_alpha",)}
 
 
 class LowestScore(prune.BasePruningMethod):
@@ -37,20 +42,28 @@ class LowestScore(prune.BasePruningMethod):
         return mask
 
 
+def model_kind(model: nn.Module) -> str:
+    """"bbb", "sparsevd" or "mlp": the family of pruning criteria a model takes."""
+    return "bbb" if isinstance(model, BayesianMLP) else "sparsevd" if isinstance(model, SparseVDMLP) else "mlp"
+
+
 def criteria_for(model: nn.Module) -> tuple[str, ...]:
     """Pruning criteria that apply to a model (snr_rho: the study's code, see `score`)."""
-    return CRITERIA["bbb" if isinstance(model, BayesianMLP) else "mlp"]
+    return CRITERIA[model_kind(model)]
 
 
 def own_criteria(method: str) -> tuple[str, ...]:
-    """A method's own pruning criteria: SNR for BBB (either form), magnitude for the others."""
+    """A method's own pruning criteria: SNR for BBB (either form), log alpha for sparse VD, magnitude for the others."""
     return OWN_CRITERIA.get(method, ("magnitude",))
 
 
 def sweep_criteria(model: nn.Module, deviations: tuple[str, ...] = ()) -> tuple[str, ...]:
     """Criteria a pruning sweep reports: the model's own (BBB's SNR as the study coded it, if asked), and magnitude."""
-    if not isinstance(model, BayesianMLP):
+    kind = model_kind(model)
+    if kind == "mlp":
         return own_criteria("mlp")
+    if kind == "sparsevd":
+        return (*own_criteria("sparsevd"), "magnitude")
     snr, study_snr = own_criteria("bbb")
     return (study_snr if "snr_over_rho" in deviations else snr, "magnitude")
 
@@ -67,19 +80,27 @@ def prunable(model: nn.Module, include_bias: bool = False) -> list[tuple[nn.Modu
     if isinstance(model, BayesianMLP):
         names = ("weight_mu", "bias_mu") if include_bias else ("weight_mu",)
         return [(m, n) for m in model.modules() if isinstance(m, BayesianLinear) for n in names]
+    if isinstance(model, SparseVDMLP):
+        names = ("theta", "bias") if include_bias else ("theta",)
+        return [(m, n) for m in model.modules() if isinstance(m, SparseVDLinear) for n in names]
     names = ("weight", "bias") if include_bias else ("weight",)
     return [(m, n) for m in model.modules() if isinstance(m, nn.Linear) for n in names]
 
 
 def score(module: nn.Module, name: str, criterion: str) -> Tensor:
-    """Importance of each entry: |w| (magnitude), |mu| / softplus(rho) (snr), or the study's snr_rho.
+    """Importance of each entry: |w| (magnitude), |mu| / softplus(rho) (snr), the study's snr_rho, or -log alpha.
 
     snr_rho reproduces the study's code: |mu| / rho for weights and mu / rho for biases, with the raw
-    (negative) rho, so the lowest scores, pruned first, are the largest |mu|.
+    (negative) rho, so the lowest scores, pruned first, are the largest |mu|. log_alpha ranks sparse VD's
+    weights by their learned dropout rate, the noisiest removed first; biases have none.
     """
     value = getattr(module, name).detach()
     if criterion == "magnitude":
         return value.abs()
+    if criterion == "log_alpha":
+        if name != "theta":
+            raise ValueError("the log_alpha criterion ranks weights only (sparse VD's biases have no dropout rate)")
+        return -module.log_alpha.detach()
     rho = getattr(module, name.replace("_mu", "_rho")).detach()
     if criterion == "snr_rho":
         return (value if name.startswith("bias") else value.abs()) / rho
@@ -88,18 +109,31 @@ def score(module: nn.Module, name: str, criterion: str) -> Tensor:
 
 def sparsity(model: nn.Module, include_bias: bool = False) -> float:
     """Share of zeros among the prunable entries (as the forward pass sees them)."""
+    if isinstance(model, SparseVDMLP) and not include_bias:
+        return model.sparsity()
     pairs = prunable(model, include_bias)
     zeros = sum(int((getattr(m, n) == 0).sum()) for m, n in pairs)
     return zeros / sum(getattr(m, n).numel() for m, n in pairs)
 
 
+def masked_share(pairs: list[tuple[nn.Module, str]]) -> float:
+    """Share of the entries that earlier pruning masks already removed."""
+    masked = sum(int((getattr(m, f"{n}_mask", torch.ones(1)) == 0).sum()) for m, n in pairs)
+    return masked / sum(getattr(m, n).numel() for m, n in pairs)
+
+
 def global_prune(model: nn.Module, fraction: float, criterion: str, include_bias: bool = False) -> float:
-    """Prune the lowest-scoring `fraction` of all prunable entries at once; return the achieved sparsity."""
+    """Prune the lowest-scoring entries at once until `fraction` of all prunable entries are removed (those an
+    earlier pruning removed count towards it); return the achieved sparsity."""
     validate_fraction(fraction)
     _validate_criterion(model, criterion)
     pairs = prunable(model, include_bias)
+    removed = masked_share(pairs)
+    if fraction < removed:
+        raise ValueError(f"cannot prune to {fraction}: earlier pruning already removed {removed:.4f} of the entries")
     scores = {(m, n): score(m, n, criterion) for m, n in pairs}
-    prune.global_unstructured(pairs, pruning_method=LowestScore, importance_scores=scores, amount=fraction)
+    amount = (fraction - removed) / (1 - removed)  # torch ranks only the entries still in
+    prune.global_unstructured(pairs, pruning_method=LowestScore, importance_scores=scores, amount=amount)
     return sparsity(model, include_bias)
 
 

@@ -59,13 +59,25 @@ class SparseVDLinear(nn.Module):
         """Mask of the weights that carry information (log alpha below the threshold)."""
         return self.log_alpha < LOG_ALPHA_THRESHOLD
 
+    @property
+    def pruned(self) -> bool:
+        """Whether an explicit pruning mask sits on theta (then the mask alone decides, not the threshold)."""
+        return hasattr(self, "theta_mask")
+
+    def deployed_weight(self) -> Tensor:
+        """The weight matrix the evaluated network multiplies by: theta under its pruning mask, else thresholded."""
+        return self.theta if self.pruned else self.theta * self.kept()
+
     def forward(self, x: Tensor) -> Tensor:
-        """Sampled pre-activations in training (local reparameterisation), the sparse mean network otherwise."""
+        """Sampled pre-activations in training (local reparameterisation), the sparse mean network otherwise.
+
+        Weights under a pruning mask get neither mean nor variance, so fine-tuning leaves them at zero.
+        """
         if not self.training:
-            return F.linear(x, self.theta * self.kept(), self.bias)
+            return F.linear(x, self.deployed_weight(), self.bias)
         mean = F.linear(x, self.theta, self.bias)
-        variance = F.linear(x * x, torch.exp(self.log_sigma2))
-        return mean + torch.sqrt(variance + 1e-8) * torch.randn_like(mean)
+        variance = torch.exp(self.log_sigma2) * self.theta_mask if self.pruned else torch.exp(self.log_sigma2)
+        return mean + torch.sqrt(F.linear(x * x, variance) + 1e-8) * torch.randn_like(mean)
 
     def kl(self) -> Tensor:
         """KL(q || log-uniform prior) of the layer's weights."""
@@ -90,6 +102,6 @@ class SparseVDMLP(nn.Module):
         return torch.stack([layer.kl() for layer in self.layers]).sum()
 
     def sparsity(self) -> float:
-        """Share of weights above the log alpha threshold, over all weight matrices."""
-        removed = sum(int((~layer.kept()).sum()) for layer in self.layers)
+        """Share of weights the evaluated network leaves out (above the threshold, or pruned), over all weight matrices."""
+        removed = sum(int((layer.deployed_weight() == 0).sum()) for layer in self.layers)
         return removed / sum(layer.theta.numel() for layer in self.layers)

@@ -9,14 +9,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bayesprune.model.bayes import BayesianMLP
+from bayesprune.model.sparse_vd import SparseVDMLP
 
 NEAR_ZERO = 1e-2
 
 
 def weight_matrices(model: nn.Module) -> list[Tensor]:
-    """Each layer's weight matrix (BBB: the posterior mean), detached, in order."""
+    """Each layer's weight matrix as the evaluated network uses it (BBB: the posterior mean; sparse VD: theta
+    without the weights it leaves out), detached, in order."""
     if isinstance(model, BayesianMLP):
         return [layer.weight_mu.detach() for layer in model.layers]
+    if isinstance(model, SparseVDMLP):
+        return [layer.deployed_weight().detach() for layer in model.layers]
     return [m.weight.detach() for m in model.modules() if isinstance(m, nn.Linear)]
 
 

@@ -1,10 +1,8 @@
-"""What a pruned network costs to store and run, as practitioners measure it (ShrinkBench's conventions for
-the first three): nonzero parameters, compression ratio, theoretical speedup, stored size dense and
-sparse, and the measured CPU inference time of the dense and the sparse network."""
+"""What a pruned network costs to run: the measured CPU inference time of the dense and the sparse (CSR) network,
+and the sparsity at which sparse becomes faster (its counts and stored sizes: model.footprint)."""
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Sequence
@@ -13,45 +11,6 @@ import torch
 from torch import Tensor
 
 from bayesprune.model.activation import relu_between
-
-BYTES = {"float32": 4, "float16": 2}
-
-
-def _index_bytes(limit: int) -> int:
-    """Bytes of the smallest unsigned integer that holds indices below limit."""
-    return 1 if limit <= 2**8 else 2 if limit <= 2**16 else 4
-
-
-def csr_bytes(weight: Tensor, value_bytes: int) -> int:
-    """A matrix stored as compressed sparse rows: the nonzero values, their column indices, one pointer per row."""
-    rows, cols = weight.shape
-    nonzero = int(torch.count_nonzero(weight))
-    return nonzero * (value_bytes + _index_bytes(cols)) + (rows + 1) * _index_bytes(nonzero + 1)
-
-
-def bitmask_bytes(weight: Tensor, value_bytes: int) -> int:
-    """A matrix stored as a bitmask of its nonzero positions and the nonzero values."""
-    return math.ceil(weight.numel() / 8) + int(torch.count_nonzero(weight)) * value_bytes
-
-
-def compression_metrics(weights: Sequence[Tensor], biases: Sequence[Tensor]) -> dict[str, float]:
-    """The costs of one network given its layers' weight matrices (out x in) and biases: nonzero parameters,
-    compression ratio (all parameters / nonzero), theoretical speedup (dense / nonzero multiply-adds of the
-    weight matrices), and stored bytes dense and sparse (weights sparse, biases dense) in float32 and float16."""
-    total = sum(w.numel() for w in weights) + sum(b.numel() for b in biases)
-    nonzero = sum(int(torch.count_nonzero(p)) for p in [*weights, *biases])
-    dense_macs = sum(w.numel() for w in weights)
-    sparse_macs = sum(int(torch.count_nonzero(w)) for w in weights)
-    metrics: dict[str, float] = {
-        "parameters": total, "nonzero": nonzero, "compression": total / max(nonzero, 1),
-        "speedup": dense_macs / max(sparse_macs, 1),
-    }
-    bias_count = sum(b.numel() for b in biases)
-    for dtype, size in BYTES.items():
-        metrics[f"bytes_dense_{dtype}"] = total * size
-        metrics[f"bytes_csr_{dtype}"] = sum(csr_bytes(w, size) for w in weights) + bias_count * size
-        metrics[f"bytes_bitmask_{dtype}"] = sum(bitmask_bytes(w, size) for w in weights) + bias_count * size
-    return metrics
 
 
 def to_csr(weight: Tensor) -> Tensor:
@@ -84,16 +43,29 @@ def inference_seconds(weights: Sequence[Tensor], biases: Sequence[Tensor], batch
     return sorted(times)[len(times) // 2]
 
 
-def crossover_sparsity(sizes: Sequence[int], batch: int, sparsities: Sequence[float] = (0.5, 0.7, 0.8, 0.9, 0.95,
-                       0.98, 0.99, 0.995), repeats: int = 20, seed: int = 0) -> float:
-    """The lowest sparsity (of a grid) at which the CSR network of these layer sizes runs faster than the dense
-    one at this batch size; nan if it never does."""
+SPARSITIES = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995)
+
+
+def latency_rows(sizes: Sequence[int], batches: Sequence[int] = (1, 1000), sparsities: Sequence[float] = SPARSITIES,
+                 repeats: int = 20, seed: int = 0) -> list[dict[str, float]]:
+    """Median CPU milliseconds of one forward pass of an MLP of these layer sizes, dense and with CSR weight
+    matrices at each sparsity (random weights, random masks), per batch size."""
     generator = torch.Generator().manual_seed(seed)
     dense = [torch.randn(n_out, n_in, generator=generator) for n_in, n_out in zip(sizes, sizes[1:])]
     biases = [torch.zeros(n_out) for n_out in sizes[1:]]
-    dense_time = inference_seconds(dense, biases, batch, repeats)
-    for sparsity in sparsities:
-        masked = [w * (torch.rand(w.shape, generator=generator) >= sparsity) for w in dense]
-        if inference_seconds(masked, biases, batch, repeats, sparse=True) < dense_time:
-            return sparsity
-    return float("nan")
+    masked = {s: [w * (torch.rand(w.shape, generator=generator) >= s) for w in dense] for s in sparsities}
+    rows = []
+    for batch in batches:
+        dense_ms = 1e3 * inference_seconds(dense, biases, batch, repeats)
+        for sparsity, weights in masked.items():
+            rows.append({"batch": batch, "sparsity": sparsity, "dense_ms": dense_ms,
+                         "csr_ms": 1e3 * inference_seconds(weights, biases, batch, repeats, sparse=True)})
+    return rows
+
+
+def crossover_sparsity(sizes: Sequence[int], batch: int, sparsities: Sequence[float] = SPARSITIES[1:],
+                       repeats: int = 20, seed: int = 0) -> float:
+    """The lowest sparsity (of a grid) at which the CSR network of these layer sizes runs faster than the dense
+    one at this batch size; nan if it never does."""
+    rows = latency_rows(sizes, (batch,), sparsities, repeats, seed)
+    return next((row["sparsity"] for row in rows if row["csr_ms"] < row["dense_ms"]), float("nan"))

@@ -16,8 +16,8 @@ from bayesprune.config import TRAINING_DEVIATIONS, RunConfig, validate_fraction
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 PROFILES_ENV = "BAYESPRUNE_PROFILES"
 PROFILE_KEYS = (
-    "description", "datasets", "methods", "seeds", "protocols", "fractions", "include_bias", "ablation", "config",
-    "method_config", "variants",
+    "description", "datasets", "methods", "seeds", "protocols", "fractions", "include_bias", "finetune_epochs",
+    "ablation", "config", "method_config", "variants",
 )
 
 
@@ -32,6 +32,7 @@ class Profile:
     fractions: tuple[float, ...]
     protocols: tuple[str, ...] = ("corrected",)
     include_bias: bool = False
+    finetune_epochs: int = 0  # >0: each run's pruning sweep is also fine-tuned, one-shot and iterative (finetuned.csv)
     ablation: tuple[str, ...] = ()  # methods trained once more per training-time deviation fixed alone
     config: tuple[tuple[str, Any], ...] = ()
     method_config: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # per-method overrides of config
@@ -106,12 +107,15 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
         fractions=tuple(validate_fraction(f) for f in entry["fractions"]),
         protocols=tuple(entry.get("protocols", ("corrected",))),
         include_bias=bool(entry.get("include_bias", False)),
+        finetune_epochs=entry.get("finetune_epochs", 0),
         ablation=tuple(entry.get("ablation", ())),
         config=_items(entry.get("config")),
         method_config=tuple((m, _items(c)) for m, c in (entry.get("method_config") or {}).items()),
         variants=tuple((v, _items(c)) for v, c in (entry.get("variants") or {}).items()),
         description=entry.get("description", ""),
     )
+    if not isinstance(profile.finetune_epochs, int) or profile.finetune_epochs < 0:
+        raise ValueError(f"profile {name!r}: finetune_epochs must be an integer >= 0, got {profile.finetune_epochs!r}")
     for method, _ in profile.method_config:
         if method not in profile.methods:
             raise ValueError(f"profile {name!r} configures method {method!r}, which it does not run; "

@@ -29,9 +29,10 @@ from bayesprune.pipeline.profiles import Profile
 from bayesprune.pipeline.run_paths import RunPaths
 from bayesprune.training import graphs
 from bayesprune.training.checkpoint import CheckpointError, load_checkpoint
+from bayesprune.training.finetune import SCHEDULES
 from bayesprune.training.train import CHECKPOINT
 
-BBB_STEP_COST = 4.0  # a BBB step costs about four SGD steps on CPU (results/bench)
+STEP_COST = {"bbb": 4.0, "sparsevd": 2.0}  # a step's cost in SGD steps on CPU (results/bench)
 NOTEBOOK_EPOCHS = 2.0  # the pruning sweep and the notebooks around a run, counted as epochs of training
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]"
 
@@ -112,7 +113,8 @@ def execute_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path
                           {"config": cfg.to_dict(), "run_dir": str(partial), "data_dir": data}),
         "prune": execute_notebook("prune", partial / "prune.ipynb",
                           {"run_dir": str(partial), "fractions": list(profile.fractions),
-                           "include_bias": profile.include_bias, "data_dir": data, "device": cfg.device}),
+                           "include_bias": profile.include_bias, "finetune_epochs": profile.finetune_epochs,
+                           "data_dir": data, "device": cfg.device}),
     }
     device = str(resolve_device(cfg.device))
     write_manifest({
@@ -147,13 +149,19 @@ def attempt_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path
         return Outcome(name, "failed", message, str(notebook))
 
 
-def expected_cost(cfg: RunConfig) -> float:
-    """A run's expected share of a grid's time, in arbitrary units: epochs x training images x weights."""
+def finetune_epochs_of(profile: Profile) -> int:
+    """Epochs of fine-tuning each run's pruning sweep adds: both schedules at every nonzero fraction."""
+    return len(SCHEDULES) * sum(f > 0 for f in profile.fractions) * profile.finetune_epochs
+
+
+def expected_cost(cfg: RunConfig, finetune_epochs: int = 0) -> float:
+    """A run's expected share of a grid's time, in arbitrary units: epochs (training and fine-tuning) x training
+    images x weights x the method's step cost."""
     sizes = (28 * 28, *cfg.hidden, 10)
     weights = sum(fan_in * fan_out for fan_in, fan_out in zip(sizes, sizes[1:]))
     images = cfg.train_subset or 60_000
-    step = BBB_STEP_COST if cfg.method == "bbb" else 1.0
-    return (cfg.train_epochs + NOTEBOOK_EPOCHS) * images * weights * step
+    step = STEP_COST.get(cfg.method, 1.0)
+    return (cfg.train_epochs + finetune_epochs + NOTEBOOK_EPOCHS) * images * weights * step
 
 
 def run_grid(
@@ -180,7 +188,7 @@ def run_grid(
         else:
             pending.append(cfg)
     executor = executor or LocalExecutor()
-    costs = {RunPaths.of(runs_dir, cfg).name: expected_cost(cfg) for cfg in pending}
+    costs = {RunPaths.of(runs_dir, cfg).name: expected_cost(cfg, finetune_epochs_of(profile)) for cfg in pending}
     unfinished = list(costs)  # in submission order: the first `slots` of them are the ones in progress
     slots = getattr(executor, "jobs", 1)
     total = sum(costs.values())

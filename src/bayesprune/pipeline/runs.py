@@ -20,6 +20,7 @@ from bayesprune.model.models import build_model, build_prior, initial_model
 from bayesprune.model.weights import weight_matrices, weight_stats
 from bayesprune.pipeline.results import run_keys, write_json, write_table
 from bayesprune.training.checkpoint import load_checkpoint
+from bayesprune.training.finetune import finetuned_sweep
 from bayesprune.training.train import CHECKPOINT, TrainResult, train, trained_state, training_done
 
 HISTOGRAM_EDGES = torch.linspace(-0.5, 0.5, 201)
@@ -82,10 +83,14 @@ def prune_run(
     include_bias: bool = False,
     data_root: Path | None = None,
     device: str = "auto",
+    finetune_epochs: int = 0,
 ) -> pd.DataFrame:
-    """Pruning sweep of a trained run at every fraction and criterion; writes the pruning and weight tables."""
+    """Pruning sweep of a trained run at every fraction and criterion; writes the pruning and weight tables, and
+    with finetune_epochs > 0 the own criterion's sweeps with fine-tuning (finetuned.csv)."""
     run_dir = Path(run_dir)
     fractions = [validate_fraction(f) for f in fractions]  # before the model is loaded
+    if not isinstance(finetune_epochs, int) or finetune_epochs < 0:
+        raise ValueError(f"finetune_epochs must be an integer >= 0, got {finetune_epochs!r}")
     started = time.perf_counter()
     target = resolve_device(device)
     cfg, model = load_trained(run_dir, str(target))
@@ -97,6 +102,11 @@ def prune_run(
     if isinstance(model, BayesianMLP):
         write_table(pruning_ablation(model, x, y, fractions, include_bias, cfg), keys, run_dir / "ablation.csv")
         write_posterior_tables(cfg, model, keys, run_dir, data_root)
+    if finetune_epochs:
+        fit, _ = training_splits(cfg, data_root, target)
+        finetuned = finetuned_sweep(model, cfg, fit, (x, y), fractions, finetune_epochs)
+        write_table(finetuned, keys, run_dir / "finetuned.csv")
     frame = write_table(rows, keys, run_dir / "pruning.csv")
-    write_json({"seconds": time.perf_counter() - started, "include_bias": include_bias}, run_dir / "prune.json")
+    write_json({"seconds": time.perf_counter() - started, "include_bias": include_bias,
+                "finetune_epochs": finetune_epochs}, run_dir / "prune.json")
     return frame

@@ -1,19 +1,26 @@
-"""Fine-tuning after pruning: the masks stay fixed while the model's own objective trains what is left."""
+"""Fine-tuning after pruning: the masks stay fixed while the model's own objective trains what is left; one-shot
+and iterative (Han et al.'s prune-and-retrain) sweeps over pruning fractions."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from bayesprune.config import RunConfig
 from bayesprune.model.elbo import kl_weights
+from bayesprune.model.evaluate import scored_row
 from bayesprune.model.models import build_prior
+from bayesprune.model.prune import global_prune, sweep_criteria
 from bayesprune.training.train import build_optimizer, epoch_minibatches, epoch_seed, training_step
 
 FINETUNE_STREAM = 500_000  # offset of fine-tuning's epoch seeds, apart from training's
+SCHEDULES = ("one-shot", "iterative")
 
 
 def finetune(model: nn.Module, cfg: RunConfig, x: Tensor, y: Tensor, epochs: int) -> nn.Module:
@@ -35,3 +42,27 @@ def finetune(model: nn.Module, cfg: RunConfig, x: Tensor, y: Tensor, epochs: int
         for images, labels, kl_weight in epoch_minibatches(cfg, x, y, kl):
             training_step(plain, model, prior, optimizer, images, labels, kl_weight)
     return model
+
+
+def finetuned_sweep(
+    model: nn.Module,
+    cfg: RunConfig,
+    fit: tuple[Tensor, Tensor],
+    scored: tuple[Tensor, Tensor],
+    fractions: Sequence[float],
+    epochs: int,
+) -> list[dict[str, Any]]:
+    """The model's own criterion at every nonzero fraction, each pruned network fine-tuned for `epochs` on fit and
+    scored on `scored`, under two schedules: one-shot (each fraction pruned from the trained network) and
+    iterative (the fractions in ascending order, each pruning the previous fine-tuned network further)."""
+    criterion = sweep_criteria(model)[0]
+    rows = []
+    for schedule in SCHEDULES:
+        carried = copy.deepcopy(model)
+        for fraction in sorted(f for f in fractions if f > 0):
+            pruned = carried if schedule == "iterative" else copy.deepcopy(model)
+            achieved = global_prune(pruned, fraction, criterion)
+            finetune(pruned, cfg, *fit, epochs)
+            rows.append({"schedule": schedule, "criterion": criterion, "fraction": fraction, "finetune_epochs": epochs,
+                         "achieved_sparsity": achieved, **scored_row(pruned, *scored, cfg.eval_samples, cfg.seed)})
+    return rows

@@ -25,6 +25,7 @@ from bayesprune.model.diagnostics import initial_sigmas, posterior_record
 from bayesprune.model.elbo import elbo_terms, kl_weights
 from bayesprune.model.evaluate import accuracy, mean_logits
 from bayesprune.model.models import build_prior, initial_model
+from bayesprune.model.sparse_vd import SparseVDMLP
 from bayesprune.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from bayesprune.training.fused import fused_elbo_terms
 from bayesprune.training.graphs import GraphedStep, graphs_enabled
@@ -70,11 +71,14 @@ def training_step(
     cfg: RunConfig, model: nn.Module, prior: Prior | None, optimizer: torch.optim.Optimizer,
     x: torch.Tensor, y: torch.Tensor, kl_weight: torch.Tensor,
 ) -> torch.Tensor:
-    """One optimizer step on a minibatch; returns (objective, NLL, weighted complexity, correct) on the device."""
+    """One optimizer step on a minibatch; returns (objective, NLL, weighted complexity, correct) on the device.
+
+    Baselines minimise the cross-entropy; sparse VD adds its KL to the log-uniform prior, BBB is the minibatch ELBO.
+    """
     if prior is None:
         logits = model(x)
         nll = F.cross_entropy(logits, y, reduction="sum")
-        weighted = torch.zeros((), device=x.device)
+        weighted = kl_weight * model.kl() if isinstance(model, SparseVDMLP) else torch.zeros((), device=x.device)
     else:
         terms = fused_elbo_terms if cfg.fused_elbo else elbo_terms
         nll, complexity, logits = terms(model, x, y, prior, cfg.train_samples, not cfg.deviates("entropy_detached"))
@@ -174,6 +178,7 @@ def train(
     # Complexity-cost weight of each minibatch; explicit and logged (sums to 1 over an epoch).
     kl = kl_weights(cfg.kl_weighting, batches).to(device=device, dtype=torch.float32)
     weights_count = sum(p.numel() for p in model.parameters()) // 2 if cfg.bayesian else 0
+    sparse_vd = isinstance(model, SparseVDMLP)
     step_on = step_function(cfg, model, prior, optimizer, x_train[:cfg.batch_size], y_train[:cfg.batch_size], kl[0])
     bar = tqdm(
         total=cfg.train_epochs * batches, initial=len(history) * batches, disable=not progress,
@@ -185,7 +190,7 @@ def train(
         model.train()
         started = time.perf_counter()
         totals = torch.zeros(4, device=device)  # objective, nll, weighted complexity, correct: no host sync
-        for images, labels, kl_weight in epoch_minibatches(cfg, x_train, y_train, kl):
+        for images, labels, kl_weight in epoch_minibatches(cfg, x_train, y_train, kl * cfg.kl_ramp(epoch)):
             totals += step_on(images, labels, kl_weight)
             bar.update()
         loss, nll_total, complexity_total, correct_total = totals.tolist()
@@ -209,6 +214,8 @@ def train(
         if cfg.bayesian:
             record["complexity_per_weight"] = complexity_total / weights_count
             record.update(posterior_record(model, start))
+        if sparse_vd:
+            record["sparsity"] = model.sparsity()  # weights above log alpha = 3
         history.append(record)
         if cfg.patience and best_epoch(history) == len(history):
             best_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
