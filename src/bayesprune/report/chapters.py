@@ -30,15 +30,16 @@ STAGE = BOOK / "_build" / "source"  # where a book of another profile than the r
 BUILT = ("_build", "results", "runs")  # what a build writes into a book folder: never linked into the stage
 RUN_NOTEBOOKS = ("train", "prune")  # executed per run by the runner, copied into the book
 CHAPTERS: dict[str, tuple[str, ...]] = {
-    "summary": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir"),  # the landing page
+    "summary": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir", "frontier_dir"),  # landing page
     "prior": (),
     "training": ("results_dir", "converged_dir"),
     "weights": ("results_dir", "converged_dir"),
     "pruning": ("results_dir",),
     "audit": ("results_dir", "ablation_dir"),
     "operating_point": ("regime_dir", "search_dir", "converged_dir", "blundell_search_dir", "blundell_dir"),
+    "frontier": ("frontier_dir", "frontier_search_dir", "latency_path"),
     "compute": ("bench_dir", "results_dir"),
-    "claims": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir"),
+    "claims": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir", "frontier_dir"),
     "reproducibility": ("results_dir",),
     "reliability": ("record_path",),
 }
@@ -64,6 +65,9 @@ def parameter_values(results_dir: Path) -> dict[str, str]:
         "converged_dir": RESULTS / "converged",
         "blundell_search_dir": RESULTS / "blundell-search",
         "blundell_dir": RESULTS / "blundell",
+        "frontier_dir": RESULTS / "frontier",
+        "frontier_search_dir": RESULTS / "frontier-search",
+        "latency_path": RESULTS / "frontier" / "latency.csv",
         "record_path": RESULTS / "reliability" / "record.json",
     }
     return {name: _as_seen_from_notebooks(path) for name, path in paths.items()}

@@ -1,4 +1,4 @@
-"""Figures of the report: the prior, training curves, weight histograms, pruning curves.
+"""Figures of the report: the prior, training curves, weight histograms, pruning curves, the compression frontier.
 
 Each function returns a matplotlib Figure that pyplot does not track, so a notebook shows it once,
 where it is displayed.
@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from bayesprune.data.augment import random_affine
 from bayesprune.model.bayes import GaussianPrior, ScaleMixturePrior
 from bayesprune.model.diagnostics import LOG_MU_EDGES, LOG_SIGMA_EDGES
+from bayesprune.report.frontier import SCHEDULE_LABELS, THRESHOLD_CRITERION, pareto_front
 from bayesprune.report.reference import method_label
 from bayesprune.report.tables import method_order, summarise
 
@@ -110,7 +111,7 @@ def _fraction_axis(ax) -> None:
     ax.set_ylim(0, 1)
 
 
-METHOD_COLORS = {"sgd": "C0", "dropout0.5": "C1", "dropout0.75": "C2", "dropout0.9": "C3", "bbb": "C4"}
+METHOD_COLORS = {"sgd": "C0", "dropout0.5": "C1", "dropout0.75": "C2", "dropout0.9": "C3", "bbb": "C4", "sparsevd": "C5"}
 CRITERION_LINES = {"magnitude": "-", "snr": "--", "snr_rho": ":"}
 
 
@@ -325,5 +326,91 @@ def mu_sigma_maps(histogram: pd.DataFrame, variants: list[str], by: str = "varia
         ax.set_ylabel("log10 sigma")
         ax.set_title(variant, fontsize=10)
         fig.colorbar(mesh, ax=ax, label="log10 weights")
+    fig.tight_layout()
+    return fig
+
+
+def _ratio_axis(ax, label: str = "compression ratio (weights / nonzero weights)") -> None:
+    """x: compression ratio on a log axis, labelled 1x, 10x, 100x."""
+    ax.set_xscale("log")
+    ax.set_xticks([1, 2, 5, 10, 20, 50, 100, 200])
+    ax.set_xticklabels(["1x", "2x", "5x", "10x", "20x", "50x", "100x", "200x"])
+    ax.set_xlabel(label)
+
+
+def frontier_figure(summary: pd.DataFrame, anchors: pd.DataFrame, limits: tuple[float, float] = (1.0, 20.0)) -> Figure:
+    """Test error against compression ratio, one panel per pruning schedule: each method's own criterion (mean
+    over seeds, a band of +- 1 sd), BBB by |mu| dotted, sparse VD as trained as a star, the published points in
+    black and the Pareto front of all our points in grey."""
+    schedules = [s for s in SCHEDULE_LABELS if s in set(summary["schedule"])]
+    front = pareto_front(summary)
+    fig = Figure(figsize=(5.2 * len(schedules), 4.6))
+    axes = fig.subplots(1, len(schedules), squeeze=False, sharey=True)[0]
+    for ax, schedule in zip(axes, schedules):
+        rows = summary[summary["schedule"] == schedule]
+        for (method, criterion), line in rows.groupby(["method", "criterion"], sort=False):
+            line = line.sort_values("compression")
+            if criterion == THRESHOLD_CRITERION:
+                ax.plot(line["compression"], line["error"], "*", markersize=13, color=method_color(method),
+                        markeredgecolor="black", label=f"{method_label(method)} as trained (log alpha > 3)")
+                continue
+            own = criterion != "magnitude" or method not in ("bbb", "sparsevd")
+            ax.plot(line["compression"], line["error"], marker="o", markersize=3, color=method_color(method),
+                    linestyle="-" if own else ":", label=method_label(method) + ("" if own else f" by |{criterion}|"))
+            if own:
+                sd = line["error_sd"].fillna(0)
+                ax.fill_between(line["compression"], line["error"] - sd, line["error"] + sd, alpha=0.15,
+                                color=method_color(method), linewidth=0)
+        ax.step(front["compression"], front["error"], where="pre", color="grey", linestyle="--", linewidth=1,
+                label="Pareto front (all schedules)")
+        for index, (label, point) in enumerate(anchors.iterrows()):
+            ax.plot(point["compression"], point["error"], "kD", markersize=4)
+            ax.annotate(label.split(" (")[0].replace("Han et al. 2015, ", "Han "), (point["compression"], point["error"]),
+                        fontsize=6.5, xytext=(4, 4 if index % 2 else -9), textcoords="offset points")
+        _ratio_axis(ax)
+        ax.set_yscale("log")
+        ax.set_ylim(*limits)
+        ax.set_yticks([1, 1.5, 2, 3, 5, 10, 20])
+        ax.set_yticklabels(["1", "1.5", "2", "3", "5", "10", "20"])
+        ax.set_title(SCHEDULE_LABELS[schedule], fontsize=10)
+    axes[0].set_ylabel("test error (%), LeNet-300-100, MNIST")
+    axes[0].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def storage_figure(points: pd.DataFrame) -> Figure:
+    """Stored size of the pruned network against its compression ratio: dense, CSR and bitmask storage in float32
+    and float16 (the nonzero pattern of every pruned network of the frontier, mean per fraction)."""
+    sizes = points.groupby("fraction")[[c for c in points if c.startswith("bytes_")] + ["compression"]].mean()
+    fig = Figure(figsize=(6, 3.8))
+    ax = fig.subplots()
+    for column, style in (("bytes_dense_float32", "k-"), ("bytes_dense_float16", "k--"), ("bytes_csr_float32", "C0-"),
+                          ("bytes_csr_float16", "C0--"), ("bytes_bitmask_float32", "C1-"), ("bytes_bitmask_float16", "C1--")):
+        label = column.removeprefix("bytes_").replace("_", ", ")
+        ax.plot(sizes["compression"], sizes[column] / 1024, style, marker="o", markersize=3, label=label)
+    _ratio_axis(ax)
+    ax.set_yscale("log")
+    ax.set_ylabel("stored size (KiB)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def latency_figure(latency: pd.DataFrame) -> Figure:
+    """Median CPU time of one forward pass, dense against CSR weight matrices, per sparsity; a panel per batch size."""
+    batches = sorted(latency["batch"].unique())
+    fig = Figure(figsize=(5.2 * len(batches), 3.6))
+    axes = fig.subplots(1, len(batches), squeeze=False)[0]
+    for ax, batch in zip(axes, batches):
+        rows = latency[latency["batch"] == batch].sort_values("sparsity")
+        ratio = 1 / (1 - rows["sparsity"])
+        ax.plot(ratio, rows["dense_ms"], "k-", label="dense")
+        ax.plot(ratio, rows["csr_ms"], "C0-o", markersize=3, label="CSR (torch.sparse)")
+        _ratio_axis(ax, "compression ratio (1 / (1 - sparsity))")
+        ax.set_yscale("log")
+        ax.set_ylabel("ms per forward pass")
+        ax.set_title(f"batch {batch}, {rows['network'].iloc[0]}", fontsize=10)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -1,11 +1,11 @@
-"""Published numbers, shown only as labelled references: the study's test accuracies (its Tables 1 and 2)
-and Blundell et al.'s (2015) MNIST test errors."""
+"""Published numbers, shown only as labelled references: the study's test accuracies (its Tables 1 and 2),
+Blundell et al.'s (2015) MNIST test errors, and the compression results published on LeNet-300-100."""
 
 from __future__ import annotations
 
 FRACTIONS = (0.0, 0.5, 0.75, 0.9)
 METHOD_LABELS = {"sgd": "SGD", "dropout0.5": "Dropout 0.5", "dropout0.75": "Dropout 0.75",
-                 "dropout0.9": "Dropout 0.9", "bbb": "BBB"}
+                 "dropout0.9": "Dropout 0.9", "bbb": "BBB", "sparsevd": "Sparse VD"}
 REPORTED = {
     "mnist": {
         "sgd": (0.9783, 0.9753, 0.9586, 0.6943),
@@ -30,6 +30,19 @@ BLUNDELL_TABLE2 = {0.0: 1.24, 0.5: 1.24, 0.75: 1.24, 0.95: 1.29, 0.98: 1.39}
 BLUNDELL_TABLE1_UNITS = (400, 800, 1200)
 BLUNDELL_TABLE1 = {"SGD": (1.83, 1.84, 1.88), "Dropout": (1.51, 1.33, 1.36),
                    "BBB, Gaussian prior": (1.82, 1.99, 2.04), "BBB, scale mixture": (1.36, 1.34, 1.32)}
+
+# Published LeNet-300-100 (784-300-100-10) results on MNIST: (label, test error %, compression ratio = weights / nonzero).
+LENET_ANCHORS = (
+    ("Han et al. 2015, dense", 1.64, 1.0),
+    ("Han et al. 2015, pruning + retraining", 1.59, 12.0),
+    ("Deep Compression (Han et al. 2016)", 1.58, 40.0),
+    ("Soft weight sharing (Ullrich et al. 2017)", 1.94, 23.0),
+    ("DNS (Guo et al. 2016)", 1.99, 56.0),
+    ("Sparse VD (Molchanov et al. 2017)", 1.92, 68.0),
+)
+SPARSE_VD_LAYER_SPARSITY = (98.9, 97.2, 62.0)  # Molchanov et al. 2017, LeNet-300-100, % of each layer's weights removed
+# Blundell et al. 2015's Table 2 in the same terms: 2 x 1200 units, 98 % removed (50x).
+BLUNDELL_COMPRESSION = ("BBB 2 x 1200 (Blundell et al. 2015)", 1.39, 50.0)
 
 
 def method_label(method: str) -> str:

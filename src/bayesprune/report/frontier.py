@@ -1,0 +1,203 @@
+"""The compression frontier: test error against compression ratio for every method and pruning schedule, the
+Pareto front, the best ratio within a tolerance of each method's dense error, and the published anchors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bayesprune.model.evaluate import THRESHOLD_CRITERION
+from bayesprune.model.prune import own_criteria
+from bayesprune.pipeline.results import finished_runs, load_table
+from bayesprune.report.reference import BLUNDELL_COMPRESSION, LENET_ANCHORS, method_label
+
+SCHEDULE_LABELS = {"none": "pruned once, no fine-tuning", "one-shot": "pruned once, then fine-tuned",
+                   "iterative": "pruned step by step, fine-tuned after each step"}
+TOLERANCES = (0.1, 0.5)  # points of test error above a method's dense error
+SERIES = ["dataset", "method", "criterion", "schedule"]
+
+
+def _own(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each method's own criterion (BBB's SNR as defined; sparse VD's threshold row too)."""
+    own = [criterion in own_criteria(method)[:1] or criterion == THRESHOLD_CRITERION
+           for method, criterion in zip(frame["method"], frame["criterion"])]
+    return frame[own]
+
+
+def as_points(pruning: pd.DataFrame, finetuned: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every pruned network of the corrected runs, one row each: dataset, method, seed, criterion, schedule ('none'
+    for the pruning sweep, else the fine-tuning schedule), fraction, test error (%) and the footprint columns
+    (tables written before the footprint was recorded get the weights' compression ratio 1 / (1 - sparsity))."""
+    parts = [pruning.assign(schedule="none", finetune_epochs=0)] + ([finetuned] if finetuned is not None else [])
+    frame = pd.concat(parts, ignore_index=True)
+    frame = frame[frame["protocol"] == "corrected"].copy()
+    frame["error"] = 100 * (1 - frame["accuracy_mean"])
+    frame["fraction"] = frame["fraction"].round(6)
+    if "compression" not in frame:
+        frame["compression"] = 1 / (1 - frame.get("achieved_sparsity", frame["fraction"]))
+    if "nonzero" not in frame:
+        frame["nonzero"] = np.nan
+    return frame
+
+
+def frontier_points(results_dir: Path) -> pd.DataFrame:
+    """`as_points` of a profile's runs, with their fine-tuned sweeps where they have them."""
+    finetuned = any((run / "finetuned.csv").exists() for run in finished_runs(results_dir))
+    return as_points(load_table(results_dir, "pruning"), load_table(results_dir, "finetuned") if finetuned else None)
+
+
+def frontier_summary(points: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sd over seeds of test error and compression ratio per method, criterion, schedule and fraction
+    (sparse VD's threshold network as one point at its mean fraction)."""
+    points = points.copy()
+    threshold = points["criterion"] == THRESHOLD_CRITERION
+    points.loc[threshold, "fraction"] = points[threshold].groupby(SERIES)["fraction"].transform("mean").round(6)
+    grouped = points.groupby([*SERIES, "fraction"])
+    summary = grouped.agg(error=("error", "mean"), error_sd=("error", "std"), compression=("compression", "mean"),
+                          seeds=("seed", "nunique"), nonzero=("nonzero", "mean"))
+    return summary.reset_index()
+
+
+def pareto_front(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary's points that no other point beats on both axes (higher compression, lower error)."""
+    ordered = summary.sort_values(["compression", "error"], ascending=[False, True])
+    best, keep = np.inf, []
+    for index, error in zip(ordered.index, ordered["error"]):
+        if error < best:
+            keep.append(index)
+            best = error
+    return summary.loc[keep].sort_values("compression")
+
+
+def dense_errors(summary: pd.DataFrame) -> pd.Series:
+    """Each dataset's and method's dense test error (%): its own criterion at fraction 0, pruned once."""
+    dense = _own(summary)
+    dense = dense[(dense["schedule"] == "none") & (dense["fraction"] == 0.0) & (dense["criterion"] != THRESHOLD_CRITERION)]
+    return dense.set_index(["dataset", "method"])["error"]
+
+
+def best_ratios(summary: pd.DataFrame, tolerances: tuple[float, ...] = TOLERANCES) -> pd.DataFrame:
+    """Per dataset, method and schedule (own criterion): the highest mean compression ratio whose mean test error
+    stays within each tolerance of the method's dense error, and the error there."""
+    dense = dense_errors(summary)
+    rows = []
+    for (dataset, method, schedule), series in _own(summary).groupby(["dataset", "method", "schedule"], sort=False):
+        reference = dense[(dataset, method)]
+        row = {"dataset": dataset, "method": method_label(method), "schedule": SCHEDULE_LABELS[schedule],
+               "dense error %": reference}
+        for tolerance in tolerances:
+            within = series[series["error"] <= reference + tolerance]
+            best = within.loc[within["compression"].idxmax()] if len(within) else None
+            row[f"ratio within {tolerance:g}"] = best["compression"] if best is not None else np.nan
+            row[f"error there, {tolerance:g}"] = best["error"] if best is not None else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows).set_index(["dataset", "method", "schedule"])
+
+
+def threshold_point(points: pd.DataFrame) -> pd.DataFrame:
+    """Sparse VD as trained (weights above log alpha = 3 removed): test error and compression ratio per seed,
+    with mean and sd, beside Molchanov et al.'s."""
+    rows = points[points["criterion"] == THRESHOLD_CRITERION].set_index("seed")[["error", "compression", "fraction"]]
+    rows = rows.rename(columns={"fraction": "removed"})
+    summary = rows.agg(["mean", "std"])
+    molchanov = next(anchor for anchor in LENET_ANCHORS if anchor[0].startswith("Sparse VD"))
+    published = pd.DataFrame({"error": [molchanov[1]], "compression": [molchanov[2]],
+                              "removed": [1 - 1 / molchanov[2]]}, index=["Molchanov et al. 2017"])
+    return pd.concat([rows.rename(index=lambda s: f"seed {s}"), summary, published])
+
+
+def anchors() -> pd.DataFrame:
+    """The published points: LeNet-300-100's, and Blundell et al.'s Table 2 on 2 x 1200 units for scale."""
+    table = pd.DataFrame([*LENET_ANCHORS, BLUNDELL_COMPRESSION], columns=["published", "error", "compression"])
+    return table.set_index("published")
+
+
+def against_anchors(summary: pd.DataFrame) -> pd.DataFrame:
+    """Where our Pareto front stands against each published LeNet-300-100 point: our lowest mean error at that
+    compression ratio or higher, and our highest ratio at that error or lower, with the series that reach them."""
+    front = pareto_front(summary)
+    rows = []
+    for label, error, ratio in LENET_ANCHORS:
+        at_ratio = front[front["compression"] >= ratio]
+        at_error = front[front["error"] <= error]
+        first = at_ratio.iloc[0] if len(at_ratio) else None
+        last = at_error.iloc[-1] if len(at_error) else None
+        rows.append({"published": label, "error %": error, "ratio": ratio,
+                     "our error at this ratio": first["error"] if first is not None else np.nan,
+                     "by": _series_label(first) if first is not None else "",
+                     "our ratio at this error": last["compression"] if last is not None else np.nan,
+                     "by ": _series_label(last) if last is not None else ""})
+    return pd.DataFrame(rows).set_index("published")
+
+
+def _series_label(row: pd.Series) -> str:
+    """'BBB, pruned once, then fine-tuned' for one point of the summary."""
+    return f"{method_label(row['method'])}, {SCHEDULE_LABELS[row['schedule']]}"
+
+
+NON_BAYESIAN = ("SGD", "Dropout")  # method labels of the networks trained without a posterior
+
+
+def compression_verdict(points: pd.DataFrame, tolerance: float = 0.5) -> tuple[str, str]:
+    """Whether BBB reaches a higher compression ratio than every non-Bayesian method (SGD, dropout) within
+    `tolerance` points of each one's dense error, each at its best schedule, on every dataset; (our numbers, verdict)."""
+    table = best_ratios(frontier_summary(points), (tolerance,))[f"ratio within {tolerance:g}"]
+    best = table.groupby(level=["dataset", "method"]).max()
+    lines, verdicts = [], []
+    for dataset, ratios in best.groupby(level="dataset"):
+        ratios = ratios.droplevel("dataset")
+        others = ratios[[m.startswith(NON_BAYESIAN) for m in ratios.index]]
+        if "BBB" not in ratios or not len(others):
+            continue
+        lines.append(f"{dataset}: BBB {ratios['BBB']:.0f}x, " + ", ".join(f"{m} {r:.0f}x" for m, r in others.items())
+                     + (f" (Sparse VD {ratios['Sparse VD']:.0f}x)" if "Sparse VD" in ratios else ""))
+        verdicts.append(ratios["BBB"] > others.max())
+    if not verdicts:
+        return "BBB and a non-Bayesian method were not both pruned", "not tested"
+    ours = f"highest compression within {tolerance:g} points of the dense error, best schedule; " + "; ".join(lines)
+    return ours, "holds" if all(verdicts) else "does not hold" if not any(verdicts) else "mixed: holds on some datasets"
+
+
+def training_check(results_dir: Path) -> pd.DataFrame:
+    """Did each model train before it was pruned: per method, mean over seeds of the epochs trained, the best
+    validation accuracy and the dense test error; for BBB the share of sigmas that left a factor-2 band around
+    their initial value and the median sigma at the end; for sparse VD the share of weights above log alpha = 3."""
+    history = load_table(results_dir, "history").sort_values("epoch")
+    last = history.groupby(["dataset", "method", "seed"]).last()
+    runs = history.groupby(["dataset", "method", "seed"]).agg(epochs=("epoch", "max"), best_val_acc=("val_acc", "max"))
+    runs["sigma moved"] = last["sigma_moved"] if "sigma_moved" in last else np.nan
+    runs["median sigma"] = last["sigma_q50"] if "sigma_q50" in last else np.nan
+    runs["above log alpha = 3"] = last["sparsity"] if "sparsity" in last else np.nan
+    dense = dense_errors(frontier_summary(frontier_points(results_dir))).rename("dense test error %")
+    table = runs.groupby(level=["dataset", "method"]).mean().join(dense)
+    table["seeds"] = runs.groupby(level=["dataset", "method"]).size()
+    return table.rename(index=method_label, level="method")
+
+
+def frontier_reading(points: pd.DataFrame, tolerance: float = 0.5) -> str:
+    """The frontier in words: per method its dense error and highest compression ratio within `tolerance` points
+    of it, pruned once without fine-tuning and at its best fine-tuned schedule; Sparse VD as trained beside
+    Molchanov et al.'s; and the verdict on BBB against the non-Bayesian methods."""
+    summary = frontier_summary(points[points["dataset"] == "mnist"])
+    table = best_ratios(summary, (tolerance,)).droplevel("dataset")
+    ratio = f"ratio within {tolerance:g}"
+    parts = []
+    for method, rows in table.groupby(level="method", sort=False):
+        rows = rows.droplevel("method")
+        once = rows.loc[SCHEDULE_LABELS["none"], ratio] if SCHEDULE_LABELS["none"] in rows.index else np.nan
+        tuned = rows.drop(SCHEDULE_LABELS["none"], errors="ignore")[ratio]
+        parts.append(f"{method} ({rows['dense error %'].iloc[0]:.2f} % dense) {once:.0f}x pruned once"
+                     + (f", {tuned.max():.0f}x fine-tuned" if len(tuned) else ""))
+    seeds = int(points["seed"].nunique())
+    text = (f"On LeNet-300-100 ({seeds} seed{'s' if seeds > 1 else ''}), the highest compression ratio within "
+            f"{tolerance:g} points of each method's own dense test error is: {'; '.join(parts)}.")
+    threshold = points[points["criterion"] == THRESHOLD_CRITERION]
+    if len(threshold):
+        molchanov = next(anchor for anchor in LENET_ANCHORS if anchor[0].startswith("Sparse VD"))
+        text += (f" Sparse VD as trained removes {100 * threshold['fraction'].mean():.1f} % of the weights "
+                 f"({threshold['compression'].mean():.0f}x) at {threshold['error'].mean():.2f} % error, against "
+                 f"Molchanov et al.'s {molchanov[2]:.0f}x at {molchanov[1]:.2f} %.")
+    ours, verdict = compression_verdict(points, tolerance)
+    return text + f" Does BBB compress better than the non-Bayesian methods? {verdict}."

@@ -1,0 +1,51 @@
+"""The compression frontier's readings: the Pareto front, the best ratio within a tolerance, and the verdict."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bayesprune.report.frontier import as_points, best_ratios, compression_verdict, frontier_summary, pareto_front
+
+FRACTIONS = (0.0, 0.5, 0.9, 0.95, 0.98)
+
+
+def _pruning(errors: dict[str, tuple[float, ...]], seeds: tuple[int, ...] = (1, 2)) -> pd.DataFrame:
+    """A pruning table: per method, test error (%) at each fraction, its own criterion, the same for every seed
+    but for a 0.2-point spread between seeds."""
+    criterion = {"bbb": "snr", "sparsevd": "log_alpha"}
+    rows = []
+    for method, values in errors.items():
+        for seed in seeds:
+            for fraction, error in zip(FRACTIONS, values):
+                rows.append({"dataset": "mnist", "method": method, "seed": seed, "protocol": "corrected", "variant": "",
+                             "criterion": criterion.get(method, "magnitude"), "fraction": fraction,
+                             "achieved_sparsity": fraction, "accuracy_mean": 1 - (error + 0.2 * (seed - 1.5)) / 100})
+    return pd.DataFrame(rows)
+
+
+def test_the_pareto_front_keeps_only_points_no_other_beats_on_both_axes():
+    summary = pd.DataFrame({"compression": [1, 2, 10, 10, 20, 50], "error": [1.5, 1.4, 1.6, 2.0, 3.0, 2.9]})
+    front = pareto_front(summary)
+    assert list(front.index) == [1, 2, 5]  # (2x, 1.4), (10x, 1.6), (50x, 2.9); 1x, the second 10x and 20x are beaten
+
+
+def test_best_ratios_take_the_highest_ratio_within_each_tolerance_of_the_dense_error():
+    points = as_points(_pruning({"sgd": (2.0, 2.05, 2.3, 4.0, 9.0), "bbb": (2.2, 2.2, 2.25, 2.6, 2.8)}))
+    table = best_ratios(frontier_summary(points), (0.1, 0.5))
+    sgd, bbb = table.loc[("mnist", "SGD")].iloc[0], table.loc[("mnist", "BBB")].iloc[0]
+    assert sgd["dense error %"] == pytest.approx(2.0)
+    assert sgd["ratio within 0.1"] == pytest.approx(2.0) and sgd["ratio within 0.5"] == pytest.approx(10.0)
+    assert bbb["ratio within 0.1"] == pytest.approx(10.0) and bbb["ratio within 0.5"] == pytest.approx(20.0)
+    assert bbb["error there, 0.5"] == pytest.approx(2.6)
+
+
+def test_the_verdict_compares_bbb_with_the_best_non_bayesian_method_and_counts_fine_tuning():
+    pruning = _pruning({"sgd": (2.0, 2.05, 2.3, 4.0, 9.0), "bbb": (2.2, 2.2, 2.25, 2.6, 2.8)})
+    ours, verdict = compression_verdict(as_points(pruning))
+    assert verdict == "holds" and "BBB 20x" in ours and "SGD 10x" in ours
+    finetuned = pruning[(pruning["method"] == "sgd") & (pruning["fraction"] > 0)].assign(
+        schedule="iterative", finetune_epochs=3, accuracy_mean=1 - 2.1 / 100)  # fine-tuning recovers SGD everywhere
+    ours, verdict = compression_verdict(as_points(pruning, finetuned))
+    assert verdict == "does not hold" and "SGD 50x" in ours
+    assert compression_verdict(as_points(_pruning({"bbb": (2.2,) * 5})))[1] == "not tested"
