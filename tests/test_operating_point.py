@@ -96,3 +96,13 @@ def test_table2_in_words_gives_both_rises_and_the_validation_optimum(tmp_path):
     assert "2.00 % → 2.50 % → 3.00 %" in text and "a rise of 0.50 and 1.00 points" in text
     assert "1.24 % → 1.29 % → 1.39 % (+0.05 and +0.15)" in text
     assert "lowest at epoch 2 of 3, where the unpruned test error was 1.50 %" in text
+
+
+def test_the_frontier_trains_the_baselines_at_the_rates_its_search_chose_on_validation_data():
+    from bayesprune.pipeline.profiles import PROJECT_ROOT, get_profile
+    from bayesprune.report.operating_point import choose_learning_rates
+
+    chosen = chosen_rates(choose_learning_rates(PROJECT_ROOT / "results" / "frontier-search"))
+    trained = profile_rates(get_profile("frontier"))
+    assert set(chosen) == {"sgd", "dropout0.5"}
+    assert {method: trained[method] for method in chosen} == chosen

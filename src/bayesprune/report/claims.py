@@ -192,7 +192,8 @@ def bbb_compresses_better(pruning: pd.DataFrame, finetuned: pd.DataFrame | None 
     ours, verdict = compression_verdict(as_points(pruning, finetuned))
     return {"claim": "Bayesian training (BBB) compresses better than a non-Bayesian method",
             "study": "BBB keeps its accuracy at 90 % pruned while SGD and dropout collapse (no fine-tuning)",
-            "ours": ours + ("" if finetuned is not None else "; pruned once, no fine-tuning"), "verdict": verdict,
+            "ours": ours + ("; each at its best schedule, fine-tuning included" if finetuned is not None
+                            else "; pruned once, no fine-tuning"), "verdict": verdict,
             "see": ("frontier",)}
 
 

@@ -156,7 +156,7 @@ def compression_verdict(points: pd.DataFrame, tolerance: float = 0.5) -> tuple[s
         verdicts.append(ratios["BBB"] > others.max())
     if not verdicts:
         return "BBB and a non-Bayesian method were not both pruned", "not tested"
-    ours = f"highest compression within {tolerance:g} points of the dense error, best schedule; " + "; ".join(lines)
+    ours = f"highest compression within {tolerance:g} points of the dense error: " + "; ".join(lines)
     return ours, "holds" if all(verdicts) else "does not hold" if not any(verdicts) else "mixed: holds on some datasets"
 
 
