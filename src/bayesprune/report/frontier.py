@@ -201,3 +201,10 @@ def frontier_reading(points: pd.DataFrame, tolerance: float = 0.5) -> str:
                  f"Molchanov et al.'s {molchanov[2]:.0f}x at {molchanov[1]:.2f} %.")
     ours, verdict = compression_verdict(points, tolerance)
     return text + f" Does BBB compress better than the non-Bayesian methods? {verdict}."
+
+
+def sparsity_by_epoch(results_dir: Path, every: int = 10) -> pd.DataFrame:
+    """Sparse VD's share of weights above log alpha = 3 at every `every`-th epoch, one column per seed."""
+    history = load_table(results_dir, "history")
+    history = history[(history["method"] == "sparsevd") & (history["epoch"] % every == 0)]
+    return history.pivot_table(index="epoch", columns="seed", values="sparsity").add_prefix("seed ")
