@@ -190,8 +190,9 @@ def frontier_reading(points: pd.DataFrame, tolerance: float = 0.5) -> str:
         tuned = rows.drop(SCHEDULE_LABELS["none"], errors="ignore")[ratio]
         parts.append(f"{method} ({rows['dense error %'].iloc[0]:.2f} % dense) {once:.0f}x pruned once"
                      + (f", {tuned.max():.0f}x fine-tuned" if len(tuned) else ""))
-    seeds = int(points["seed"].nunique())
-    text = (f"On LeNet-300-100 ({seeds} seed{'s' if seeds > 1 else ''}), the highest compression ratio within "
+    counts = points.groupby("method")["seed"].nunique()
+    seeds = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()} to {counts.max()}"
+    text = (f"On LeNet-300-100 ({seeds} seeds per method), the highest compression ratio within "
             f"{tolerance:g} points of each method's own dense test error is: {'; '.join(parts)}.")
     threshold = points[points["criterion"] == THRESHOLD_CRITERION]
     if len(threshold):
