@@ -51,7 +51,10 @@ def test_finished_runs_are_skipped_and_tables_are_tidy(real_data_root, tmp_path)
     assert (run_dir / "manifest.json").stat().st_mtime_ns == stamp
     pruning = pd.read_csv(run_dir / "pruning.csv")
     assert list(pruning.columns) == ["dataset", "method", "seed", "protocol", "variant", "criterion", "fraction",
-                                     "achieved_sparsity", "accuracy_mean", "accuracy_ensemble"]
+                                     "achieved_sparsity", "accuracy_mean", "accuracy_ensemble", "parameters", "nonzero",
+                                     "compression", "speedup", "bytes_dense_float32", "bytes_csr_float32",
+                                     "bytes_bitmask_float32", "bytes_dense_float16", "bytes_csr_float16",
+                                     "bytes_bitmask_float16"]
     assert pruning["accuracy_ensemble"].isna().all()
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["config"]["method"] == "sgd" and manifest["libraries"]["torch"]
