@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from bayesprune.pipeline.results import finished_runs, load_table
-from bayesprune.report.frontier import as_points, compression_verdict
+from bayesprune.report.frontier import as_points, compression_verdict, load_finetuned
 from bayesprune.report.operating_point import operating_point_tables
 from bayesprune.report.reference import BLUNDELL_TABLE2, REPORTED, STUDY_BBB_OVER_SGD, method_label
 from bayesprune.report.tables import main_protocols, primary_rows, spread_and_kept, summarise
@@ -237,9 +237,9 @@ def regimes(
                              tuple(load_table(blundell_dir, table) for table in REGIME_TABLES))
     if frontier_dir is not None and finished_runs(frontier_dir):
         tables = tuple(load_table(frontier_dir, table) for table in REGIME_TABLES)
-        finetuned = any((run / "finetuned.csv").exists() for run in finished_runs(frontier_dir))
+        finetuned = load_finetuned(frontier_dir)
         found["frontier"] = ("LeNet-300-100 with fine-tuning (the frontier)",
-                             (*tables, load_table(frontier_dir, "finetuned")) if finetuned else tables)
+                             (*tables, finetuned) if finetuned is not None else tables)
     return found
 
 

@@ -42,10 +42,16 @@ def as_points(pruning: pd.DataFrame, finetuned: pd.DataFrame | None = None) -> p
     return frame
 
 
+def load_finetuned(results_dir: Path) -> pd.DataFrame | None:
+    """A profile's fine-tuned pruning sweeps, or None where no run has any."""
+    if any((run / "finetuned.csv").exists() for run in finished_runs(results_dir)):
+        return load_table(results_dir, "finetuned")
+    return None
+
+
 def frontier_points(results_dir: Path) -> pd.DataFrame:
     """`as_points` of a profile's runs, with their fine-tuned sweeps where they have them."""
-    finetuned = any((run / "finetuned.csv").exists() for run in finished_runs(results_dir))
-    return as_points(load_table(results_dir, "pruning"), load_table(results_dir, "finetuned") if finetuned else None)
+    return as_points(load_table(results_dir, "pruning"), load_finetuned(results_dir))
 
 
 def frontier_summary(points: pd.DataFrame) -> pd.DataFrame:
