@@ -18,6 +18,7 @@ from torch.nn.utils import prune
 from bayesprune.config import validate_fraction
 from bayesprune.model.bayes import BayesianLinear, BayesianMLP
 from bayesprune.model.sparse_vd import SparseVDLinear, SparseVDMLP
+from bayesprune.model.weights import weight_matrices
 
 CRITERIA = {"mlp": ("magnitude",), "bbb": ("snr", "magnitude", "snr_rho"), "sparsevd": ("log_alpha", "magnitude")}
 # BBB's SNR, as defined and as the study's code computed it; sparse VD's learned dropout rate (highest removed first)
@@ -108,12 +109,9 @@ def score(module: nn.Module, name: str, criterion: str) -> Tensor:
 
 
 def sparsity(model: nn.Module, include_bias: bool = False) -> float:
-    """Share of zeros among the prunable entries (as the forward pass sees them)."""
-    if isinstance(model, SparseVDMLP) and not include_bias:
-        return model.sparsity()
-    pairs = prunable(model, include_bias)
-    zeros = sum(int((getattr(m, n) == 0).sum()) for m, n in pairs)
-    return zeros / sum(getattr(m, n).numel() for m, n in pairs)
+    """Share of zeros among the prunable entries, as the evaluated network uses them."""
+    tensors = [getattr(m, n) for m, n in prunable(model, True)] if include_bias else weight_matrices(model)
+    return sum(int((t == 0).sum()) for t in tensors) / sum(t.numel() for t in tensors)
 
 
 def masked_share(pairs: list[tuple[nn.Module, str]]) -> float:
