@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from bayesprune.report.frontier import as_points, best_ratios, compression_verdict, frontier_summary, pareto_front
+from bayesprune.report.chapters import RESULTS
+from bayesprune.report.frontier import (
+    as_points,
+    best_ratios,
+    compression_verdict,
+    error_by_fraction,
+    frontier_summary,
+    pareto_front,
+    study_network_points,
+    study_network_reading,
+)
 
 FRACTIONS = (0.0, 0.5, 0.9, 0.95, 0.98)
 
@@ -49,3 +60,15 @@ def test_the_verdict_compares_bbb_with_the_best_non_bayesian_method_and_counts_f
     ours, verdict = compression_verdict(as_points(pruning, finetuned))
     assert verdict == "does not hold" and "SGD 50x" in ours
     assert compression_verdict(as_points(_pruning({"bbb": (2.2,) * 5})))[1] == "not tested"
+
+
+def test_profiles_written_before_and_after_the_footprint_columns_read_as_one_set_of_points():
+    points = study_network_points(RESULTS / "converged", RESULTS / "frontier")  # converged has no footprint columns
+    assert points["compression"].notna().all() and points["dataset"].eq("mnist").all()
+    older = points[points["method"] == "dropout0.9"]
+    np.testing.assert_allclose(older["compression"], 1 / (1 - older["achieved_sparsity"]))
+    table = error_by_fraction(points)
+    assert {"SGD", "BBB", "Sparse VD"} <= set(table.columns) and table.index[0] == 0.0
+    assert table.loc[0.0].between(1, 5).all() and table.loc[0.99, "SGD"] > table.loc[0.0, "SGD"]
+    reading = study_network_reading(points)
+    assert "Sparse VD as trained removes" in reading and "fine-tuned" not in reading

@@ -37,7 +37,7 @@ CHAPTERS: dict[str, tuple[str, ...]] = {
     "pruning": ("results_dir",),
     "audit": ("results_dir", "ablation_dir"),
     "operating_point": ("regime_dir", "search_dir", "converged_dir", "blundell_search_dir", "blundell_dir"),
-    "frontier": ("frontier_dir", "frontier_search_dir", "latency_path"),
+    "frontier": ("frontier_dir", "frontier_search_dir", "latency_path", "converged_dir", "study_sparsevd_dir"),
     "compute": ("bench_dir", "results_dir"),
     "claims": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir", "frontier_dir"),
     "reproducibility": ("results_dir",),
@@ -68,6 +68,7 @@ def parameter_values(results_dir: Path) -> dict[str, str]:
         "frontier_dir": RESULTS / "frontier",
         "frontier_search_dir": RESULTS / "frontier-search",
         "latency_path": RESULTS / "frontier" / "latency.csv",
+        "study_sparsevd_dir": RESULTS / "study-sparsevd",
         "record_path": RESULTS / "reliability" / "record.json",
     }
     return {name: _as_seen_from_notebooks(path) for name, path in paths.items()}

@@ -35,8 +35,8 @@ def as_points(pruning: pd.DataFrame, finetuned: pd.DataFrame | None = None) -> p
     frame = frame[frame["protocol"] == "corrected"].copy()
     frame["error"] = 100 * (1 - frame["accuracy_mean"])
     frame["fraction"] = frame["fraction"].round(6)
-    if "compression" not in frame:
-        frame["compression"] = 1 / (1 - frame.get("achieved_sparsity", frame["fraction"]))
+    weights_ratio = 1 / (1 - frame.get("achieved_sparsity", frame["fraction"]))
+    frame["compression"] = frame["compression"].fillna(weights_ratio) if "compression" in frame else weights_ratio
     if "nonzero" not in frame:
         frame["nonzero"] = np.nan
     return frame
@@ -182,32 +182,74 @@ def training_check(results_dir: Path) -> pd.DataFrame:
     return table.rename(index=method_label, level="method")
 
 
-def frontier_reading(points: pd.DataFrame, tolerance: float = 0.5) -> str:
-    """The frontier in words: per method its dense error and highest compression ratio within `tolerance` points
-    of it, pruned once without fine-tuning and at its best fine-tuned schedule; Sparse VD as trained beside
-    Molchanov et al.'s; and the verdict on BBB against the non-Bayesian methods."""
-    summary = frontier_summary(points[points["dataset"] == "mnist"])
-    table = best_ratios(summary, (tolerance,)).droplevel("dataset")
+def _seed_counts(points: pd.DataFrame) -> str:
+    """'3 seeds per method', or each method's count where they differ."""
+    counts = points.groupby("method")["seed"].nunique()
+    if counts.min() == counts.max():
+        return f"{counts.min()} seed{'' if counts.min() == 1 else 's'} per method"
+    return "seeds: " + ", ".join(f"{method_label(method)} {count}" for method, count in counts.items())
+
+
+def _compression_phrases(points: pd.DataFrame, tolerance: float) -> list[str]:
+    """Per method, its dense error and highest compression ratio within `tolerance` points of it, pruned once and
+    (where it was fine-tuned) at its best fine-tuned schedule: 'BBB (1.93 % dense) 19x pruned once, 61x fine-tuned'."""
+    table = best_ratios(frontier_summary(points), (tolerance,)).droplevel("dataset")
     ratio = f"ratio within {tolerance:g}"
-    parts = []
+    phrases = []
     for method, rows in table.groupby(level="method", sort=False):
         rows = rows.droplevel("method")
         once = rows.loc[SCHEDULE_LABELS["none"], ratio] if SCHEDULE_LABELS["none"] in rows.index else np.nan
         tuned = rows.drop(SCHEDULE_LABELS["none"], errors="ignore")[ratio]
-        parts.append(f"{method} ({rows['dense error %'].iloc[0]:.2f} % dense) {once:.0f}x pruned once"
-                     + (f", {tuned.max():.0f}x fine-tuned" if len(tuned) else ""))
-    counts = points.groupby("method")["seed"].nunique()
-    seeds = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()} to {counts.max()}"
-    text = (f"On LeNet-300-100 ({seeds} seeds per method), the highest compression ratio within "
-            f"{tolerance:g} points of each method's own dense test error is: {'; '.join(parts)}.")
+        phrases.append(f"{method} ({rows['dense error %'].iloc[0]:.2f} % dense) {once:.0f}x pruned once"
+                       + (f", {tuned.max():.0f}x fine-tuned" if len(tuned) else ""))
+    return phrases
+
+
+def _as_trained(points: pd.DataFrame) -> str:
+    """Sparse VD as trained in words: the share it removes, its ratio and its error (mean over seeds)."""
     threshold = points[points["criterion"] == THRESHOLD_CRITERION]
-    if len(threshold):
+    return (f"Sparse VD as trained removes {100 * threshold['fraction'].mean():.1f} % of the weights "
+            f"({threshold['compression'].mean():.0f}x) at {threshold['error'].mean():.2f} % error")
+
+
+def frontier_reading(points: pd.DataFrame, tolerance: float = 0.5) -> str:
+    """The frontier in words: per method its dense error and highest compression ratio within `tolerance` points
+    of it, pruned once without fine-tuning and at its best fine-tuned schedule; Sparse VD as trained beside
+    Molchanov et al.'s; and the verdict on BBB against the non-Bayesian methods."""
+    points = points[points["dataset"] == "mnist"]
+    text = (f"On LeNet-300-100 ({_seed_counts(points)}), the highest compression ratio within {tolerance:g} points "
+            f"of each method's own dense test error is: {'; '.join(_compression_phrases(points, tolerance))}.")
+    if (points["criterion"] == THRESHOLD_CRITERION).any():
         molchanov = next(anchor for anchor in LENET_ANCHORS if anchor[0].startswith("Sparse VD"))
-        text += (f" Sparse VD as trained removes {100 * threshold['fraction'].mean():.1f} % of the weights "
-                 f"({threshold['compression'].mean():.0f}x) at {threshold['error'].mean():.2f} % error, against "
-                 f"Molchanov et al.'s {molchanov[2]:.0f}x at {molchanov[1]:.2f} %.")
+        text += f" {_as_trained(points)}, against Molchanov et al.'s {molchanov[2]:.0f}x at {molchanov[1]:.2f} %."
     ours, verdict = compression_verdict(points, tolerance)
     return text + f" Does BBB compress better than the non-Bayesian methods? {verdict}."
+
+
+def study_network_points(converged_dir: Path, study_dir: Path) -> pd.DataFrame:
+    """The study's network (784-500-500-10) on MNIST, pruned once without fine-tuning: the converged profile's
+    baselines and BBB beside sparse VD's runs, as `as_points`."""
+    pruning = [load_table(folder, "pruning") for folder in (converged_dir, study_dir) if finished_runs(folder)]
+    points = as_points(pd.concat(pruning, ignore_index=True))
+    return points[points["dataset"] == "mnist"]
+
+
+def error_by_fraction(points: pd.DataFrame) -> pd.DataFrame:
+    """Mean test error (%) of each method by its own criterion, pruned once, per fraction of weights removed."""
+    own = _own(points)
+    own = own[(own["schedule"] == "none") & (own["criterion"] != THRESHOLD_CRITERION)]
+    table = own.pivot_table(index="fraction", columns="method", values="error", aggfunc="mean")
+    return table.rename(columns=method_label)
+
+
+def study_network_reading(points: pd.DataFrame, tolerance: float = 0.5) -> str:
+    """Sparse VD against BBB and the baselines on the study's network, in words."""
+    text = (f"On the study's network (784-500-500-10, MNIST; {_seed_counts(points)}), pruned once without "
+            f"fine-tuning, the highest compression ratio within {tolerance:g} points of each method's own dense "
+            f"test error is: {'; '.join(_compression_phrases(points, tolerance))}.")
+    if (points["criterion"] == THRESHOLD_CRITERION).any():
+        text += f" {_as_trained(points)}."
+    return text
 
 
 def sparsity_by_epoch(results_dir: Path, every: int = 10) -> pd.DataFrame:

@@ -338,10 +338,14 @@ def _ratio_axis(ax, label: str = "compression ratio (weights / nonzero weights)"
     ax.set_xlabel(label)
 
 
-def frontier_figure(summary: pd.DataFrame, anchors: pd.DataFrame, limits: tuple[float, float] = (1.0, 20.0)) -> Figure:
+WEIGHT_MAGNITUDES = {"bbb": "|mu|", "sparsevd": "|theta|"}  # what magnitude pruning ranks in a method with noise
+
+
+def frontier_figure(summary: pd.DataFrame, anchors: pd.DataFrame, limits: tuple[float, float] = (1.0, 20.0),
+                    network: str = "LeNet-300-100") -> Figure:
     """Test error against compression ratio, one panel per pruning schedule: each method's own criterion (mean
-    over seeds, a band of +- 1 sd), BBB by |mu| dotted, sparse VD as trained as a star, the published points in
-    black and the Pareto front of all our points in grey."""
+    over seeds, a band of +- 1 sd), BBB by |mu| and sparse VD by |theta| dotted, sparse VD as trained as a star,
+    the published points in black and the Pareto front of all our points in grey."""
     schedules = [s for s in SCHEDULE_LABELS if s in set(summary["schedule"])]
     front = pareto_front(summary)
     fig = Figure(figsize=(5.2 * len(schedules), 4.6))
@@ -354,9 +358,10 @@ def frontier_figure(summary: pd.DataFrame, anchors: pd.DataFrame, limits: tuple[
                 ax.plot(line["compression"], line["error"], "*", markersize=13, color=method_color(method),
                         markeredgecolor="black", label=f"{method_label(method)} as trained (log alpha > 3)")
                 continue
-            own = criterion != "magnitude" or method not in ("bbb", "sparsevd")
+            own = criterion != "magnitude" or method not in WEIGHT_MAGNITUDES
             ax.plot(line["compression"], line["error"], marker="o", markersize=3, color=method_color(method),
-                    linestyle="-" if own else ":", label=method_label(method) + ("" if own else f" by |{criterion}|"))
+                    linestyle="-" if own else ":",
+                    label=method_label(method) + ("" if own else f" by {WEIGHT_MAGNITUDES[method]}"))
             if own:
                 sd = line["error_sd"].fillna(0)
                 ax.fill_between(line["compression"], line["error"] - sd, line["error"] + sd, alpha=0.15,
@@ -373,7 +378,7 @@ def frontier_figure(summary: pd.DataFrame, anchors: pd.DataFrame, limits: tuple[
         ax.set_yticks([1, 1.5, 2, 3, 5, 10, 20])
         ax.set_yticklabels(["1", "1.5", "2", "3", "5", "10", "20"])
         ax.set_title(SCHEDULE_LABELS[schedule], fontsize=10)
-    axes[0].set_ylabel("test error (%), LeNet-300-100, MNIST")
+    axes[0].set_ylabel(f"test error (%), {network}, MNIST")
     axes[0].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig
