@@ -50,7 +50,7 @@ def test_next_source_is_tried_and_gzip_is_unpacked(real_data_root, tmp_path):
     def unreachable(work: Path) -> dict[str, bytes]:
         raise OSError("no route to host")
 
-    gzipped = {name: gzip.compress(blob) for name, blob in _real_blobs(real_data_root).items()}
+    gzipped = {name: gzip.compress(blob, compresslevel=1) for name, blob in _real_blobs(real_data_root).items()}
     lines: list[str] = []
     folder = fetch("mnist", tmp_path, report=lines.append,
                    source_list=[Source("mirror", unreachable), Source("registry", lambda work: gzipped)])

