@@ -156,6 +156,6 @@ def test_log_alpha_pruning_removes_the_noisiest_weights_and_reaches_the_forward_
     assert alphas[~kept].min() >= alphas[kept].max()  # every removed weight is noisier than every kept one
     model.eval()
     assert torch.equal(model.layers[0].deployed_weight(), model.layers[0].theta)  # the mask decides, not log alpha > 3
-    assert model.sparsity() == pytest.approx(achieved)
+    assert sparsity(model) == pytest.approx(achieved)
     with pytest.raises(ValueError, match="ranks weights only"):
         global_prune(SparseVDMLP([4, 3]), 0.5, "log_alpha", include_bias=True)

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from bayesprune.model.evaluate import THRESHOLD_CRITERION, pruning_sweep
+from bayesprune.model.prune import sparsity
 from bayesprune.model.sparse_vd import LOG_ALPHA_THRESHOLD, SparseVDLinear, SparseVDMLP, kl_approx, kl_monte_carlo
 from bayesprune.training.train import train
 
@@ -55,7 +56,7 @@ def test_training_samples_and_evaluation_is_the_masked_mean_network():
     kept = model.layers[0].kept()
     assert not kept[0, 0] and kept.sum() == kept.numel() - 1
     assert torch.equal(model(x), model(x))
-    assert model.sparsity() == pytest.approx(1 / (6 * 5 + 5 * 3))
+    assert sparsity(model) == pytest.approx(1 / (6 * 5 + 5 * 3))
 
 
 def test_sparse_vd_trains_as_a_method_of_the_grid_and_sparsifies_as_its_kl_warms_up(real_data_root):

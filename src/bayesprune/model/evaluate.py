@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from bayesprune.model.bayes import BayesianMLP
 from bayesprune.model.footprint import footprint
-from bayesprune.model.prune import give_pruned_noise, global_prune, sweep_criteria
+from bayesprune.model.prune import give_pruned_noise, global_prune, sparsity, sweep_criteria
 from bayesprune.model.sparse_vd import SparseVDMLP
 
 THRESHOLD_CRITERION = "log_alpha>3"  # sparse VD as trained: every weight above its threshold removed
@@ -93,8 +93,9 @@ def pruning_sweep(
     bayesian = isinstance(model, BayesianMLP)
     rows = []
     if isinstance(model, SparseVDMLP):
-        rows.append({"criterion": THRESHOLD_CRITERION, "fraction": model.sparsity(),
-                     "achieved_sparsity": model.sparsity(), **scored_row(model, x, y, samples, seed)})
+        removed = sparsity(model)  # the weights above log alpha = 3
+        rows.append({"criterion": THRESHOLD_CRITERION, "fraction": removed, "achieved_sparsity": removed,
+                     **scored_row(model, x, y, samples, seed)})
     criteria = sweep_criteria(model, tuple(deviations))
     for criterion in criteria[:1] if primary_only else criteria:
         for fraction in fractions:

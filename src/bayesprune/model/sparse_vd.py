@@ -101,7 +101,3 @@ class SparseVDMLP(nn.Module):
         """KL of every weight: the complexity cost of the ELBO."""
         return torch.stack([layer.kl() for layer in self.layers]).sum()
 
-    def sparsity(self) -> float:
-        """Share of weights the evaluated network leaves out (above the threshold, or pruned), over all weight matrices."""
-        removed = sum(int((layer.deployed_weight() == 0).sum()) for layer in self.layers)
-        return removed / sum(layer.theta.numel() for layer in self.layers)

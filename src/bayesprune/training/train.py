@@ -25,6 +25,7 @@ from bayesprune.model.diagnostics import initial_sigmas, posterior_record
 from bayesprune.model.elbo import elbo_terms, kl_weights
 from bayesprune.model.evaluate import accuracy, mean_logits
 from bayesprune.model.models import build_prior, initial_model
+from bayesprune.model.prune import sparsity
 from bayesprune.model.sparse_vd import SparseVDMLP
 from bayesprune.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from bayesprune.training.fused import fused_elbo_terms
@@ -215,7 +216,7 @@ def train(
             record["complexity_per_weight"] = complexity_total / weights_count
             record.update(posterior_record(model, start))
         if sparse_vd:
-            record["sparsity"] = model.sparsity()  # weights above log alpha = 3
+            record["sparsity"] = sparsity(model)  # weights above log alpha = 3
         history.append(record)
         if cfg.patience and best_epoch(history) == len(history):
             best_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
