@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from bayesprune.data.augment import random_affine
 from bayesprune.model.bayes import GaussianPrior, ScaleMixturePrior
 from bayesprune.model.diagnostics import LOG_MU_EDGES, LOG_SIGMA_EDGES
+from bayesprune.model.prune import own_criteria
 from bayesprune.report.frontier import SCHEDULE_LABELS, THRESHOLD_CRITERION, pareto_front
 from bayesprune.report.reference import method_label
 from bayesprune.report.tables import method_order, summarise
@@ -358,10 +359,10 @@ def frontier_figure(summary: pd.DataFrame, anchors: pd.DataFrame, limits: tuple[
                 ax.plot(line["compression"], line["error"], "*", markersize=13, color=method_color(method),
                         markeredgecolor="black", label=f"{method_label(method)} as trained (log alpha > 3)")
                 continue
-            own = criterion != "magnitude" or method not in WEIGHT_MAGNITUDES
+            own = criterion in own_criteria(method)[:1]  # as frontier.best_ratios reads it
+            ranked = WEIGHT_MAGNITUDES.get(method, criterion) if criterion == "magnitude" else criterion
             ax.plot(line["compression"], line["error"], marker="o", markersize=3, color=method_color(method),
-                    linestyle="-" if own else ":",
-                    label=method_label(method) + ("" if own else f" by {WEIGHT_MAGNITUDES[method]}"))
+                    linestyle="-" if own else ":", label=method_label(method) + ("" if own else f" by {ranked}"))
             if own:
                 sd = line["error_sd"].fillna(0)
                 ax.fill_between(line["compression"], line["error"] - sd, line["error"] + sd, alpha=0.15,
