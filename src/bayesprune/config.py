@@ -11,7 +11,8 @@ from typing import Any
 
 DATASETS = ("mnist", "fashion-mnist")
 OPTIMIZERS = ("adam", "sgd")
-PRIORS = ("mixture", "gaussian")
+PRIORS = ("mixture", "gaussian", "laplace")
+SELECTIONS = ("val_acc", "val_acc_pruned")  # what picks a run's kept epoch (and a search's point): dense or pruned
 KL_WEIGHTINGS = ("blundell", "uniform", "study")
 DEVICES = ("auto", "cpu", "cuda")
 PROTOCOLS = ("corrected", "study", "custom")
@@ -31,8 +32,13 @@ PRUNING_DEVIATIONS = ("pruning_detached", "snr_over_rho", "pruned_rho_zero", "mi
 TRAINING_DEVIATIONS = tuple(d for d in DEVIATIONS if d not in PRUNING_DEVIATIONS)
 STUDY_SGD_DROPOUT = 0.01
 _DROPOUT_METHOD = re.compile(r"^dropout(0?\.\d+)$")
+# A point estimate trained under a prior (MAP): <base>-<penalty>, the penalty naming the prior it is the negative log of.
+PENALTY_PRIORS = {"l2": "gaussian", "l1": "laplace", "mixture": "mixture"}
 _VARIANT = re.compile(r"^[A-Za-z0-9_.-]*$")
-METHOD_CHOICES = "sgd, bbb, sparsevd, dropout<p> with 0 < p < 1 (e.g. dropout0.5)"
+METHOD_CHOICES = (
+    "sgd, bbb, sparsevd, dropout<p> with 0 < p < 1 (e.g. dropout0.5), and sgd or dropout<p> trained under a prior "
+    "(MAP) as <base>-l2 (Gaussian), <base>-l1 (Laplace) or <base>-mixture (BBB's scale mixture), e.g. sgd-l1"
+)
 UNDROPPED_METHODS = ("sgd", "bbb", "sparsevd")
 
 
@@ -61,8 +67,19 @@ def validate_fraction(fraction: float) -> float:
     return float(fraction)
 
 
+def split_method(method: str) -> tuple[str, str | None]:
+    """A method name as (base, penalty): "dropout0.5-l1" -> ("dropout0.5", "l1"), "sgd" -> ("sgd", None)."""
+    base, _, penalty = method.partition("-")
+    if not penalty:
+        return method, None
+    if penalty not in PENALTY_PRIORS or base in ("bbb", "sparsevd"):
+        raise ValueError(f"unknown method {method!r}; valid choices: {METHOD_CHOICES}")
+    return base, penalty
+
+
 def method_dropout(method: str) -> float:
     """Dropout rate a method name implies (0 for sgd, bbb and sparsevd); ValueError for unknown names."""
+    method = split_method(method)[0]
     if method in UNDROPPED_METHODS:
         return 0.0
     match = _DROPOUT_METHOD.match(method)
@@ -76,7 +93,8 @@ class RunConfig:
     """Everything that determines one training run; defaults follow the study's protocol."""
 
     dataset: str = "mnist"  # mnist | fashion-mnist
-    method: str = "sgd"  # sgd | bbb | sparsevd (sparse variational dropout) | dropout<p>
+    method: str = "sgd"  # sgd | bbb | sparsevd (sparse variational dropout) | dropout<p>, each of sgd and
+    # dropout<p> also under a prior (MAP): <base>-l2, <base>-l1, <base>-mixture (see METHOD_CHOICES)
     seed: int = 0
     variant: str = ""  # name of a profile's variant (a named set of overrides, e.g. one regime-study step)
     protocol: str = "corrected"  # corrected | study (every deviation) | custom (the deviations listed)
@@ -92,11 +110,14 @@ class RunConfig:
     train_subset: int = 0  # first N training images; 0 = all 60 000
     test_subset: int = 0  # first N test images; 0 = all 10 000
     validation: int = 0  # last N training images held out for choices (Blundell: 10 000); 0 = none
-    patience: int = 0  # stop after this many epochs without a better validation accuracy, keep the best; 0 = never
-    # Bayes by Backprop only (the KL weighting and warm-up also apply to sparse variational dropout's KL)
-    prior: str = "mixture"  # mixture | gaussian
+    patience: int = 0  # stop once this many epochs improved none of the validation scores, keep the best; 0 = never
+    select: str = "val_acc"  # the validation score that picks the kept epoch: val_acc | val_acc_pruned (see below)
+    select_fraction: float = 0.9  # val_acc_pruned: validation accuracy after pruning this share by the own criterion
+    # Bayes by Backprop's prior and complexity cost; the KL weighting and warm-up also apply to sparse variational
+    # dropout's KL, and the prior and its weighting to the MAP methods (<base>-l2 etc.), whose name sets `prior`
+    prior: str = "mixture"  # mixture | gaussian | laplace (MAP methods only)
     prior_pi: float = 0.5
-    prior_log_sigma1: float = 0.0  # sigma1 = e^0
+    prior_log_sigma1: float = 0.0  # sigma1 = e^0; the Gaussian's sigma or the Laplace scale b of a single prior
     prior_log_sigma2: float = -6.0  # sigma2 = e^-6 (mixture only)
     train_samples: int = 2  # weight samples per minibatch in the ELBO
     kl_weighting: str = "blundell"  # blundell | uniform | study (set by the kl_doubling deviation)
@@ -116,11 +137,20 @@ class RunConfig:
         self._resolve_protocol()
         validate_dataset(self.dataset)
         method_dropout(self.method)
+        if self.penalty:
+            object.__setattr__(self, "prior", PENALTY_PRIORS[self.penalty])
         _choice("protocol", self.protocol, PROTOCOLS)
         if not isinstance(self.variant, str) or not _VARIANT.match(self.variant):
             raise ValueError(f"variant must be a name of letters, digits, '_', '-' and '.', got {self.variant!r}")
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("prior", self.prior, PRIORS)
+        if self.prior == "laplace" and not self.penalty:
+            raise ValueError("prior 'laplace' is for the MAP methods (<base>-l1); BBB takes mixture or gaussian")
+        _choice("select", self.select, SELECTIONS)
+        if not (isinstance(self.select_fraction, (int, float)) and 0.0 < self.select_fraction < 1.0):
+            raise ValueError(f"select_fraction must be in (0, 1), got {self.select_fraction!r}")
+        if self.select != "val_acc" and not self.validation:
+            raise ValueError(f"select {self.select!r} needs a validation split (validation > 0)")
         _choice("kl_weighting", self.kl_weighting, KL_WEIGHTINGS)
         _choice("device", self.device, DEVICES)
         for name in ("epochs", "batch_size", "train_samples", "eval_samples"):
@@ -207,6 +237,16 @@ class RunConfig:
         """Whether the run trains a Bayes by Backprop network."""
         return self.method == "bbb"
 
+    @property
+    def penalty(self) -> str | None:
+        """The MAP method's penalty (l2, l1, mixture), None for every other method."""
+        return split_method(self.method)[1]
+
+    @property
+    def base_method(self) -> str:
+        """The method without its penalty: "sgd-l1" -> "sgd"."""
+        return split_method(self.method)[0]
+
     def kl_ramp(self, epoch: int) -> float:
         """Share of the complexity cost in epoch `epoch` (0-based): linear over kl_warmup epochs, then 1."""
         return min(1.0, (epoch + 1) / self.kl_warmup) if self.kl_warmup else 1.0
@@ -214,7 +254,7 @@ class RunConfig:
     @property
     def dropout(self) -> float:
         """Hidden-layer dropout rate implied by the method name (the study's 'SGD' had 0.01)."""
-        if self.method == "sgd" and "baseline_dropout" in self.deviations:
+        if self.base_method == "sgd" and "baseline_dropout" in self.deviations:
             return STUDY_SGD_DROPOUT
         return method_dropout(self.method)
 

@@ -68,6 +68,27 @@ class GaussianPrior:
         return 0.5 * (ratio + (mu / self.sigma) ** 2 - 1.0 - torch.log(ratio)).sum()
 
 
+class LaplacePrior:
+    """p(w) = exp(-|w| / b) / (2 b): the prior whose MAP estimate is an L1 penalty (no BBB kernel terms)."""
+
+    def __init__(self, scale: float) -> None:
+        if scale <= 0:
+            raise ValueError(f"scale must be > 0, got {scale!r}")
+        self.scale = float(scale)
+
+    def log_prob(self, w: Tensor) -> Tensor:
+        """Elementwise Laplace log-density."""
+        return -math.log(2 * self.scale) - w.abs() / self.scale
+
+    def log_prob_and_grad(self, w: Tensor) -> tuple[Tensor, Tensor]:
+        """Summed log-density and d log p / dw = -sign(w) / b (0 at w = 0)."""
+        return self.log_prob(w).sum(), torch.sign(w) * (-1.0 / self.scale)
+
+    def kernel_terms(self) -> KernelTerms:
+        """Not a Gaussian or a mixture of two: BBB's C kernel cannot take it."""
+        raise NotImplementedError("the Laplace prior is for MAP training only; BBB takes a Gaussian or a scale mixture")
+
+
 class ScaleMixturePrior:
     """p(w) = pi N(0, sigma1^2) + (1 - pi) N(0, sigma2^2), evaluated by logsumexp on w's device."""
 

@@ -50,6 +50,13 @@ def study_scores(model: BayesianMLP, x: Tensor, samples: int) -> Tensor:
     return total / (samples + 1)
 
 
+def pruned_accuracy(model: nn.Module, x: Tensor, y: Tensor, fraction: float) -> float:
+    """Accuracy of the deterministic network on (x, y) after pruning a copy to `fraction` by its own criterion."""
+    pruned = copy.deepcopy(model)
+    global_prune(pruned, fraction, sweep_criteria(model)[0])
+    return accuracy(mean_logits(pruned, x), y)
+
+
 def evaluate(
     model: nn.Module, x: Tensor, y: Tensor, samples: int = 10, mixed_metric: bool = False
 ) -> dict[str, float | None]:

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from bayesprune.config import RunConfig
-from bayesprune.model.bayes import BayesianMLP, GaussianPrior, Prior, ScaleMixturePrior
+from bayesprune.model.bayes import BayesianMLP, GaussianPrior, LaplacePrior, Prior, ScaleMixturePrior
 from bayesprune.model.sparse_vd import SparseVDMLP
 
 INPUT_SIZE = 28 * 28
@@ -58,8 +58,15 @@ def initial_model(cfg: RunConfig) -> nn.Module:
 
 
 def build_prior(cfg: RunConfig) -> Prior:
-    """The BBB prior a config describes."""
+    """The prior a config describes: BBB's, or the one a MAP method's penalty is the negative log of."""
     sigma1 = math.exp(cfg.prior_log_sigma1)
     if cfg.prior == "gaussian":
         return GaussianPrior(sigma1)
+    if cfg.prior == "laplace":
+        return LaplacePrior(sigma1)
     return ScaleMixturePrior(cfg.prior_pi, sigma1, math.exp(cfg.prior_log_sigma2))
+
+
+def training_prior(cfg: RunConfig) -> Prior | None:
+    """The prior training puts on the weights: BBB's and the MAP methods', None for the rest."""
+    return build_prior(cfg) if cfg.bayesian or cfg.penalty else None

@@ -37,6 +37,7 @@ class Profile:
     config: tuple[tuple[str, Any], ...] = ()
     method_config: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # per-method overrides of config
     variants: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # named override sets, each a copy of the grid
+    variant_methods: tuple[tuple[str, tuple[str, ...]], ...] = ()  # variants that copy only these methods' runs
     description: str = ""
 
     def runs(
@@ -59,10 +60,11 @@ class Profile:
         overrides = dict(self.config)
         per_method = {method: dict(items) for method, items in self.method_config}
         variants = [(name, dict(items)) for name, items in self.variants] or [("", {})]
+        only = dict(self.variant_methods)
         grid = [RunConfig.from_dict({**overrides, **per_method.get(m, {}), **changes,
                                      "dataset": d, "method": m, "seed": s, "protocol": p, "variant": v})
                 for v, changes in variants for p in chosen[3] for d in chosen[0] for m in chosen[1]
-                for s in chosen[2]]
+                for s in chosen[2] if m in only.get(v, (m,))]
         if not ablation:
             return grid
         return grid + [fixed for cfg in grid if self._ablated(cfg) for fixed in training_ablation(cfg, overrides)]
@@ -91,6 +93,22 @@ def _items(mapping: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in (mapping or {}).items()))
 
 
+def _variants(name: str, entry: dict[str, Any]) -> tuple[tuple, tuple]:
+    """A profile's variants as (name, overrides) pairs, and the methods each one is limited to (key `methods`)."""
+    variants, limited = [], []
+    for variant, changes in (entry.get("variants") or {}).items():
+        changes = dict(changes or {})
+        methods = changes.pop("methods", None)
+        if methods is not None:
+            unknown = sorted(set(methods) - set(entry["methods"]))
+            if unknown:
+                raise ValueError(f"profile {name!r}: variant {variant!r} names methods {unknown} it does not run; "
+                                 f"valid choices: {', '.join(entry['methods'])}")
+            limited.append((variant, tuple(methods)))
+        variants.append((variant, _items(changes)))
+    return tuple(variants), tuple(limited)
+
+
 def _profile(name: str, entry: dict[str, Any]) -> Profile:
     """Build and fully validate one profile entry (every run's config included)."""
     unknown = sorted(set(entry) - set(PROFILE_KEYS))
@@ -99,6 +117,7 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
     missing = [k for k in ("datasets", "methods", "seeds", "fractions") if k not in entry]
     if missing:
         raise ValueError(f"profile {name!r} lacks {missing}")
+    variants, variant_methods = _variants(name, entry)
     profile = Profile(
         name=name,
         datasets=tuple(entry["datasets"]),
@@ -111,7 +130,8 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
         ablation=tuple(entry.get("ablation", ())),
         config=_items(entry.get("config")),
         method_config=tuple((m, _items(c)) for m, c in (entry.get("method_config") or {}).items()),
-        variants=tuple((v, _items(c)) for v, c in (entry.get("variants") or {}).items()),
+        variants=variants,
+        variant_methods=variant_methods,
         description=entry.get("description", ""),
     )
     if not isinstance(profile.finetune_epochs, int) or profile.finetune_epochs < 0:

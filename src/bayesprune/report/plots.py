@@ -112,7 +112,9 @@ def _fraction_axis(ax) -> None:
     ax.set_ylim(0, 1)
 
 
-METHOD_COLORS = {"sgd": "C0", "dropout0.5": "C1", "dropout0.75": "C2", "dropout0.9": "C3", "bbb": "C4", "sparsevd": "C5"}
+METHOD_COLORS = {"sgd": "C0", "dropout0.5": "C1", "dropout0.75": "C2", "dropout0.9": "C3", "bbb": "C4", "sparsevd": "C5",
+                 "sgd-l2": "C6", "dropout0.5-l2": "C8", "sgd-l1": "C9", "dropout0.5-l1": "#1f3f7f",
+                 "sgd-mixture": "black"}
 CRITERION_LINES = {"magnitude": "-", "snr": "--", "snr_rho": ":"}
 
 

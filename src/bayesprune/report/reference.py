@@ -5,7 +5,10 @@ from __future__ import annotations
 
 FRACTIONS = (0.0, 0.5, 0.75, 0.9)
 METHOD_LABELS = {"sgd": "SGD", "dropout0.5": "Dropout 0.5", "dropout0.75": "Dropout 0.75",
-                 "dropout0.9": "Dropout 0.9", "bbb": "BBB", "sparsevd": "Sparse VD"}
+                 "dropout0.9": "Dropout 0.9", "sgd-l2": "SGD + L2", "dropout0.5-l2": "Dropout 0.5 + L2",
+                 "sgd-l1": "SGD + L1", "dropout0.5-l1": "Dropout 0.5 + L1", "sgd-mixture": "MAP, BBB's prior",
+                 "bbb": "BBB", "sparsevd": "Sparse VD"}
+PENALTY_LABELS = {"l2": "L2", "l1": "L1", "mixture": "BBB's prior"}
 REPORTED = {
     "mnist": {
         "sgd": (0.9783, 0.9753, 0.9586, 0.6943),
@@ -49,5 +52,7 @@ def method_label(method: str) -> str:
     """Display name of a method ('dropout0.5' -> 'Dropout 0.5')."""
     if method in METHOD_LABELS:
         return METHOD_LABELS[method]
-    return f"Dropout {method.removeprefix('dropout')}" if method.startswith("dropout") else method
+    base, _, penalty = method.partition("-")
+    label = f"Dropout {base.removeprefix('dropout')}" if base.startswith("dropout") else METHOD_LABELS.get(base, base)
+    return f"{label} + {PENALTY_LABELS.get(penalty, penalty)}" if penalty else label
 

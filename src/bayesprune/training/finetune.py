@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from bayesprune.config import RunConfig
 from bayesprune.model.elbo import kl_weights
 from bayesprune.model.evaluate import scored_row
-from bayesprune.model.models import build_prior
+from bayesprune.model.models import training_prior
 from bayesprune.model.prune import global_prune, sweep_criteria
 from bayesprune.training.train import build_optimizer, epoch_minibatches, epoch_seed, training_step
 
@@ -32,7 +32,7 @@ def finetune(model: nn.Module, cfg: RunConfig, x: Tensor, y: Tensor, epochs: int
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fine-tuning epochs must be an integer >= 0, got {epochs!r}")
     plain = dataclasses.replace(cfg, fused_elbo=False)
-    prior = build_prior(cfg) if cfg.bayesian else None
+    prior = training_prior(cfg)
     optimizer = build_optimizer(plain, model)
     batches = math.ceil(len(x) / cfg.batch_size)
     kl = kl_weights(cfg.kl_weighting, batches).to(device=x.device, dtype=torch.float32)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from bayesprune.config import RunConfig
+from bayesprune.config import SELECTIONS, RunConfig
 from bayesprune.data.augment import augments, random_affine
 from bayesprune.data.datasets import batch_indices
 from bayesprune.data.splits import scored_split, training_splits
@@ -23,8 +23,9 @@ from bayesprune.host import resolve_device
 from bayesprune.model.bayes import Prior
 from bayesprune.model.diagnostics import initial_sigmas, posterior_record
 from bayesprune.model.elbo import elbo_terms, kl_weights
-from bayesprune.model.evaluate import accuracy, mean_logits
-from bayesprune.model.models import build_prior, initial_model
+from bayesprune.model.evaluate import accuracy, mean_logits, pruned_accuracy
+from bayesprune.model.models import initial_model, training_prior
+from bayesprune.model.penalty import negative_log_prior
 from bayesprune.model.prune import sparsity
 from bayesprune.model.sparse_vd import SparseVDMLP
 from bayesprune.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -74,12 +75,18 @@ def training_step(
 ) -> torch.Tensor:
     """One optimizer step on a minibatch; returns (objective, NLL, weighted complexity, correct) on the device.
 
-    Baselines minimise the cross-entropy; sparse VD adds its KL to the log-uniform prior, BBB is the minibatch ELBO.
+    Baselines minimise the cross-entropy; sparse VD adds its KL to the log-uniform prior, the MAP methods the
+    negative log of their prior, each weighted as BBB's complexity cost; BBB is the minibatch ELBO.
     """
-    if prior is None:
+    if not cfg.bayesian:
         logits = model(x)
         nll = F.cross_entropy(logits, y, reduction="sum")
-        weighted = kl_weight * model.kl() if isinstance(model, SparseVDMLP) else torch.zeros((), device=x.device)
+        if isinstance(model, SparseVDMLP):
+            weighted = kl_weight * model.kl()
+        elif prior is not None:
+            weighted = kl_weight * negative_log_prior(model, prior)
+        else:
+            weighted = torch.zeros((), device=x.device)
     else:
         terms = fused_elbo_terms if cfg.fused_elbo else elbo_terms
         nll, complexity, logits = terms(model, x, y, prior, cfg.train_samples, not cfg.deviates("entropy_detached"))
@@ -123,22 +130,32 @@ def _restore(path: Path, cfg: RunConfig, model: nn.Module, optimizer: torch.opti
     return state
 
 
-def best_epoch(history: list[dict[str, Any]]) -> int:
-    """The epoch (1-based) of the highest validation accuracy, the earliest on ties."""
-    scores = [record["val_acc"] for record in history]
+def best_epoch(history: list[dict[str, Any]], score: str = "val_acc") -> int:
+    """The epoch (1-based) with the highest validation score (`SELECTIONS`), the earliest on ties."""
+    scores = [record[score] for record in history]
     return scores.index(max(scores)) + 1
 
 
 def training_done(cfg: RunConfig, history: list[dict[str, Any]]) -> bool:
-    """Whether training has ended: the epoch cap is reached, or `patience` epochs passed without a better validation."""
+    """Whether training has ended: the epoch cap is reached, or `patience` epochs improved none of the validation
+    scores the history records (dense and pruned alike, so that either selection rule sees the same budget)."""
     if len(history) >= cfg.train_epochs:
         return True
-    return bool(cfg.patience and history and len(history) - best_epoch(history) >= cfg.patience)
+    if not (cfg.patience and history):
+        return False
+    scores = [score for score in SELECTIONS if score in history[-1]]
+    return all(len(history) - best_epoch(history, score) >= cfg.patience for score in scores)
 
 
 def trained_state(cfg: RunConfig, state: dict[str, Any]) -> dict[str, Tensor]:
-    """The model weights a run keeps: those of its best validation epoch under early stopping, else the last."""
+    """The model weights a run keeps: under early stopping those of the best epoch by `cfg.select`, else the last."""
     return state["best_model"] if cfg.patience else state["model"]
+
+
+def validation_record(cfg: RunConfig, model: nn.Module, x: Tensor, y: Tensor) -> dict[str, float]:
+    """The epoch's validation scores: accuracy and NLL of the network, and accuracy pruned by its own criterion."""
+    val_acc, val_nll = _scores(model, x, y)
+    return {"val_acc": val_acc, "val_nll": val_nll, "val_acc_pruned": pruned_accuracy(model, x, y, cfg.select_fraction)}
 
 
 @torch.no_grad()
@@ -163,9 +180,12 @@ def train(
     """
     device = resolve_device(cfg.device)
     keep_freed_memory()
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)  # penalties drive weights towards zero; denormal floats slow CPU steps
+
     model = initial_model(cfg).to(device)
     start = initial_sigmas(model) if cfg.bayesian else []
-    prior = build_prior(cfg) if cfg.bayesian else None
+    prior = training_prior(cfg)
     optimizer = build_optimizer(cfg, model)
     (x_train, y_train), validation = training_splits(cfg, data_root, device)
     x_test, y_test = scored_split(cfg, data_root, device)
@@ -211,14 +231,14 @@ def train(
             "seconds": time.perf_counter() - started,
         }
         if validation is not None:
-            record["val_acc"], record["val_nll"] = _scores(model, *validation)
+            record.update(validation_record(cfg, model, *validation))
         if cfg.bayesian:
             record["complexity_per_weight"] = complexity_total / weights_count
             record.update(posterior_record(model, start))
         if sparse_vd:
             record["sparsity"] = sparsity(model)  # weights above log alpha = 3
         history.append(record)
-        if cfg.patience and best_epoch(history) == len(history):
+        if cfg.patience and best_epoch(history, cfg.select) == len(history):
             best_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
         bar.set_postfix(loss=f"{record['loss']:.4f}", **({"val_acc": f"{record['val_acc']:.4f}"} if validation is not None else {}))
         if checkpoint is not None:
