@@ -117,8 +117,10 @@ double bbb_sample_forward(int64_t n, int32_t samples, const float *mu, const flo
                      * slow out-of-range path (most weights sit far outside the narrow component) */
                     float a = expf(fmaxf(-fabsf(gap), -80.0f));
                     log_prior += fmaxf(gap, 0.0f) + logf(1.0f + a);
-                    float wide = gap >= 0.0f ? 1.0f / (1.0f + a) : a / (1.0f + a);
-                    slope += 2.0f * (k1 - k2) * wide;
+                    /* each responsibility directly: 2 k2 + 2 (k1 - k2) wide loses 1 % to cancellation at wide ~ 1 */
+                    float inv = 1.0f / (1.0f + a);
+                    float wide = gap >= 0.0f ? inv : a * inv, narrow = gap >= 0.0f ? a * inv : inv;
+                    slope = 2.0f * (k1 * wide + k2 * narrow);
                 }
                 float g = slope * v; /* -d log p / dw */
                 gmu[j] += g;
