@@ -4,7 +4,7 @@ computes what dense inference does."""
 import pytest
 import torch
 
-from bayesprune.model.footprint import bitmask_bytes, compression_metrics, csr_bytes
+from bayesprune.compress.footprint import bitmask_bytes, compression_metrics, csr_bytes
 from bayesprune.performance.compression import forward, inference_seconds, to_csr
 
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from bayesprune.data.splits import scored_split, training_splits
-from bayesprune.model.evaluate import accuracy, mean_logits
+from bayesprune.evaluate.scores import accuracy, mean_logits
 from bayesprune.model.models import build_model
-from bayesprune.model.prune import global_prune
+from bayesprune.compress.prune import global_prune
 from bayesprune.training.finetune import SCHEDULES, finetune, finetuned_sweep
 from bayesprune.training.train import train
 

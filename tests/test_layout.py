@@ -10,7 +10,7 @@ from bayesprune.config import KL_WEIGHTINGS
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "bayesprune"
 TOP = ("config", "host", "atomic", "native", "cli")
-LAYERS = {"data": 1, "model": 2, "training": 3, "pipeline": 4, "performance": 5, "report": 5}
+LAYERS = {"data": 1, "model": 2, "compress": 3, "evaluate": 4, "training": 5, "pipeline": 6, "performance": 7, "report": 7}
 
 
 def _modules() -> dict[str, str]:

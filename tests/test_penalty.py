@@ -13,8 +13,8 @@ from torch import distributions as D
 from bayesprune.config import RunConfig, split_method
 from bayesprune.data.splits import training_splits
 from bayesprune.model.bayes import GaussianPrior, LaplacePrior, ScaleMixturePrior
-from bayesprune.model.diagnostics import dead_inputs
-from bayesprune.model.evaluate import pruned_accuracy
+from bayesprune.evaluate.diagnostics import dead_inputs
+from bayesprune.evaluate.scores import pruned_accuracy
 from bayesprune.model.models import MLP, build_prior, training_prior
 from bayesprune.model.penalty import negative_log_prior
 from bayesprune.training.train import best_epoch, train, training_done

@@ -13,9 +13,9 @@ from bayesprune.data.augment import affine, fixed_test_images, random_affine
 from bayesprune.model import bayes
 from bayesprune.model.bayes import BayesianMLP, ScaleMixturePrior
 from bayesprune.model.elbo import elbo_terms, kl_weights
-from bayesprune.model.evaluate import evaluate, pruning_sweep, study_scores
+from bayesprune.evaluate.scores import evaluate, pruning_sweep, study_scores
 from bayesprune.model.models import MLP, build_model
-from bayesprune.model.prune import give_pruned_noise, global_prune
+from bayesprune.compress.prune import give_pruned_noise, global_prune
 from bayesprune.training.fused import fused_elbo_terms
 
 
@@ -103,7 +103,7 @@ def test_pruned_rho_zero_gives_pruned_weights_noise_of_sigma_softplus_zero(monke
 
 
 def test_detached_pruning_leaves_every_fraction_at_the_unpruned_accuracy():
-    from bayesprune.model.evaluate import mean_logits
+    from bayesprune.evaluate.scores import mean_logits
 
     model = _bbb()
     x = torch.randn(256, 20)

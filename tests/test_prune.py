@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from bayesprune.model import bayes
 from bayesprune.model.bayes import BayesianMLP
 from bayesprune.model.models import MLP
-from bayesprune.model.prune import global_prune, magnitude_prune, prunable, snr_prune, sparsity
+from bayesprune.compress.prune import global_prune, magnitude_prune, prunable, snr_prune, sparsity
 from bayesprune.model.sparse_vd import SparseVDMLP
 
 

@@ -23,7 +23,7 @@ import yaml
 
 from bayesprune.data.datasets import SHA256, raw_dir
 from bayesprune.model.models import MLP
-from bayesprune.model.prune import global_prune
+from bayesprune.compress.prune import global_prune
 from bayesprune.pipeline.execute import NOTEBOOKS
 from bayesprune.pipeline.lock import lock_holder_pid
 from bayesprune.pipeline.manifest import ResultsIntegrityError

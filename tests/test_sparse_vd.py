@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bayesprune.model.evaluate import THRESHOLD_CRITERION, pruning_sweep
-from bayesprune.model.prune import sparsity
+from bayesprune.evaluate.scores import THRESHOLD_CRITERION, pruning_sweep
+from bayesprune.compress.prune import sparsity
 from bayesprune.model.sparse_vd import LOG_ALPHA_THRESHOLD, SparseVDLinear, SparseVDMLP, kl_approx, kl_monte_carlo
 from bayesprune.training.train import train
 

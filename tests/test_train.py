@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from bayesprune.config import RunConfig
-from bayesprune.model.evaluate import evaluate, pruning_sweep
+from bayesprune.evaluate.scores import evaluate, pruning_sweep
 from bayesprune.training.checkpoint import CheckpointError, load_checkpoint
 from bayesprune.training.train import CHECKPOINT, train
 
@@ -169,7 +169,7 @@ def test_validation_images_are_held_out_of_training(real_data_root):
 def test_early_stopping_keeps_the_best_validation_epoch(real_data_root, tmp_path):
     from bayesprune.data.datasets import load_split
     from bayesprune.data.splits import split_validation
-    from bayesprune.model.evaluate import accuracy, mean_logits
+    from bayesprune.evaluate.scores import accuracy, mean_logits
     from bayesprune.training.train import best_epoch, training_done
 
     cfg = small_config(method="sgd", lr=0.05, epochs=30, validation=500, patience=2)

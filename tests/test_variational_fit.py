@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from bayesprune.config import RunConfig
 from bayesprune.model.bayes import BayesianMLP, ScaleMixturePrior
-from bayesprune.model.diagnostics import kl_optimal_sigma, kl_to_prior
+from bayesprune.evaluate.diagnostics import kl_optimal_sigma, kl_to_prior
 from bayesprune.model.models import build_prior
 from bayesprune.training.train import build_optimizer, training_step
 

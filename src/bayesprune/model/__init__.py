@@ -1,1 +1,1 @@
-"""The networks and the method: Bayes by Backprop, the baselines, the ELBO, pruning and what a trained model is."""
+"""The networks and their objectives: Bayes by Backprop, the baselines, priors and penalties, the ELBO."""

@@ -14,8 +14,8 @@ from bayesprune.config import PRUNING_DEVIATIONS, RunConfig, validate_fraction
 from bayesprune.data.splits import scored_split, training_splits
 from bayesprune.host import resolve_device
 from bayesprune.model.bayes import BayesianMLP
-from bayesprune.model.diagnostics import dead_input_rows, dead_inputs, initial_sigmas, mu_sigma_histogram, snr_histogram
-from bayesprune.model.evaluate import pruning_sweep
+from bayesprune.evaluate.diagnostics import dead_input_rows, dead_inputs, initial_sigmas, mu_sigma_histogram, snr_histogram
+from bayesprune.evaluate.scores import pruning_sweep
 from bayesprune.model.models import build_model, build_prior, initial_model
 from bayesprune.model.weights import weight_matrices, weight_stats
 from bayesprune.pipeline.results import run_keys, write_json, write_table

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayesprune.model.evaluate import THRESHOLD_CRITERION
-from bayesprune.model.prune import own_criteria
+from bayesprune.evaluate.scores import THRESHOLD_CRITERION
+from bayesprune.compress.prune import own_criteria
 from bayesprune.pipeline.results import finished_runs, load_table
 from bayesprune.report.reference import BLUNDELL_COMPRESSION, LENET_ANCHORS, method_label
 

@@ -14,8 +14,8 @@ from matplotlib.figure import Figure
 
 from bayesprune.data.augment import random_affine
 from bayesprune.model.bayes import GaussianPrior, ScaleMixturePrior
-from bayesprune.model.diagnostics import LOG_MU_EDGES, LOG_SIGMA_EDGES
-from bayesprune.model.prune import own_criteria
+from bayesprune.evaluate.diagnostics import LOG_MU_EDGES, LOG_SIGMA_EDGES
+from bayesprune.compress.prune import own_criteria
 from bayesprune.report.frontier import SCHEDULE_LABELS, THRESHOLD_CRITERION, pareto_front
 from bayesprune.report.reference import method_label
 from bayesprune.report.tables import method_order, summarise

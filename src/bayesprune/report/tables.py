@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bayesprune.config import DEVIATIONS
-from bayesprune.model.prune import own_criteria
+from bayesprune.compress.prune import own_criteria
 from bayesprune.report.reference import FRACTIONS, METHOD_LABELS, REPORTED, method_label
 
 MAIN_PROTOCOLS = ("corrected", "study")

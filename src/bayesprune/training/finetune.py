@@ -14,9 +14,9 @@ from torch import Tensor, nn
 
 from bayesprune.config import RunConfig
 from bayesprune.model.elbo import kl_weights
-from bayesprune.model.evaluate import scored_row
+from bayesprune.evaluate.scores import scored_row
 from bayesprune.model.models import training_prior
-from bayesprune.model.prune import global_prune, sweep_criteria
+from bayesprune.compress.prune import global_prune, sweep_criteria
 from bayesprune.training.train import build_optimizer, epoch_minibatches, epoch_seed, training_step
 
 FINETUNE_STREAM = 500_000  # offset of fine-tuning's epoch seeds, apart from training's

@@ -21,12 +21,12 @@ from bayesprune.data.datasets import batch_indices
 from bayesprune.data.splits import scored_split, training_splits
 from bayesprune.host import resolve_device
 from bayesprune.model.bayes import Prior
-from bayesprune.model.diagnostics import initial_sigmas, posterior_record
+from bayesprune.evaluate.diagnostics import initial_sigmas, posterior_record
 from bayesprune.model.elbo import elbo_terms, kl_weights
-from bayesprune.model.evaluate import accuracy, mean_logits, pruned_accuracy
+from bayesprune.evaluate.scores import accuracy, mean_logits, pruned_accuracy
 from bayesprune.model.models import initial_model, training_prior
 from bayesprune.model.penalty import negative_log_prior
-from bayesprune.model.prune import sparsity
+from bayesprune.compress.prune import sparsity
 from bayesprune.model.sparse_vd import SparseVDMLP
 from bayesprune.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from bayesprune.training.fused import fused_elbo_terms

@@ -10,8 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from bayesprune.model.bayes import BayesianMLP
-from bayesprune.model.footprint import footprint
-from bayesprune.model.prune import give_pruned_noise, global_prune, sparsity, sweep_criteria
+from bayesprune.compress.footprint import footprint
+from bayesprune.compress.prune import give_pruned_noise, global_prune, sparsity, sweep_criteria
 from bayesprune.model.sparse_vd import SparseVDMLP
 
 THRESHOLD_CRITERION = "log_alpha>3"  # sparse VD as trained: every weight above its threshold removed

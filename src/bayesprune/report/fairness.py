@@ -1,0 +1,79 @@
+"""The fair comparison: every method, penalised baselines included, chosen on validation data by two rules.
+
+Each search run records, every epoch, its validation accuracy as trained (`val_acc`) and after pruning
+`select_fraction` of its weights by its own criterion (`val_acc_pruned`). A rule scores a run by the best epoch
+of its score and picks, per method, the point with the highest score averaged over the datasets (one recipe per
+method for both, as the learning-rate search did). Test images play no part.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bayesprune.config import SELECTIONS
+from bayesprune.pipeline.results import RUN_KEYS, load_table
+from bayesprune.report.operating_point import recipes
+
+RULES = {"val_acc": "as trained", "val_acc_pruned": "pruned 90 %"}  # the two selection rules, by their score
+POINT_FIELDS = ("lr", "prior_log_sigma1", "kl_weighting")
+
+
+def search_points(results_dir: Path) -> pd.DataFrame:
+    """One row per search run: its method, dataset, rate and prior scale, and per rule the best validation score
+    and its epoch, with the epochs trained and the training time (seconds)."""
+    history = load_table(results_dir, "history")
+    rows = []
+    for keys, run in history.groupby(RUN_KEYS, sort=False):
+        row = dict(zip(RUN_KEYS, keys))
+        for score in SELECTIONS:
+            best = run.loc[run[score].idxmax()]
+            row[score], row[f"{score} epoch"] = best[score], int(best["epoch"])
+        row["epochs"], row["seconds"] = int(run["epoch"].max()), float(run["seconds"].sum())
+        rows.append(row)
+    frame = recipes(results_dir, POINT_FIELDS).merge(pd.DataFrame(rows), on=RUN_KEYS)
+    penalised = frame["method"].str.contains("-") & ~frame["method"].str.endswith("-mixture")
+    frame["prior scale"] = frame["prior_log_sigma1"].where(penalised)  # log of the prior's scale, where searched
+    return frame
+
+
+def choose(points: pd.DataFrame, rule: str) -> pd.DataFrame:
+    """Per method and point (rate, prior scale): the rule's score per dataset, their mean, and `chosen` on the
+    point with the highest mean (a point not tried on every dataset is not compared)."""
+    if rule not in RULES:
+        raise ValueError(f"unknown rule {rule!r}; valid choices: {', '.join(RULES)}")
+    index = ["method", "lr", "prior scale"]
+    table = points.fillna({"prior scale": "—"}).pivot_table(index=index, columns="dataset", values=rule)
+    table["mean"] = table.mean(axis=1, skipna=False)
+    table["chosen"] = table.groupby(level="method")["mean"].transform("max") == table["mean"]
+    return table
+
+
+def choices(points: pd.DataFrame) -> pd.DataFrame:
+    """Per method and rule: the chosen rate and prior scale (log), and its mean validation score."""
+    rows = []
+    for rule, label in RULES.items():
+        table = choose(points, rule)
+        for (method, lr, scale), row in table[table["chosen"]].iterrows():
+            rows.append({"method": method, "rule": label, "lr": lr, "prior scale": scale, "validation": row["mean"]})
+    return pd.DataFrame(rows).drop_duplicates(["method", "rule"]).set_index(["method", "rule"]).sort_index()
+
+
+def search_table(points: pd.DataFrame) -> pd.DataFrame:
+    """Every point tried: per dataset the two rules' best validation accuracy, their epochs and the epochs trained,
+    and which rule chose it."""
+    table = points.fillna({"prior scale": "—"}).pivot_table(
+        index=["method", "lr", "prior scale"], columns="dataset",
+        values=["val_acc", "val_acc_pruned", "epochs"])
+    for rule, label in RULES.items():
+        chosen = choose(points, rule)["chosen"]
+        table[f"chosen {label}"] = chosen.reindex(table.index).fillna(False).astype(bool)
+    return table
+
+
+def strength_curves(points: pd.DataFrame) -> pd.DataFrame:
+    """The penalised methods' validation scores against the prior's log scale, per dataset (for the figure)."""
+    searched = points.dropna(subset=["prior scale"])
+    return searched.melt(id_vars=["dataset", "method", "lr", "prior scale"], value_vars=list(SELECTIONS),
+                         var_name="score", value_name="validation accuracy")
