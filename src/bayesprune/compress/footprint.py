@@ -33,10 +33,26 @@ def bitmask_bytes(weight: Tensor, value_bytes: int) -> int:
     return math.ceil(weight.numel() / 8) + int(torch.count_nonzero(weight)) * value_bytes
 
 
-def compression_metrics(weights: Sequence[Tensor], biases: Sequence[Tensor]) -> dict[str, float]:
+def units_left(weights: Sequence[Tensor]) -> list[int]:
+    """Units each layer keeps once pruning has cut them off: inputs with a nonzero outgoing weight, hidden units
+    with a nonzero incoming and a nonzero outgoing weight, every output (a cut-off unit's constant output folds
+    into the next layer's bias)."""
+    feeds = [bool_any(w, dim=0) for w in weights]  # per layer's input unit: any nonzero outgoing weight
+    fed = [bool_any(w, dim=1) for w in weights]  # per layer's output unit: any nonzero incoming weight
+    hidden = [int((fed[k] & feeds[k + 1]).sum()) for k in range(len(weights) - 1)]
+    return [int(feeds[0].sum()), *hidden, weights[-1].shape[0]]
+
+
+def bool_any(weight: Tensor, dim: int) -> Tensor:
+    """Whether any entry along dim is nonzero."""
+    return (weight != 0).any(dim=dim)
+
+
+def compression_metrics(weights: Sequence[Tensor], biases: Sequence[Tensor]) -> dict[str, float | str]:
     """The costs of one network given its layers' weight matrices (out x in) and biases: nonzero parameters,
     compression ratio (all parameters / nonzero), theoretical speedup (dense / nonzero multiply-adds of the
-    weight matrices), and stored bytes dense and sparse (weights sparse, biases dense) in float32 and float16."""
+    weight matrices), stored bytes dense and sparse (weights sparse, biases dense) in float32 and float16, and the
+    architecture left (`units_left`, e.g. 784-300-100-10 dense)."""
     total = sum(w.numel() for w in weights) + sum(b.numel() for b in biases)
     nonzero = sum(int(torch.count_nonzero(p)) for p in [*weights, *biases])
     dense_macs = sum(w.numel() for w in weights)
@@ -44,6 +60,7 @@ def compression_metrics(weights: Sequence[Tensor], biases: Sequence[Tensor]) -> 
     metrics: dict[str, float] = {
         "parameters": total, "nonzero": nonzero, "compression": total / max(nonzero, 1),
         "speedup": dense_macs / max(sparse_macs, 1),
+        "architecture": "-".join(str(units) for units in units_left(weights)),
     }
     bias_count = sum(b.numel() for b in biases)
     for dtype, size in BYTES.items():
@@ -62,6 +79,6 @@ def biases(model: nn.Module) -> list[Tensor]:
     return [m.bias.detach() for m in model.modules() if isinstance(m, nn.Linear)]
 
 
-def footprint(model: nn.Module) -> dict[str, float]:
+def footprint(model: nn.Module) -> dict[str, float | str]:
     """`compression_metrics` of a model as it is evaluated (pruned weights, and sparse VD's dropped ones, as zeros)."""
     return compression_metrics(weight_matrices(model), biases(model))

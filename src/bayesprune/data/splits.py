@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from bayesprune.config import RunConfig
+from bayesprune.config import DATASETS, RunConfig
 from bayesprune.data.augment import fixed_test_images
 from bayesprune.data.datasets import load_split
 
@@ -30,3 +30,20 @@ def scored_split(cfg: RunConfig, root: Path | None, device: str | torch.device) 
     """The test split a run is scored on, augmented where the study augmented (see fixed_test_images)."""
     x, y = load_split(cfg.dataset, False, root, device, cfg.pixel_divisor, cfg.test_subset)
     return fixed_test_images(cfg, x), y
+
+
+NOISE_SEED = 0  # the synthetic shift's images are the same for every run
+
+
+def noise_images(count: int, pixel_divisor: float, seed: int = NOISE_SEED) -> Tensor:
+    """The synthetic shift: images of independent uniform pixel values 0-255, scaled as the data are, seeded."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (count, 28 * 28), generator=generator).float() / pixel_divisor
+
+
+def shifted_splits(cfg: RunConfig, root: Path | None, device: str | torch.device) -> dict[str, Tensor]:
+    """Out-of-distribution images as many as the run's test images: `other`, the other dataset's test images
+    (MNIST for a Fashion-MNIST run and the other way round), and `noise` (`noise_images`)."""
+    other = next(d for d in DATASETS if d != cfg.dataset)
+    x, _ = load_split(other, False, root, device, cfg.pixel_divisor, cfg.test_subset)
+    return {"other": x, "noise": noise_images(len(x), cfg.pixel_divisor).to(device)}

@@ -11,11 +11,13 @@ import torch
 from torch import Tensor, nn
 
 from bayesprune.config import PRUNING_DEVIATIONS, RunConfig, validate_fraction
-from bayesprune.data.splits import scored_split, training_splits
+from bayesprune.data.splits import scored_split, shifted_splits, training_splits
 from bayesprune.host import resolve_device
 from bayesprune.model.bayes import BayesianMLP
 from bayesprune.evaluate.diagnostics import dead_input_rows, dead_inputs, initial_sigmas, mu_sigma_histogram, snr_histogram
+from bayesprune.compress.prune import sweep_criteria
 from bayesprune.evaluate.scores import pruning_sweep
+from bayesprune.evaluate.uncertainty import uncertainty_sweep
 from bayesprune.model.models import build_model, build_prior, initial_model
 from bayesprune.model.weights import weight_matrices, weight_stats
 from bayesprune.pipeline.results import run_keys, write_json, write_table
@@ -85,8 +87,8 @@ def prune_run(
     device: str = "auto",
     finetune_epochs: int = 0,
 ) -> pd.DataFrame:
-    """Pruning sweep of a trained run at every fraction and criterion; writes the pruning and weight tables, and
-    with finetune_epochs > 0 the own criterion's sweeps with fine-tuning (finetuned.csv)."""
+    """Pruning sweep of a trained run at every fraction and criterion; writes the pruning, uncertainty and weight
+    tables, and with finetune_epochs > 0 the own criterion's sweeps with fine-tuning (finetuned.csv)."""
     run_dir = Path(run_dir)
     fractions = [validate_fraction(f) for f in fractions]  # before the model is loaded
     if not isinstance(finetune_epochs, int) or finetune_epochs < 0:
@@ -97,6 +99,9 @@ def prune_run(
     x, y = scored_split(cfg, data_root, target)
     keys = run_keys(cfg.to_dict())
     rows = pruning_sweep(model, x, y, fractions, include_bias, cfg.eval_samples, cfg.seed, cfg.deviations)
+    shifted = shifted_splits(cfg, data_root, target)
+    uncertainty = uncertainty_sweep(model, (x, y), shifted, fractions, sweep_criteria(model), cfg.eval_samples, cfg.seed)
+    write_table(uncertainty, keys, run_dir / "uncertainty.csv")
     write_table(weight_stats(model), keys, run_dir / "weights.csv")
     write_table(histogram_rows(model), keys, run_dir / "weight_histogram.csv")
     if isinstance(model, BayesianMLP):
