@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--protocols", nargs="+", default=None)
     run.add_argument("--results", type=Path, default=Path("results"), help="results root (default: results)")
     run.add_argument("--executor", default="local", help="local (default) or ray")
+    run.add_argument("--allow-dirty", action="store_true",
+                     help="train a reference profile even though the code differs from its commit")
     run.add_argument("--jobs", type=int, default=None,
                      help="local executor: runs at once, each in its own process (default: one per GPU, else per core)")
     run.add_argument("--address", default=None, help="ray executor: join the cluster at ADDR (default: start one)")
@@ -111,7 +113,7 @@ def _run_grid(args: argparse.Namespace) -> int:
     executor = make_executor(args.executor, args.jobs, args.address, args.cpus_per_run, args.gpus_per_run)
     print(f"profile {profile.name}: {profile.description}")
     summary = run_grid(profile, args.results, args.datasets, args.methods, args.seeds, args.data_dir,
-                       protocols=args.protocols, executor=executor)
+                       protocols=args.protocols, executor=executor, allow_dirty=args.allow_dirty)
     print(summary.report())
     return 0 if summary.ok else 1
 

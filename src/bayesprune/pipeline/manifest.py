@@ -18,14 +18,28 @@ from bayesprune.host import cpu_name
 LIBRARIES = ("torch", "torchvision", "numpy", "pandas", "matplotlib", "papermill", "bayesprune")
 
 
-def code_version() -> str:
-    """`git describe` of the checkout holding this package, or 'unknown'."""
+OUTPUT_FOLDERS = ("results", "book")  # what runs and builds write: changes there leave the code clean
+
+
+def _git(checkout: Path, *args: str) -> subprocess.CompletedProcess:
+    """A git command run in `checkout`."""
+    return subprocess.run(["git", *args], capture_output=True, text=True, cwd=checkout, timeout=10)
+
+
+def code_version(checkout: Path | None = None) -> str:
+    """`git describe` of a checkout (default: the one holding this package), ending in -dirty when a tracked file
+    outside the output folders (results, book) differs from the commit; 'unknown' outside a checkout."""
+    checkout = Path(checkout) if checkout else Path(__file__).resolve().parent
     try:
-        done = subprocess.run(["git", "describe", "--always", "--dirty", "--tags"], capture_output=True,
-                              text=True, cwd=Path(__file__).resolve().parent, timeout=10)
+        described = _git(checkout, "describe", "--always", "--tags").stdout.strip()
+        if not described:
+            return "unknown"
+        root = _git(checkout, "rev-parse", "--show-toplevel").stdout.strip()
+        excluded = [f":(exclude){folder}" for folder in OUTPUT_FOLDERS]
+        changed = _git(Path(root), "diff", "--quiet", "HEAD", "--", ".", *excluded).returncode != 0
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return done.stdout.strip() or "unknown"
+    return described + ("-dirty" if changed else "")
 
 
 def library_versions() -> dict[str, str]:

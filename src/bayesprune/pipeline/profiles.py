@@ -17,7 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 PROFILES_ENV = "BAYESPRUNE_PROFILES"
 PROFILE_KEYS = (
     "description", "datasets", "methods", "seeds", "protocols", "fractions", "include_bias", "finetune_epochs",
-    "ablation", "config", "method_config", "variants",
+    "ablation", "config", "method_config", "variants", "reference",
 )
 
 
@@ -39,6 +39,7 @@ class Profile:
     variants: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # named override sets, each a copy of the grid
     variant_methods: tuple[tuple[str, tuple[str, ...]], ...] = ()  # variants that copy only these methods' runs
     description: str = ""
+    reference: bool = False  # committed reference results: trained only from a clean, committed tree
 
     def runs(
         self,
@@ -133,6 +134,7 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
         variants=variants,
         variant_methods=variant_methods,
         description=entry.get("description", ""),
+        reference=bool(entry.get("reference", False)),
     )
     if not isinstance(profile.finetune_epochs, int) or profile.finetune_epochs < 0:
         raise ValueError(f"profile {name!r}: finetune_epochs must be an integer >= 0, got {profile.finetune_epochs!r}")

@@ -24,7 +24,9 @@ from bayesprune.host import resolve_device
 from bayesprune.pipeline.execute import execute_notebook
 from bayesprune.pipeline.executors import Executor, LocalExecutor
 from bayesprune.pipeline.lock import RunBusy, run_lock
-from bayesprune.pipeline.manifest import ResultsIntegrityError, environment, read_manifest, write_manifest
+from bayesprune.pipeline.manifest import (
+    ResultsIntegrityError, code_version, environment, read_manifest, write_manifest,
+)
 from bayesprune.pipeline.profiles import Profile
 from bayesprune.pipeline.run_paths import RunPaths
 from bayesprune.training import graphs
@@ -164,6 +166,20 @@ def expected_cost(cfg: RunConfig, finetune_epochs: int = 0) -> float:
     return (cfg.train_epochs + finetune_epochs + NOTEBOOK_EPOCHS) * images * weights * step
 
 
+class DirtyTreeError(ValueError):
+    """A reference profile asked to train from code that differs from its commit."""
+
+
+def check_clean(profile: Profile, allow_dirty: bool = False) -> None:
+    """Refuse to train a reference profile from a working tree whose code differs from its commit."""
+    version = code_version()
+    if profile.reference and version.endswith("-dirty") and not allow_dirty:
+        raise DirtyTreeError(
+            f"profile {profile.name!r} is a reference profile and the code differs from its commit ({version}): "
+            "commit (or stash) the change first, so every run records the commit that produced it, "
+            "or pass --allow-dirty to train anyway (the manifests then record the -dirty version)")
+
+
 def run_grid(
     profile: Profile,
     results_root: Path,
@@ -174,8 +190,10 @@ def run_grid(
     progress: bool = True,
     protocols: list[str] | None = None,
     executor: Executor | None = None,
+    allow_dirty: bool = False,
 ) -> GridSummary:
-    """Execute every run of a profile that is not already finished; failures do not stop the grid."""
+    """Execute every run of a profile that is not already finished; failures do not stop the grid. A reference
+    profile trains only from a clean tree (`check_clean`)."""
     configs = profile.runs(datasets, methods, seeds, protocols)
     runs_dir = (Path(results_root) / profile.name / "runs").resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -187,6 +205,8 @@ def run_grid(
             summary.skipped.append(paths.name)
         else:
             pending.append(cfg)
+    if pending:
+        check_clean(profile, allow_dirty)
     executor = executor or LocalExecutor()
     costs = {RunPaths.of(runs_dir, cfg).name: expected_cost(cfg, finetune_epochs_of(profile)) for cfg in pending}
     unfinished = list(costs)  # in submission order: the first `slots` of them are the ones in progress
