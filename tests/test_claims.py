@@ -5,7 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bayesprune.report.claims import accuracy_table, baselines_collapse, bbb_keeps_accuracy, claims_html, underfitting
+from bayesprune.report.claims import (
+    baselines_collapse, bbb_keeps_accuracy, claims_html, posterior_not_prior, seed_accuracy, underfitting,
+)
 from bayesprune.report.tables import defect_ablation, spread_and_kept, spread_correlation
 
 FRACTIONS = (0.0, 0.5, 0.75, 0.9)
@@ -53,22 +55,59 @@ def test_spread_correlation_is_one_when_spread_orders_the_accuracy_kept():
 
 
 def test_verdicts_follow_the_numbers():
-    accuracy = accuracy_table(_study_vs_corrected())
+    accuracy = seed_accuracy(_study_vs_corrected())
     assert bbb_keeps_accuracy(accuracy)["verdict"].startswith("holds only under the study's code")
-    assert baselines_collapse(accuracy)["verdict"] == "holds"  # SGD loses 0.68 > 0.20
-    flat = accuracy_table(pd.DataFrame(_pruning("bbb", "corrected", "snr", (0.98, 0.98, 0.975, 0.97))))
-    assert bbb_keeps_accuracy(flat)["verdict"] == "holds"
+    assert baselines_collapse(accuracy)["verdict"] == "holds"  # SGD loses 0.68 > 0.20 (one seed)
+    flat = seed_accuracy(pd.DataFrame(_pruning("bbb", "corrected", "snr", (0.98, 0.98, 0.975, 0.97))))
+    assert bbb_keeps_accuracy(flat)["verdict"] == "holds (one seed)"
+
+
+def _seeds(method, criterion, at_90, dense=0.98):
+    """Three seeds of one method: dense accuracy, and the accuracies at 90 % pruned."""
+    return [row for seed, acc in enumerate(at_90)
+            for row in _pruning(method, "corrected", criterion, (dense, dense, dense, acc), seed=seed)]
+
+
+def test_a_loss_inside_seed_spread_of_the_threshold_is_inconclusive():
+    straddling = seed_accuracy(pd.DataFrame(_seeds("bbb", "snr", (0.965, 0.96, 0.955))))  # loses 0.015-0.025
+    assert bbb_keeps_accuracy(straddling)["verdict"] == "inconclusive"
+    kept = seed_accuracy(pd.DataFrame(_seeds("bbb", "snr", (0.979, 0.978, 0.977))))
+    assert bbb_keeps_accuracy(kept)["verdict"] == "holds" and "[" in bbb_keeps_accuracy(kept)["ours"]
+
+
+def test_collapse_is_judged_per_baseline_and_sparse_vd_is_not_a_baseline():
+    rows = (_seeds("sgd", "magnitude", (0.30, 0.31, 0.29)) + _seeds("sgd-l1", "magnitude", (0.975, 0.976, 0.974))
+            + _seeds("sparsevd", "log_alpha", (0.30, 0.30, 0.30)) + _seeds("bbb", "snr", (0.97, 0.971, 0.969)))
+    accuracy = seed_accuracy(pd.DataFrame(rows))
+    claim = baselines_collapse(accuracy)
+    assert claim["verdict"] == "does not hold for SGD + L1" and "Sparse VD" not in claim["ours"]
+    from bayesprune.report.claims import bbb_prunes_best, outperforms_by_a_huge_margin
+
+    best = bbb_prunes_best(accuracy)
+    assert best["verdict"] == "does not hold" and "BBB − SGD + L1" in best["ours"]
+    assert outperforms_by_a_huge_margin(accuracy)["verdict"] == "does not hold"
+
+
+def test_the_posterior_adds_only_where_every_map_estimate_loses_clearly_more():
+    bbb = _seeds("bbb", "snr", (0.975, 0.976, 0.974))
+    sgd = _seeds("sgd", "magnitude", (0.30, 0.31, 0.29))  # not a MAP estimate: not compared
+    fragile_map = _seeds("sgd-mixture", "magnitude", (0.80, 0.81, 0.79))
+    robust_l1 = _seeds("sgd-l1", "magnitude", (0.976, 0.975, 0.977))
+    adds = posterior_not_prior(seed_accuracy(pd.DataFrame(bbb + sgd + fragile_map)))
+    assert adds["verdict"] == "holds" and "MAP, BBB's prior − BBB" in adds["ours"] and "SGD −" not in adds["ours"]
+    assert posterior_not_prior(seed_accuracy(pd.DataFrame(bbb + fragile_map + robust_l1)))["verdict"] == "does not hold"
+    assert posterior_not_prior(seed_accuracy(pd.DataFrame(bbb)))["verdict"].startswith("not tested")
 
 
 def test_underfitting_reads_the_last_fifth_of_training():
     rising = pd.DataFrame([{"dataset": "mnist", "method": "sgd", "seed": 0, "protocol": "corrected", "epoch": e,
                             "test_acc": 0.9 + 0.01 * e} for e in range(1, 11)])
-    assert underfitting(rising)["verdict"] == "holds"
-    assert underfitting(rising.assign(test_acc=0.95))["verdict"] == "does not hold"
+    assert underfitting(rising)["verdict"] == "holds (one seed)"
+    assert underfitting(rising.assign(test_acc=0.95))["verdict"] == "does not hold (one seed)"
     # two flat runs that stop at different epochs: no gain, although their mean over runs drops at the end
     flat = pd.DataFrame([{"dataset": d, "method": "sgd", "seed": 0, "protocol": "corrected", "epoch": e, "test_acc": a}
                          for d, a, last in (("mnist", 0.98, 10), ("fashion-mnist", 0.88, 6)) for e in range(1, last + 1)])
-    assert underfitting(flat)["verdict"] == "does not hold" and "SGD 0.000" in underfitting(flat)["ours"]
+    assert underfitting(flat)["verdict"] == "does not hold" and "SGD 0.000 [" in underfitting(flat)["ours"]
 
 
 def test_claims_html_escapes_text_and_links_chapters():
@@ -102,7 +141,7 @@ def test_claims_by_regime_puts_each_regime_s_verdict_side_by_side():
     table = claims_by_regime({"50 epochs": (short, history, weights), "converged": (trained, history, weights)}, [])
     keeps = table.iloc[0]
     assert keeps["verdict: 50 epochs"].startswith("holds only under the study's code")
-    assert keeps["verdict: converged"] == "holds"
+    assert keeps["verdict: converged"] == "holds (one seed)"
     html = claims_html(table)
     assert "<th>50 epochs</th><th>converged</th>" in html and html.count("<b>holds</b>") >= 1
 
@@ -114,22 +153,25 @@ def test_table2_holds_when_pruning_by_snr_raises_the_error_no_more_than_blundell
         rows = [{"dataset": "mnist", "method": "bbb", "seed": 0, "protocol": "corrected", "criterion": "snr",
                  "fraction": f, "accuracy_mean": 1 - e / 100, "accuracy_ensemble": 1 - e / 100}
                 for f, e in zip((0.0, 0.95, 0.98), errors)]
-        return accuracy_table(pd.DataFrame(rows))
+        return seed_accuracy(pd.DataFrame(rows))
 
     held = blundell_table2(accuracy((1.30, 1.40, 1.60)))  # rises 0.10 and 0.30: within 0.05 + 0.2, 0.15 + 0.2
-    assert held["verdict"] == "holds" and "1.30 % unpruned" in held["ours"]
-    assert blundell_table2(accuracy((1.30, 1.40, 1.70)))["verdict"] == "does not hold"  # 98 % rises 0.40
-    assert blundell_table2(accuracy_table(pd.DataFrame(_pruning("bbb", "corrected", "snr", (0.98,) * 4,
+    assert held["verdict"] == "shape: holds (one seed); level: holds (one seed)"
+    assert "1.30 (one seed) % unpruned" in held["ours"]
+    steep = blundell_table2(accuracy((1.30, 1.40, 1.70)))["verdict"]  # 98 % rises 0.40
+    assert steep.startswith("shape: does not hold") and steep.endswith("level: holds (one seed)")
+    assert blundell_table2(accuracy((2.43, 2.62, 2.93)))["verdict"].endswith("level: does not hold (one seed)")
+    assert blundell_table2(seed_accuracy(pd.DataFrame(_pruning("bbb", "corrected", "snr", (0.98,) * 4,
                                                                 dataset="fashion-mnist"))))["verdict"].startswith("not tested")
 
 
 def test_claims_about_baselines_are_not_tested_where_a_regime_has_only_bbb():
     from bayesprune.report.claims import bbb_prunes_best
 
-    only_bbb = accuracy_table(pd.DataFrame(_pruning("bbb", "corrected", "snr", (0.98, 0.98, 0.98, 0.975))))
+    only_bbb = seed_accuracy(pd.DataFrame(_pruning("bbb", "corrected", "snr", (0.98, 0.98, 0.98, 0.975))))
     assert baselines_collapse(only_bbb)["verdict"].startswith("not tested")
     assert bbb_prunes_best(only_bbb)["verdict"].startswith("not tested")
-    assert bbb_keeps_accuracy(only_bbb)["verdict"] == "holds"
+    assert bbb_keeps_accuracy(only_bbb)["verdict"] == "holds (one seed)"
 
 
 def test_headline_numbers_quote_bbb_and_the_best_baseline_at_90_percent():
@@ -154,3 +196,23 @@ def test_regime_comparison_sets_bbb_by_both_criteria_beside_the_best_baseline():
     row = table.loc[("at the operating point", "mnist")]
     assert row["BBB unpruned"] == 0.98 and row["BBB 90 % SNR"] == 0.97 and row["BBB 90 % |mu|"] == 0.60
     assert pd.isna(row["BBB 98 % SNR"]) and row["best baseline 90 %"] == "Dropout 0.5 0.500"
+
+
+def test_epochs_to_a_pruned_accuracy_compare_bbb_with_the_regularised_baselines():
+    from bayesprune.report.claims import fewer_epochs_to_a_pruned_accuracy
+
+    def runs(method, curve, seconds):
+        return [{"dataset": "mnist", "method": method, "seed": seed, "protocol": "corrected", "epoch": e + 1,
+                 "val_acc_pruned": a - 0.001 * seed, "seconds": seconds, "test_acc": 0.9}
+                for seed in range(3) for e, a in enumerate(curve)]
+
+    fast_bbb = runs("bbb", (0.5, 0.96, 0.97, 0.97), 6.0)
+    slow_l1 = runs("sgd-l1", (0.5, 0.6, 0.7, 0.8, 0.9, 0.96, 0.965), 2.0)
+    claim = fewer_epochs_to_a_pruned_accuracy(pd.DataFrame(fast_bbb + slow_l1 + runs("sgd", (0.2,) * 3, 1.0)))
+    assert claim["verdict"] == "holds" and "SGD +" in claim["ours"] and "SGD 0" not in claim["ours"]
+    assert "to 0.963: BBB 3.0" in claim["ours"] and "SGD + L1 7.0" in claim["ours"]
+    reversed_ = fewer_epochs_to_a_pruned_accuracy(pd.DataFrame(runs("bbb", (0.5, 0.6, 0.7, 0.8, 0.9, 0.96, 0.965), 6.0)
+                                                               + runs("sgd-l1", (0.5, 0.96, 0.97), 2.0)))
+    assert reversed_["verdict"] == "does not hold"
+    no_record = pd.DataFrame(runs("bbb", (0.5,), 6.0)).drop(columns="val_acc_pruned")
+    assert fewer_epochs_to_a_pruned_accuracy(no_record)["verdict"].startswith("not tested")

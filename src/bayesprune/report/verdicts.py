@@ -1,0 +1,93 @@
+"""Verdicts that know their noise: a claim's measure over seeds, its 95 % t-interval, and a third outcome,
+"inconclusive", when the interval straddles the claim's threshold. A verdict resting on one seed says so."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+# Student's t 97.5 % quantile (two-sided 95 %) by degrees of freedom; beyond the table, the normal's 1.96.
+T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A mean over seeds with its t-interval (NaN bounds for a single seed)."""
+
+    mean: float
+    low: float
+    high: float
+    seeds: int
+
+    def above(self, threshold: float) -> str:
+        """HOLDS if the whole interval lies above threshold, FAILS if it lies at or below it, else INCONCLUSIVE;
+        with one seed the point decides and the verdict says so."""
+        if self.seeds < 2:
+            return (HOLDS if self.mean > threshold else FAILS) + " (one seed)"
+        return HOLDS if self.low > threshold else FAILS if self.high <= threshold else INCONCLUSIVE
+
+    def below(self, threshold: float) -> str:
+        """HOLDS if the whole interval lies at or below threshold, FAILS if above it, else INCONCLUSIVE."""
+        if self.seeds < 2:
+            return (HOLDS if self.mean <= threshold else FAILS) + " (one seed)"
+        return HOLDS if self.high <= threshold else FAILS if self.low > threshold else INCONCLUSIVE
+
+    def text(self, digits: int = 3, scale: float = 1.0) -> str:
+        """'0.012 [0.004, 0.020]', or '0.012 (one seed)'."""
+        if self.seeds < 2:
+            return f"{scale * self.mean:.{digits}f} (one seed)"
+        return f"{scale * self.mean:.{digits}f} [{scale * self.low:.{digits}f}, {scale * self.high:.{digits}f}]"
+
+
+def t_quantile(dof: float) -> float:
+    """The 97.5 % quantile of Student's t; non-integer degrees of freedom (Welch) round down, which widens."""
+    whole = int(math.floor(dof))
+    if whole < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {dof!r}")
+    return T975[whole - 1] if whole <= len(T975) else 1.96
+
+
+def interval(values: Sequence[float]) -> Interval:
+    """Mean of per-seed values and its two-sided 95 % t-interval."""
+    values = np.asarray([v for v in values if not math.isnan(v)], dtype=float)
+    if len(values) == 0:
+        raise ValueError("no values to summarise")
+    mean = float(values.mean())
+    if len(values) < 2:
+        return Interval(mean, math.nan, math.nan, len(values))
+    half = t_quantile(len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+    return Interval(mean, mean - half, mean + half, len(values))
+
+
+def difference(first: Sequence[float], second: Sequence[float]) -> Interval:
+    """Mean of first minus mean of second (independent seeds) with Welch's 95 % t-interval."""
+    a = np.asarray(first, dtype=float)
+    b = np.asarray(second, dtype=float)
+    mean = float(a.mean() - b.mean())
+    seeds = min(len(a), len(b))
+    if seeds < 2:
+        return Interval(mean, math.nan, math.nan, seeds)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    spread = math.sqrt(va + vb)
+    if spread == 0:
+        return Interval(mean, mean, mean, seeds)
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = t_quantile(dof) * spread
+    return Interval(mean, mean - half, mean + half, seeds)
+
+
+def combine(verdicts: Sequence[str]) -> str:
+    """One verdict over several (datasets): FAILS if any fails, HOLDS if all hold, else INCONCLUSIVE; the
+    one-seed mark is kept."""
+    plain = [v.replace(" (one seed)", "") for v in verdicts]
+    mark = " (one seed)" if any(v.endswith("(one seed)") for v in verdicts) else ""
+    if not plain:
+        raise ValueError("no verdicts to combine")
+    if FAILS in plain:
+        return FAILS + mark
+    return (HOLDS if all(v == HOLDS for v in plain) else INCONCLUSIVE) + mark
