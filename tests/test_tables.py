@@ -94,3 +94,26 @@ def test_run_cost_table_takes_the_median_epoch_and_each_run_s_own_epoch_count():
     row = table.loc[("cpu", "fashion-mnist", "sgd", "corrected", "")]
     assert row["runs"] == 2 and row["seconds per epoch"] == pytest.approx(2.5)
     assert row["pruning sweep minutes"] == pytest.approx(1.0)
+
+
+def test_bbb_predictions_keep_each_protocol_s_networks_apart():
+    from bayesprune.report.tables import bbb_predictions
+
+    rows = [{"dataset": "fashion-mnist", "method": "bbb", "seed": s, "protocol": p, "criterion": "magnitude",
+             "fraction": 0.0, "accuracy_mean": a, "accuracy_ensemble": a - 0.01}
+            for p, a in (("corrected", 0.8941), ("study", 0.7475)) for s in (0, 1)]
+    table = bbb_predictions(pd.DataFrame(rows))
+    assert table.loc[("fashion-mnist", "corrected", "magnitude", 0.0), "posterior mean"] == pytest.approx(0.8941)
+    assert table.loc[("fashion-mnist", "study", "magnitude", 0.0), "ensemble"] == pytest.approx(0.7375)
+    assert len(table) == 2
+
+
+def test_epoch_times_are_medians_that_a_stalled_epoch_cannot_carry():
+    from bayesprune.report.compute import epoch_times
+
+    seconds = [4.4, 4.5, 4.3, 2262.0, 4.4]
+    history = pd.DataFrame([{"dataset": "mnist", "method": "dropout0.9", "seed": 0, "protocol": "corrected",
+                             "variant": "", "epoch": e + 1, "seconds": s} for e, s in enumerate(seconds)])
+    row = epoch_times(history).loc[("mnist", "corrected", "dropout0.9")]
+    assert row["median seconds per epoch"] == pytest.approx(4.4)
+    assert row["slowest epoch, seconds"] == 2262.0 and row["stalled epochs"] == 1 and row["epochs"] == 5

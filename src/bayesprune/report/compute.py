@@ -49,6 +49,21 @@ def profile_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["machine", "model", "op"])
 
 
+STALL = 3.0  # an epoch slower than this many times its run's median stalled (a paused or starved process)
+
+
+def epoch_times(history: pd.DataFrame) -> pd.DataFrame:
+    """Seconds per epoch per dataset, protocol and method: the median over every epoch of every seed (which a
+    stalled epoch cannot carry), the slowest epoch, and how many epochs stalled (over STALL x their run's median)."""
+    median = history.groupby(RUN_KEYS)["seconds"].transform("median")
+    frame = history.assign(stalled=history["seconds"] > STALL * median)
+    grouped = frame.groupby(["dataset", "protocol", "method"])
+    return pd.DataFrame({"median seconds per epoch": grouped["seconds"].median(),
+                         "slowest epoch, seconds": grouped["seconds"].max(),
+                         "stalled epochs": grouped["stalled"].sum().astype(int),
+                         "epochs": grouped.size()})
+
+
 def run_cost_table(manifests: list[dict[str, Any]], history: pd.DataFrame) -> pd.DataFrame:
     """What a profile's runs cost per device and model: the median epoch (robust to a run paused or
     slowed for a while), the training time it implies, and the pruning sweep's time."""

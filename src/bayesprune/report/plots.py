@@ -333,7 +333,7 @@ def mu_sigma_maps(histogram: pd.DataFrame, variants: list[str], by: str = "varia
     return fig
 
 
-def _ratio_axis(ax, label: str = "compression ratio (weights / nonzero weights)") -> None:
+def _ratio_axis(ax, label: str = "compression ratio (parameters / nonzero parameters)") -> None:
     """x: compression ratio on a log axis, labelled 1x, 10x, 100x."""
     ax.set_xscale("log")
     ax.set_xticks([1, 2, 5, 10, 20, 50, 100, 200])

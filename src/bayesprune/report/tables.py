@@ -57,6 +57,15 @@ def study_layout(pruning: pd.DataFrame, dataset: str, protocol: str, column: str
     return frame
 
 
+def bbb_predictions(pruning: pd.DataFrame) -> pd.DataFrame:
+    """BBB's accuracy from its posterior mean and from the Monte Carlo ensemble, per dataset, protocol, criterion
+    and fraction (mean over seeds): each protocol's own networks, never averaged together."""
+    bbb = pruning[pruning["method"] == "bbb"]
+    return bbb.pivot_table(index=["dataset", "protocol", "criterion", "fraction"],
+                           values=["accuracy_mean", "accuracy_ensemble"]).rename(
+        columns={"accuracy_mean": "posterior mean", "accuracy_ensemble": "ensemble"})[["posterior mean", "ensemble"]]
+
+
 def all_layers(weights: pd.DataFrame, parameter: str = "weight") -> pd.DataFrame:
     """Each run's whole-network rows of the weight table for one parameter (weight or sigma)."""
     return weights[(weights["layer"].astype(str) == "all") & (weights["parameter"] == parameter)]
