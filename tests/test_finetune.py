@@ -70,3 +70,27 @@ def test_the_fine_tuned_sweep_prunes_one_shot_and_iteratively_to_each_fraction()
     one_shot, iterative = rows[0], rows[2]
     assert one_shot["accuracy_mean"] == iterative["accuracy_mean"]  # the first step of both is the same pruning
     assert any(a["accuracy_mean"] != b["accuracy_mean"] for a, b in zip(rows[:2], rows[2:]))
+
+
+def test_fine_tuning_with_patience_stops_when_validation_stops_improving_and_keeps_the_best(real_data_root):
+    cfg = small_config(epochs=3, validation=500)
+    model = train(cfg, data_root=real_data_root, progress=False).model
+    fit, validation = training_splits(cfg, real_data_root, "cpu")
+    global_prune(model, 0.98, "magnitude")
+    scores = []
+    original = finetune.__globals__["accuracy"]
+
+    def recording(*args):
+        scores.append(original(*args))
+        return scores[-1]
+
+    finetune.__globals__["accuracy"] = recording
+    try:
+        ran = finetune(model, cfg, *fit, 30, validation, patience=2)
+    finally:
+        finetune.__globals__["accuracy"] = original
+    best = scores.index(max(scores)) + 1
+    assert ran == len(scores) and (ran == 30 or ran == best + 2)  # stopped two epochs after the best
+    assert accuracy(mean_logits(model, validation[0]), validation[1]) == pytest.approx(max(scores))
+    with pytest.raises(ValueError, match="validation split"):
+        finetune(model, cfg, *fit, 3, None, patience=2)

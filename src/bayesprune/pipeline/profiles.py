@@ -16,7 +16,7 @@ from bayesprune.config import TRAINING_DEVIATIONS, RunConfig, validate_fraction
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 PROFILES_ENV = "BAYESPRUNE_PROFILES"
 PROFILE_KEYS = (
-    "description", "datasets", "methods", "seeds", "protocols", "fractions", "include_bias", "finetune_epochs",
+    "description", "datasets", "methods", "seeds", "protocols", "fractions", "include_bias", "finetune_epochs", "finetune_patience",
     "ablation", "config", "method_config", "variants", "reference",
 )
 
@@ -33,6 +33,7 @@ class Profile:
     protocols: tuple[str, ...] = ("corrected",)
     include_bias: bool = False
     finetune_epochs: int = 0  # >0: each run's pruning sweep is also fine-tuned, one-shot and iterative (finetuned.csv)
+    finetune_patience: int = 0  # >0: each fine-tuning stops once this many epochs bring no better validation accuracy
     ablation: tuple[str, ...] = ()  # methods trained once more per training-time deviation fixed alone
     config: tuple[tuple[str, Any], ...] = ()
     method_config: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # per-method overrides of config
@@ -128,6 +129,7 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
         protocols=tuple(entry.get("protocols", ("corrected",))),
         include_bias=bool(entry.get("include_bias", False)),
         finetune_epochs=entry.get("finetune_epochs", 0),
+        finetune_patience=entry.get("finetune_patience", 0),
         ablation=tuple(entry.get("ablation", ())),
         config=_items(entry.get("config")),
         method_config=tuple((m, _items(c)) for m, c in (entry.get("method_config") or {}).items()),
@@ -136,8 +138,11 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
         description=entry.get("description", ""),
         reference=bool(entry.get("reference", False)),
     )
-    if not isinstance(profile.finetune_epochs, int) or profile.finetune_epochs < 0:
-        raise ValueError(f"profile {name!r}: finetune_epochs must be an integer >= 0, got {profile.finetune_epochs!r}")
+    for key in ("finetune_epochs", "finetune_patience"):
+        if not isinstance(getattr(profile, key), int) or getattr(profile, key) < 0:
+            raise ValueError(f"profile {name!r}: {key} must be an integer >= 0, got {getattr(profile, key)!r}")
+    if profile.finetune_patience and not all(cfg.validation for cfg in profile.runs(ablation=False)):
+        raise ValueError(f"profile {name!r}: finetune_patience needs a validation split in every run (validation > 0)")
     for method, _ in profile.method_config:
         if method not in profile.methods:
             raise ValueError(f"profile {name!r} configures method {method!r}, which it does not run; "

@@ -116,6 +116,7 @@ def execute_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path
         "prune": execute_notebook("prune", partial / "prune.ipynb",
                           {"run_dir": str(partial), "fractions": list(profile.fractions),
                            "include_bias": profile.include_bias, "finetune_epochs": profile.finetune_epochs,
+                           "finetune_patience": profile.finetune_patience,
                            "data_dir": data, "device": cfg.device}),
     }
     device = str(resolve_device(cfg.device))

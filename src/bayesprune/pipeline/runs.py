@@ -86,6 +86,7 @@ def prune_run(
     data_root: Path | None = None,
     device: str = "auto",
     finetune_epochs: int = 0,
+    finetune_patience: int = 0,
 ) -> pd.DataFrame:
     """Pruning sweep of a trained run at every fraction and criterion; writes the pruning, uncertainty and weight
     tables, and with finetune_epochs > 0 the own criterion's sweeps with fine-tuning (finetuned.csv)."""
@@ -108,10 +109,10 @@ def prune_run(
         write_table(pruning_ablation(model, x, y, fractions, include_bias, cfg), keys, run_dir / "ablation.csv")
         write_posterior_tables(cfg, model, keys, run_dir, data_root)
     if finetune_epochs:
-        fit, _ = training_splits(cfg, data_root, target)
-        finetuned = finetuned_sweep(model, cfg, fit, (x, y), fractions, finetune_epochs)
+        fit, validation = training_splits(cfg, data_root, target)
+        finetuned = finetuned_sweep(model, cfg, fit, (x, y), fractions, finetune_epochs, validation, finetune_patience)
         write_table(finetuned, keys, run_dir / "finetuned.csv")
     frame = write_table(rows, keys, run_dir / "pruning.csv")
     write_json({"seconds": time.perf_counter() - started, "include_bias": include_bias,
-                "finetune_epochs": finetune_epochs}, run_dir / "prune.json")
+                "finetune_epochs": finetune_epochs, "finetune_patience": finetune_patience}, run_dir / "prune.json")
     return frame

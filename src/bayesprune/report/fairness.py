@@ -15,6 +15,7 @@ import pandas as pd
 from bayesprune.config import SELECTIONS
 from bayesprune.pipeline.results import RUN_KEYS, load_table
 from bayesprune.report.operating_point import recipes
+from bayesprune.report.reference import method_label
 
 RULES = {"val_acc": "as trained", "val_acc_pruned": "pruned 90 %"}  # the two selection rules, by their score
 POINT_FIELDS = ("lr", "prior_log_sigma1", "kl_weighting")
@@ -77,3 +78,34 @@ def strength_curves(points: pd.DataFrame) -> pd.DataFrame:
     searched = points.dropna(subset=["prior scale"])
     return searched.melt(id_vars=["dataset", "method", "lr", "prior scale"], value_vars=list(SELECTIONS),
                          var_name="score", value_name="validation accuracy")
+
+
+def bracketed(points: pd.DataFrame) -> pd.DataFrame:
+    """Per penalised method, dataset and rule: the chosen log scale and whether it lies inside the grid (the ends
+    worse on both sides) or at an end (the grid should have gone further that way)."""
+    searched = points.dropna(subset=["prior scale"])
+    rows = []
+    for (method, dataset, lr), group in searched.groupby(["method", "dataset", "lr"]):
+        scales = sorted(group["prior scale"])
+        for rule, label in RULES.items():
+            best = group.loc[group[rule].idxmax(), "prior scale"]
+            end = "strong end" if best == scales[0] else "weak end" if best == scales[-1] else "inside"
+            rows.append({"method": method, "dataset": dataset, "lr": lr, "rule": label, "best log scale": best,
+                         "where": end})
+    return pd.DataFrame(rows).set_index(["method", "dataset", "lr", "rule"])
+
+
+def fairness_reading(points: pd.DataFrame) -> str:
+    """The search in words: under each rule, every method's chosen point and its mean validation score, best first."""
+    chosen = choices(points)
+    parts = []
+    for label in RULES.values():
+        rows = chosen.xs(label, level="rule").sort_values("validation", ascending=False)
+        items = []
+        for method, row in rows.iterrows():
+            scale = "" if row["prior scale"] == "—" else f", prior scale e^{row['prior scale']:g}"
+            items.append(f"{method_label(method)} {row['validation']:.4f} (Adam {row['lr']:g}{scale})")
+        parts.append(f"{label}: " + "; ".join(items))
+    runs, epochs = len(points), int(points["epochs"].sum())
+    return (f"{runs} runs ({epochs} epochs in all). Mean validation accuracy over both datasets at each method's "
+            "chosen point, " + ". ".join(parts) + ".")

@@ -422,3 +422,30 @@ def latency_figure(latency: pd.DataFrame) -> Figure:
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+SCORE_TITLES = {"val_acc": "as trained", "val_acc_pruned": "after pruning 90 % (own criterion)"}
+
+
+def strength_figure(curves: pd.DataFrame) -> Figure:
+    """The penalised baselines' best validation accuracy against the log of their prior's scale (strong on the
+    left, weak on the right): a row per score (as trained, pruned 90 %), a column per dataset, a line per method."""
+    datasets = [d for d in DATASET_TITLES if d in set(curves["dataset"])]
+    scores = [s for s in SCORE_TITLES if s in set(curves["score"])]
+    fig = Figure(figsize=(4.6 * len(datasets), 3.2 * len(scores) + 0.6))
+    axes = np.atleast_2d(fig.subplots(len(scores), len(datasets), squeeze=False))
+    for row, score in enumerate(scores):
+        for col, dataset in enumerate(datasets):
+            ax = axes[row, col]
+            part = curves[(curves["score"] == score) & (curves["dataset"] == dataset)]
+            for method in method_order(part["method"].unique()):
+                line = part[part["method"] == method].sort_values("prior scale")
+                ax.plot(line["prior scale"], line["validation accuracy"], marker="o", color=method_color(method),
+                        linestyle="--" if method.endswith("-l1") else "-", label=method_label(method))
+            ax.set_title(f"{DATASET_TITLES[dataset]}: {SCORE_TITLES[score]}", fontsize=10)
+            ax.set_xlabel("log of the prior's scale (Gaussian sigma, Laplace b)")
+            ax.set_ylabel("validation accuracy")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from bayesprune.config import RunConfig
 from bayesprune.model.elbo import kl_weights
-from bayesprune.evaluate.scores import scored_row
+from bayesprune.evaluate.scores import accuracy, mean_logits, scored_row
 from bayesprune.model.models import training_prior
 from bayesprune.compress.prune import global_prune, sweep_criteria
 from bayesprune.training.train import build_optimizer, epoch_minibatches, epoch_seed, training_step
@@ -23,25 +23,44 @@ FINETUNE_STREAM = 500_000  # offset of fine-tuning's epoch seeds, apart from tra
 SCHEDULES = ("one-shot", "iterative")
 
 
-def finetune(model: nn.Module, cfg: RunConfig, x: Tensor, y: Tensor, epochs: int) -> nn.Module:
-    """`epochs` epochs of cfg's objective (the ELBO for BBB) on (x, y) with model's pruning masks held fixed.
+def finetune(
+    model: nn.Module, cfg: RunConfig, x: Tensor, y: Tensor, epochs: int,
+    validation: tuple[Tensor, Tensor] | None = None, patience: int = 0,
+) -> int:
+    """Up to `epochs` epochs of cfg's objective (the ELBO for BBB) on (x, y) with model's pruning masks held fixed;
+    returns the epochs run.
 
     Pruned weights stay at zero and, for BBB, draw no noise; the step is the plain autograd ELBO, since the
     fused step reads the raw parameters and would not see the masks. A fresh optimizer at cfg's learning rate.
+    With a validation split and patience (Han et al.'s "retrain until it recovers"), retraining stops once
+    `patience` epochs bring no better validation accuracy, and the best epoch's weights are kept.
     """
     if not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fine-tuning epochs must be an integer >= 0, got {epochs!r}")
+    if not isinstance(patience, int) or patience < 0 or (patience and validation is None):
+        raise ValueError(f"fine-tuning patience must be an integer >= 0 with a validation split, got {patience!r}")
     plain = dataclasses.replace(cfg, fused_elbo=False)
     prior = training_prior(cfg)
     optimizer = build_optimizer(plain, model)
     batches = math.ceil(len(x) / cfg.batch_size)
     kl = kl_weights(cfg.kl_weighting, batches).to(device=x.device, dtype=torch.float32)
+    best, best_state, since = -1.0, None, 0
     for epoch in range(epochs):
         torch.manual_seed(epoch_seed(cfg.seed, FINETUNE_STREAM + epoch))
         model.train()
         for images, labels, kl_weight in epoch_minibatches(cfg, x, y, kl):
             training_step(plain, model, prior, optimizer, images, labels, kl_weight)
-    return model
+        if patience:
+            score = accuracy(mean_logits(model, validation[0]), validation[1])
+            if score > best:
+                best, best_state, since = score, copy.deepcopy(model.state_dict()), 0
+            else:
+                since += 1
+                if since >= patience:
+                    break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return epoch + 1 if epochs else 0
 
 
 def finetuned_sweep(
@@ -51,10 +70,14 @@ def finetuned_sweep(
     scored: tuple[Tensor, Tensor],
     fractions: Sequence[float],
     epochs: int,
+    validation: tuple[Tensor, Tensor] | None = None,
+    patience: int = 0,
 ) -> list[dict[str, Any]]:
-    """The model's own criterion at every nonzero fraction, each pruned network fine-tuned for `epochs` on fit and
+    """The model's own criterion at every nonzero fraction, each pruned network fine-tuned (`finetune`) on fit and
     scored on `scored`, under two schedules: one-shot (each fraction pruned from the trained network) and
-    iterative (the fractions in ascending order, each pruning the previous fine-tuned network further)."""
+    iterative (the fractions in ascending order, each pruning the previous fine-tuned network further). With a
+    validation split each row also records the fine-tuned network's validation accuracy, for choosing a schedule
+    on validation data."""
     criterion = sweep_criteria(model)[0]
     rows = []
     for schedule in SCHEDULES:
@@ -62,7 +85,10 @@ def finetuned_sweep(
         for fraction in sorted(f for f in fractions if f > 0):
             pruned = carried if schedule == "iterative" else copy.deepcopy(model)
             achieved = global_prune(pruned, fraction, criterion)
-            finetune(pruned, cfg, *fit, epochs)
-            rows.append({"schedule": schedule, "criterion": criterion, "fraction": fraction, "finetune_epochs": epochs,
-                         "achieved_sparsity": achieved, **scored_row(pruned, *scored, cfg.eval_samples, cfg.seed)})
+            ran = finetune(pruned, cfg, *fit, epochs, validation, patience)
+            row = {"schedule": schedule, "criterion": criterion, "fraction": fraction, "finetune_epochs": ran,
+                   "achieved_sparsity": achieved, **scored_row(pruned, *scored, cfg.eval_samples, cfg.seed)}
+            if validation is not None:
+                row["val_accuracy"] = accuracy(mean_logits(pruned, validation[0]), validation[1])
+            rows.append(row)
     return rows
