@@ -109,11 +109,15 @@ def test_the_sweep_scores_each_fraction_and_prediction_against_each_shift():
     torch.manual_seed(0)
     model = MLP([784, 30, 10], dropout=0.5)
     x, y = torch.rand(200, 784), torch.randint(0, 10, (200,))
-    rows = uncertainty_sweep(model, (x, y), {"noise": noise_images(100, 255.0)}, [0.0, 0.9], ["magnitude"], 3)
+    rows, bins = uncertainty_sweep(model, (x, y), {"noise": noise_images(100, 255.0)}, [0.0, 0.9], ["magnitude"], 3)
     assert [(r["fraction"], r["prediction"]) for r in rows] == [
         (0.0, "deterministic"), (0.0, "mc"), (0.9, "deterministic"), (0.9, "mc")]
     assert {"auroc_entropy_noise", "fpr95_maxprob_noise", "ece", "brier"} <= set(rows[0])
     assert rows[2]["achieved_sparsity"] == pytest.approx(0.9, abs=1e-3)
+    first = [b for b in bins if b["fraction"] == 0.0 and b["prediction"] == "deterministic"]
+    assert sum(b["share"] for b in first) == pytest.approx(1.0)
+    gaps = sum(b["share"] * abs(b["bin_accuracy"] - b["confidence"]) for b in first)
+    assert gaps == pytest.approx(rows[0]["ece"])  # the diagram's bins are the ECE's
 
 
 def test_noise_images_are_seeded_and_scaled_as_the_data():

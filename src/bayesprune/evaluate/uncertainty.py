@@ -58,25 +58,32 @@ def probabilities(model: nn.Module, x: Tensor, prediction: str, samples: int) ->
     return mc_dropout_probabilities(model, x, samples)
 
 
+def confidence_bins(probs: Tensor, y: Tensor, bins: int = ECE_BINS) -> list[dict[str, float]]:
+    """The reliability diagram: per equal-width bin of top confidence, its share of the images, their mean
+    confidence and their accuracy (empty bins left out)."""
+    confidence, predicted = probs.double().max(dim=1)
+    correct = (predicted == y).double()
+    which = torch.clamp((confidence * bins).long(), max=bins - 1)
+    rows = []
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            rows.append({"bin": b, "share": members.double().mean().item(),
+                         "confidence": confidence[members].mean().item(), "bin_accuracy": correct[members].mean().item()})
+    return rows
+
+
 def calibration(probs: Tensor, y: Tensor, bins: int = ECE_BINS) -> dict[str, float]:
     """Accuracy, NLL, Brier score, and the expected calibration error over equal-width confidence bins with its
     largest bin gap |accuracy - confidence|."""
     probs = probs.double()
-    confidence, predicted = probs.max(dim=1)
-    correct = (predicted == y).double()
+    correct = (probs.argmax(dim=1) == y).double()
     nll = -torch.log(probs[torch.arange(len(y)), y].clamp_min(1e-12)).mean()
     onehot = torch.nn.functional.one_hot(y, probs.shape[1]).double()
     brier = ((probs - onehot) ** 2).sum(dim=1).mean()
-    which = torch.clamp((confidence * bins).long(), max=bins - 1)
-    ece, worst = 0.0, 0.0
-    for b in range(bins):
-        members = which == b
-        if members.any():
-            gap = (correct[members].mean() - confidence[members].mean()).abs().item()
-            ece += members.double().mean().item() * gap
-            worst = max(worst, gap)
-    return {"accuracy": correct.mean().item(), "nll": nll.item(), "brier": brier.item(), "ece": ece,
-            "ece_max_gap": worst}
+    gaps = [(row["share"], abs(row["bin_accuracy"] - row["confidence"])) for row in confidence_bins(probs, y, bins)]
+    return {"accuracy": correct.mean().item(), "nll": nll.item(), "brier": brier.item(),
+            "ece": sum(share * gap for share, gap in gaps), "ece_max_gap": max(gap for _, gap in gaps)}
 
 
 def ood_score(probs: Tensor, score: str) -> Tensor:
@@ -111,8 +118,9 @@ def fpr_at_tpr(inside: Tensor, outside: Tensor, tpr: float = 0.95) -> float:
 
 def uncertainty_row(
     model: nn.Module, test: tuple[Tensor, Tensor], shifted: dict[str, Tensor], prediction: str, samples: int
-) -> dict[str, Any]:
-    """Calibration on the test images and OOD detection against each shifted set, for one prediction."""
+) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    """Calibration on the test images and OOD detection against each shifted set, for one prediction; and the
+    reliability diagram's bins."""
     x, y = test
     probs = probabilities(model, x, prediction, samples)
     row: dict[str, Any] = {"prediction": prediction, **calibration(probs, y)}
@@ -122,22 +130,25 @@ def uncertainty_row(
             inside_score, outside_score = ood_score(probs, score), ood_score(outside, score)
             row[f"auroc_{score}_{name}"] = auroc(inside_score, outside_score)
             row[f"fpr95_{score}_{name}"] = fpr_at_tpr(inside_score, outside_score)
-    return row
+    return row, confidence_bins(probs, y)
 
 
 def uncertainty_sweep(
     model: nn.Module, test: tuple[Tensor, Tensor], shifted: dict[str, Tensor], fractions: Sequence[float],
     criteria: Sequence[str], samples: int, seed: int = 0,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """`uncertainty_row` of fresh copies of model pruned to each fraction by each criterion, for every prediction
-    the model has; the noise of the Monte Carlo passes is seeded alike for every row."""
-    rows = []
+    the model has (the noise of the Monte Carlo passes seeded alike for every row); and the reliability
+    diagrams' bins of the same rows."""
+    rows, bins = [], []
     for criterion in criteria:
         for fraction in fractions:
             pruned = copy.deepcopy(model)
             achieved = global_prune(pruned, fraction, criterion)
             for prediction in PREDICTIONS if has_mc(model) else PREDICTIONS[:1]:
                 torch.manual_seed(seed)
-                rows.append({"criterion": criterion, "fraction": fraction, "achieved_sparsity": achieved,
-                             **uncertainty_row(pruned, test, shifted, prediction, samples)})
-    return rows
+                row, diagram = uncertainty_row(pruned, test, shifted, prediction, samples)
+                keys = {"criterion": criterion, "fraction": fraction, "prediction": prediction}
+                rows.append({**keys, "achieved_sparsity": achieved, **row})
+                bins += [{**keys, **b} for b in diagram]
+    return rows, bins

@@ -101,8 +101,10 @@ def prune_run(
     keys = run_keys(cfg.to_dict())
     rows = pruning_sweep(model, x, y, fractions, include_bias, cfg.eval_samples, cfg.seed, cfg.deviations)
     shifted = shifted_splits(cfg, data_root, target)
-    uncertainty = uncertainty_sweep(model, (x, y), shifted, fractions, sweep_criteria(model), cfg.eval_samples, cfg.seed)
+    uncertainty, bins = uncertainty_sweep(model, (x, y), shifted, fractions, sweep_criteria(model), cfg.eval_samples,
+                                          cfg.seed)
     write_table(uncertainty, keys, run_dir / "uncertainty.csv")
+    write_table(bins, keys, run_dir / "reliability.csv")
     write_table(weight_stats(model), keys, run_dir / "weights.csv")
     write_table(histogram_rows(model), keys, run_dir / "weight_histogram.csv")
     if isinstance(model, BayesianMLP):

@@ -38,6 +38,7 @@ CHAPTERS: dict[str, tuple[str, ...]] = {
     "audit": ("results_dir", "ablation_dir"),
     "operating_point": ("regime_dir", "search_dir", "converged_dir", "blundell_search_dir", "blundell_dir"),
     "fairness": ("fair_search_dir",),
+    "uncertainty": ("results_dir", "converged_dir"),
     "frontier": ("frontier_dir", "frontier_search_dir", "latency_path", "converged_dir", "study_sparsevd_dir"),
     "compute": ("bench_dir", "results_dir"),
     "claims": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir", "frontier_dir"),

@@ -9,15 +9,15 @@ from typing import Any
 import pandas as pd
 
 from bayesprune.pipeline.results import finished_runs, load_table
+from bayesprune.report.calibration import has_uncertainty, pruning_keeps_uncertainty
 from bayesprune.report.frontier import as_points, compression_verdict, load_finetuned
 from bayesprune.report.operating_point import operating_point_tables
 from bayesprune.report.reference import BLUNDELL_TABLE2, REPORTED, STUDY_BBB_OVER_SGD, method_label
 from bayesprune.report.tables import main_protocols, primary_rows, spread_and_kept, summarise
-from bayesprune.report.verdicts import FAILS, HOLDS, INCONCLUSIVE, Interval, combine, difference, interval
+from bayesprune.report.verdicts import FAILS, HOLDS, INCONCLUSIVE, NOT_TESTED, Interval, combine, difference, interval
 
 KEEPS = 0.02  # a model "keeps its accuracy" if 90 % pruning costs it at most 2 points
 COLLAPSES = 0.20  # and "collapses" if it costs more than 20 points
-NOT_TESTED = "not tested in this regime"
 TABLE2_SLACK = 0.2  # Table 2 holds if pruning raises our error by at most Blundell's rise plus 0.2 points
 STILL_LEARNING = 0.003  # test accuracy still rising by more than 0.3 points over the last fifth of training
 BAYESIAN = ("bbb", "sparsevd")  # not baselines of the study's claims: every other method is
@@ -329,56 +329,61 @@ def bbb_compresses_better(pruning: pd.DataFrame, finetuned: pd.DataFrame | None 
 
 def claims_table(
     pruning: pd.DataFrame, history: pd.DataFrame, weights: pd.DataFrame, bench: list[dict[str, Any]],
-    finetuned: pd.DataFrame | None = None,
+    finetuned: pd.DataFrame | None = None, uncertainty: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per claim: the study's evidence, ours, the verdict and the chapters behind it (finetuned: the
-    regime's fine-tuned pruning sweeps, where it has them)."""
+    regime's fine-tuned pruning sweeps, uncertainty: its calibration and OOD tables, where it has them)."""
     accuracy = seed_accuracy(pruning)
     rows = [bbb_keeps_accuracy(accuracy), baselines_collapse(accuracy), bbb_prunes_best(accuracy),
             outperforms_by_a_huge_margin(accuracy), posterior_not_prior(accuracy),
             bbb_cost(history, bench), fewer_epochs_to_a_pruned_accuracy(history),
             spread_predicts_pruning(weights, pruning), underfitting(history),
-            blundell_table2(accuracy), bbb_compresses_better(pruning, finetuned)]
+            blundell_table2(accuracy), bbb_compresses_better(pruning, finetuned), pruning_keeps_uncertainty(uncertainty)]
     return pd.DataFrame(rows)
 
 
 REGIME_TABLES = ("pruning", "history", "weights")
 
 
+def _tables(folder: Path, finetuned: bool = False) -> tuple:
+    """A regime's tables: pruning, history and weights, then its fine-tuned sweeps and its uncertainty table
+    (None where it has none)."""
+    folder = Path(folder)
+    return (*(load_table(folder, table) for table in REGIME_TABLES), load_finetuned(folder) if finetuned else None,
+            load_table(folder, "uncertainty") if has_uncertainty(folder) else None)
+
+
 def regimes(
     results_dir: Path, converged_dir: Path, search_dir: Path, blundell_dir: Path, frontier_dir: Path | None = None
 ) -> dict[str, tuple]:
-    """The regimes the claims are judged in, key -> (title, its pruning, history and weights tables, and the
-    fine-tuned sweeps where it has them): the
+    """The regimes the claims are judged in, key -> (title, its pruning, history and weights tables, its
+    fine-tuned sweeps and its uncertainty table, each None where it has none): the
     profile's runs (`recipe`; for the reference, the study's 50-epoch recipe; beside another profile's, the
     reference's as `reference`), every model at its operating
     point (`point`: the converged runs, the search's standing in where a model has none) and Blundell et
     al.'s protocol (`blundell`), each where it has run."""
     name, reference = Path(results_dir).name, Path(results_dir).parent / "paper"
-    found = {"recipe": ("the study's recipe, 50 epochs" if name == "paper" else f"profile {name}",
-                        tuple(load_table(results_dir, table) for table in REGIME_TABLES))}
+    found = {"recipe": ("the study's recipe, 50 epochs" if name == "paper" else f"profile {name}", _tables(results_dir))}
     if name != "paper" and finished_runs(reference):
-        found["reference"] = ("the study's recipe, 50 epochs (the reference runs)",
-                              tuple(load_table(reference, table) for table in REGIME_TABLES))
+        found["reference"] = ("the study's recipe, 50 epochs (the reference runs)", _tables(reference))
     if finished_runs(converged_dir) or finished_runs(search_dir):
         point = operating_point_tables(converged_dir, search_dir, REGIME_TABLES)
         complete = len(point[0]["seed"].unique()) >= 3 and not point[0]["variant"].astype(bool).any()
-        found["point"] = ("at the operating point" + ("" if complete else " (partial, see the claims chapter)"), point)
+        uncertainty = load_table(converged_dir, "uncertainty") if has_uncertainty(converged_dir) else None
+        found["point"] = ("at the operating point" + ("" if complete else " (partial, see the claims chapter)"),
+                          (*point, None, uncertainty))
     if finished_runs(blundell_dir):
-        found["blundell"] = ("Blundell et al.'s protocol (BBB only)",
-                             tuple(load_table(blundell_dir, table) for table in REGIME_TABLES))
+        found["blundell"] = ("Blundell et al.'s protocol (BBB only)", _tables(blundell_dir))
     if frontier_dir is not None and finished_runs(frontier_dir):
-        tables = tuple(load_table(frontier_dir, table) for table in REGIME_TABLES)
-        finetuned = load_finetuned(frontier_dir)
-        found["frontier"] = ("LeNet-300-100 with fine-tuning (the frontier)",
-                             (*tables, finetuned) if finetuned is not None else tables)
+        found["frontier"] = ("LeNet-300-100 with fine-tuning (the frontier)", _tables(frontier_dir, finetuned=True))
     return found
 
 
 def claims_by_regime(
-    regimes: dict[str, tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]], bench: list[dict[str, Any]]
+    regimes: dict[str, tuple], bench: list[dict[str, Any]]
 ) -> pd.DataFrame:
-    """The claims judged once per regime (name -> its pruning, history and weights tables), side by side:
+    """The claims judged once per regime (name -> its pruning, history and weights tables, then optionally its
+    fine-tuned sweeps and uncertainty table), side by side:
     the study's evidence once, then our numbers and the verdict of each regime."""
     frames = {name: claims_table(*tables[:3], bench, *tables[3:]) for name, tables in regimes.items()}
     first = next(iter(frames.values()))

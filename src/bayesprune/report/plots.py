@@ -449,3 +449,60 @@ def strength_figure(curves: pd.DataFrame) -> Figure:
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
+
+
+def uncertainty_curves(summary: pd.DataFrame, metrics: dict[str, str], methods: list[str]) -> Figure:
+    """Each metric (mean over seeds, band: +- 1 sd) against the fraction pruned: a row per metric, a column per
+    dataset, a line per method (at most six)."""
+    datasets = [d for d in DATASET_TITLES if d in set(summary.index.get_level_values("dataset"))]
+    fig = Figure(figsize=(4.6 * len(datasets), 2.9 * len(metrics) + 0.6))
+    axes = np.atleast_2d(fig.subplots(len(metrics), len(datasets), squeeze=False))
+    for row, (metric, label) in enumerate(metrics.items()):
+        for col, dataset in enumerate(datasets):
+            ax = axes[row, col]
+            for method in methods:
+                if (dataset, method) not in summary.index.droplevel("fraction"):
+                    continue
+                part = summary.loc[(dataset, method)]
+                x, mean, sd = part.index.to_numpy(), part[(metric, "mean")], part[(metric, "std")].fillna(0)
+                ax.plot(x, mean, marker="o", color=method_color(method), label=method_label(method))
+                ax.fill_between(x, mean - sd, mean + sd, color=method_color(method), alpha=0.15)
+            _fraction_axis(ax)
+            ax.set_ylim(auto=True)
+            ax.set_ylabel(label)
+            ax.set_title(DATASET_TITLES[dataset], fontsize=10)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
+
+
+def reliability_diagrams(bins: pd.DataFrame, dataset: str, methods: list[str],
+                         fractions: tuple[float, ...] = (0.0, 0.9, 0.98)) -> Figure:
+    """Accuracy against confidence per confidence bin (pooled over seeds), a panel per pruned fraction, a line per
+    method; the diagonal is perfect calibration."""
+    fig = Figure(figsize=(4.2 * len(fractions), 3.8))
+    axes = np.atleast_1d(fig.subplots(1, len(fractions)))
+    rows = bins[bins["dataset"] == dataset]
+    for ax, fraction in zip(axes, fractions):
+        ax.plot([0, 1], [0, 1], color="0.6", linewidth=1)
+        at = rows[rows["fraction"].round(6) == fraction]
+        for method in methods:
+            part = at[at["method"] == method]
+            if part.empty:
+                continue
+            pooled = part.groupby("bin").apply(
+                lambda b: pd.Series({"confidence": np.average(b["confidence"], weights=b["share"]),
+                                     "accuracy": np.average(b["bin_accuracy"], weights=b["share"])}),
+                include_groups=False)
+            ax.plot(pooled["confidence"], pooled["accuracy"], marker="o", color=method_color(method),
+                    label=method_label(method))
+        ax.set_title(f"{DATASET_TITLES.get(dataset, dataset)}, {100 * fraction:g} % pruned", fontsize=10)
+        ax.set_xlabel("confidence")
+        ax.set_ylabel("accuracy")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
