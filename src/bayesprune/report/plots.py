@@ -506,3 +506,27 @@ def reliability_diagrams(bins: pd.DataFrame, dataset: str, methods: list[str],
     fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
+
+
+def scores_by_epoch(history: pd.DataFrame, methods: list[str]) -> Figure:
+    """What either checkpoint rule would keep: validation accuracy as trained and after pruning 90 % by epoch
+    (mean over seeds), a row per score, a column per dataset, a line per method (at most six)."""
+    datasets = [d for d in DATASET_TITLES if d in set(history["dataset"])]
+    scores = [s for s in SCORE_TITLES if s in history]
+    fig = Figure(figsize=(4.6 * len(datasets), 3.0 * len(scores) + 0.6))
+    axes = np.atleast_2d(fig.subplots(len(scores), len(datasets), squeeze=False))
+    for row, score in enumerate(scores):
+        for col, dataset in enumerate(datasets):
+            ax = axes[row, col]
+            rows = history[history["dataset"] == dataset]
+            for method in methods:
+                curve = rows[rows["method"] == method].groupby("epoch")[score].mean()
+                if len(curve):
+                    ax.plot(curve.index, curve.values, color=method_color(method), label=method_label(method))
+            ax.set_title(f"{DATASET_TITLES[dataset]}: {SCORE_TITLES[score]}", fontsize=10)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("validation accuracy")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
