@@ -133,3 +133,15 @@ def test_units_left_counts_units_cut_off_by_pruning():
     second[:, 2] = 0  # hidden unit 2 has no outgoing weight
     first[:, 0] = 0  # input 0 feeds nothing
     assert units_left([first, second]) == [4, 2, 3]
+
+
+def test_active_units_count_hidden_units_with_an_outgoing_weight_above_0_db():
+    from bayesprune.evaluate.diagnostics import active_units
+
+    torch.manual_seed(0)
+    model = BayesianMLP([784, 6, 4, 10], init_mu=0.0, init_rho=(0.0, 0.0))  # every SNR 0: no unit active
+    assert active_units(model) == [0, 0]
+    with torch.no_grad():
+        model.layers[1].weight_mu[2, 3] = 5.0  # hidden unit 3 of the first layer feeds one unit loudly
+        model.layers[2].weight_mu[:, 1] = 5.0
+    assert active_units(model) == [1, 1]

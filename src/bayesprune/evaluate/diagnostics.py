@@ -41,7 +41,23 @@ def posterior_record(model: BayesianMLP, start: list[Tensor]) -> dict[str, float
               for q, v in zip(SIGMA_QUANTILES, torch.quantile(now.float(), torch.tensor(SIGMA_QUANTILES)))}
     record["sigma_moved"] = ((now / before).log().abs() > math.log(MOVED_FACTOR)).double().mean().item()
     record["mu_abs_mean"] = _all([layer.weight_mu for layer in model.layers]).abs().mean().item()
+    for index, units in enumerate(active_units(model), start=1):
+        record[f"active_units_{index}"] = units
     return record
+
+
+ACTIVE_SNR = 1.0  # a hidden unit is active if one of its outgoing weights has |mu| / sigma >= 1 (0 dB)
+
+
+def active_units(model: BayesianMLP, level: float = ACTIVE_SNR) -> list[int]:
+    """Per hidden layer, the units that still pass a signal on: at least one outgoing weight with SNR >= level.
+    Mean-field variational inference switches whole units off (over-pruning, Trippe and Turner 2018): their
+    outgoing weights all sit at the prior, noise above signal."""
+    counts = []
+    for layer in model.layers[1:]:
+        snr = layer.weight_mu.detach().abs() / F.softplus(layer.weight_rho.detach())
+        counts.append(int((snr >= level).any(dim=0).sum()))
+    return counts
 
 
 def kl_to_prior(prior: Prior, sigma: float, mu: float = 0.0) -> float:
