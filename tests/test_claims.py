@@ -125,6 +125,9 @@ def test_cost_claim_uses_the_median_epoch_and_names_the_study_style_ratio():
     claim = bbb_cost(history, bench)
     assert "this profile's epochs: 3.0x" in claim["ours"] and "as the study writes it: 20.0x on cpu" in claim["ours"]
     assert claim["verdict"] == "holds only for the study's implementation"
+    gpu = [{"machine": "gpu", "bbb/sgd": 3.3, "bbb-study/sgd": 181.5,
+            "models": {"bbb-study": {"step_ms": 37.16}, "sgd-eager": {"step_ms": 1.5555}, "sgd": {"step_ms": 0.2047}}}]
+    assert "as the study writes it: 23.9x on gpu" in bbb_cost(history, gpu)["ours"]  # eager against eager
 
 
 def test_claims_by_regime_puts_each_regime_s_verdict_side_by_side():

@@ -219,6 +219,7 @@ MODELS = {
 RATIOS = {  # reported ratio -> (numerator, denominator)
     **{f"{name}/sgd": (name, "sgd") for name in ("bbb", "bbb-torch", "bbb-plain", "bbb-study", "blitz", "dropout0.5")},
     "bbb-eager/sgd-eager": ("bbb-eager", "sgd-eager"),
+    "bbb-study/sgd-eager": ("bbb-study", "sgd-eager"),  # like with like: both launched op by op
     "blitz/bbb": ("blitz", "bbb"),
     "bbb-2x1200/sgd-2x1200": ("bbb-2x1200", "sgd-2x1200"),
 }

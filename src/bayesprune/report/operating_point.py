@@ -172,6 +172,6 @@ def table2_reading(blundell_dir: Path) -> str:
         f"Validation NLL is lowest at epoch {', '.join(str(int(e)) for e in best['epoch'])} of "
         f"{int(history['epoch'].max())}, where the unpruned test error was "
         f"{', '.join(f'{100 * (1 - a):.2f} %' for a in best['test_acc'])}; the runs keep their last epoch, and "
-        f"training on past that optimum raises the error rather than lowering it, so the gap in level to Blundell "
-        f"et al.'s is not one of too little training."
+        f"training on past that optimum at a constant rate raises the error rather than lowering it, so the gap "
+        f"in level to Blundell et al.'s is not one of too few epochs at this rate."
     )
