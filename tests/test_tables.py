@@ -117,3 +117,17 @@ def test_epoch_times_are_medians_that_a_stalled_epoch_cannot_carry():
     row = epoch_times(history).loc[("mnist", "corrected", "dropout0.9")]
     assert row["median seconds per epoch"] == pytest.approx(4.4)
     assert row["slowest epoch, seconds"] == 2262.0 and row["stalled epochs"] == 1 and row["epochs"] == 5
+
+
+def test_augmentation_check_says_which_code_path_matches_the_study_s_table():
+    from bayesprune.report.tables import augmentation_check
+
+    rows = [{"dataset": "fashion-mnist", "method": m, "seed": 0, "protocol": p, "criterion": c, "fraction": 0.0,
+             "accuracy_mean": a, "accuracy_ensemble": a}
+            for m, c in (("sgd", "magnitude"), ("bbb", "snr"))
+            for p, a in (("study", 0.75), ("study without augmentation", 0.895), ("corrected", 0.896))]
+    table, text = augmentation_check(pd.DataFrame(rows))
+    assert list(table.index) == ["SGD", "BBB"] and table.loc["BBB", "study's table"] == pytest.approx(0.8925)
+    assert "cannot come from its public code as written" in text
+    same = [dict(r, accuracy_mean=0.75) for r in rows]
+    assert "does not come closer" in augmentation_check(pd.DataFrame(same))[1]
