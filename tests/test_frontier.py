@@ -72,3 +72,12 @@ def test_profiles_written_before_and_after_the_footprint_columns_read_as_one_set
     assert table.loc[0.0].between(1, 5).all() and table.loc[0.99, "SGD"] > table.loc[0.0, "SGD"]
     reading = study_network_reading(points)
     assert "Sparse VD as trained removes" in reading and "fine-tuned" not in reading
+
+
+def test_the_fine_tuning_schedule_is_chosen_on_validation_accuracy_not_on_test_error():
+    pruning = _pruning({"sgd-l1": (2.0, 2.05, 2.3, 4.0, 9.0), "bbb": (2.2, 2.2, 2.25, 2.6, 2.8)})
+    tuned = pruning[(pruning["method"] == "sgd-l1") & (pruning["fraction"] > 0)]
+    good_on_test = tuned.assign(schedule="iterative", accuracy_mean=1 - 2.1 / 100, val_accuracy=0.90)
+    chosen = tuned.assign(schedule="one-shot", val_accuracy=0.95)  # no better on test, better on validation
+    ours, verdict = compression_verdict(as_points(pruning, pd.concat([good_on_test, chosen])))
+    assert "chosen on validation" in ours and "SGD + L1 10x" in ours and verdict == "holds"
