@@ -92,7 +92,7 @@ def build_chapters(results_dir: Path, book_dir: Path) -> list[Path]:
         output = out_dir / f"{name}.ipynb"
         execute_notebook(name, output, {key: values[key] for key in parameters})
         forget_paths(output)
-        fold_code(output)
+        fold_code(output, hide="remove-input")
         written.append(output)
     for run_dir in sorted(results_dir.glob("runs/*/")):
         for name in RUN_NOTEBOOKS:
@@ -108,10 +108,11 @@ PLUMBING = {"parameters", "injected-parameters"}  # cells a reader never needs: 
 SHOWN = {"remove-cell", "remove-input", "hide-input", "hide-cell", "remove-output"}  # a cell's own choice
 
 
-def fold_code(path: Path, template: Path | None = None) -> None:
-    """Make an executed chapter read as a report: parameter cells removed (they hold machine paths), every
-    other code cell's source folded away behind a toggle unless the notebook chose otherwise. A run's
-    notebook, executed from `template` perhaps long ago, takes the template's figure captions of today."""
+def fold_code(path: Path, template: Path | None = None, hide: str = "hide-input") -> None:
+    """Make an executed notebook read as a report: parameter cells removed (they hold machine paths), every
+    other code cell's source hidden as `hide` says (a chapter's removed from the page, its notebook holding it
+    behind the page's download button; a run's folded behind a toggle) unless the notebook chose otherwise. A
+    run's notebook, executed from `template` perhaps long ago, takes the template's figure captions of today."""
     notebook = nbformat.read(path, as_version=4)
     captions = {}
     if template is not None:
@@ -126,7 +127,7 @@ def fold_code(path: Path, template: Path | None = None) -> None:
         if PLUMBING & set(tags):
             tags.append("remove-cell")
         elif not SHOWN & set(tags):
-            tags.append("hide-input")
+            tags.append(hide)
     nbformat.write(notebook, path)
 
 
