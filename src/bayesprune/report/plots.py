@@ -63,24 +63,34 @@ def loss_curve(history: pd.DataFrame) -> Figure:
     return fig
 
 
+COLUMN_LABELS = {"nll": "training NLL per example", "loss": "training loss per example", "test_acc": "test accuracy",
+                 "train_acc": "training accuracy", "val_acc": "validation accuracy"}
+PROTOCOL_LINES = {"corrected": "-", "study": "--"}
+
+
 def training_curves(history: pd.DataFrame, column: str = "nll") -> Figure:
-    """One panel per dataset: a column of the history by epoch, a line per method (mean over seeds)."""
+    """One panel per dataset: a column of the history by epoch (mean over seeds), a colour per method and a line
+    style per protocol; losses on a log axis, accuracies on a linear one."""
     datasets = [d for d in DATASET_TITLES if d in set(history["dataset"])]
-    fig = Figure(figsize=(5.5 * len(datasets), 3.6))
+    fig = Figure(figsize=(5.5 * len(datasets), 3.6 + 0.5))
     axes = fig.subplots(1, len(datasets), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         rows = history[history["dataset"] == dataset]
-        for protocol, style in zip(sorted(rows["protocol"].unique()), ("-", "--", ":", "-.")):
+        for protocol in sorted(rows["protocol"].unique()):
             for method in method_order(rows["method"].unique()):
                 curve = rows[(rows["method"] == method) & (rows["protocol"] == protocol)].groupby("epoch")[column].mean()
-                label = method_label(method) + (f", {protocol}" if rows["protocol"].nunique() > 1 else "")
-                ax.plot(curve.index, curve.values, style, marker=".", label=label)
+                if len(curve):
+                    label = method_label(method) + (f", {protocol}" if rows["protocol"].nunique() > 1 else "")
+                    ax.plot(curve.index, curve.values, PROTOCOL_LINES.get(protocol, ":"), color=method_color(method),
+                            label=label)
         ax.set_title(DATASET_TITLES[dataset])
         ax.set_xlabel("epoch")
-        ax.set_ylabel(column)
-        ax.set_yscale("log")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+        ax.set_ylabel(COLUMN_LABELS.get(column, column))
+        if column in ("nll", "loss"):
+            ax.set_yscale("log")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False, fontsize=9)
+    fig.tight_layout(rect=(0, 0.04 + 0.04 * ((len(labels) - 1) // 5), 1, 1))
     return fig
 
 
@@ -112,15 +122,17 @@ def _fraction_axis(ax) -> None:
     ax.set_ylim(0, 1)
 
 
-METHOD_COLORS = {"sgd": "C0", "dropout0.5": "C1", "dropout0.75": "C2", "dropout0.9": "C3", "bbb": "C4", "sparsevd": "C5",
-                 "sgd-l2": "C6", "dropout0.5-l2": "C8", "sgd-l1": "C9", "dropout0.5-l1": "#1f3f7f",
-                 "sgd-mixture": "black"}
+# One colour per method for the whole book, from Paul Tol's colour-blind-safe "muted" scheme (black and grey for
+# the last two); line styles tell criteria and protocols apart.
+METHOD_COLORS = {"sgd": "#332288", "dropout0.5": "#88CCEE", "dropout0.75": "#44AA99", "dropout0.9": "#999933",
+                 "bbb": "#CC6677", "sparsevd": "#117733", "sgd-l2": "#AA4499", "dropout0.5-l2": "#DDCC77",
+                 "sgd-l1": "#882255", "dropout0.5-l1": "#777777", "sgd-mixture": "#000000"}
 CRITERION_LINES = {"magnitude": "-", "snr": "--", "snr_rho": ":"}
 
 
 def method_color(method: str) -> str:
     """One colour per method, the same in every figure of the book."""
-    return METHOD_COLORS.get(method, "C7")
+    return METHOD_COLORS.get(method, "#BBBBBB")
 
 
 def pruning_curves(pruning: pd.DataFrame, column: str = "accuracy_mean") -> Figure:
