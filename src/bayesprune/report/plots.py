@@ -89,8 +89,9 @@ def training_curves(history: pd.DataFrame, column: str = "nll") -> Figure:
         if column in ("nll", "loss"):
             ax.set_yscale("log")
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), frameon=False, fontsize=9)
-    fig.tight_layout(rect=(0, 0.04 + 0.04 * ((len(labels) - 1) // 5), 1, 1))
+    columns = min(len(labels), 3 * len(datasets))
+    fig.legend(handles, labels, loc="lower center", ncol=columns, frameon=False, fontsize=9)
+    fig.tight_layout(rect=(0, 0.05 * (1 + (len(labels) - 1) // columns), 1, 1))
     return fig
 
 
