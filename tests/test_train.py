@@ -242,3 +242,38 @@ def test_cli_reports_a_failed_recheck_in_one_line(real_data_root, tmp_path):
                 "broken")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "ended failed" in done.stderr and "non-finite loss" in done.stderr
+
+
+def test_learning_rate_schedules_hold_the_rate_then_decay_towards_zero():
+    from bayesprune.config import schedule_factor
+
+    assert [schedule_factor("constant", e, 4) for e in range(4)] == [1.0] * 4
+    assert [schedule_factor("linear", e, 4, 0.5) for e in range(4)] == [1.0, 1.0, 1.0, 0.5]
+    cosine = [schedule_factor("cosine", e, 4) for e in range(4)]
+    assert cosine[0] == 1.0 and cosine == sorted(cosine, reverse=True) and cosine[-1] > 0
+    cfg = RunConfig(epochs=200, lr=1e-3, lr_schedule="linear", lr_decay_start=100)  # Molchanov et al.'s Sparse VD
+    assert cfg.lr_at(99) == 1e-3 and cfg.lr_at(150) == pytest.approx(5e-4) and cfg.lr_at(199) == pytest.approx(1e-5)
+    assert cfg.lr_at(3, epochs=4) == pytest.approx(5e-4)  # fine-tuning: the same shape over its epochs
+    with pytest.raises(ValueError, match="lr_schedule"):
+        RunConfig(lr_schedule="step")
+    with pytest.raises(ValueError, match="lr_decay_start"):
+        RunConfig(epochs=10, lr_schedule="linear", lr_decay_start=10)
+
+
+def test_training_follows_the_schedule_and_a_resumed_run_keeps_it(real_data_root, tmp_path):
+    cfg = small_config(epochs=4, lr_schedule="linear", lr_decay_start=2)
+    unbroken = train(cfg, progress=False)
+    assert [round(r["lr"], 6) for r in unbroken.history] == [1e-3, 1e-3, 1e-3, 5e-4]
+
+    def interrupt(record):
+        if record["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, out_dir=tmp_path, progress=False, on_epoch_end=interrupt)
+    resumed = train(cfg, out_dir=tmp_path, progress=False)
+    assert _without_seconds(resumed.history) == _without_seconds(unbroken.history)
+    constant = train(small_config(epochs=4), progress=False)
+    assert _without_seconds(constant.history)[:3] == [
+        {k: v for k, v in r.items()} for r in _without_seconds(unbroken.history)[:3]]
+    assert constant.history[3]["loss"] != unbroken.history[3]["loss"]

@@ -11,6 +11,7 @@ from typing import Any
 
 DATASETS = ("mnist", "fashion-mnist")
 OPTIMIZERS = ("adam", "sgd")
+LR_SCHEDULES = ("constant", "linear", "cosine")
 PRIORS = ("mixture", "gaussian", "laplace")
 SELECTIONS = ("val_acc", "val_acc_pruned")  # what picks a run's kept epoch (and a search's point): dense or pruned
 KL_WEIGHTINGS = ("blundell", "uniform", "study")
@@ -88,6 +89,18 @@ def method_dropout(method: str) -> float:
     raise ValueError(f"unknown method {method!r}; valid choices: {METHOD_CHOICES}")
 
 
+def schedule_factor(schedule: str, epoch: int, epochs: int, decay_start: float = 0.0) -> float:
+    """Share of the full learning rate in epoch `epoch` (0-based) of `epochs`: 1 before decay_start (a share of
+    the epochs), then linear or half-cosine decay that reaches 1 / (decay length) of it in the last epoch."""
+    _choice("lr_schedule", schedule, LR_SCHEDULES)
+    start = round(decay_start * epochs)
+    if schedule == "constant" or epoch < start:
+        return 1.0
+    length = epochs - start
+    done = (epoch - start) / length  # 0 in the first decayed epoch
+    return 1.0 - done if schedule == "linear" else 0.5 * (1.0 + math.cos(math.pi * done))
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that determines one training run; defaults follow the study's protocol."""
@@ -104,6 +117,8 @@ class RunConfig:
     optimizer: str = "adam"  # the study used Adam for every model
     lr: float = 1e-4  # the study's Adam learning rate
     momentum: float = 0.0  # used by optimizer="sgd" only
+    lr_schedule: str = "constant"  # constant | linear | cosine: from lr_decay_start the rate falls to 0 by the last epoch
+    lr_decay_start: int = 0  # epochs at the full rate before the decay (Molchanov et al.'s Sparse VD: 100 of 200)
     hidden: tuple[int, ...] = (500, 500)  # 784-500-500-10
     input_dropout: float = 0.0  # dropout on the input pixels; the study used the hidden rate
     pixel_divisor: float = 255.0  # the study scaled to [0, 1]; Blundell et al. divided by 126
@@ -143,6 +158,9 @@ class RunConfig:
         if not isinstance(self.variant, str) or not _VARIANT.match(self.variant):
             raise ValueError(f"variant must be a name of letters, digits, '_', '-' and '.', got {self.variant!r}")
         _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        if not isinstance(self.lr_decay_start, int) or not 0 <= self.lr_decay_start < self.epochs:
+            raise ValueError(f"lr_decay_start must be an integer in [0, epochs), got {self.lr_decay_start!r}")
         _choice("prior", self.prior, PRIORS)
         if self.prior == "laplace" and not self.penalty:
             raise ValueError("prior 'laplace' is for the MAP methods (<base>-l1); BBB takes mixture or gaussian")
@@ -246,6 +264,12 @@ class RunConfig:
     def base_method(self) -> str:
         """The method without its penalty: "sgd-l1" -> "sgd"."""
         return split_method(self.method)[0]
+
+    def lr_at(self, epoch: int, epochs: int | None = None) -> float:
+        """The learning rate of epoch `epoch` (0-based) of `epochs` (default: the epochs trained): full until
+        lr_decay_start (scaled to `epochs`), then falling linearly or along a half cosine towards 0 at the end."""
+        return self.lr * schedule_factor(self.lr_schedule, epoch, epochs or self.train_epochs,
+                                         self.lr_decay_start / self.epochs)
 
     def kl_ramp(self, epoch: int) -> float:
         """Share of the complexity cost in epoch `epoch` (0-based): linear over kl_warmup epochs, then 1."""

@@ -17,7 +17,7 @@ from bayesprune.model.elbo import kl_weights
 from bayesprune.evaluate.scores import accuracy, mean_logits, scored_row
 from bayesprune.model.models import training_prior
 from bayesprune.compress.prune import global_prune, sweep_criteria
-from bayesprune.training.train import build_optimizer, epoch_minibatches, epoch_seed, training_step
+from bayesprune.training.train import build_optimizer, epoch_minibatches, epoch_seed, set_learning_rate, training_step
 
 FINETUNE_STREAM = 500_000  # offset of fine-tuning's epoch seeds, apart from training's
 SCHEDULES = ("one-shot", "iterative")
@@ -47,6 +47,7 @@ def finetune(
     best, best_state, since = -1.0, None, 0
     for epoch in range(epochs):
         torch.manual_seed(epoch_seed(cfg.seed, FINETUNE_STREAM + epoch))
+        set_learning_rate(optimizer, cfg.lr_at(epoch, epochs))  # the training schedule's shape over these epochs
         model.train()
         for images, labels, kl_weight in epoch_minibatches(cfg, x, y, kl):
             training_step(plain, model, prior, optimizer, images, labels, kl_weight)

@@ -61,11 +61,21 @@ def epoch_minibatches(
         yield (random_affine(x[index]) if augment else x[index]), y[index], kl[step]
 
 
+def set_learning_rate(optimizer: torch.optim.Optimizer, value: float) -> None:
+    """Every parameter group's learning rate, written into the tensor a captured CUDA graph reads where it is one."""
+    for group in optimizer.param_groups:
+        if isinstance(group["lr"], Tensor):
+            group["lr"].fill_(value)
+        else:
+            group["lr"] = value
+
+
 def build_optimizer(cfg: RunConfig, model: nn.Module) -> torch.optim.Optimizer:
     """Adam or SGD (with momentum) over all parameters, as one fused kernel per step (capturable on CUDA)."""
     if cfg.optimizer == "adam":
         on_cuda = next(model.parameters()).is_cuda
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True, capturable=on_cuda)
+        lr = torch.tensor(cfg.lr, device="cuda") if on_cuda and cfg.lr_schedule != "constant" else cfg.lr  # graph-safe
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=True, capturable=on_cuda)
     return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, fused=True)
 
 
@@ -208,6 +218,7 @@ def train(
     while not training_done(cfg, history):
         epoch = len(history)
         torch.manual_seed(epoch_seed(cfg.seed, epoch))
+        set_learning_rate(optimizer, cfg.lr_at(epoch))
         model.train()
         started = time.perf_counter()
         totals = torch.zeros(4, device=device)  # objective, nll, weighted complexity, correct: no host sync
@@ -229,6 +240,7 @@ def train(
             "train_acc": correct_total / n,
             "test_acc": accuracy(mean_logits(model, x_test), y_test),
             "seconds": time.perf_counter() - started,
+            "lr": cfg.lr_at(epoch),
         }
         if validation is not None:
             record.update(validation_record(cfg, model, *validation))
