@@ -145,3 +145,13 @@ def test_active_units_count_hidden_units_with_an_outgoing_weight_above_0_db():
         model.layers[1].weight_mu[2, 3] = 5.0  # hidden unit 3 of the first layer feeds one unit loudly
         model.layers[2].weight_mu[:, 1] = 5.0
     assert active_units(model) == [1, 1]
+
+
+def test_the_footprint_gives_each_layer_s_share_removed():
+    from bayesprune.compress.footprint import compression_metrics
+
+    first, second = torch.ones(4, 5), torch.ones(3, 4)
+    first[:2] = 0
+    metrics = compression_metrics([first, second], [torch.ones(4), torch.ones(3)])
+    assert metrics["removed_layer1"] == 0.4 and metrics["removed_layer2"] == 0.0
+    assert metrics["architecture"] == "5-2-3"

@@ -52,7 +52,7 @@ def compression_metrics(weights: Sequence[Tensor], biases: Sequence[Tensor]) -> 
     """The costs of one network given its layers' weight matrices (out x in) and biases: nonzero parameters,
     compression ratio (all parameters / nonzero), theoretical speedup (dense / nonzero multiply-adds of the
     weight matrices), stored bytes dense and sparse (weights sparse, biases dense) in float32 and float16, and the
-    architecture left (`units_left`, e.g. 784-300-100-10 dense)."""
+    architecture left (`units_left`, e.g. 784-300-100-10 dense) and each weight matrix's share removed."""
     total = sum(w.numel() for w in weights) + sum(b.numel() for b in biases)
     nonzero = sum(int(torch.count_nonzero(p)) for p in [*weights, *biases])
     dense_macs = sum(w.numel() for w in weights)
@@ -61,6 +61,7 @@ def compression_metrics(weights: Sequence[Tensor], biases: Sequence[Tensor]) -> 
         "parameters": total, "nonzero": nonzero, "compression": total / max(nonzero, 1),
         "speedup": dense_macs / max(sparse_macs, 1),
         "architecture": "-".join(str(units) for units in units_left(weights)),
+        **{f"removed_layer{k}": 1 - int(torch.count_nonzero(w)) / w.numel() for k, w in enumerate(weights, start=1)},
     }
     bias_count = sum(b.numel() for b in biases)
     for dtype, size in BYTES.items():
