@@ -153,5 +153,5 @@ def test_the_footprint_gives_each_layer_s_share_removed():
     first, second = torch.ones(4, 5), torch.ones(3, 4)
     first[:2] = 0
     metrics = compression_metrics([first, second], [torch.ones(4), torch.ones(3)])
-    assert metrics["removed_layer1"] == 0.4 and metrics["removed_layer2"] == 0.0
+    assert metrics["removed_layer1"] == 0.5 and metrics["removed_layer2"] == 0.0
     assert metrics["architecture"] == "5-2-3"
