@@ -138,6 +138,45 @@ def test_the_landing_page_holds_the_reproducibility_summary(server, browser):
     for part in ("Reproducibility summary", "Scope of reproducibility", "Methodology", "Results", "What was easy",
                  "What was difficult"):
         assert part in text
-    assert page.locator("figure figcaption").count() >= 1 and page.locator("table.claims").count() == 1
+    assert page.locator("figure figcaption").count() >= 1 and page.locator("table.verdict-matrix").count() == 1
     assert "→" in text  # the headline numbers glued from the runs
     page.close()
+
+
+def test_the_verdict_matrix_fits_a_laptop_screen_and_the_landing_page_is_kept_as_screenshots(server, browser, tmp_path):
+    """The landing page's verdict matrix needs no horizontal scrolling at 1300 px; the landing page at both widths
+    is kept as screenshots (landing-1300.png, landing-390.png) for review."""
+    for width in WIDTHS:
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        page.goto(f"{server}/index.html", wait_until="networkidle")
+        if width == WIDTHS[0]:
+            overflow = page.evaluate("""() => { const t = document.querySelector('table.verdict-matrix');
+                let e = t; while (e && e.tagName !== 'MAIN') { if (e.scrollWidth > e.clientWidth + 1) return e.scrollWidth - e.clientWidth; e = e.parentElement; }
+                return 0; }""")
+            assert overflow == 0, f"the verdict matrix is {overflow} px too wide at {width} px"
+        page.screenshot(path=str(tmp_path / f"landing-{width}.png"), full_page=True)
+        page.close()
+    print(f"landing page screenshots in {tmp_path}")
+    assert {p.name for p in tmp_path.glob("landing-*.png")} == {f"landing-{w}.png" for w in WIDTHS}
+
+
+RAW_CODES = ("dropout0.5", "dropout0.75", "dropout0.9", "sgd-l1", "sgd-l2", "sgd-mixture", "fashion-mnist", "sparsevd")
+
+
+def test_chapter_tables_show_no_integer_index_no_nan_and_no_raw_method_code(server, browser):
+    problems = []
+    page = browser.new_page()
+    for page_path in [p for p in _pages() if p.startswith("results/") or p == "index.html"]:
+        page.goto(f"{server}/{page_path}", wait_until="networkidle")
+        for index, table in enumerate(page.evaluate("""() => Array.from(document.querySelectorAll('main table'))
+                .map(t => ({text: t.innerText, heads: Array.from(t.querySelectorAll('tbody tr'))
+                    .map(r => (r.querySelector('th') || {}).innerText)}))""")):
+            heads = [h for h in table["heads"] if h is not None]
+            if heads and heads == [str(i) for i in range(len(heads))]:
+                problems.append(f"{page_path} table {index}: integer index column")
+            if "NaN" in table["text"].split():
+                problems.append(f"{page_path} table {index}: NaN")
+            problems += [f"{page_path} table {index}: raw code {code}" for code in RAW_CODES
+                         if code in table["text"].split()]
+    page.close()
+    assert problems == []

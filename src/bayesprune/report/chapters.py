@@ -30,7 +30,8 @@ STAGE = BOOK / "_build" / "source"  # where a book of another profile than the r
 BUILT = ("_build", "results", "runs")  # what a build writes into a book folder: never linked into the stage
 RUN_NOTEBOOKS = ("train", "prune")  # executed per run by the runner, copied into the book
 CHAPTERS: dict[str, tuple[str, ...]] = {
-    "summary": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir", "frontier_dir"),  # landing page
+    "summary": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir", "frontier_dir",
+                "fair_search_dir", "reference_dir"),  # landing page
     "prior": (),
     "training": ("results_dir", "converged_dir"),
     "weights": ("results_dir", "converged_dir"),
@@ -61,6 +62,7 @@ def parameter_values(results_dir: Path) -> dict[str, str]:
     paths = {
         "results_dir": Path(results_dir),
         "ablation_dir": Path(results_dir) if retrained else RESULTS / REFERENCE_PROFILE,
+        "reference_dir": RESULTS / REFERENCE_PROFILE,
         "bench_dir": RESULTS / "bench",
         "regime_dir": RESULTS / "regime",
         "search_dir": RESULTS / "search",

@@ -1,0 +1,121 @@
+"""One table style for the whole book: every chapter's tables go through `readable`.
+
+Human column names (with units where they have one), display names for methods and datasets from one table of
+labels, no integer index, integers as integers, decimals as the magnitude needs them, and "—" where a value does
+not apply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Any
+
+import pandas as pd
+from pandas.io.formats.style import Styler
+
+from bayesprune.config import method_dropout
+from bayesprune.report.reference import method_label
+
+DATASET_LABELS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+COLUMN_LABELS = {
+    "dataset": "dataset", "method": "method", "seed": "seed", "protocol": "protocol", "variant": "variant",
+    "criterion": "criterion", "fraction": "pruned", "lr": "Adam rate", "epochs": "epochs trained",
+    "accuracy_mean": "accuracy", "accuracy_ensemble": "accuracy (ensemble)", "achieved_sparsity": "removed",
+    "val_acc": "validation accuracy", "val_acc_pruned": "validation accuracy, pruned 90 %",
+    "val_nll": "validation NLL", "test_acc": "test accuracy", "train_acc": "training accuracy",
+    "best_epoch": "best epoch", "best_val_acc": "best validation accuracy", "near_zero_share": "share near 0",
+    "std": "sd", "kurtosis": "kurtosis", "mean": "mean", "mu_abs_mean": "mean |mu|", "sigma_median": "median sigma",
+    "sigma_initial_median": "initial median sigma", "sigma_kl_optimum": "sigma at the KL optimum",
+    "snr_db_median": "median SNR (dB)", "weights": "weights", "inputs": "inputs", "prior scale": "log prior scale",
+    "nll": "NLL", "ece": "ECE", "brier": "Brier score", "sparsity": "removed",
+}
+CRITERION_LABELS = {"magnitude": "|w|", "snr": "SNR", "snr_rho": "|mu|/rho (study's code)", "log_alpha": "log alpha",
+                    "log_alpha>3": "log alpha > 3"}
+MISSING = "—"
+
+
+def display_value(name: Any, value: Any) -> Any:
+    """A code as readers see it: method, dataset and criterion codes by their labels; anything else unchanged."""
+    if not isinstance(value, str):
+        return value
+    if name == "method":
+        return method_label(value)
+    if name == "dataset":
+        return DATASET_LABELS.get(value, value)
+    if name == "criterion":
+        return CRITERION_LABELS.get(value, value)
+    return value
+
+
+def column_label(name: Any) -> Any:
+    """A column or index name in words (tuples of a column MultiIndex level by level)."""
+    if isinstance(name, tuple):
+        return tuple(column_label(part) for part in name)
+    if not isinstance(name, str):
+        return name
+    return COLUMN_LABELS.get(name, DATASET_LABELS.get(name, name.replace("_", " ")))
+
+
+def number_format(values: pd.Series) -> Any:
+    """A formatter for one column: integers as integers, else decimals by magnitude (4 below 1, 2 below 100, 1
+    above), booleans as yes / empty, "—" where missing."""
+    present = values.dropna()
+    if values.dtype == bool or (len(present) and present.map(lambda v: isinstance(v, bool)).all()):
+        return lambda v: "yes" if v is True else "" if v is False else MISSING
+    numeric = pd.to_numeric(present, errors="coerce")
+    if len(present) == 0 or numeric.isna().any():
+        return lambda v: MISSING if _missing(v) else v
+    if (numeric == numeric.round()).all() and numeric.abs().max() < 1e15:
+        return lambda v: MISSING if _missing(v) else f"{int(round(float(v)))}"
+    largest = numeric.abs().max()
+    digits = 4 if largest < 1 else 2 if largest < 100 else 1
+    return lambda v: MISSING if _missing(v) else f"{float(v):.{digits}f}"
+
+
+def _missing(value: Any) -> bool:
+    """Whether a cell holds no value."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def readable(table: pd.DataFrame | pd.Series, caption: str | None = None) -> Styler:
+    """A result table as the book shows it (see the module docstring)."""
+    frame = table.to_frame() if isinstance(table, pd.Series) else table.copy()
+    default_index = isinstance(frame.index, pd.RangeIndex)
+    for name in ("method", "dataset", "criterion"):
+        if name in frame.columns and not isinstance(frame.columns, pd.MultiIndex):
+            frame[name] = frame[name].map(lambda v, n=name: display_value(n, v))
+        if name in (frame.index.names or []):
+            frame = frame.rename(index=lambda v, n=name: display_value(n, v), level=name)
+    frame.index = frame.index.set_names([column_label(n) for n in frame.index.names])
+    frame = frame.rename(columns=lambda c: display_value("method", c) if c in _method_codes(frame) else column_label(c))
+    if isinstance(frame.columns, pd.MultiIndex):
+        frame.columns = pd.MultiIndex.from_tuples([tuple(DATASET_LABELS.get(p, column_label(p)) if isinstance(p, str)
+                                                         else p for p in c) for c in frame.columns])
+    styler = frame.style.format({c: number_format(frame[c]) for c in frame.columns})
+    styler = styler.set_uuid(_digest(frame))
+    if default_index:
+        styler = styler.hide(axis="index")
+    if caption:
+        styler = styler.set_caption(caption)
+    return styler
+
+
+def _method_codes(frame: pd.DataFrame) -> set[str]:
+    """Column names that are method codes (a table with a column per method)."""
+    return {c for c in frame.columns if isinstance(c, str) and is_method(c)}
+
+
+def is_method(name: str) -> bool:
+    """Whether a name is a valid method code."""
+    try:
+        method_dropout(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _digest(frame: pd.DataFrame) -> str:
+    """A stable id for a table's HTML, so that the same table renders the same page."""
+    text = frame.to_csv()
+    return "t" + hashlib.sha256(text.encode()).hexdigest()[:10]

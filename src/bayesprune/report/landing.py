@@ -1,0 +1,129 @@
+"""The landing page: the verdict matrix (claims as rows, regimes as columns, one coloured word a cell) and the
+findings in plain words, each with its key number computed from the runs and a link to the chapter behind it."""
+
+from __future__ import annotations
+
+from html import escape
+
+import pandas as pd
+
+from bayesprune.report.reference import method_label
+
+SHORT_CLAIMS = {  # a claim's opening words -> its row label in the matrix
+    "BBB keeps its accuracy": "BBB keeps its accuracy at 90 %",
+    "SGD and dropout networks collapse": "SGD and dropout collapse at 90 %",
+    "At 90 % pruned, BBB is the most accurate": "BBB most accurate at 90 %",
+    "BBB outperforms all other methods": "“by a huge margin” (abstract)",
+    "BBB's robustness to pruning comes from its posterior": "the posterior, not the prior",
+    "BBB costs about 10x": "BBB costs 10x SGD",
+    "BBB needs fewer epochs": "BBB needs fewer epochs",
+    "Networks whose weights spread wider": "wider weights prune better",
+    "All models still under-fit": "all models under-fit",
+    "Blundell et al.'s Table 2": "Blundell's Table 2",
+    "Bayesian training (BBB) compresses better": "BBB compresses better",
+    "Pruned BBB keeps its calibration": "pruned BBB keeps its uncertainty",
+}
+REGIME_SHORT = {"the study's recipe": "study's recipe", "profile": "this profile", "at the operating point": "operating point",
+                "Blundell": "Blundell's setting", "LeNet-300-100": "frontier (LeNet)"}
+OUTCOMES = (  # (verdict's opening, word shown, class): the first that matches
+    ("holds only", "study's code only", "only"), ("holds for", "partly", "partly"), ("shape: holds; level: holds", "holds", "holds"),
+    ("shape: holds", "shape only", "partly"), ("holds", "holds", "holds"), ("does not hold for", "partly", "partly"),
+    ("does not hold", "does not hold", "fails"), ("inconclusive", "inconclusive", "unclear"),
+    ("partly", "partly", "partly"), ("mixed", "partly", "partly"), ("weak", "weak", "unclear"),
+    ("not tested", "—", "none"), ("shape: does not hold", "does not hold", "fails"),
+)
+COLOURS = {"holds": "#117733", "fails": "#CC3311", "unclear": "#BB8800", "partly": "#0077BB", "only": "#AA4499",
+           "none": "#999999"}
+
+
+def short_claim(claim: str) -> str:
+    """The matrix's row label of a claim."""
+    return next((short for opening, short in SHORT_CLAIMS.items() if claim.startswith(opening)), claim)
+
+
+def short_regime(title: str) -> str:
+    """The matrix's column label of a regime title."""
+    return next((short for opening, short in REGIME_SHORT.items() if title.startswith(opening)), title)
+
+
+def outcome(verdict: str) -> tuple[str, str]:
+    """(word, class) of a verdict: holds, does not hold, inconclusive, partly, the study's code only, or —."""
+    for opening, word, kind in OUTCOMES:
+        if verdict.startswith(opening):
+            return word + (" ¹" if "(one seed)" in verdict else ""), kind
+    return verdict, "none"
+
+
+def verdict_matrix_html(claims: pd.DataFrame, link: str = "claims.html") -> str:
+    """Claims as rows, regimes as columns, each cell one coloured word; the numbers stay in the claims chapter."""
+    regimes = [c.removeprefix("verdict: ") for c in claims.columns if c.startswith("verdict: ")]
+    head = "".join(f"<th>{escape(short_regime(r))}</th>" for r in regimes)
+    rows = []
+    for _, row in claims.iterrows():
+        cells = []
+        for regime in regimes:
+            word, kind = outcome(str(row[f"verdict: {regime}"]))
+            cells.append(f'<td class="verdict {kind}" style="color:{COLOURS[kind]}">{escape(word)}</td>')
+        rows.append(f'<tr><th scope="row"><a href="{link}">{escape(short_claim(row["claim"]))}</a></th>{"".join(cells)}</tr>')
+    note = ('<p class="matrix-note"><small>¹ rests on one seed. Each cell\'s numbers, interval and rule: '
+            f'<a href="{link}">the claims chapter</a>.</small></p>')
+    return (f'<table class="verdict-matrix" style="font-size: 0.85em; width: 100%"><thead><tr><th>claim</th>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>{note}')
+
+
+def findings(study_ablation: dict[str, float] | None, headline: dict[str, str], fair: pd.DataFrame | None,
+             compression: str | None) -> list[str]:
+    """The landing page's findings in plain words (markdown), each with its number and its chapter."""
+    items = []
+    if study_ablation:
+        items.append(
+            f"**The study's flat BBB rows come from its code**: its pruning never reaches the network. With the "
+            f"masks applied, its own BBB keeps {study_ablation['fixed']:.3f} at 90 % pruned "
+            f"(reported {study_ablation['reported']:.3f}). [Audit](audit.html)")
+    if "point_bbb" in headline:
+        items.append(f"**BBB whose posterior trained keeps its accuracy** pruned by signal-to-noise: "
+                     f"{headline['point_bbb']} from dense to 90 % pruned, where the best unregularised baseline "
+                     f"keeps {headline.get('point_baseline', 'none')}. [Operating point](operating_point.html)")
+    if fair is not None and len(fair):
+        best = fair.sort_values("validation", ascending=False)
+        bbb = best[best.index.get_level_values("method") == "bbb"]
+        other = best[best.index.get_level_values("method") != "bbb"].iloc[0]
+        method = best[best.index.get_level_values("method") != "bbb"].index[0][0]
+        text = (f"**Give the baselines a prior and the gap closes**: chosen for accuracy after pruning 90 %, "
+                f"{method_label(method)} reaches {other['validation']:.4f} on validation data")
+        text += f" against BBB's {bbb['validation'].iloc[0]:.4f}" if len(bbb) else " (BBB's search is still to run)"
+        items.append(text + ". [A fair comparison](fairness.html)")
+    if compression:
+        items.append(f"**On the compression frontier** (LeNet-300-100): {compression}. [Frontier](frontier.html)")
+    return items
+
+
+def masks_reach_the_network(ablation: pd.DataFrame, dataset: str = "mnist") -> dict[str, float] | None:
+    """The study's own BBB at 90 % pruned once its pruning reaches the network (the ablation's pruning_detached
+    fixed alone, first seed), beside its reported number; None where the ablation has not run."""
+    from bayesprune.report.reference import REPORTED
+
+    rows = ablation[(ablation["method"] == "bbb") & (ablation["protocol"] == "study") & (ablation["dataset"] == dataset)
+                    & (ablation["fixed"] == "pruning_detached") & (ablation["fraction"].round(6) == 0.9)]
+    if rows.empty:
+        return None
+    return {"fixed": float(rows["accuracy_mean"].mean()), "reported": REPORTED[dataset]["bbb"][3]}
+
+
+def compression_finding(summary: pd.DataFrame, tolerance: float = 0.5) -> str | None:
+    """BBB's, the best method without a posterior's and Sparse VD's highest compression ratio within `tolerance`
+    points of their dense error (MNIST, best schedule), in words; None where BBB was not on the frontier."""
+    from bayesprune.report.frontier import BAYESIAN_LABELS, best_ratios
+
+    table = best_ratios(summary, (tolerance,))[f"ratio within {tolerance:g}"]
+    best = table.groupby(level=["dataset", "method"]).max()
+    if ("mnist", "BBB") not in best.index:
+        return None
+    mnist = best.xs("mnist", level="dataset")
+    others = mnist[[m not in BAYESIAN_LABELS for m in mnist.index]]
+    text = f"BBB stays within {tolerance:g} points of its dense error up to a compression ratio of {mnist['BBB']:.0f}x"
+    if len(others):
+        text += f", against {others.max():.0f}x for {others.idxmax()}"
+    if "Sparse VD" in mnist:
+        text += f", and Sparse VD reaches {mnist['Sparse VD']:.0f}x"
+    return text

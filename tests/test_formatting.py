@@ -1,0 +1,34 @@
+"""One table style: display names, no integer index, '—' for what does not apply, integers as integers."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from bayesprune.report.formatting import is_method, readable
+
+
+def test_a_table_reads_as_the_book_shows_it():
+    frame = pd.DataFrame({"dataset": ["mnist", "fashion-mnist"], "method": ["dropout0.5", "sgd-l1"],
+                          "epochs": [60.0, 41.0], "best_val_acc": [0.98123, math.nan], "chosen": [True, False]})
+    html = readable(frame).to_html()
+    assert "Fashion-MNIST" in html and "Dropout 0.5" in html and "SGD + L1" in html
+    assert "dropout0.5" not in html and "fashion-mnist" not in html
+    assert "NaN" not in html and "nan" not in html and "—" in html
+    assert ">60<" in html and "60.0" not in html  # integers as integers
+    assert ">0.9812<" in html and "best validation accuracy" in html and "best_val_acc" not in html
+    assert 'class="row_heading' not in html  # the integer index is hidden
+
+
+def test_index_levels_and_method_columns_take_display_names_and_the_html_is_stable():
+    frame = pd.DataFrame({"mnist": [0.9, 0.8]}, index=pd.Index(["bbb", "sgd-mixture"], name="method"))
+    first, second = readable(frame).to_html(), readable(frame.copy()).to_html()
+    assert "MAP, BBB's prior" in first and "MNIST" in first and first == second
+    wide = pd.DataFrame({"sgd": [0.5], "bbb": [0.9]})
+    assert "SGD" in readable(wide).to_html()
+
+
+def test_method_codes_are_told_from_other_names():
+    assert is_method("dropout0.5-l2") and is_method("bbb")
+    assert not is_method("fashion-mnist") and not is_method("epochs")
