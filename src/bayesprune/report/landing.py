@@ -82,7 +82,7 @@ def findings(study_ablation: dict[str, float] | None, headline: dict[str, str], 
             f"(reported {study_ablation['reported']:.3f}). [Audit](audit.html)")
     if "point_bbb" in headline:
         items.append(f"**BBB whose posterior trained keeps its accuracy** pruned by signal-to-noise: "
-                     f"{headline['point_bbb']} from dense to 90 % pruned, where the best unregularised baseline "
+                     f"{headline['point_bbb']} from dense to 90 % pruned, where the best baseline "
                      f"keeps {headline.get('point_baseline', 'none')}. [Operating point](operating_point.html)")
     if fair is not None and len(fair):
         best = fair.sort_values("validation", ascending=False)
