@@ -131,3 +131,26 @@ def test_patience_waits_until_neither_validation_score_improves():
     flat = rising_pruned + [{"val_acc": 0.8, "val_acc_pruned": 0.3}] * 2
     assert training_done(cfg, flat)
     assert training_done(cfg, [{"val_acc": a} for a in (0.9, 0.8, 0.8)])  # histories without the pruned score
+
+
+def test_a_run_that_differs_only_in_its_selection_rule_reuses_the_training(real_data_root, tmp_path):
+    import shutil
+
+    from bayesprune.training.checkpoint import load_checkpoint
+    from bayesprune.training.train import CHECKPOINT, trained_state
+
+    cfg = small_config(method="sgd-l2", epochs=4, validation=500, patience=4, kl_weighting="uniform")
+    first = train(cfg, out_dir=tmp_path / "dense", progress=False)
+    other = dataclasses.replace(cfg, select="val_acc_pruned", variant="pruned90")
+    assert other.trains_like(cfg) and not dataclasses.replace(cfg, lr=3e-3).trains_like(cfg)
+    (tmp_path / "pruned").mkdir()
+    shutil.copyfile(tmp_path / "dense" / CHECKPOINT, tmp_path / "pruned" / CHECKPOINT)
+    reused = train(other, out_dir=tmp_path / "pruned", progress=False)
+    assert reused.history == first.history  # nothing trained again
+    state = load_checkpoint(tmp_path / "dense" / CHECKPOINT)
+    kept = [e for e, r in enumerate(first.history, 1) if r["val_acc_pruned"] == max(h["val_acc_pruned"] for h in first.history)][0]
+    assert set(state["best_models"]) == {"val_acc", "val_acc_pruned"}
+    for name, tensor in reused.model.state_dict().items():
+        assert torch.equal(tensor, trained_state(other, state)[name])
+    x_val, y_val = training_splits(cfg, None, "cpu")[1]
+    assert pruned_accuracy(reused.model, x_val, y_val, 0.9) == pytest.approx(first.history[kept - 1]["val_acc_pruned"])

@@ -52,13 +52,31 @@ def test_finished_runs_are_skipped_and_tables_are_tidy(real_data_root, tmp_path)
     pruning = pd.read_csv(run_dir / "pruning.csv")
     assert list(pruning.columns) == ["dataset", "method", "seed", "protocol", "variant", "criterion", "fraction",
                                      "achieved_sparsity", "accuracy_mean", "accuracy_ensemble", "parameters", "nonzero",
-                                     "compression", "speedup", "bytes_dense_float32", "bytes_csr_float32",
+                                     "compression", "speedup", "architecture", "removed_layer1", "removed_layer2",
+                                     "bytes_dense_float32", "bytes_csr_float32",
                                      "bytes_bitmask_float32", "bytes_dense_float16", "bytes_csr_float16",
                                      "bytes_bitmask_float16"]
     assert pruning["accuracy_ensemble"].isna().all()
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["config"]["method"] == "sgd" and manifest["libraries"]["torch"]
     assert not RunPaths(run_dir.parent, run_dir.name).partial.exists()
+
+
+@pytest.mark.slow
+def test_a_run_that_differs_only_in_its_selection_rule_is_pruned_from_its_sibling_s_training(real_data_root, tmp_path):
+    config = {**TINY, "method": "sgd-l1", "validation": 100, "patience": 2, "epochs": 3}
+    entry = {"datasets": ["mnist"], "methods": ["sgd-l1"], "seeds": [0], "fractions": [0.0, 0.9], "config": config,
+             "variants": {"dense": {}, "pruned": {"select": "val_acc_pruned"}}}
+    profile = load_profiles(_profiles_file(tmp_path, tiny=entry))["tiny"]
+    summary = run_grid(profile, tmp_path / "results", progress=False)
+    assert len(summary.finished) == 2 and not summary.failed
+    runs = tmp_path / "results" / "tiny" / "runs"
+    dense, pruned = (json.loads((runs / f"mnist-sgd-l1-corrected-{v}-s0" / "manifest.json").read_text())
+                     for v in ("dense", "pruned"))
+    assert "trained_in" not in dense and pruned["trained_in"] == "mnist-sgd-l1-corrected-dense-s0"
+    assert pruned["train_seconds"] == 0.0
+    first, second = (pd.read_csv(runs / f"mnist-sgd-l1-corrected-{v}-s0" / "history.csv") for v in ("dense", "pruned"))
+    assert first.drop(columns="variant").equals(second.drop(columns="variant"))
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -289,6 +290,12 @@ class RunConfig:
         data["deviations"] = list(self.deviations)
         data["init_rho"] = list(self.init_rho)
         return data
+
+    def trains_like(self, other: RunConfig) -> bool:
+        """Whether two configs train the same network epoch by epoch: equal but for the kept epoch's score and the
+        variant's name, so one's checkpoint serves the other."""
+        neutral = {"select": "val_acc", "variant": ""}
+        return dataclasses.replace(self, **neutral) == dataclasses.replace(other, **neutral)
 
     def digest(self) -> str:
         """Short stable hash of the configuration (keys runs and checkpoints)."""

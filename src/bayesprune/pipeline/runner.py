@@ -96,7 +96,7 @@ def _prepare_partial(partial: Path, cfg: RunConfig) -> None:
     A damaged checkpoint stays: training sets it aside and says so.
     """
     try:
-        stale = RunConfig.from_dict(load_checkpoint(partial / CHECKPOINT)["config"]) != cfg
+        stale = not RunConfig.from_dict(load_checkpoint(partial / CHECKPOINT)["config"]).trains_like(cfg)
     except (FileNotFoundError, CheckpointError):
         stale = False
     if stale:
@@ -104,11 +104,30 @@ def _prepare_partial(partial: Path, cfg: RunConfig) -> None:
     partial.mkdir(parents=True, exist_ok=True)
 
 
+def trained_sibling(runs_dir: Path, cfg: RunConfig) -> Path | None:
+    """The checkpoint of a finished run that trained exactly as cfg does (it differs only in the score that picks
+    the kept epoch, or in its variant's name): cfg then needs no training of its own, only its pruning."""
+    for manifest_path in sorted(Path(runs_dir).glob("*/manifest.json")):
+        checkpoint = manifest_path.parent / CHECKPOINT
+        try:
+            other = RunConfig.from_dict(read_manifest(manifest_path.parent)["config"])
+        except (ResultsIntegrityError, ValueError, KeyError):
+            continue
+        if other != cfg and other.trains_like(cfg) and checkpoint.exists():
+            return checkpoint
+    return None
+
+
 def execute_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path | None) -> Path:
     """Train and prune one run through its notebooks; return the finished folder."""
     paths = RunPaths.of(runs_dir, cfg)
     final, partial = paths.final, paths.partial
     _prepare_partial(partial, cfg)
+    sibling = trained_sibling(runs_dir, cfg) if cfg.patience else None
+    if sibling is not None and not (partial / CHECKPOINT).exists():
+        shutil.copyfile(sibling, partial / CHECKPOINT)  # trained once, kept at another epoch: pruning only
+    else:
+        sibling = None
     data = str(Path(data_dir).resolve()) if data_dir else ""
     seconds = {
         "train": execute_notebook("train", partial / "train.ipynb",
@@ -122,7 +141,9 @@ def execute_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path
     device = str(resolve_device(cfg.device))
     write_manifest({
         "run": paths.name, "profile": profile.name, "config": cfg.to_dict(), "config_digest": cfg.digest(),
-        "notebook_seconds": seconds, "train_seconds": float(pd.read_csv(partial / "history.csv")["seconds"].sum()),
+        "notebook_seconds": seconds,
+        "train_seconds": 0.0 if sibling else float(pd.read_csv(partial / "history.csv")["seconds"].sum()),
+        **({"trained_in": sibling.parent.name} if sibling else {}),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **environment(device),
         "step_launch": graphs.step_launch(torch.device(device)),

@@ -133,7 +133,7 @@ def _restore(path: Path, cfg: RunConfig, model: nn.Module, optimizer: torch.opti
         path.replace(path.with_name(path.name + ".damaged"))
         warnings.warn(f"{error}; set aside as {path.name}.damaged, training from the first epoch", stacklevel=2)
         return {}
-    if RunConfig.from_dict(state["config"]) != cfg:
+    if not RunConfig.from_dict(state["config"]).trains_like(cfg):
         raise CheckpointError(f"checkpoint {path} was written by another configuration; delete it or change out_dir")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
@@ -158,8 +158,11 @@ def training_done(cfg: RunConfig, history: list[dict[str, Any]]) -> bool:
 
 
 def trained_state(cfg: RunConfig, state: dict[str, Any]) -> dict[str, Tensor]:
-    """The model weights a run keeps: under early stopping those of the best epoch by `cfg.select`, else the last."""
-    return state["best_model"] if cfg.patience else state["model"]
+    """The model weights a run keeps: under early stopping those of the best epoch by `cfg.select`, else the last.
+    (A checkpoint keeps the best epoch of every score it records, so a run that differs only in its score reuses it.)"""
+    if not cfg.patience:
+        return state["model"]
+    return state["best_models"][cfg.select] if "best_models" in state else state["best_model"]
 
 
 def validation_record(cfg: RunConfig, model: nn.Module, x: Tensor, y: Tensor) -> dict[str, float]:
@@ -202,7 +205,8 @@ def train(
 
     checkpoint = Path(out_dir) / CHECKPOINT if out_dir is not None else None
     state = _restore(checkpoint, cfg, model, optimizer) if checkpoint and checkpoint.exists() else {}
-    history, best_model = state.get("history", []), state.get("best_model")
+    history = state.get("history", [])
+    best_models = state.get("best_models", {"val_acc": state["best_model"]} if "best_model" in state else {})
 
     n = len(x_train)
     batches = math.ceil(n / cfg.batch_size)
@@ -250,19 +254,21 @@ def train(
         if sparse_vd:
             record["sparsity"] = sparsity(model)  # weights above log alpha = 3
         history.append(record)
-        if cfg.patience and best_epoch(history, cfg.select) == len(history):
-            best_model = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if cfg.patience:
+            for score in (s for s in SELECTIONS if s in record):
+                if best_epoch(history, score) == len(history):
+                    best_models[score] = {k: v.detach().clone() for k, v in model.state_dict().items()}
         bar.set_postfix(loss=f"{record['loss']:.4f}", **({"val_acc": f"{record['val_acc']:.4f}"} if validation is not None else {}))
         if checkpoint is not None:
             save_checkpoint(
                 {"config": cfg.to_dict(), "epoch": epoch + 1, "model": model.state_dict(),
                  "optimizer": optimizer.state_dict(), "history": history,
-                 **({"best_model": best_model} if cfg.patience else {})},
+                 **({"best_models": best_models} if cfg.patience else {})},
                 checkpoint,
             )
         if on_epoch_end is not None:
             on_epoch_end(record)
     bar.close()
     if cfg.patience:
-        model.load_state_dict(best_model)
+        model.load_state_dict(best_models[cfg.select])
     return TrainResult(cfg, model, history, str(device))
