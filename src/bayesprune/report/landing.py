@@ -73,29 +73,34 @@ def verdict_matrix_html(claims: pd.DataFrame, link: str = "claims.html") -> str:
 
 def findings(study_ablation: dict[str, float] | None, headline: dict[str, str], fair: pd.DataFrame | None,
              compression: str | None) -> list[str]:
-    """The landing page's findings in plain words (markdown), each with its number and its chapter."""
+    """The landing page's findings in plain words (HTML), each with its number and a link to its chapter."""
     items = []
     if study_ablation:
         items.append(
-            f"**The study's flat BBB rows come from its code**: its pruning never reaches the network. With the "
+            f"<b>The study's flat BBB rows come from its code</b>: its pruning never reaches the network. With the "
             f"masks applied, its own BBB keeps {study_ablation['fixed']:.3f} at 90 % pruned "
-            f"(reported {study_ablation['reported']:.3f}). [Audit](audit.html)")
+            f"(reported {study_ablation['reported']:.3f}). <a href=\"audit.html\">Audit</a>")
     if "point_bbb" in headline:
-        items.append(f"**BBB whose posterior trained keeps its accuracy** pruned by signal-to-noise: "
+        items.append(f"<b>BBB whose posterior trained keeps its accuracy</b> pruned by signal-to-noise: "
                      f"{headline['point_bbb']} from dense to 90 % pruned, where the best baseline "
-                     f"keeps {headline.get('point_baseline', 'none')}. [Operating point](operating_point.html)")
+                     f"keeps {headline.get('point_baseline', 'none')}. <a href=\"operating_point.html\">Operating point</a>")
     if fair is not None and len(fair):
         best = fair.sort_values("validation", ascending=False)
         bbb = best[best.index.get_level_values("method") == "bbb"]
         other = best[best.index.get_level_values("method") != "bbb"].iloc[0]
         method = best[best.index.get_level_values("method") != "bbb"].index[0][0]
-        text = (f"**Give the baselines a prior and the gap closes**: chosen for accuracy after pruning 90 %, "
+        text = (f"<b>Give the baselines a prior</b>: chosen for accuracy after pruning 90 %, "
                 f"{method_label(method)} reaches {other['validation']:.4f} on validation data")
         text += f" against BBB's {bbb['validation'].iloc[0]:.4f}" if len(bbb) else " (BBB's search is still to run)"
-        items.append(text + ". [A fair comparison](fairness.html)")
+        items.append(text + '. <a href="fairness.html">A fair comparison</a>')
     if compression:
-        items.append(f"**On the compression frontier** (LeNet-300-100): {compression}. [Frontier](frontier.html)")
+        items.append(f'<b>On the compression frontier</b> (LeNet-300-100): {compression}. <a href="frontier.html">Frontier</a>')
     return items
+
+
+def findings_html(items: list[str]) -> str:
+    """The findings as one HTML list."""
+    return "<ul class=\"findings\">" + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
 
 
 def masks_reach_the_network(ablation: pd.DataFrame, dataset: str = "mnist") -> dict[str, float] | None:
