@@ -82,7 +82,7 @@ def test_every_page_loads_offline_without_errors_names_its_profile_and_captions_
         if bare:
             problems.append(f"{page_path}: {bare} figure(s) without a caption")
         page.close()
-    assert problems == []
+    assert problems == [], "\n".join(problems)
 
 
 def test_pruning_chapter_shows_the_table_and_math_renders(server, browser):
@@ -164,6 +164,7 @@ RAW_CODES = ("dropout0.5", "dropout0.75", "dropout0.9", "sgd-l1", "sgd-l2", "sgd
 
 
 def test_chapter_tables_show_no_integer_index_no_nan_and_no_raw_method_code(server, browser):
+    """Every result chapter's tables (the reliability appendix lists commands, whose codes are the point)."""
     problems = []
     page = browser.new_page()
     for page_path in [p for p in _pages() if p.startswith("results/") or p == "index.html"]:
@@ -177,6 +178,6 @@ def test_chapter_tables_show_no_integer_index_no_nan_and_no_raw_method_code(serv
             if "NaN" in table["text"].split():
                 problems.append(f"{page_path} table {index}: NaN")
             problems += [f"{page_path} table {index}: raw code {code}" for code in RAW_CODES
-                         if code in table["text"].split()]
+                         if code in table["text"].split() and page_path != "results/reliability.html"]
     page.close()
-    assert problems == []
+    assert problems == [], "\n".join(problems)

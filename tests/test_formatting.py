@@ -32,3 +32,11 @@ def test_index_levels_and_method_columns_take_display_names_and_the_html_is_stab
 def test_method_codes_are_told_from_other_names():
     assert is_method("dropout0.5-l2") and is_method("bbb")
     assert not is_method("fashion-mnist") and not is_method("epochs")
+
+
+def test_dataset_codes_inside_names_and_text_are_spelled_out():
+    from bayesprune.report.formatting import column_label, dataset_words
+
+    assert column_label("best epoch, fashion-mnist") == "best epoch, Fashion-MNIST"
+    assert dataset_words("mnist 0.01, fashion-mnist 0.02; mnist-sgd-corrected-s0") == (
+        "MNIST 0.01, Fashion-MNIST 0.02; mnist-sgd-corrected-s0")  # run names stay as they are

@@ -10,6 +10,7 @@ import pandas as pd
 
 from bayesprune.pipeline.results import finished_runs, load_table
 from bayesprune.report.calibration import has_uncertainty, pruning_keeps_uncertainty
+from bayesprune.report.formatting import dataset_words
 from bayesprune.report.frontier import as_points, compression_verdict, load_finetuned
 from bayesprune.report.operating_point import operating_point_tables
 from bayesprune.report.reference import BLUNDELL_TABLE2, REPORTED, STUDY_BBB_OVER_SGD, method_label
@@ -468,7 +469,7 @@ def claims_html(table: pd.DataFrame, link_prefix: str = "") -> str:
     body = []
     for _, row in table.iterrows():
         links = ", ".join(f'<a href="{link_prefix}{name}.html">{name}</a>' for name in row["see"])
-        verdicts = [f"<b>{escape(row[f'verdict: {r}'])}</b><br><small>{escape(row[f'ours: {r}'])}</small>"
+        verdicts = [f"<b>{escape(row[f'verdict: {r}'])}</b><br><small>{escape(dataset_words(row[f'ours: {r}']))}</small>"
                     for r in regimes]
         cells = [escape(row["claim"]), escape(row["study"]), *verdicts, links]
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")

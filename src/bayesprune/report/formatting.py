@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from typing import Any
 
 import pandas as pd
@@ -33,13 +34,14 @@ COLUMN_LABELS = {
 CRITERION_LABELS = {"magnitude": "|w|", "snr": "SNR", "snr_rho": "|mu|/rho (study's code)", "log_alpha": "log alpha",
                     "log_alpha>3": "log alpha > 3"}
 MISSING = "—"
+_DATASET_CODES = re.compile(r"(?<![\w-])(fashion-mnist|mnist)(?![\w-])")
 
 
 def display_value(name: Any, value: Any) -> Any:
     """A code as readers see it: method, dataset and criterion codes by their labels; anything else unchanged."""
     if not isinstance(value, str):
         return value
-    if name == "method":
+    if name == "method" or (name == "model" and is_method(value)):
         return method_label(value)
     if name == "dataset":
         return DATASET_LABELS.get(value, value)
@@ -54,7 +56,12 @@ def column_label(name: Any) -> Any:
         return tuple(column_label(part) for part in name)
     if not isinstance(name, str):
         return name
-    return COLUMN_LABELS.get(name, DATASET_LABELS.get(name, name.replace("_", " ")))
+    return COLUMN_LABELS.get(name, DATASET_LABELS.get(name, dataset_words(name.replace("_", " "))))
+
+
+def dataset_words(text: str) -> str:
+    """Text with every dataset code spelled as readers know it ('best epoch, fashion-mnist' -> '..., Fashion-MNIST')."""
+    return _DATASET_CODES.sub(lambda match: DATASET_LABELS[match.group(0)], text)
 
 
 def number_format(values: pd.Series) -> Any:
@@ -82,7 +89,7 @@ def readable(table: pd.DataFrame | pd.Series, caption: str | None = None) -> Sty
     """A result table as the book shows it (see the module docstring)."""
     frame = table.to_frame() if isinstance(table, pd.Series) else table.copy()
     default_index = isinstance(frame.index, pd.RangeIndex)
-    for name in ("method", "dataset", "criterion"):
+    for name in ("method", "dataset", "criterion", "model"):
         if name in frame.columns and not isinstance(frame.columns, pd.MultiIndex):
             frame[name] = frame[name].map(lambda v, n=name: display_value(n, v))
         if name in (frame.index.names or []):
