@@ -154,3 +154,25 @@ def test_a_run_that_differs_only_in_its_selection_rule_reuses_the_training(real_
         assert torch.equal(tensor, trained_state(other, state)[name])
     x_val, y_val = training_splits(cfg, None, "cpu")[1]
     assert pruned_accuracy(reused.model, x_val, y_val, 0.9) == pytest.approx(first.history[kept - 1]["val_acc_pruned"])
+
+
+def test_a_profile_variant_can_set_each_method_s_chosen_point(tmp_path):
+    import yaml
+
+    from bayesprune.pipeline.profiles import load_profiles
+
+    entry = {"datasets": ["mnist"], "methods": ["sgd", "sgd-l1"], "seeds": [1], "fractions": [0.0, 0.9],
+             "config": {"validation": 100, "patience": 8, "lr": 1e-4},
+             "variants": {"as-trained": {"method_config": {"sgd-l1": {"lr": 1e-3, "prior_log_sigma1": -1.0}}},
+                          "pruned90": {"select": "val_acc_pruned",
+                                       "method_config": {"sgd-l1": {"lr": 3e-3, "prior_log_sigma1": -2.0}}}}}
+    path = tmp_path / "profiles.yml"
+    path.write_text(yaml.safe_dump({"two-rules": entry}))
+    runs = {(c.variant, c.method): c for c in load_profiles(path)["two-rules"].runs()}
+    assert runs[("as-trained", "sgd-l1")].lr == 1e-3 and runs[("pruned90", "sgd-l1")].prior_log_sigma1 == -2.0
+    assert runs[("pruned90", "sgd")].lr == 1e-4 and runs[("pruned90", "sgd")].select == "val_acc_pruned"
+    assert runs[("pruned90", "sgd")].trains_like(runs[("as-trained", "sgd")])  # one training serves both rules
+    entry["variants"]["pruned90"]["method_config"] = {"bbb": {"lr": 1e-3}}
+    path.write_text(yaml.safe_dump({"two-rules": entry}))
+    with pytest.raises(ValueError, match="configures methods"):
+        load_profiles(path)

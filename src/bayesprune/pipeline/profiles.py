@@ -39,6 +39,7 @@ class Profile:
     method_config: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # per-method overrides of config
     variants: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # named override sets, each a copy of the grid
     variant_methods: tuple[tuple[str, tuple[str, ...]], ...] = ()  # variants that copy only these methods' runs
+    variant_method_config: tuple[tuple[str, tuple], ...] = ()  # per variant, per-method overrides (a rule's points)
     description: str = ""
     reference: bool = False  # committed reference results: trained only from a clean, committed tree
 
@@ -63,7 +64,9 @@ class Profile:
         per_method = {method: dict(items) for method, items in self.method_config}
         variants = [(name, dict(items)) for name, items in self.variants] or [("", {})]
         only = dict(self.variant_methods)
-        grid = [RunConfig.from_dict({**overrides, **per_method.get(m, {}), **changes,
+        points = {variant: {method: dict(items) for method, items in methods}
+                  for variant, methods in self.variant_method_config}
+        grid = [RunConfig.from_dict({**overrides, **per_method.get(m, {}), **changes, **points.get(v, {}).get(m, {}),
                                      "dataset": d, "method": m, "seed": s, "protocol": p, "variant": v})
                 for v, changes in variants for p in chosen[3] for d in chosen[0] for m in chosen[1]
                 for s in chosen[2] if m in only.get(v, (m,))]
@@ -95,12 +98,20 @@ def _items(mapping: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in (mapping or {}).items()))
 
 
-def _variants(name: str, entry: dict[str, Any]) -> tuple[tuple, tuple]:
-    """A profile's variants as (name, overrides) pairs, and the methods each one is limited to (key `methods`)."""
-    variants, limited = [], []
+def _variants(name: str, entry: dict[str, Any]) -> tuple[tuple, tuple, tuple]:
+    """A profile's variants as (name, overrides) pairs, the methods each one is limited to (key `methods`), and
+    each one's per-method overrides (key `method_config`: a selection rule's chosen points)."""
+    variants, limited, points = [], [], []
     for variant, changes in (entry.get("variants") or {}).items():
         changes = dict(changes or {})
         methods = changes.pop("methods", None)
+        per_method = changes.pop("method_config", None) or {}
+        unknown = sorted(set(per_method) - set(entry["methods"]))
+        if unknown:
+            raise ValueError(f"profile {name!r}: variant {variant!r} configures methods {unknown} it does not run; "
+                             f"valid choices: {', '.join(entry['methods'])}")
+        if per_method:
+            points.append((variant, tuple((m, _items(c)) for m, c in per_method.items())))
         if methods is not None:
             unknown = sorted(set(methods) - set(entry["methods"]))
             if unknown:
@@ -108,7 +119,7 @@ def _variants(name: str, entry: dict[str, Any]) -> tuple[tuple, tuple]:
                                  f"valid choices: {', '.join(entry['methods'])}")
             limited.append((variant, tuple(methods)))
         variants.append((variant, _items(changes)))
-    return tuple(variants), tuple(limited)
+    return tuple(variants), tuple(limited), tuple(points)
 
 
 def _profile(name: str, entry: dict[str, Any]) -> Profile:
@@ -119,7 +130,7 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
     missing = [k for k in ("datasets", "methods", "seeds", "fractions") if k not in entry]
     if missing:
         raise ValueError(f"profile {name!r} lacks {missing}")
-    variants, variant_methods = _variants(name, entry)
+    variants, variant_methods, variant_method_config = _variants(name, entry)
     profile = Profile(
         name=name,
         datasets=tuple(entry["datasets"]),
@@ -135,6 +146,7 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
         method_config=tuple((m, _items(c)) for m, c in (entry.get("method_config") or {}).items()),
         variants=variants,
         variant_methods=variant_methods,
+        variant_method_config=variant_method_config,
         description=entry.get("description", ""),
         reference=bool(entry.get("reference", False)),
     )
