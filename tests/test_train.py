@@ -33,6 +33,7 @@ def test_a_few_hundred_steps_lower_the_loss(real_data_root, method):
     assert history[-1]["test_acc"] > 0.8
 
 
+@pytest.mark.slow  # a minute of training; make test-slow runs it
 @pytest.mark.parametrize("method", ["dropout0.5", "bbb"])
 def test_same_seed_same_history(real_data_root, method):
     first = train(small_config(method=method), progress=False)

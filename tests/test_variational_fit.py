@@ -66,12 +66,14 @@ def test_weights_whose_inputs_carry_signal_stay_away_from_it(corrected_fit):
     assert corrected_fit["second_mu"] > 10 * corrected_fit["optimum"], corrected_fit
 
 
+@pytest.mark.slow  # a training run of its own; make test-slow runs it
 def test_without_the_entropy_gradient_sigma_misses_the_optimum():
     fit = fit_dead_inputs(RunConfig(**BASE, protocol="custom", deviations=("entropy_detached",)))
     assert not at_kl_optimum(fit), fit
     assert fit["dead_sigma"] < 0.75 * fit["optimum"], fit  # only log p acts on sigma: it shrinks past the optimum
 
 
+@pytest.mark.slow  # a training run of its own; make test-slow runs it
 def test_a_complexity_cost_that_never_reaches_the_optimizer_leaves_them_at_initialisation():
     fit = fit_dead_inputs(RunConfig(**BASE), complexity_reaches_optimizer=False)
     assert not at_kl_optimum(fit), fit
