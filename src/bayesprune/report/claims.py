@@ -14,7 +14,7 @@ from bayesprune.report.formatting import dataset_words
 from bayesprune.report.frontier import as_points, compression_verdict, load_finetuned
 from bayesprune.report.operating_point import operating_point_tables
 from bayesprune.report.reference import BLUNDELL_TABLE2, REPORTED, STUDY_BBB_OVER_SGD, method_label
-from bayesprune.report.tables import main_protocols, primary_rows, spread_and_kept, summarise
+from bayesprune.report.tables import main_protocols, primary_rows, spread_and_kept
 from bayesprune.report.verdicts import FAILS, HOLDS, INCONCLUSIVE, NOT_TESTED, Interval, combine, difference, interval
 
 KEEPS = 0.02  # a model "keeps its accuracy" if 90 % pruning costs it at most 2 points

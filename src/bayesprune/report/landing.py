@@ -7,7 +7,8 @@ from html import escape
 
 import pandas as pd
 
-from bayesprune.report.reference import method_label
+from bayesprune.report.frontier import BAYESIAN_LABELS, best_ratios
+from bayesprune.report.reference import REPORTED, method_label
 
 SHORT_CLAIMS = {  # a claim's opening words -> its row label in the matrix
     "BBB keeps its accuracy": "BBB keeps its accuracy at 90 %",
@@ -106,8 +107,6 @@ def findings_html(items: list[str]) -> str:
 def masks_reach_the_network(ablation: pd.DataFrame, dataset: str = "mnist") -> dict[str, float] | None:
     """The study's own BBB at 90 % pruned once its pruning reaches the network (the ablation's pruning_detached
     fixed alone, first seed), beside its reported number; None where the ablation has not run."""
-    from bayesprune.report.reference import REPORTED
-
     rows = ablation[(ablation["method"] == "bbb") & (ablation["protocol"] == "study") & (ablation["dataset"] == dataset)
                     & (ablation["fixed"] == "pruning_detached") & (ablation["fraction"].round(6) == 0.9)]
     if rows.empty:
@@ -118,8 +117,6 @@ def masks_reach_the_network(ablation: pd.DataFrame, dataset: str = "mnist") -> d
 def compression_finding(summary: pd.DataFrame, tolerance: float = 0.5) -> str | None:
     """BBB's, the best method without a posterior's and Sparse VD's highest compression ratio within `tolerance`
     points of their dense error (MNIST, best schedule), in words; None where BBB was not on the frontier."""
-    from bayesprune.report.frontier import BAYESIAN_LABELS, best_ratios
-
     table = best_ratios(summary, (tolerance,))[f"ratio within {tolerance:g}"]
     best = table.groupby(level=["dataset", "method"]).max()
     if ("mnist", "BBB") not in best.index:
