@@ -471,7 +471,7 @@ def claims_html(table: pd.DataFrame, link_prefix: str = "") -> str:
         links = ", ".join(f'<a href="{link_prefix}{name}.html">{name}</a>' for name in row["see"])
         verdicts = [f"<b>{escape(row[f'verdict: {r}'])}</b><br><small>{escape(dataset_words(row[f'ours: {r}']))}</small>"
                     for r in regimes]
-        cells = [escape(row["claim"]), escape(row["study"]), *verdicts, links]
+        cells = [escape(row["claim"]), escape(dataset_words(row["study"])), *verdicts, links]
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     head = "".join(f"<th>{escape(h)}</th>" for h in ("claim", "the study's evidence", *regimes, "see"))
     return f'<table class="claims"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
