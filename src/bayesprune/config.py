@@ -160,8 +160,6 @@ class RunConfig:
             raise ValueError(f"variant must be a name of letters, digits, '_', '-' and '.', got {self.variant!r}")
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        if not isinstance(self.lr_decay_start, int) or not 0 <= self.lr_decay_start < self.epochs:
-            raise ValueError(f"lr_decay_start must be an integer in [0, epochs), got {self.lr_decay_start!r}")
         _choice("prior", self.prior, PRIORS)
         if self.prior == "laplace" and not self.penalty:
             raise ValueError("prior 'laplace' is for the MAP methods (<base>-l1); BBB takes mixture or gaussian")
@@ -176,6 +174,8 @@ class RunConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not isinstance(self.lr_decay_start, int) or not 0 <= self.lr_decay_start < self.epochs:
+            raise ValueError(f"lr_decay_start must be an integer in [0, epochs), got {self.lr_decay_start!r}")
         if not isinstance(self.kl_warmup, int) or self.kl_warmup < 0:
             raise ValueError(f"kl_warmup must be an integer >= 0 (epochs), got {self.kl_warmup!r}")
         if not isinstance(self.validation, int) or not isinstance(self.patience, int):
