@@ -40,3 +40,14 @@ def test_dataset_codes_inside_names_and_text_are_spelled_out():
     assert column_label("best epoch, fashion-mnist") == "best epoch, Fashion-MNIST"
     assert dataset_words("mnist 0.01, fashion-mnist 0.02; mnist-sgd-corrected-s0") == (
         "MNIST 0.01, Fashion-MNIST 0.02; mnist-sgd-corrected-s0")  # run names stay as they are
+
+
+def test_the_table_id_depends_on_what_is_shown_not_on_digits_beyond_it():
+    import re
+
+    first = pd.DataFrame({"ece": [0.0123456789]})
+    noise = pd.DataFrame({"ece": [0.0123456790]})  # the same four decimals shown
+    ids = [re.search(r'id="T_(\w+?)_', readable(f).to_html()).group(1) for f in (first, noise)]
+    assert ids[0] == ids[1]
+    other = re.search(r'id="T_(\w+?)_', readable(pd.DataFrame({"ece": [0.02]})).to_html()).group(1)
+    assert other != ids[0]

@@ -99,8 +99,8 @@ def readable(table: pd.DataFrame | pd.Series, caption: str | None = None) -> Sty
     if isinstance(frame.columns, pd.MultiIndex):
         frame.columns = pd.MultiIndex.from_tuples([tuple(DATASET_LABELS.get(p, column_label(p)) if isinstance(p, str)
                                                          else p for p in c) for c in frame.columns])
-    styler = frame.style.format({c: number_format(frame[c]) for c in frame.columns})
-    styler = styler.set_uuid(_digest(frame))
+    formats = {c: number_format(frame[c]) for c in frame.columns}
+    styler = frame.style.format(formats).set_uuid(_digest(frame, formats))
     if default_index:
         styler = styler.hide(axis="index")
     if caption:
@@ -122,7 +122,9 @@ def is_method(name: str) -> bool:
     return True
 
 
-def _digest(frame: pd.DataFrame) -> str:
-    """A stable id for a table's HTML, so that the same table renders the same page."""
-    text = frame.to_csv()
-    return "t" + hashlib.sha256(text.encode()).hexdigest()[:10]
+def _digest(frame: pd.DataFrame, formats: dict[Any, Any]) -> str:
+    """A stable id for a table's HTML from what it shows (not from digits beyond those), so that the same table
+    renders the same page on every machine."""
+    shown = [str(list(frame.index)), str(list(frame.columns))]
+    shown += [str(formats[c](v)) for c in frame.columns for v in frame[c]]
+    return "t" + hashlib.sha256("\x1f".join(shown).encode()).hexdigest()[:10]
