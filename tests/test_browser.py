@@ -59,13 +59,14 @@ def _pages() -> list[str]:
 
 def test_every_page_loads_offline_without_errors_names_its_profile_captions_its_figures_and_labels_its_tables(
         server, browser):
-    """Every page loads cleanly; every result chapter's tables show no integer index, no NaN and no raw method
-    or dataset code (the reliability appendix lists commands and NaN losses, which are its point)."""
+    """Every page loads cleanly; every figure fills the text column at 1300 px (the figure style sizes its text for
+    that width); every result chapter's tables show no integer index, no NaN and no raw method or dataset code
+    (the reliability appendix lists commands and NaN losses, which are its point)."""
     pages = _pages()
     assert len(pages) >= 10
     problems: list[str] = []
     for page_path in pages:
-        page = browser.new_page()
+        page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900})
         page.on("console", lambda m, p=page_path: m.type == "error" and problems.append(f"{p}: console: {m.text}"))
         page.on("pageerror", lambda e, p=page_path: problems.append(f"{p}: page error: {e}"))
         page.on("response", lambda r, p=page_path: r.status >= 400 and problems.append(f"{p}: HTTP {r.status} {r.url}"))
@@ -84,6 +85,12 @@ def test_every_page_loads_offline_without_errors_names_its_profile_captions_its_
             .filter(img => !img.closest('figure')?.querySelector('figcaption')).length""")
         if bare:
             problems.append(f"{page_path}: {bare} figure(s) without a caption")
+        narrow = page.evaluate("""() => {
+            const column = Math.max(...Array.from(document.querySelectorAll('main p')).map(p => p.clientWidth));
+            return Array.from(document.querySelectorAll('.cell_output img'))
+                .filter(img => img.getBoundingClientRect().width < 0.97 * column)
+                .map(img => `${Math.round(img.getBoundingClientRect().width)} of ${column} px`); }""")
+        problems += [f"{page_path}: a figure narrower than the text column ({width})" for width in narrow]
         if (page_path.startswith("results/") or page_path == "index.html") and page_path != "results/reliability.html":
             problems += _table_problems(page_path, page)  # the reliability appendix's commands and NaN losses are its point
         page.close()

@@ -1,16 +1,24 @@
 """Figures of the report: the prior, training curves, weight histograms, pruning curves, the compression frontier.
 
-Each function returns a matplotlib Figure that pyplot does not track, so a notebook shows it once,
-where it is displayed.
+One figure style for the whole book, owned here: every figure is as wide as the book's text column at a 1300 px
+window, its text at least 80 % of the body text's size as displayed there, at most `MAX_SERIES` labelled series
+per panel (the rest split into further panels), one colour per method (`METHOD_COLORS`) and legends outside the
+data. `book_figure` applies the style and refuses a figure that breaks it. Each function returns a matplotlib
+Figure that pyplot does not track, so a notebook shows it once, where it is displayed.
 """
 
 from __future__ import annotations
+
+import functools
+import textwrap
+from collections.abc import Callable
 
 import matplotlib
 import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from bayesprune.data.augment import random_affine
 from bayesprune.model.bayes import GaussianPrior, ScaleMixturePrior
@@ -22,7 +30,107 @@ from bayesprune.report.tables import method_order, summarise
 
 DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
+FIGURE_DPI = 90  # PNG pixels per inch: one figure pixel is one CSS pixel of the page
+COLUMN_PX = 688  # an output image's width in the book's text column at a 1300 px window (CSS pixels)
+BODY_PX = 16.0  # the body text's size there
+MIN_TEXT_PX = 0.8 * BODY_PX  # the smallest text a figure may show, as displayed
+COLUMN_INCHES = COLUMN_PX / FIGURE_DPI  # every figure's width
+MAX_SERIES = 6  # labelled series per panel
+TEXT_PT, SMALL_PT = 11.0, 10.5  # titles and labels; ticks and legends (10.5 pt at 90 dpi = 13.1 px)
+STYLE = {"figure.dpi": FIGURE_DPI, "axes.grid": True, "grid.alpha": 0.3, "font.size": TEXT_PT,
+         "axes.titlesize": TEXT_PT, "axes.labelsize": TEXT_PT, "figure.titlesize": TEXT_PT + 1,
+         "xtick.labelsize": SMALL_PT, "ytick.labelsize": SMALL_PT, "legend.fontsize": SMALL_PT,
+         "legend.title_fontsize": SMALL_PT}
+LEGEND_ROW_INCHES = 0.3  # height of one row of a legend below the panels
 
+
+class IllegibleFigure(ValueError):
+    """A figure that breaks the book's figure style."""
+
+
+def style_problems(fig: Figure) -> list[str]:
+    """What in a figure breaks the book's style: a width other than the text column's, text displayed below
+    `MIN_TEXT_PX`, more than `MAX_SERIES` labelled series in a panel."""
+    problems = []
+    if abs(fig.get_figwidth() - COLUMN_INCHES) > 0.01:
+        problems.append(f"width {fig.get_figwidth():.2f} in, not the text column's {COLUMN_INCHES:.2f} in")
+    fig.draw_without_rendering()
+    scale = fig.dpi / 72 * min(1.0, COLUMN_PX / (fig.get_figwidth() * fig.dpi))  # points to displayed pixels
+    small = sorted({f"{text.get_text()!r} at {text.get_fontsize() * scale:.1f} px"
+                    for text in fig.findobj(Text) if text.get_visible() and text.get_text().strip()
+                    and text.get_fontsize() * scale < MIN_TEXT_PX - 1e-6})
+    problems += [f"text {item}, below {MIN_TEXT_PX:.1f} px" for item in small]
+    for ax in fig.axes:
+        labels = ax.get_legend_handles_labels()[1]
+        if len(labels) > MAX_SERIES:
+            problems.append(f"panel {ax.get_title()!r} holds {len(labels)} series, more than {MAX_SERIES}")
+    return problems
+
+
+def book_figure(draw: Callable[..., Figure]) -> Callable[..., Figure]:
+    """Draw a figure in the book's style (`STYLE`) and refuse one that breaks it (`style_problems`)."""
+    @functools.wraps(draw)
+    def styled(*args, **kwargs) -> Figure:
+        with matplotlib.rc_context(STYLE):
+            fig = draw(*args, **kwargs)
+            for ax in fig.axes:
+                ax.tick_params(labelsize=SMALL_PT)
+            problems = style_problems(fig)
+        if problems:
+            raise IllegibleFigure(f"{draw.__name__}: " + "; ".join(problems))
+        return fig
+    return styled
+
+
+def panel_grid(count: int, panel_height: float, columns: int = 2, legend_rows: int = 0,
+               **subplots) -> tuple[Figure, np.ndarray]:
+    """A figure as wide as the text column holding `count` panels, at most `columns` to a row (cells left over
+    hidden), with room for `legend_rows` rows of a legend below; the panels as a flat array."""
+    columns = max(1, min(columns, count))
+    rows = -(-count // columns)
+    fig = Figure(figsize=(COLUMN_INCHES, panel_height * rows + LEGEND_ROW_INCHES * legend_rows), dpi=FIGURE_DPI)
+    axes = fig.subplots(rows, columns, squeeze=False, **subplots).flatten()
+    for ax in axes[count:]:
+        ax.set_visible(False)
+    return fig, axes[:count]
+
+
+def legend_columns(labels: list[str]) -> int:
+    """How many legend entries fit side by side in the text column."""
+    longest = max((len(label) for label in labels), default=1)
+    return max(1, min(len(labels), 3 if longest <= 24 else 2 if longest <= 40 else 1))
+
+
+def legend_rows(labels: list[str]) -> int:
+    """Rows a legend below the panels needs."""
+    return -(-len(labels) // legend_columns(labels)) if labels else 0
+
+
+def legend_below(fig: Figure, handles: list, labels: list[str]) -> None:
+    """One legend for the whole figure under its panels, and the panels laid out above it."""
+    rows = legend_rows(labels)
+    if rows:
+        fig.legend(handles, labels, loc="lower center", ncol=legend_columns(labels), frameon=False)
+    fig.tight_layout(rect=(0, min(0.5, (rows * LEGEND_ROW_INCHES + 0.05 * bool(rows)) / fig.get_figheight()), 1, 1))
+
+
+def unique_handles(axes) -> tuple[list, list[str]]:
+    """The labelled artists of several panels, each label once, in order of first appearance."""
+    found: dict[str, object] = {}
+    for ax in np.atleast_1d(axes):
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            found.setdefault(label, handle)
+    return list(found.values()), list(found)
+
+
+def in_groups(items: list, size: int = MAX_SERIES) -> list[list]:
+    """Items split into as few groups of at most `size` as possible, of balanced lengths."""
+    parts = max(1, -(-len(items) // size))
+    share = -(-len(items) // parts)
+    return [items[i:i + share] for i in range(0, len(items), share)] or [[]]
+
+
+@book_figure
 def prior_figure(pi: float, sigma1: float, sigma2: float, zooms: tuple[float, ...] = (1.0, 20.0, 400.0)) -> Figure:
     """The two Gaussian components and the scale mixture at several vertical zoom levels."""
     w = torch.linspace(-3 * sigma1, 3 * sigma1, 4001, dtype=torch.float64)
@@ -31,30 +139,30 @@ def prior_figure(pi: float, sigma1: float, sigma2: float, zooms: tuple[float, ..
         f"N(0, {sigma2:.3g}²) weighted by 1-π": (1 - pi) * GaussianPrior(sigma2).log_prob(w).exp(),
         "mixture": ScaleMixturePrior(pi, sigma1, sigma2).log_prob(w).exp(),
     }
-    fig = Figure(figsize=(4.2 * len(zooms), 3.4))
-    axes = fig.subplots(1, len(zooms))
+    fig, axes = panel_grid(len(zooms), 2.8, columns=len(zooms), legend_rows=legend_rows(list(curves)))
     peak = float(curves["mixture"].max())
-    for ax, zoom in zip(np.atleast_1d(axes), zooms):
+    for ax, zoom in zip(axes, zooms):
         for (label, density), style in zip(curves.items(), ("--", ":", "-")):
-            ax.plot(w, density, style, label=label)
+            ax.plot(w.numpy(), density.numpy(), style, label=label)
         ax.set_ylim(0, peak / zoom)
         ax.set_title(f"density up to {peak / zoom:.3g}")
-        ax.set_xlabel("w")
-    np.atleast_1d(axes)[0].legend(fontsize=8)
-    fig.tight_layout()
+        ax.set_xlabel("weight w")
+        ax.locator_params(nbins=4)
+    legend_below(fig, *axes[0].get_legend_handles_labels())
     return fig
 
 
+@book_figure
 def loss_curve(history: pd.DataFrame) -> Figure:
     """Training loss and test accuracy of one run by epoch."""
-    fig = Figure(figsize=(9, 3.2))
-    left, right = fig.subplots(1, 2)
-    left.plot(history["epoch"], history["loss"], marker="o", label="loss (per example)")
-    left.plot(history["epoch"], history["nll"], marker=".", label="NLL (per example)")
+    fig, (left, right) = panel_grid(2, 3.2)
+    left.plot(history["epoch"], history["loss"], marker="o", label="loss")
+    left.plot(history["epoch"], history["nll"], marker=".", label="NLL")
     left.set_xlabel("epoch")
+    left.set_ylabel("per example")
     left.set_yscale("log")
     left.legend()
-    right.plot(history["epoch"], history["train_acc"], marker=".", label="train")
+    right.plot(history["epoch"], history["train_acc"], marker=".", label="training")
     right.plot(history["epoch"], history["test_acc"], marker="o", label="test")
     right.set_xlabel("epoch")
     right.set_ylabel("accuracy")
@@ -68,46 +176,43 @@ COLUMN_LABELS = {"nll": "training NLL per example", "loss": "training loss per e
 PROTOCOL_LINES = {"corrected": "-", "study": "--"}
 
 
+@book_figure
 def training_curves(history: pd.DataFrame, column: str = "nll") -> Figure:
-    """One panel per dataset: a column of the history by epoch (mean over seeds), a colour per method and a line
-    style per protocol; losses on a log axis, accuracies on a linear one."""
+    """A column of the history by epoch (mean over seeds), a row per protocol and a column per dataset, a colour
+    per method; losses on a log axis, accuracies on a linear one."""
     datasets = [d for d in DATASET_TITLES if d in set(history["dataset"])]
-    fig = Figure(figsize=(5.5 * len(datasets), 3.6 + 0.5))
-    axes = fig.subplots(1, len(datasets), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets):
-        rows = history[history["dataset"] == dataset]
-        for protocol in sorted(rows["protocol"].unique()):
-            for method in method_order(rows["method"].unique()):
-                curve = rows[(rows["method"] == method) & (rows["protocol"] == protocol)].groupby("epoch")[column].mean()
-                if len(curve):
-                    label = method_label(method) + (f", {protocol}" if rows["protocol"].nunique() > 1 else "")
-                    ax.plot(curve.index, curve.values, PROTOCOL_LINES.get(protocol, ":"), color=method_color(method),
-                            label=label)
-        ax.set_title(DATASET_TITLES[dataset])
+    protocols = sorted(history["protocol"].unique())
+    labels = [method_label(m) for m in method_order(history["method"].unique())]
+    fig, axes = panel_grid(len(protocols) * len(datasets), 3.0, columns=len(datasets), legend_rows=legend_rows(labels))
+    for ax, (protocol, dataset) in zip(axes, [(p, d) for p in protocols for d in datasets]):
+        rows = history[(history["dataset"] == dataset) & (history["protocol"] == protocol)]
+        for method in method_order(rows["method"].unique()):
+            curve = rows[rows["method"] == method].groupby("epoch")[column].mean()
+            if len(curve):
+                ax.plot(curve.index, curve.values, color=method_color(method), label=method_label(method))
+        ax.set_title(DATASET_TITLES[dataset] + (f", {protocol}" if len(protocols) > 1 else ""))
         ax.set_xlabel("epoch")
         ax.set_ylabel(COLUMN_LABELS.get(column, column))
         if column in ("nll", "loss"):
             ax.set_yscale("log")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    columns = min(len(labels), 3 * len(datasets))
-    fig.legend(handles, labels, loc="lower center", ncol=columns, frameon=False, fontsize=9)
-    fig.tight_layout(rect=(0, 0.05 * (1 + (len(labels) - 1) // columns), 1, 1))
+    legend_below(fig, *unique_handles(axes))
     return fig
 
 
+@book_figure
 def weight_histograms(histogram: pd.DataFrame, dataset: str, protocol: str = "") -> Figure:
     """The study's Figures 8/9: weight distributions of every model of one dataset (seeds pooled)."""
     rows = histogram[histogram["dataset"] == dataset]
     methods = method_order(rows["method"].unique())
-    fig = Figure(figsize=(3.2 * len(methods), 2.8))
-    axes = fig.subplots(1, len(methods), sharex=True, squeeze=False)
-    for ax, method in zip(axes[0], methods):
+    fig, axes = panel_grid(len(methods), 2.2, columns=3, sharex=True)
+    for ax, method in zip(axes, methods):
         bins = rows[rows["method"] == method].groupby(["bin_left", "bin_right"])["count"].sum().reset_index()
         ax.stairs(bins["count"], np.append(bins["bin_left"].values, bins["bin_right"].values[-1]), fill=True)
         ax.set_title(method_label(method))
         ax.set_yscale("log")
-        ax.set_xlabel("weight (BBB: posterior mean)")
     fig.suptitle(DATASET_TITLES.get(dataset, dataset) + (f", {protocol} protocol" if protocol else ""))
+    fig.supxlabel("weight (BBB: posterior mean)")
+    fig.supylabel("count")
     fig.tight_layout()
     return fig
 
@@ -136,33 +241,44 @@ def method_color(method: str) -> str:
     return METHOD_COLORS.get(method, "#BBBBBB")
 
 
+@book_figure
 def pruning_curves(pruning: pd.DataFrame, column: str = "accuracy_mean") -> Figure:
-    """Accuracy against pruned fraction (mean +- std over seeds), one panel per protocol and dataset: a colour
-    per method, a line style per criterion (solid: magnitude, dashed: SNR, dotted: the study's |mu|/rho)."""
+    """Accuracy against pruned fraction (mean +- std over seeds), a column per dataset and a row per protocol (and
+    per group of at most `MAX_SERIES` lines where more share one): a colour per method, a line style per criterion
+    (solid: magnitude, dashed: SNR, dotted: the study's |mu|/rho)."""
     summary = summarise(pruning, column)
     datasets = [d for d in DATASET_TITLES if d in set(summary["dataset"])]
     protocols = sorted(summary["protocol"].unique())
-    fig = Figure(figsize=(5.8 * len(datasets), 3.9 * len(protocols)))
-    axes = fig.subplots(len(protocols), len(datasets), squeeze=False)
-    for row, protocol in zip(axes, protocols):
-        for ax, dataset in zip(row, datasets):
-            rows = summary[(summary["dataset"] == dataset) & (summary["protocol"] == protocol)]
-            for method in method_order(rows["method"].unique()):
-                for criterion, line in rows[rows["method"] == method].groupby("criterion"):
-                    ax.errorbar(line["fraction"], line["mean"], yerr=line["std"].fillna(0), marker="o", capsize=2,
-                                color=method_color(method), linestyle=CRITERION_LINES.get(criterion, "-."),
-                                label=f"{method_label(method)} ({criterion})")
-            _fraction_axis(ax)
-            ax.set_title(f"{DATASET_TITLES[dataset]}, {protocol}" if len(protocols) > 1 else DATASET_TITLES[dataset])
-            ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
+    panels = []  # (protocol, its series group, the group's number among the protocol's)
+    for protocol in protocols:
+        rows = summary[summary["protocol"] == protocol]
+        series = [(m, c) for m in method_order(rows["method"].unique())
+                  for c in sorted(rows.loc[rows["method"] == m, "criterion"].unique())]
+        groups = in_groups(series)
+        panels += [(protocol, group, index if len(groups) > 1 else None) for index, group in enumerate(groups)]
+    cells = [(panel, dataset) for panel in panels for dataset in datasets
+             if ((summary["protocol"] == panel[0]) & (summary["dataset"] == dataset)).any()]
+    labels = list(dict.fromkeys(f"{method_label(m)} ({c})" for _, series, _ in panels for m, c in series))
+    fig, axes = panel_grid(len(cells), 3.0, columns=len(datasets), legend_rows=legend_rows(labels))
+    for ax, ((protocol, series, part), dataset) in zip(axes, cells):
+        rows = summary[(summary["dataset"] == dataset) & (summary["protocol"] == protocol)]
+        for method, criterion in series:
+            line = rows[(rows["method"] == method) & (rows["criterion"] == criterion)]
+            if len(line):
+                ax.errorbar(line["fraction"], line["mean"], yerr=line["std"].fillna(0), marker="o", capsize=2,
+                            color=method_color(method), linestyle=CRITERION_LINES.get(criterion, "-."),
+                            label=f"{method_label(method)} ({criterion})")
+        _fraction_axis(ax)
+        title = DATASET_TITLES[dataset] + (f", {protocol}" if len(protocols) > 1 else "")
+        ax.set_title(title + (f" ({part + 1})" if part is not None else ""))
+    legend_below(fig, *unique_handles(axes))
     return fig
 
 
+@book_figure
 def histogram_of_run(histogram: pd.DataFrame) -> Figure:
     """Weight histogram of one run."""
-    fig = Figure(figsize=(5, 3))
-    ax = fig.subplots()
+    fig, (ax,) = panel_grid(1, 3.0)
     edges = np.append(histogram["bin_left"].values, histogram["bin_right"].values[-1])
     ax.stairs(histogram["count"], edges, fill=True)
     ax.set_yscale("log")
@@ -173,52 +289,55 @@ def histogram_of_run(histogram: pd.DataFrame) -> Figure:
 
 
 def report_style() -> None:
-    """Figure and table defaults shared by every notebook of the report; figures display as PNG."""
+    """Figure and table defaults shared by every notebook of the report; figures display as PNG at their own size
+    (not cropped), so a figure fills the text column exactly."""
     pd.set_option("display.precision", 4)
-    matplotlib.rcParams.update({"figure.dpi": 90, "axes.grid": True, "grid.alpha": 0.3})
+    matplotlib.rcParams.update(STYLE)
     from IPython import get_ipython
 
     if get_ipython() is not None:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
-        set_matplotlib_formats("png")
+        set_matplotlib_formats("png", bbox_inches=None)
 
 
+@book_figure
 def kl_weight_figure(batches: int = 600, shown: int = 12) -> Figure:
     """Complexity-cost weight of the first minibatches of an epoch: Blundell's, uniform, and the study's code."""
     from bayesprune.model.elbo import KL_WEIGHTINGS
 
-    fig = Figure(figsize=(6, 3.4))
-    ax = fig.subplots()
+    fig, (ax,) = panel_grid(1, 3.4)
     for name, weights in KL_WEIGHTINGS.items():
         values = weights(batches)
         ax.plot(range(1, shown + 1), values[:shown], marker="o", label=f"{name} (sum {values.sum():.2f})")
     ax.set_yscale("log")
     ax.set_xlabel("minibatch of the epoch")
     ax.set_ylabel("weight of the complexity cost")
-    ax.legend(fontsize=8)
+    ax.legend()
     fig.tight_layout()
     return fig
 
 
+@book_figure
 def spread_figure(frame: pd.DataFrame, stat: str = "std") -> Figure:
-    """Accuracy kept at 90 % pruned against a spread statistic of the weights, one point per run."""
+    """Accuracy kept at 90 % pruned against a spread statistic of the weights, one point per run: a column per
+    dataset, a row per protocol."""
     datasets = list(frame["dataset"].unique())
-    fig = Figure(figsize=(4.6 * len(datasets), 3.6))
-    axes = np.atleast_1d(fig.subplots(1, len(datasets), squeeze=False)[0])
-    markers = {"corrected": "o", "study": "s"}
-    for ax, dataset in zip(axes, datasets):
-        rows = frame[(frame["dataset"] == dataset) & frame["protocol"].isin(markers)]
-        for (method, protocol), group in rows.groupby(["method", "protocol"]):
-            ax.scatter(group[stat], group["kept"], marker=markers[protocol], label=f"{method_label(method)}, {protocol}")
+    protocols = [p for p in ("corrected", "study") if p in set(frame["protocol"])]
+    fig, axes = panel_grid(len(datasets) * len(protocols), 3.0, columns=len(datasets))
+    for ax, (protocol, dataset) in zip(axes, [(p, d) for p in protocols for d in datasets]):
+        rows = frame[(frame["dataset"] == dataset) & (frame["protocol"] == protocol)]
+        for method in method_order(rows["method"].unique()):
+            group = rows[rows["method"] == method]
+            ax.scatter(group[stat], group["kept"], color=method_color(method), label=method_label(method))
         ax.set_xlabel(f"weight {stat}")
-        ax.set_ylabel("accuracy kept at 90 % pruned")
-        ax.set_title(DATASET_TITLES.get(dataset, dataset))
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+        ax.set_ylabel("accuracy kept, 90 % pruned")
+        ax.set_title(f"{DATASET_TITLES.get(dataset, dataset)}, {protocol}")
+    legend_below(fig, *unique_handles(axes))
     return fig
 
 
+@book_figure
 def augmentation_figure(shown: int = 6, seed: int = 0) -> Figure:
     """A test glyph and its randomly rotated and scaled copies, as the study's Fashion-MNIST notebooks saw them."""
     glyph = torch.zeros(28, 28)
@@ -227,31 +346,31 @@ def augmentation_figure(shown: int = 6, seed: int = 0) -> Figure:
     glyph[12:16, 8:18] = 1.0
     images = glyph.flatten().repeat(shown, 1)
     out = random_affine(images, torch.Generator().manual_seed(seed)).view(shown, 28, 28)
-    fig = Figure(figsize=(1.5 * (shown + 1), 1.8))
-    axes = fig.subplots(1, shown + 1)
-    for ax, image, title in zip(axes, [glyph, *out], ["original", *[""] * shown]):
+    fig, axes = panel_grid(shown + 1, 1.4, columns=shown + 1)
+    for ax, image, title in zip(axes, [glyph, *out], ["original", *[f"copy {i + 1}" for i in range(shown)]]):
         ax.imshow(image, cmap="gray_r", vmin=0, vmax=1)
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title)
         ax.axis("off")
     fig.tight_layout()
     return fig
 
 
+@book_figure
 def step_time_figure(timings: pd.DataFrame) -> Figure:
-    """Milliseconds per training step of every benched model, one panel per machine, SGD marked."""
+    """Milliseconds per training step of every benched model, one panel per machine (stacked), SGD marked."""
     machines = list(dict.fromkeys(timings.index.get_level_values("machine")))
-    fig = Figure(figsize=(6.5 * len(machines), 3.2))
-    axes = fig.subplots(1, len(machines), squeeze=False)
-    for ax, machine in zip(axes[0], machines):
+    bars = max(len(timings.loc[machine]) for machine in machines)
+    fig, axes = panel_grid(len(machines), 0.3 * bars + 1.2, columns=1)
+    for ax, machine in zip(axes, machines):
         rows = timings.loc[machine]["step_ms"].sort_values()
         ax.barh(rows.index, rows.values, color=["C1" if name.startswith(("bbb", "blitz")) else "C0" for name in rows.index])
         if "sgd" in rows.index:
             ax.axvline(rows["sgd"], color="k", lw=0.8, ls=":")
             for y, value in enumerate(rows.values):
-                ax.text(value, y, f" {value / rows['sgd']:.1f}x", va="center", fontsize=8)
+                ax.text(value, y, f" {value / rows['sgd']:.1f}x", va="center", fontsize=SMALL_PT)
         ax.set_xscale("log")
         ax.set_xlabel("ms per training step (batch 100, log scale)")
-        ax.set_title(machine, fontsize=9)
+        ax.set_title(machine)
         ax.set_xlim(rows.min() / 1.5, rows.max() * 3)
     fig.tight_layout()
     return fig
@@ -260,53 +379,48 @@ def step_time_figure(timings: pd.DataFrame) -> Figure:
 CRITERION_STYLES = {"snr": ("-", "SNR |mu|/sigma"), "magnitude": ("--", "|mu|")}
 
 
+@book_figure
 def pruning_by_variant(pruning: pd.DataFrame, variants: list[str]) -> Figure:
     """One small panel per regime-study step: test accuracy pruned by SNR (solid) and by |mu| (dashed)."""
-    columns = 3
-    rows_count = -(-len(variants) // columns)
-    fig = Figure(figsize=(4.2 * columns, 3.2 * rows_count))
-    axes = fig.subplots(rows_count, columns, squeeze=False).flatten()
+    fig, axes = panel_grid(len(variants), 2.8, legend_rows=1)
     for ax, variant in zip(axes, variants):
         rows = pruning[pruning["variant"] == variant]
         for criterion, (style, label) in CRITERION_STYLES.items():
             line = rows[rows["criterion"] == criterion].groupby("fraction")["accuracy_mean"].mean()
             ax.plot(line.index, line.values, style, marker="o", color="C0", label=label)
         _fraction_axis(ax)
-        ax.set_title(variant, fontsize=10)
-        ax.legend(fontsize=8, loc="lower left")
-    for ax in axes[len(variants):]:
-        ax.set_visible(False)
-    fig.tight_layout()
+        ax.set_title(variant)
+    legend_below(fig, *unique_handles(axes))
     return fig
 
 
+@book_figure
 def posterior_movement(history: pd.DataFrame, groups: dict[str, list[str]], by: str = "variant") -> Figure:
     """Per group of runs (values of column `by`, seeds averaged): the share of sigmas moved by more than 2x
     and the median sigma, by epoch."""
-    fig = Figure(figsize=(11, 3.4 * len(groups)))
-    axes = fig.subplots(len(groups), 2, squeeze=False)
-    for (title, variants), (moved, median) in zip(groups.items(), axes):
+    fig, axes = panel_grid(2 * len(groups), 2.9)
+    for (title, variants), moved, median in zip(groups.items(), axes[0::2], axes[1::2]):
         for index, variant in enumerate(variants):
             run = history[history[by] == variant].groupby("epoch")[["sigma_moved", "sigma_q50"]].mean()
             moved.plot(run.index, run["sigma_moved"], marker=".", color=f"C{index}", label=variant)
             median.plot(run.index, run["sigma_q50"], marker=".", color=f"C{index}", label=variant)
-        moved.set_ylabel("share of sigmas moved > 2x")
+        moved.set_ylabel("sigmas moved > 2x")
         moved.set_ylim(-0.02, 1.02)
         median.set_ylabel("median sigma")
         median.set_yscale("log")
         for ax in (moved, median):
             ax.set_xlabel("epoch")
-            ax.set_title(title, fontsize=10)
-        moved.legend(fontsize=8)
+            ax.set_title(title)
+        moved.legend()
     fig.tight_layout()
     return fig
 
 
+@book_figure
 def snr_density(snr: pd.DataFrame, groups: dict[str, list[str]], by: str = "variant") -> Figure:
     """Blundell et al.'s Figure 4 per group of runs (values of column `by`, seeds pooled): the density of the
     weights' signal-to-noise ratio in dB."""
-    fig = Figure(figsize=(5.5 * len(groups), 3.6))
-    axes = fig.subplots(1, len(groups), squeeze=False)[0]
+    fig, axes = panel_grid(len(groups), 3.2)
     for ax, (title, variants) in zip(axes, groups.items()):
         for index, variant in enumerate(variants):
             bins = snr[snr[by] == variant].groupby(["bin_left", "bin_right"])["count"].sum().reset_index()
@@ -314,19 +428,19 @@ def snr_density(snr: pd.DataFrame, groups: dict[str, list[str]], by: str = "vari
             ax.stairs(bins["count"] / (bins["count"].sum() * width),
                       np.append(bins["bin_left"].values, bins["bin_right"].values[-1]),
                       color=f"C{index}", label=variant)
-        ax.set_xlabel("signal-to-noise ratio |mu|/sigma (dB)")
+        ax.set_xlabel("SNR |mu|/sigma (dB)")
         ax.set_ylabel("density")
-        ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=8)
+        ax.set_title(title)
+        ax.legend()
     fig.tight_layout()
     return fig
 
 
+@book_figure
 def mu_sigma_maps(histogram: pd.DataFrame, variants: list[str], by: str = "variant") -> Figure:
     """Where the weights sit in (|mu|, sigma), one panel per value of column `by` (seeds pooled); below the
     diagonal |mu| > sigma (SNR > 0 dB)."""
-    fig = Figure(figsize=(4.2 * len(variants), 3.6))
-    axes = fig.subplots(1, len(variants), squeeze=False)[0]
+    fig, axes = panel_grid(len(variants), 3.2)
     for ax, variant in zip(axes, variants):
         cells = histogram[histogram[by] == variant]
         mu_edges, sigma_edges = LOG_MU_EDGES.numpy(), LOG_SIGMA_EDGES.numpy()
@@ -340,13 +454,13 @@ def mu_sigma_maps(histogram: pd.DataFrame, variants: list[str], by: str = "varia
         ax.plot([low, high], [low, high], color="white", linewidth=1)
         ax.set_xlabel("log10 |mu|")
         ax.set_ylabel("log10 sigma")
-        ax.set_title(variant, fontsize=10)
+        ax.set_title(variant)
         fig.colorbar(mesh, ax=ax, label="log10 weights")
     fig.tight_layout()
     return fig
 
 
-def _ratio_axis(ax, label: str = "compression ratio (parameters / nonzero parameters)") -> None:
+def _ratio_axis(ax, label: str = "compression ratio (all parameters / nonzero ones)") -> None:
     """x: compression ratio on a log axis, labelled 1x, 10x, 100x."""
     ax.set_xscale("log")
     ax.set_xticks([1, 2, 5, 10, 20, 50, 100, 200])
@@ -357,24 +471,34 @@ def _ratio_axis(ax, label: str = "compression ratio (parameters / nonzero parame
 WEIGHT_MAGNITUDES = {"bbb": "|mu|", "sparsevd": "|theta|"}  # what magnitude pruning ranks in a method with noise
 
 
+@book_figure
 def frontier_figure(summary: pd.DataFrame, anchors: pd.DataFrame, limits: tuple[float, float] = (1.0, 20.0),
-                    network: str = "LeNet-300-100") -> Figure:
-    """Test error against compression ratio, one panel per pruning schedule: each method's own criterion (mean
-    over seeds, a band of +- 1 sd), BBB by |mu| and sparse VD by |theta| dotted, sparse VD as trained as a star,
-    the published points in black and the Pareto front of all our points in grey."""
+                    network: str = "LeNet-300-100", contrast: bool = False) -> Figure:
+    """Test error against compression ratio, a panel per pruning schedule (and per group of methods where more
+    than fit one): each method's own criterion (mean over seeds, a band of +- 1 sd), sparse VD as trained as a
+    star, the published points in black and the Pareto front of all our points in grey; with `contrast`, only the
+    methods with weight noise (BBB, sparse VD), each by its own criterion and dotted by its magnitude (|mu|,
+    |theta|)."""
     schedules = [s for s in SCHEDULE_LABELS if s in set(summary["schedule"])]
     front = pareto_front(summary)
-    fig = Figure(figsize=(5.2 * len(schedules), 4.6))
-    axes = fig.subplots(1, len(schedules), squeeze=False, sharey=True)[0]
-    for ax, schedule in zip(axes, schedules):
+    if contrast:
+        summary = summary[summary["method"].isin(list(WEIGHT_MAGNITUDES))]
+    shown = [(m, c) for (m, c) in summary.groupby(["method", "criterion"], sort=False).groups
+             if contrast or c == THRESHOLD_CRITERION or c in own_criteria(m)[:1]]  # as frontier.best_ratios reads
+    groups = in_groups(shown, MAX_SERIES - 1)  # the Pareto front is in every panel
+    panels = [(schedule, group) for schedule in schedules for group in groups]
+    names = [label.split(" (")[0] for label in anchors.index]
+    key = textwrap.wrap("Published: " + "; ".join(f"{i + 1} {name}" for i, name in enumerate(names)), 95) if names else []
+    fig, axes = panel_grid(len(panels), 3.0, columns=1, legend_rows=legend_rows([""] * (len(shown) + 1)) + len(key))
+    for ax, (schedule, group) in zip(axes, panels):
         rows = summary[summary["schedule"] == schedule]
-        for (method, criterion), line in rows.groupby(["method", "criterion"], sort=False):
-            line = line.sort_values("compression")
+        for method, criterion in group:
+            line = rows[(rows["method"] == method) & (rows["criterion"] == criterion)].sort_values("compression")
             if criterion == THRESHOLD_CRITERION:
                 ax.plot(line["compression"], line["error"], "*", markersize=13, color=method_color(method),
                         markeredgecolor="black", label=f"{method_label(method)} as trained (log alpha > 3)")
                 continue
-            own = criterion in own_criteria(method)[:1]  # as frontier.best_ratios reads it
+            own = criterion in own_criteria(method)[:1]
             ranked = WEIGHT_MAGNITUDES.get(method, criterion) if criterion == "magnitude" else criterion
             ax.plot(line["compression"], line["error"], marker="o", markersize=3, color=method_color(method),
                     linestyle="-" if own else ":", label=method_label(method) + ("" if own else f" by {ranked}"))
@@ -384,28 +508,32 @@ def frontier_figure(summary: pd.DataFrame, anchors: pd.DataFrame, limits: tuple[
                                 color=method_color(method), linewidth=0)
         ax.step(front["compression"], front["error"], where="pre", color="grey", linestyle="--", linewidth=1,
                 label="Pareto front (all schedules)")
-        for index, (label, point) in enumerate(anchors.iterrows()):
+        for index, (_, point) in enumerate(anchors.iterrows()):
             ax.plot(point["compression"], point["error"], "kD", markersize=4)
-            ax.annotate(label.split(" (")[0].replace("Han et al. 2015, ", "Han "), (point["compression"], point["error"]),
-                        fontsize=6.5, xytext=(4, 4 if index % 2 else -9), textcoords="offset points")
+            ax.annotate(str(index + 1), (point["compression"], point["error"]), xytext=(3, -12 if index % 2 else 3),
+                        textcoords="offset points")
         _ratio_axis(ax)
         ax.set_yscale("log")
         ax.set_ylim(*limits)
         ax.set_yticks([1, 1.5, 2, 3, 5, 10, 20])
         ax.set_yticklabels(["1", "1.5", "2", "3", "5", "10", "20"])
-        ax.set_title(SCHEDULE_LABELS[schedule], fontsize=10)
-    axes[0].set_ylabel(f"test error (%), {network}, MNIST")
-    axes[0].legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
+        ax.set_title(SCHEDULE_LABELS[schedule])
+        ax.set_ylabel(f"test error (%), {network}")
+    if key:
+        fig.text(0.02, 0.01, "\n".join(key), fontsize=SMALL_PT, va="bottom")
+    handles, labels = unique_handles(axes)
+    fig.legend(handles, labels, loc="lower center", ncol=legend_columns(labels), frameon=False,
+               bbox_to_anchor=(0.5, (len(key) * LEGEND_ROW_INCHES + 0.05) / fig.get_figheight()))
+    fig.tight_layout(rect=(0, ((legend_rows(labels) + len(key)) * LEGEND_ROW_INCHES + 0.1) / fig.get_figheight(), 1, 1))
     return fig
 
 
+@book_figure
 def storage_figure(points: pd.DataFrame) -> Figure:
     """Stored size of the pruned network against its compression ratio: dense, CSR and bitmask storage in float32
     and float16 (the nonzero pattern of every pruned network of the frontier, mean per fraction)."""
     sizes = points.groupby("fraction")[[c for c in points if c.startswith("bytes_")] + ["compression"]].mean()
-    fig = Figure(figsize=(6, 3.8))
-    ax = fig.subplots()
+    fig, (ax,) = panel_grid(1, 3.8)
     for column, style in (("bytes_dense_float32", "k-"), ("bytes_dense_float16", "k--"), ("bytes_csr_float32", "C0-"),
                           ("bytes_csr_float16", "C0--"), ("bytes_bitmask_float32", "C1-"), ("bytes_bitmask_float16", "C1--")):
         label = column.removeprefix("bytes_").replace("_", ", ")
@@ -413,16 +541,16 @@ def storage_figure(points: pd.DataFrame) -> Figure:
     _ratio_axis(ax)
     ax.set_yscale("log")
     ax.set_ylabel("stored size (KiB)")
-    ax.legend(fontsize=8)
+    ax.legend()
     fig.tight_layout()
     return fig
 
 
+@book_figure
 def latency_figure(latency: pd.DataFrame) -> Figure:
     """Median CPU time of one forward pass, dense against CSR weight matrices, per sparsity; a panel per batch size."""
     batches = sorted(latency["batch"].unique())
-    fig = Figure(figsize=(5.2 * len(batches), 3.6))
-    axes = fig.subplots(1, len(batches), squeeze=False)[0]
+    fig, axes = panel_grid(len(batches), 3.4)
     for ax, batch in zip(axes, batches):
         rows = latency[latency["batch"] == batch].sort_values("sparsity")
         ratio = 1 / (1 - rows["sparsity"])
@@ -431,22 +559,24 @@ def latency_figure(latency: pd.DataFrame) -> Figure:
         _ratio_axis(ax, "compression ratio (1 / (1 - sparsity))")
         ax.set_yscale("log")
         ax.set_ylabel("ms per forward pass")
-        ax.set_title(f"batch {batch}, {rows['network'].iloc[0]}", fontsize=10)
-        ax.legend(fontsize=8)
+        ax.set_title(f"batch {batch}, {rows['network'].iloc[0]}")
+        ax.legend()
     fig.tight_layout()
     return fig
 
 
-SCORE_TITLES = {"val_acc": "as trained", "val_acc_pruned": "after pruning 90 % (own criterion)"}
+SCORE_TITLES = {"val_acc": "as trained", "val_acc_pruned": "pruned 90 %"}
 
 
+@book_figure
 def strength_figure(curves: pd.DataFrame) -> Figure:
     """The penalised baselines' best validation accuracy against the log of their prior's scale (strong on the
     left, weak on the right): a row per score (as trained, pruned 90 %), a column per dataset, a line per method."""
     datasets = [d for d in DATASET_TITLES if d in set(curves["dataset"])]
     scores = [s for s in SCORE_TITLES if s in set(curves["score"])]
-    fig = Figure(figsize=(4.6 * len(datasets), 3.2 * len(scores) + 0.6))
-    axes = np.atleast_2d(fig.subplots(len(scores), len(datasets), squeeze=False))
+    methods = method_order(curves["method"].unique())
+    fig, flat = panel_grid(len(scores) * len(datasets), 3.0, columns=len(datasets), legend_rows=legend_rows(methods))
+    axes = flat.reshape(len(scores), len(datasets))
     for row, score in enumerate(scores):
         for col, dataset in enumerate(datasets):
             ax = axes[row, col]
@@ -455,21 +585,21 @@ def strength_figure(curves: pd.DataFrame) -> Figure:
                 line = part[part["method"] == method].sort_values("prior scale")
                 ax.plot(line["prior scale"], line["validation accuracy"], marker="o", color=method_color(method),
                         linestyle="--" if method.endswith("-l1") else "-", label=method_label(method))
-            ax.set_title(f"{DATASET_TITLES[dataset]}: {SCORE_TITLES[score]}", fontsize=10)
-            ax.set_xlabel("log of the prior's scale (Gaussian sigma, Laplace b)")
+            ax.set_title(f"{DATASET_TITLES[dataset]}, {SCORE_TITLES[score]}")
+            ax.set_xlabel("log prior scale (sigma or b)")
             ax.set_ylabel("validation accuracy")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    legend_below(fig, *unique_handles(flat))
     return fig
 
 
+@book_figure
 def uncertainty_curves(summary: pd.DataFrame, metrics: dict[str, str], methods: list[str]) -> Figure:
     """Each metric (mean over seeds, band: +- 1 sd) against the fraction pruned: a row per metric, a column per
     dataset, a line per method (at most six)."""
     datasets = [d for d in DATASET_TITLES if d in set(summary.index.get_level_values("dataset"))]
-    fig = Figure(figsize=(4.6 * len(datasets), 2.9 * len(metrics) + 0.6))
-    axes = np.atleast_2d(fig.subplots(len(metrics), len(datasets), squeeze=False))
+    labels = [method_label(m) for m in methods]
+    fig, flat = panel_grid(len(metrics) * len(datasets), 2.7, columns=len(datasets), legend_rows=legend_rows(labels))
+    axes = flat.reshape(len(metrics), len(datasets))
     for row, (metric, label) in enumerate(metrics.items()):
         for col, dataset in enumerate(datasets):
             ax = axes[row, col]
@@ -483,19 +613,18 @@ def uncertainty_curves(summary: pd.DataFrame, metrics: dict[str, str], methods: 
             _fraction_axis(ax)
             ax.set_ylim(auto=True)
             ax.set_ylabel(label)
-            ax.set_title(DATASET_TITLES[dataset], fontsize=10)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), frameon=False)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+            ax.set_title(DATASET_TITLES[dataset])
+    legend_below(fig, *unique_handles(flat))
     return fig
 
 
+@book_figure
 def reliability_diagrams(bins: pd.DataFrame, dataset: str, methods: list[str],
                          fractions: tuple[float, ...] = (0.0, 0.9, 0.98)) -> Figure:
     """Accuracy against confidence per confidence bin (pooled over seeds), a panel per pruned fraction, a line per
     method; the diagonal is perfect calibration."""
-    fig = Figure(figsize=(4.2 * len(fractions), 3.8))
-    axes = np.atleast_1d(fig.subplots(1, len(fractions)))
+    labels = [method_label(m) for m in methods]
+    fig, axes = panel_grid(len(fractions), 2.9, columns=len(fractions), legend_rows=legend_rows(labels))
     rows = bins[bins["dataset"] == dataset]
     for ax, fraction in zip(axes, fractions):
         ax.plot([0, 1], [0, 1], color="0.6", linewidth=1)
@@ -510,24 +639,26 @@ def reliability_diagrams(bins: pd.DataFrame, dataset: str, methods: list[str],
                 include_groups=False)
             ax.plot(pooled["confidence"], pooled["accuracy"], marker="o", color=method_color(method),
                     label=method_label(method))
-        ax.set_title(f"{DATASET_TITLES.get(dataset, dataset)}, {100 * fraction:g} % pruned", fontsize=10)
+        ax.set_title(f"{100 * fraction:g} % pruned")
         ax.set_xlabel("confidence")
         ax.set_ylabel("accuracy")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+        ax.set_xticks([0, 0.5, 1])
+    fig.suptitle(DATASET_TITLES.get(dataset, dataset))
+    legend_below(fig, *unique_handles(axes))
     return fig
 
 
+@book_figure
 def scores_by_epoch(history: pd.DataFrame, methods: list[str]) -> Figure:
     """What either checkpoint rule would keep: validation accuracy as trained and after pruning 90 % by epoch
     (mean over seeds), a row per score, a column per dataset, a line per method (at most six)."""
     datasets = [d for d in DATASET_TITLES if d in set(history["dataset"])]
     scores = [s for s in SCORE_TITLES if s in history]
-    fig = Figure(figsize=(4.6 * len(datasets), 3.0 * len(scores) + 0.6))
-    axes = np.atleast_2d(fig.subplots(len(scores), len(datasets), squeeze=False))
+    labels = [method_label(m) for m in methods]
+    fig, flat = panel_grid(len(scores) * len(datasets), 2.9, columns=len(datasets), legend_rows=legend_rows(labels))
+    axes = flat.reshape(len(scores), len(datasets))
     for row, score in enumerate(scores):
         for col, dataset in enumerate(datasets):
             ax = axes[row, col]
@@ -536,10 +667,8 @@ def scores_by_epoch(history: pd.DataFrame, methods: list[str]) -> Figure:
                 curve = rows[rows["method"] == method].groupby("epoch")[score].mean()
                 if len(curve):
                     ax.plot(curve.index, curve.values, color=method_color(method), label=method_label(method))
-            ax.set_title(f"{DATASET_TITLES[dataset]}: {SCORE_TITLES[score]}", fontsize=10)
+            ax.set_title(f"{DATASET_TITLES[dataset]}, {SCORE_TITLES[score]}")
             ax.set_xlabel("epoch")
             ax.set_ylabel("validation accuracy")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    legend_below(fig, *unique_handles(flat))
     return fig
