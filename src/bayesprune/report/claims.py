@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from bayesprune.pipeline.results import finished_runs, load_table
+from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
 from bayesprune.report.calibration import has_uncertainty, pruning_keeps_uncertainty
 from bayesprune.report.formatting import dataset_words
 from bayesprune.report.frontier import as_points, compression_verdict, load_finetuned
@@ -363,6 +363,9 @@ def _tables(folder: Path, finetuned: bool = False) -> tuple:
             load_table(folder, "uncertainty") if has_uncertainty(folder) else None)
 
 
+POINT_REGIMES = {"point": "as trained", "point-pruned": "pruned 90 %"}  # the operating point under each rule
+
+
 def regimes(
     results_dir: Path, converged_dir: Path, search_dir: Path, blundell_dir: Path, frontier_dir: Path | None = None
 ) -> dict[str, tuple]:
@@ -377,11 +380,17 @@ def regimes(
     if name != "paper" and finished_runs(reference):
         found["reference"] = ("the study's recipe, 50 epochs (the reference runs)", _tables(reference))
     if finished_runs(converged_dir) or finished_runs(search_dir):
-        point = operating_point_tables(converged_dir, search_dir, REGIME_TABLES)
-        complete = len(point[0]["seed"].unique()) >= 3 and not point[0]["variant"].astype(bool).any()
         uncertainty = load_table(converged_dir, "uncertainty") if has_uncertainty(converged_dir) else None
-        found["point"] = ("at the operating point" + ("" if complete else " (partial, see the claims chapter)"),
-                          (*point, None, uncertainty))
+        for key, rule in POINT_REGIMES.items():
+            point = operating_point_tables(converged_dir, search_dir, REGIME_TABLES, rule)
+            if point[0].empty or (key != "point" and not (point[0]["seed"] > 0).any()):
+                continue  # a second rule only where converged has run it
+            complete = (point[0]["seed"] > 0).all() and point[0]["seed"].nunique() >= 3
+            runs = set(map(tuple, point[0][RUN_KEYS].drop_duplicates().to_numpy()))
+            kept = None if uncertainty is None else uncertainty[
+                [tuple(k) in runs for k in uncertainty[RUN_KEYS].to_numpy()]]
+            found[key] = (f"at the operating point, {rule}" + ("" if complete else " (partial, see the claims chapter)"),
+                          (*point, None, kept))
     if finished_runs(blundell_dir):
         found["blundell"] = ("Blundell et al.'s protocol (BBB only)", _tables(blundell_dir))
     if frontier_dir is not None and finished_runs(frontier_dir):

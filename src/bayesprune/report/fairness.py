@@ -14,10 +14,9 @@ import pandas as pd
 
 from bayesprune.config import SELECTIONS
 from bayesprune.pipeline.results import RUN_KEYS, load_table
-from bayesprune.report.operating_point import recipes
+from bayesprune.report.operating_point import RULES, profile_points, recipes  # noqa: F401 - the rules' home
 from bayesprune.report.reference import method_label
 
-RULES = {"val_acc": "as trained", "val_acc_pruned": "pruned 90 %"}  # the two selection rules, by their score
 POINT_FIELDS = ("lr", "prior_log_sigma1", "kl_weighting")
 
 

@@ -24,7 +24,9 @@ SHORT_CLAIMS = {  # a claim's opening words -> its row label in the matrix
     "Bayesian training (BBB) compresses better": "BBB compresses better",
     "Pruned BBB keeps its calibration": "pruned BBB keeps its uncertainty",
 }
-REGIME_SHORT = {"the study's recipe": "study's recipe", "profile": "this profile", "at the operating point": "operating point",
+REGIME_SHORT = {"the study's recipe": "study's recipe", "profile": "this profile",
+                "at the operating point, pruned 90 %": "operating point, chosen pruned",
+                "at the operating point": "operating point",
                 "Blundell": "Blundell's setting", "LeNet-300-100": "frontier (LeNet)"}
 OUTCOMES = (  # (verdict's opening, word shown, class): the first that matches
     ("holds only", "study's code only", "only"), ("holds for", "partly", "partly"), ("shape: holds; level: holds", "holds", "holds"),

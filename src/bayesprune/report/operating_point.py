@@ -14,6 +14,7 @@ from bayesprune.report.reference import BLUNDELL_TABLE2
 RECIPE_FIELDS = ("optimizer", "lr", "momentum", "kl_weighting", "init_rho", "init_mu")
 PRIOR_FIELDS = ("lr", "prior_pi", "prior_log_sigma1", "prior_log_sigma2")  # what the blundell search varies
 SHOWN_FRACTIONS = (0.9, 0.95, 0.98, 0.99)
+RULES = {"val_acc": "as trained", "val_acc_pruned": "pruned 90 %"}  # the two selection rules, by their score
 
 
 def recipes(results_dir: Path, fields: tuple[str, ...] = RECIPE_FIELDS) -> pd.DataFrame:
@@ -90,6 +91,21 @@ def profile_rates(profile: Profile) -> dict[str, float]:
     return {method: r.pop() for method, r in rates.items()}
 
 
+def profile_points(profile: Profile) -> pd.DataFrame:
+    """Per method and rule (the score its runs keep their epoch by): the rate and prior scale (log, where the
+    penalty's strength is searched) a profile trains it with; ValueError where one rule trains a method at
+    several points."""
+    rows = {}
+    for cfg in profile.runs(ablation=False):
+        scale = cfg.prior_log_sigma1 if cfg.penalty in ("l1", "l2") else "—"
+        key, point = (cfg.method, RULES[cfg.select]), {"lr": cfg.lr, "prior scale": scale}
+        if rows.setdefault(key, point) != point:
+            raise ValueError(f"profile {profile.name!r} trains {key[0]} under the rule '{key[1]}' at several points: "
+                             f"{rows[key]} and {point}")
+    frame = pd.DataFrame([{"method": m, "rule": r, **p} for (m, r), p in rows.items()])
+    return frame.set_index(["method", "rule"]).sort_index()
+
+
 REGIME_GROUPS = {  # the regime study's steps, grouped so that no panel holds more than six lines
     "KL weighting x optimizer": ["study", "uniform", "lr1e-3", "lr1e-3.uniform", "sgd", "sgd.uniform"],
     "from Adam 1e-3, uniform weights: rate, initialisation, length": [
@@ -104,17 +120,28 @@ def regime_groups(variants) -> dict[str, list[str]]:
     return {title: steps for title, steps in groups.items() if steps}
 
 
-def operating_point_tables(converged_dir: Path, search_dir: Path, names: tuple[str, ...]) -> tuple[pd.DataFrame, ...]:
-    """The named tables of every model at its operating point: a method's converged runs where it has any,
-    else the search's run (seed 0) at the rate the converged profile trains it with."""
-    rates = profile_rates(get_profile("converged"))
-    done = set(load_table(converged_dir, "pruning")["method"]) if list(Path(converged_dir).glob("runs/*/manifest.json")) else set()
+def operating_point_tables(converged_dir: Path, search_dir: Path, names: tuple[str, ...],
+                           rule: str = "as trained") -> tuple[pd.DataFrame, ...]:
+    """The named tables of every model at its operating point under a selection rule (`RULES`): a method's
+    converged runs kept by that rule where it has any, else the search's run (seed 0) at the rate the converged
+    profile trains it with under that rule."""
+    score = {label: score for score, label in RULES.items()}[rule]
+    points = profile_points(get_profile("converged"))
+    rates = {m: row["lr"] for (m, r), row in points.iterrows() if r == rule}
+    kept = set()
+    if list(Path(converged_dir).glob("runs/*/manifest.json")):
+        runs = recipes(converged_dir, ("select",))
+        kept = {tuple(k) for k in runs.loc[runs["select"] == score, list(RUN_KEYS)].itertuples(index=False)}
+    done = {k[RUN_KEYS.index("method")] for k in kept}
     runs = recipes(search_dir)
     stand_in = {(m, v) for m, v, lr in zip(runs["method"], runs["variant"], runs["lr"])
                 if m not in done and rates.get(m) == lr}
     tables = []
     for name in names:
-        parts = [load_table(converged_dir, name)] if done else []
+        parts = []
+        if kept:
+            table = load_table(converged_dir, name)
+            parts.append(table[[tuple(k) in kept for k in table[list(RUN_KEYS)].itertuples(index=False)]])
         searched = load_table(search_dir, name)
         parts.append(searched[[(m, v) in stand_in for m, v in zip(searched["method"], searched["variant"])]])
         tables.append(pd.concat(parts, ignore_index=True))
