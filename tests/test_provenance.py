@@ -63,5 +63,27 @@ def test_a_reference_profile_is_refused_from_a_dirty_tree_unless_allowed(monkeyp
 def test_every_committed_profile_but_the_quick_ones_is_a_reference():
     profiles = load_profiles()
     assert {name for name, p in profiles.items() if not p.reference} == {"smoke", "quick"}
-    committed = {p.parents[2].name for p in Path(__file__).resolve().parents[1].glob("results/*/runs/*/manifest.json")}
+    root = Path(__file__).resolve().parents[1]
+    tracked = subprocess.run(["git", "ls-files", "results/*/runs/*/manifest.json"], cwd=root, capture_output=True,
+                             text=True, check=True).stdout.split()
+    committed = {Path(p).parents[2].name for p in tracked}
+    assert "paper" in committed
     assert committed <= {name for name, p in profiles.items() if p.reference}
+
+
+def test_the_appendix_names_each_profile_its_commits_and_its_clean_runs(tmp_path):
+    from bayesprune.pipeline.manifest import write_manifest
+    from bayesprune.report.provenance import profile_provenance
+
+    for profile, run, version, seconds in (("alpha", "a1", "abc1234", 1800.0), ("alpha", "a2", "abc1234-dirty", 1800.0),
+                                           ("beta", "b1", "def5678", 360.0)):
+        folder = tmp_path / profile / "runs" / run
+        folder.mkdir(parents=True)
+        write_manifest({"code_version": version, "train_seconds": seconds, "device_name": "some CPU, 2 threads"}, folder)
+    (tmp_path / "empty" / "runs").mkdir(parents=True)  # a profile that has not finished a run is not listed
+    table = profile_provenance(tmp_path)
+    assert list(table.index) == ["alpha", "beta"]
+    assert table.loc["alpha", "runs"] == 2 and table.loc["alpha", "trained from a clean tree"] == 1
+    assert table.loc["alpha", "commits"] == "abc1234, abc1234-dirty"
+    assert table.loc["alpha", "training (hours)"] == pytest.approx(1.0)
+    assert table.loc["beta", "devices"] == "some CPU"

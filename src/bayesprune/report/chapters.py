@@ -43,7 +43,7 @@ CHAPTERS: dict[str, tuple[str, ...]] = {
     "frontier": ("frontier_dir", "frontier_search_dir", "latency_path", "converged_dir", "study_sparsevd_dir"),
     "compute": ("bench_dir", "results_dir"),
     "claims": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir", "frontier_dir"),
-    "reproducibility": ("results_dir",),
+    "reproducibility": ("results_dir", "results_root"),
     "reliability": ("record_path",),
 }
 
@@ -61,6 +61,7 @@ def parameter_values(results_dir: Path) -> dict[str, str]:
     retrained = any(Path(results_dir).glob("runs/*-without-*/manifest.json"))
     paths = {
         "results_dir": Path(results_dir),
+        "results_root": Path(results_dir).parent,
         "ablation_dir": Path(results_dir) if retrained else RESULTS / REFERENCE_PROFILE,
         "reference_dir": RESULTS / REFERENCE_PROFILE,
         "bench_dir": RESULTS / "bench",
