@@ -13,7 +13,8 @@ from typing import Any
 import pandas as pd
 
 from bayesprune.compress.prune import own_criteria
-from bayesprune.pipeline.results import finished_runs, load_manifests, load_table
+from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table
+from bayesprune.report.operating_point import recipes
 from bayesprune.report.reference import method_label
 from bayesprune.report.verdicts import HOLDS, NOT_TESTED, combine, interval
 
@@ -106,8 +107,12 @@ def uncertainty_reading(table: pd.DataFrame) -> str:
 
 def load_uncertainty(*candidates: Path) -> tuple[Path | None, pd.DataFrame | None, pd.DataFrame | None]:
     """The first results folder whose runs all carry the uncertainty tables, with its uncertainty and reliability
-    tables (None where no folder has them)."""
+    tables (None where no folder has them); of a folder that holds both selection rules, the runs kept as
+    trained."""
     for folder in candidates:
         if has_uncertainty(Path(folder)):
-            return Path(folder), load_table(folder, "uncertainty"), load_table(folder, "reliability")
+            runs = recipes(folder, ("select",))
+            kept = runs.loc[runs["select"] == "val_acc", RUN_KEYS]
+            tables = [load_table(folder, name).merge(kept, on=RUN_KEYS) for name in ("uncertainty", "reliability")]
+            return Path(folder), *tables
     return None, None, None

@@ -148,6 +148,16 @@ def operating_point_tables(converged_dir: Path, search_dir: Path, names: tuple[s
     return tuple(tables)
 
 
+def converged_by_rule(converged_dir: Path) -> dict[str, pd.DataFrame]:
+    """The converged runs' pruning rows per selection rule (`RULES`) that has runs, as trained first."""
+    if not list(Path(converged_dir).glob("runs/*/manifest.json")):
+        return {}
+    runs = recipes(converged_dir, ("select",))
+    pruning = load_table(converged_dir, "pruning").merge(runs[[*RUN_KEYS, "select"]], on=RUN_KEYS)
+    return {label: rows.drop(columns="select") for score, label in RULES.items()
+            if len(rows := pruning[pruning["select"] == score])}
+
+
 def stopped_early(search_dir: Path) -> pd.DataFrame:
     """The search's BBB runs: where early stopping ended them, how far the complexity cost had come down
     (per weight, from its first epoch) and how much it was still falling per epoch at the end, beside
