@@ -131,3 +131,27 @@ def test_augmentation_check_says_which_code_path_matches_the_study_s_table():
     assert "cannot come from its public code as written" in text
     same = [dict(r, accuracy_mean=0.75) for r in rows]
     assert "does not come closer" in augmentation_check(pd.DataFrame(same))[1]
+
+
+def test_units_left_reads_each_models_architecture_at_its_own_criterion():
+    from bayesprune.report.tables import units_left
+
+    keys = {"dataset": "mnist", "protocol": "corrected", "variant": ""}
+    rows = [{**keys, "method": "sgd", "seed": s, "criterion": "magnitude", "fraction": 0.9, "architecture": a}
+            for s, a in ((1, "700-300-100-10"), (2, "600-290-100-10"))]
+    rows += [{**keys, "method": "bbb", "seed": 1, "criterion": c, "fraction": 0.9, "architecture": a}
+             for c, a in (("snr", "784-120-40-10"), ("magnitude", "500-300-100-10"))]
+    table = units_left(pd.DataFrame(rows), fractions=(0.9,))
+    assert table.loc[("mnist", "sgd"), "90 % pruned"] == "650-295-100-10"  # mean over seeds
+    assert table.loc[("mnist", "bbb"), "90 % pruned"] == "784-120-40-10"  # BBB by its own criterion, SNR
+    assert units_left(pd.DataFrame(rows).drop(columns="architecture")).empty
+
+
+def test_active_units_are_read_at_the_kept_epoch():
+    from bayesprune.report.tables import active_units
+
+    keys = {"dataset": "mnist", "method": "bbb", "protocol": "corrected", "variant": ""}
+    history = pd.DataFrame([{**keys, "seed": 1, "epoch": e, "val_acc": v, "active_units_1": u, "active_units_2": 50}
+                            for e, v, u in ((1, 0.90, 400), (2, 0.97, 300), (3, 0.95, 200))])
+    assert active_units(history).loc["mnist", "hidden layer 1"] == 300
+    assert active_units(history.drop(columns=["active_units_1", "active_units_2"])).empty

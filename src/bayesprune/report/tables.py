@@ -157,3 +157,37 @@ def augmentation_check(pruning: pd.DataFrame, dataset: str = "fashion-mnist") ->
         text = (f"On {dataset}, the study's code without the augmentation does not come closer to the study's "
                 f"table than the code as written ({plain.max():.3f} against {code.min():.3f}).")
     return table.rename(index=method_label), text
+
+
+def units_left(pruning: pd.DataFrame, fractions: tuple[float, ...] = (0.9, 0.98)) -> pd.DataFrame:
+    """Hidden units each model keeps after pruning by its own criterion (a unit is cut off when all its incoming
+    or all its outgoing weights are removed): per dataset and method, the mean over seeds per hidden layer at each
+    fraction, as an architecture such as 784-412-288-10."""
+    if "architecture" not in pruning:
+        return pd.DataFrame()
+    rows = primary_rows(pruning[pruning["protocol"] == "corrected"])
+    rows = rows[rows["fraction"].round(6).isin([round(f, 6) for f in fractions])]
+    table = {}
+    for (dataset, method, fraction), group in rows.groupby(["dataset", "method", rows["fraction"].round(6)]):
+        layers = group["architecture"].str.split("-", expand=True).astype(int).mean()
+        table.setdefault((dataset, method), {})[f"{100 * fraction:g} % pruned"] = "-".join(f"{u:.0f}" for u in layers)
+    frame = pd.DataFrame.from_dict(table, orient="index")
+    frame.index = pd.MultiIndex.from_tuples(frame.index, names=["dataset", "method"])
+    order = {m: i for i, m in enumerate(method_order(frame.index.get_level_values("method")))}
+    return frame.sort_index(key=lambda level: level.map(order) if level.name == "method" else level != "mnist")
+
+
+def active_units(history: pd.DataFrame, score: str = "val_acc") -> pd.DataFrame:
+    """BBB's active hidden units per layer (a unit with an outgoing weight at SNR >= 0 dB) at each run's kept epoch
+    (its best `score`, else its last), mean over the corrected protocol's seeds per dataset."""
+    columns = sorted(c for c in history if c.startswith("active_units_"))
+    bbb = history[(history["method"] == "bbb") & (history["protocol"] == "corrected")]
+    rows = bbb.dropna(subset=columns) if columns else history.iloc[:0]
+    if rows.empty:
+        return pd.DataFrame()
+    kept = []
+    for _, run in rows.groupby(["dataset", "seed", "protocol", "variant"]):
+        kept.append(run.loc[run[score].idxmax()] if score in run and run[score].notna().any() else run.iloc[-1])
+    frame = pd.DataFrame(kept).groupby("dataset")[columns].mean()
+    frame.columns = [f"hidden layer {c.rsplit('_', 1)[1]}" for c in columns]
+    return frame.sort_index(key=lambda index: index != "mnist")
