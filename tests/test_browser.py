@@ -167,7 +167,7 @@ def test_the_verdict_matrix_fits_a_laptop_screen(server, browser):
     assert overflow == 0, f"the verdict matrix is {overflow} px too wide at {WIDTHS[0]} px"
 
 
-RAW_CODES = ("dropout0.5", "dropout0.75", "dropout0.9", "sgd-l1", "sgd-l2", "sgd-mixture", "fashion-mnist", "sparsevd")
+RAW_CODES = ("dropout0.5", "dropout0.75", "dropout0.9", "sgd-l1", "sgd-l2", "sgd-mixture", "fashion-mnist", "sparsevd", "bcgnj")
 
 
 def _table_problems(page_path: str, page) -> list[str]:

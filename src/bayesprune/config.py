@@ -38,10 +38,11 @@ _DROPOUT_METHOD = re.compile(r"^dropout(0?\.\d+)$")
 PENALTY_PRIORS = {"l2": "gaussian", "l1": "laplace", "mixture": "mixture"}
 _VARIANT = re.compile(r"^[A-Za-z0-9_.-]*$")
 METHOD_CHOICES = (
-    "sgd, bbb, sparsevd, dropout<p> with 0 < p < 1 (e.g. dropout0.5), and sgd or dropout<p> trained under a prior "
+    "sgd, bbb, sparsevd, dropout<p> with 0 < p < 1 (e.g. dropout0.5), bcgnj (Bayesian Compression, group "
+    "normal-Jeffreys), and sgd or dropout<p> trained under a prior "
     "(MAP) as <base>-l2 (Gaussian), <base>-l1 (Laplace) or <base>-mixture (BBB's scale mixture), e.g. sgd-l1"
 )
-UNDROPPED_METHODS = ("sgd", "bbb", "sparsevd")
+UNDROPPED_METHODS = ("sgd", "bbb", "sparsevd", "bcgnj")
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -74,13 +75,13 @@ def split_method(method: str) -> tuple[str, str | None]:
     base, _, penalty = method.partition("-")
     if not penalty:
         return method, None
-    if penalty not in PENALTY_PRIORS or base in ("bbb", "sparsevd"):
+    if penalty not in PENALTY_PRIORS or base in ("bbb", "sparsevd", "bcgnj"):
         raise ValueError(f"unknown method {method!r}; valid choices: {METHOD_CHOICES}")
     return base, penalty
 
 
 def method_dropout(method: str) -> float:
-    """Dropout rate a method name implies (0 for sgd, bbb and sparsevd); ValueError for unknown names."""
+    """Dropout rate a method name implies (0 for sgd, bbb, sparsevd and bcgnj); ValueError for unknown names."""
     method = split_method(method)[0]
     if method in UNDROPPED_METHODS:
         return 0.0
@@ -107,7 +108,7 @@ class RunConfig:
     """Everything that determines one training run; defaults follow the study's protocol."""
 
     dataset: str = "mnist"  # mnist | fashion-mnist
-    method: str = "sgd"  # sgd | bbb | sparsevd (sparse variational dropout) | dropout<p>, each of sgd and
+    method: str = "sgd"  # sgd | bbb | sparsevd (sparse variational dropout) | bcgnj | dropout<p>, each of sgd and
     # dropout<p> also under a prior (MAP): <base>-l2, <base>-l1, <base>-mixture (see METHOD_CHOICES)
     seed: int = 0
     variant: str = ""  # name of a profile's variant (a named set of overrides, e.g. one regime-study step)

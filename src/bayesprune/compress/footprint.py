@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from bayesprune.model.bayes import BayesianMLP
+from bayesprune.model.group_nj import GroupNJMLP
 from bayesprune.model.sparse_vd import SparseVDMLP
 from bayesprune.model.weights import weight_matrices
 
@@ -77,6 +78,8 @@ def biases(model: nn.Module) -> list[Tensor]:
         return [layer.bias_mu.detach() for layer in model.layers]
     if isinstance(model, SparseVDMLP):
         return [layer.bias.detach() for layer in model.layers]
+    if isinstance(model, GroupNJMLP):
+        return [(layer.bias_mu * layer.out_mask).detach() for layer in model.layers]
     return [m.bias.detach() for m in model.modules() if isinstance(m, nn.Linear)]
 
 

@@ -17,12 +17,15 @@ from torch.nn.utils import prune
 
 from bayesprune.config import validate_fraction
 from bayesprune.model.bayes import BayesianLinear, BayesianMLP
+from bayesprune.model.group_nj import GroupNJLinear, GroupNJMLP
 from bayesprune.model.sparse_vd import SparseVDLinear, SparseVDMLP
 from bayesprune.model.weights import weight_matrices
 
-CRITERIA = {"mlp": ("magnitude",), "bbb": ("snr", "magnitude", "snr_rho"), "sparsevd": ("log_alpha", "magnitude")}
-# BBB's SNR, as defined and as the study's code computed it; sparse VD's learned dropout rate (highest removed first)
-OWN_CRITERIA = {"bbb": ("snr", "snr_rho"), "sparsevd": ("log_alpha",)}
+CRITERIA = {"mlp": ("magnitude",), "bbb": ("snr", "magnitude", "snr_rho"), "sparsevd": ("log_alpha", "magnitude"),
+            "bcgnj": ("unit_log_alpha", "magnitude")}
+# BBB's SNR, as defined and as the study's code computed it; sparse VD's learned dropout rate (highest removed first);
+# BC-GNJ's dropout rate of each weight's input unit (whole units removed first, the noisiest first)
+OWN_CRITERIA = {"bbb": ("snr", "snr_rho"), "sparsevd": ("log_alpha",), "bcgnj": ("unit_log_alpha",)}
 
 
 class LowestScore(prune.BasePruningMethod):
@@ -44,8 +47,9 @@ class LowestScore(prune.BasePruningMethod):
 
 
 def model_kind(model: nn.Module) -> str:
-    """"bbb", "sparsevd" or "mlp": the family of pruning criteria a model takes."""
-    return "bbb" if isinstance(model, BayesianMLP) else "sparsevd" if isinstance(model, SparseVDMLP) else "mlp"
+    """"bbb", "sparsevd", "bcgnj" or "mlp": the family of pruning criteria a model takes."""
+    kinds = ((BayesianMLP, "bbb"), (SparseVDMLP, "sparsevd"), (GroupNJMLP, "bcgnj"))
+    return next((kind for cls, kind in kinds if isinstance(model, cls)), "mlp")
 
 
 def criteria_for(model: nn.Module) -> tuple[str, ...]:
@@ -54,7 +58,8 @@ def criteria_for(model: nn.Module) -> tuple[str, ...]:
 
 
 def own_criteria(method: str) -> tuple[str, ...]:
-    """A method's own pruning criteria: SNR for BBB (either form), log alpha for sparse VD, magnitude for the others."""
+    """A method's own pruning criteria: SNR for BBB (either form), log alpha for sparse VD, the unit's log alpha for
+    BC-GNJ, magnitude for the others."""
     return OWN_CRITERIA.get(method, ("magnitude",))
 
 
@@ -63,8 +68,8 @@ def sweep_criteria(model: nn.Module, deviations: tuple[str, ...] = ()) -> tuple[
     kind = model_kind(model)
     if kind == "mlp":
         return own_criteria("mlp")
-    if kind == "sparsevd":
-        return (*own_criteria("sparsevd"), "magnitude")
+    if kind in ("sparsevd", "bcgnj"):
+        return (*own_criteria(kind), "magnitude")
     snr, study_snr = own_criteria("bbb")
     return (study_snr if "snr_over_rho" in deviations else snr, "magnitude")
 
@@ -84,6 +89,9 @@ def prunable(model: nn.Module, include_bias: bool = False) -> list[tuple[nn.Modu
     if isinstance(model, SparseVDMLP):
         names = ("theta", "bias") if include_bias else ("theta",)
         return [(m, n) for m in model.modules() if isinstance(m, SparseVDLinear) for n in names]
+    if isinstance(model, GroupNJMLP):
+        names = ("weight_mu", "bias_mu") if include_bias else ("weight_mu",)
+        return [(m, n) for m in model.modules() if isinstance(m, GroupNJLinear) for n in names]
     names = ("weight", "bias") if include_bias else ("weight",)
     return [(m, n) for m in model.modules() if isinstance(m, nn.Linear) for n in names]
 
@@ -96,6 +104,8 @@ def score(module: nn.Module, name: str, criterion: str) -> Tensor:
     weights by their learned dropout rate, the noisiest removed first; biases have none.
     """
     value = getattr(module, name).detach()
+    if isinstance(module, GroupNJLinear):
+        return group_score(module, name, criterion)
     if criterion == "magnitude":
         return value.abs()
     if criterion == "log_alpha":
@@ -106,6 +116,17 @@ def score(module: nn.Module, name: str, criterion: str) -> Tensor:
     if criterion == "snr_rho":
         return (value if name.startswith("bias") else value.abs()) / rho
     return value.abs() / F.softplus(rho)
+
+
+def group_score(module: GroupNJLinear, name: str, criterion: str) -> Tensor:
+    """BC-GNJ's importance of each entry: |posterior mean| (magnitude), or minus the log alpha of the weight's input
+    unit with |posterior mean| breaking ties inside a unit (unit_log_alpha); biases rank by |mean| alone."""
+    if name.startswith("bias"):
+        return module.bias_mu.detach().abs()
+    magnitude = (module.weight_mu.detach() * module.z_mu.detach()[None, :]).abs()
+    if criterion == "magnitude":
+        return magnitude
+    return -module.unit_log_alpha.detach()[None, :] + 1e-6 * magnitude / magnitude.max().clamp_min(1e-12)
 
 
 def sparsity(model: nn.Module, include_bias: bool = False) -> float:

@@ -12,9 +12,13 @@ from torch import Tensor, nn
 from bayesprune.model.bayes import BayesianMLP
 from bayesprune.compress.footprint import footprint
 from bayesprune.compress.prune import give_pruned_noise, global_prune, sparsity, sweep_criteria
+from bayesprune.compress.precision import precision_of, rounded
+from bayesprune.model.activation import relu_between
+from bayesprune.model.group_nj import UNIT_THRESHOLD, GroupNJMLP
 from bayesprune.model.sparse_vd import SparseVDMLP
 
 THRESHOLD_CRITERION = "log_alpha>3"  # sparse VD as trained: every weight above its threshold removed
+UNIT_THRESHOLD_CRITERION = f"unit_log_alpha>{UNIT_THRESHOLD:g}"  # BC-GNJ as trained: every unit above it removed
 
 
 @torch.no_grad()
@@ -95,7 +99,8 @@ def pruning_sweep(
 
     `deviations` switches on the study's pruning and scoring code paths (config.DEVIATIONS);
     `primary_only` keeps the model's own criterion (SNR for BBB) and skips magnitude. Sparse VD also gets
-    a row for the network as trained, its weights above log alpha = 3 removed (`THRESHOLD_CRITERION`).
+    a row for the network as trained, its weights above log alpha = 3 removed (`THRESHOLD_CRITERION`), BC-GNJ one
+    with its units above the unit threshold removed (`UNIT_THRESHOLD_CRITERION`).
     """
     bayesian = isinstance(model, BayesianMLP)
     rows = []
@@ -103,6 +108,12 @@ def pruning_sweep(
         removed = sparsity(model)  # the weights above log alpha = 3
         rows.append({"criterion": THRESHOLD_CRITERION, "fraction": removed, "achieved_sparsity": removed,
                      **scored_row(model, x, y, samples, seed)})
+    if isinstance(model, GroupNJMLP):
+        thresholded = copy.deepcopy(model)
+        thresholded.remove_units()
+        removed = sparsity(thresholded)
+        rows.append({"criterion": UNIT_THRESHOLD_CRITERION, "fraction": removed, "achieved_sparsity": removed,
+                     **scored_row(thresholded, x, y, samples, seed)})
     criteria = sweep_criteria(model, tuple(deviations))
     for criterion in criteria[:1] if primary_only else criteria:
         for fraction in fractions:
@@ -114,3 +125,31 @@ def pruning_sweep(
             rows.append({"criterion": criterion, "fraction": fraction, "achieved_sparsity": achieved,
                          **scored_row(scored, x, y, samples, seed, "mixed_metric" in deviations)})
     return rows
+
+
+@torch.no_grad()
+def precision_rows(model: GroupNJMLP, x: Tensor, y: Tensor, thresholds: Sequence[float] = (UNIT_THRESHOLD,)) -> list[dict[str, Any]]:
+    """BC-GNJ with its units above each threshold removed, then its weights at the bit precision their posterior
+    allows (`compress.precision`): per layer the mantissa bits, the compression after pruning and after precision
+    reduction, and the test accuracy at full and at reduced precision (biases kept in full)."""
+    rows = []
+    for threshold in thresholds:
+        pruned = copy.deepcopy(model).eval()
+        units = pruned.remove_units(threshold)
+        weights = [layer.posterior_weight() for layer in pruned.layers]
+        precision = precision_of(weights, [layer.posterior_variance() for layer in pruned.layers])
+        biases = [layer.bias_mu * layer.out_mask for layer in pruned.layers]
+        rows.append({"threshold": threshold, "architecture": "-".join(map(str, units)),
+                     **{f"bits_layer{k + 1}": bits for k, bits in enumerate(precision.mantissa)},
+                     "exponent_bits": precision.exponent, "compression_pruned": precision.after_pruning,
+                     "compression_precision": precision.after_precision,
+                     "accuracy_full": accuracy(forward_with(weights, biases, x), y),
+                     "accuracy_reduced": accuracy(forward_with(rounded(weights, precision), biases, x), y)})
+    return rows
+
+
+def forward_with(weights: Sequence[Tensor], biases: Sequence[Tensor], x: Tensor) -> Tensor:
+    """Logits of the ReLU network with the given weight matrices and biases."""
+    for (weight, bias), activation in relu_between(list(zip(weights, biases))):
+        x = activation(torch.nn.functional.linear(x, weight, bias))
+    return x

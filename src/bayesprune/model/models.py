@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from bayesprune.config import RunConfig
 from bayesprune.model.bayes import BayesianMLP, GaussianPrior, LaplacePrior, Prior, ScaleMixturePrior
+from bayesprune.model.group_nj import GroupNJMLP
 from bayesprune.model.sparse_vd import SparseVDMLP
 
 INPUT_SIZE = 28 * 28
@@ -43,11 +44,13 @@ def layer_sizes(cfg: RunConfig) -> list[int]:
 
 
 def build_model(cfg: RunConfig) -> nn.Module:
-    """The network a config describes (BBB, sparse variational dropout or a baseline MLP)."""
+    """The network a config describes (BBB, sparse variational dropout, BC-GNJ or a baseline MLP)."""
     if cfg.bayesian:
         return BayesianMLP(layer_sizes(cfg), cfg.init_mu, cfg.init_rho)
     if cfg.method == "sparsevd":
         return SparseVDMLP(layer_sizes(cfg))
+    if cfg.method == "bcgnj":
+        return GroupNJMLP(layer_sizes(cfg))
     return MLP(layer_sizes(cfg), dropout=cfg.dropout, input_dropout=cfg.input_dropout)
 
 

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bayesprune.model.bayes import BayesianMLP
+from bayesprune.model.group_nj import GroupNJMLP
 from bayesprune.model.sparse_vd import SparseVDMLP
 
 NEAR_ZERO = 1e-2
@@ -19,7 +20,7 @@ def weight_matrices(model: nn.Module) -> list[Tensor]:
     without the weights it leaves out), detached, in order."""
     if isinstance(model, BayesianMLP):
         return [layer.weight_mu.detach() for layer in model.layers]
-    if isinstance(model, SparseVDMLP):
+    if isinstance(model, (SparseVDMLP, GroupNJMLP)):
         return [layer.deployed_weight().detach() for layer in model.layers]
     return [m.weight.detach() for m in model.modules() if isinstance(m, nn.Linear)]
 

@@ -34,7 +34,7 @@ from bayesprune.training.checkpoint import CheckpointError, load_checkpoint
 from bayesprune.training.finetune import SCHEDULES
 from bayesprune.training.train import CHECKPOINT
 
-STEP_COST = {"bbb": 4.0, "sparsevd": 2.0}  # a step's cost in SGD steps on CPU (results/bench)
+STEP_COST = {"bbb": 4.0, "sparsevd": 2.0, "bcgnj": 2.0}  # a step's cost in SGD steps on CPU (results/bench)
 NOTEBOOK_EPOCHS = 2.0  # the pruning sweep and the notebooks around a run, counted as epochs of training
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]"
 

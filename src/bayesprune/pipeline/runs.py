@@ -14,9 +14,10 @@ from bayesprune.config import PRUNING_DEVIATIONS, RunConfig, validate_fraction
 from bayesprune.data.splits import scored_split, shifted_splits, training_splits
 from bayesprune.host import resolve_device
 from bayesprune.model.bayes import BayesianMLP
+from bayesprune.model.group_nj import GroupNJMLP
 from bayesprune.evaluate.diagnostics import dead_input_rows, dead_inputs, initial_sigmas, mu_sigma_histogram, snr_histogram
 from bayesprune.compress.prune import sweep_criteria
-from bayesprune.evaluate.scores import pruning_sweep
+from bayesprune.evaluate.scores import precision_rows, pruning_sweep
 from bayesprune.evaluate.uncertainty import uncertainty_sweep
 from bayesprune.model.models import build_model, build_prior, initial_model
 from bayesprune.model.weights import weight_matrices, weight_stats
@@ -107,6 +108,8 @@ def prune_run(
     write_table(bins, keys, run_dir / "reliability.csv")
     write_table(weight_stats(model), keys, run_dir / "weights.csv")
     write_table(histogram_rows(model), keys, run_dir / "weight_histogram.csv")
+    if isinstance(model, GroupNJMLP):
+        write_table(precision_rows(model, x, y), keys, run_dir / "precision.csv")
     if isinstance(model, BayesianMLP):
         write_table(pruning_ablation(model, x, y, fractions, include_bias, cfg), keys, run_dir / "ablation.csv")
         write_posterior_tables(cfg, model, keys, run_dir, data_root)

@@ -7,7 +7,7 @@ FRACTIONS = (0.0, 0.5, 0.75, 0.9)
 METHOD_LABELS = {"sgd": "SGD", "dropout0.5": "Dropout 0.5", "dropout0.75": "Dropout 0.75",
                  "dropout0.9": "Dropout 0.9", "sgd-l2": "SGD + L2", "dropout0.5-l2": "Dropout 0.5 + L2",
                  "sgd-l1": "SGD + L1", "dropout0.5-l1": "Dropout 0.5 + L1", "sgd-mixture": "MAP, BBB's prior",
-                 "bbb": "BBB", "sparsevd": "Sparse VD"}
+                 "bbb": "BBB", "sparsevd": "Sparse VD", "bcgnj": "BC-GNJ"}
 PENALTY_LABELS = {"l2": "L2", "l1": "L1", "mixture": "BBB's prior"}
 REPORTED = {
     "mnist": {

@@ -27,6 +27,7 @@ from bayesprune.evaluate.scores import accuracy, mean_logits, pruned_accuracy
 from bayesprune.model.models import initial_model, training_prior
 from bayesprune.model.penalty import negative_log_prior
 from bayesprune.compress.prune import sparsity
+from bayesprune.model.group_nj import GroupNJMLP
 from bayesprune.model.sparse_vd import SparseVDMLP
 from bayesprune.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from bayesprune.training.fused import fused_elbo_terms
@@ -85,13 +86,13 @@ def training_step(
 ) -> torch.Tensor:
     """One optimizer step on a minibatch; returns (objective, NLL, weighted complexity, correct) on the device.
 
-    Baselines minimise the cross-entropy; sparse VD adds its KL to the log-uniform prior, the MAP methods the
+    Baselines minimise the cross-entropy; sparse VD and BC-GNJ add their KL to their priors, the MAP methods the
     negative log of their prior, each weighted as BBB's complexity cost; BBB is the minibatch ELBO.
     """
     if not cfg.bayesian:
         logits = model(x)
         nll = F.cross_entropy(logits, y, reduction="sum")
-        if isinstance(model, SparseVDMLP):
+        if isinstance(model, (SparseVDMLP, GroupNJMLP)):
             weighted = kl_weight * model.kl()
         elif prior is not None:
             weighted = kl_weight * negative_log_prior(model, prior)
@@ -105,6 +106,8 @@ def training_step(
     optimizer.zero_grad(set_to_none=True)
     (objective / len(y)).backward()  # per-example scale: same step size for every method
     optimizer.step()
+    if isinstance(model, GroupNJMLP):
+        model.clip_variances()
     correct = (logits.argmax(dim=1) == y).sum()
     return torch.stack([objective.detach(), nll.detach(), weighted.detach(), correct.float()])
 
