@@ -159,3 +159,25 @@ def test_log_alpha_pruning_removes_the_noisiest_weights_and_reaches_the_forward_
     assert sparsity(model) == pytest.approx(achieved)
     with pytest.raises(ValueError, match="ranks weights only"):
         global_prune(SparseVDMLP([4, 3]), 0.5, "log_alpha", include_bias=True)
+
+
+def test_unit_criteria_remove_whole_input_units_first_the_weakest_first():
+    from bayesprune.compress.prune import structured_criteria
+    from bayesprune.model.bayes import BayesianMLP
+    from bayesprune.model.models import MLP
+
+    torch.manual_seed(0)
+    mlp = MLP([6, 4, 2])
+    with torch.no_grad():
+        first = mlp.net[0].weight
+        first[:, 2] *= 0.01  # input 2: the weakest unit, though not every one of its weights is the smallest
+        first[0, 5] = 1e-4  # a single tiny weight of a strong unit
+    assert structured_criteria(mlp) == ("unit_norm",)
+    global_prune(mlp, 4 / (6 * 4 + 4 * 2), "unit_norm")  # as many weights as input 2 has
+    assert (mlp.net[0].weight[:, 2] == 0).all() and mlp.net[0].weight[0, 5] != 0
+    bbb = BayesianMLP([6, 4, 2])
+    with torch.no_grad():
+        bbb.layers[0].weight_rho[:, 3] = 3.0  # input 3: wide posteriors, the lowest group SNR
+    assert structured_criteria(bbb) == ("unit_snr",)
+    global_prune(bbb, 4 / (6 * 4 + 4 * 2), "unit_snr")
+    assert (bbb.layers[0].weight_mu[:, 3] == 0).all() and int((bbb.layers[0].weight_mu == 0).sum()) == 4

@@ -21,8 +21,11 @@ from bayesprune.model.group_nj import GroupNJLinear, GroupNJMLP
 from bayesprune.model.sparse_vd import SparseVDLinear, SparseVDMLP
 from bayesprune.model.weights import weight_matrices
 
-CRITERIA = {"mlp": ("magnitude",), "bbb": ("snr", "magnitude", "snr_rho"), "sparsevd": ("log_alpha", "magnitude"),
-            "bcgnj": ("unit_log_alpha", "magnitude")}
+CRITERIA = {"mlp": ("magnitude", "unit_norm"), "bbb": ("snr", "magnitude", "snr_rho", "unit_snr"),
+            "sparsevd": ("log_alpha", "magnitude"), "bcgnj": ("unit_log_alpha", "magnitude")}
+# Structured criteria: whole input units (a weight matrix's columns) ranked together, as BC-GNJ removes units: the
+# root mean square of a unit's outgoing weights for a point estimate, their group SNR (RMS mu / RMS sigma) for BBB
+STRUCTURED = {"mlp": ("unit_norm",), "bbb": ("unit_snr",)}
 # BBB's SNR, as defined and as the study's code computed it; sparse VD's learned dropout rate (highest removed first);
 # BC-GNJ's dropout rate of each weight's input unit (whole units removed first, the noisiest first)
 OWN_CRITERIA = {"bbb": ("snr", "snr_rho"), "sparsevd": ("log_alpha",), "bcgnj": ("unit_log_alpha",)}
@@ -74,6 +77,11 @@ def sweep_criteria(model: nn.Module, deviations: tuple[str, ...] = ()) -> tuple[
     return (study_snr if "snr_over_rho" in deviations else snr, "magnitude")
 
 
+def structured_criteria(model: nn.Module) -> tuple[str, ...]:
+    """The unit-level criteria a model's pruning sweep also reports (none where its own criterion is one)."""
+    return STRUCTURED.get(model_kind(model), ())
+
+
 def _validate_criterion(model: nn.Module, criterion: str) -> None:
     """Raise ValueError unless criterion applies to model."""
     valid = criteria_for(model)
@@ -106,8 +114,13 @@ def score(module: nn.Module, name: str, criterion: str) -> Tensor:
     value = getattr(module, name).detach()
     if isinstance(module, GroupNJLinear):
         return group_score(module, name, criterion)
-    if criterion == "magnitude":
+    if criterion == "magnitude" or (criterion in ("unit_norm", "unit_snr") and name.startswith("bias")):
         return value.abs()
+    if criterion == "unit_norm":
+        return by_unit(value.pow(2).mean(dim=0).sqrt(), value.abs())
+    if criterion == "unit_snr":
+        sigma = F.softplus(getattr(module, name.replace("_mu", "_rho")).detach())
+        return by_unit(value.pow(2).mean(dim=0).sqrt() / sigma.pow(2).mean(dim=0).sqrt(), value.abs() / sigma)
     if criterion == "log_alpha":
         if name != "theta":
             raise ValueError("the log_alpha criterion ranks weights only (sparse VD's biases have no dropout rate)")
@@ -118,6 +131,12 @@ def score(module: nn.Module, name: str, criterion: str) -> Tensor:
     return value.abs() / F.softplus(rho)
 
 
+def by_unit(unit_score: Tensor, within: Tensor) -> Tensor:
+    """Each weight scored by its input unit's score (a column of the matrix), the weights inside a unit ordered by
+    `within`: whole units go first, the lowest-scoring first."""
+    return unit_score[None, :].expand_as(within) + 1e-6 * within / within.max().clamp_min(1e-12) * unit_score.abs().max()
+
+
 def group_score(module: GroupNJLinear, name: str, criterion: str) -> Tensor:
     """BC-GNJ's importance of each entry: |posterior mean| (magnitude), or minus the log alpha of the weight's input
     unit with |posterior mean| breaking ties inside a unit (unit_log_alpha); biases rank by |mean| alone."""
@@ -126,7 +145,7 @@ def group_score(module: GroupNJLinear, name: str, criterion: str) -> Tensor:
     magnitude = (module.weight_mu.detach() * module.z_mu.detach()[None, :]).abs()
     if criterion == "magnitude":
         return magnitude
-    return -module.unit_log_alpha.detach()[None, :] + 1e-6 * magnitude / magnitude.max().clamp_min(1e-12)
+    return by_unit(-module.unit_log_alpha.detach(), magnitude)
 
 
 def sparsity(model: nn.Module, include_bias: bool = False) -> float:

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from bayesprune.model.bayes import BayesianMLP
 from bayesprune.compress.footprint import footprint
-from bayesprune.compress.prune import give_pruned_noise, global_prune, sparsity, sweep_criteria
+from bayesprune.compress.prune import give_pruned_noise, global_prune, sparsity, structured_criteria, sweep_criteria
 from bayesprune.compress.precision import precision_of, rounded
 from bayesprune.model.activation import relu_between
 from bayesprune.model.group_nj import UNIT_THRESHOLD, GroupNJMLP
@@ -114,7 +114,7 @@ def pruning_sweep(
         removed = sparsity(thresholded)
         rows.append({"criterion": UNIT_THRESHOLD_CRITERION, "fraction": removed, "achieved_sparsity": removed,
                      **scored_row(thresholded, x, y, samples, seed)})
-    criteria = sweep_criteria(model, tuple(deviations))
+    criteria = sweep_criteria(model, tuple(deviations)) + structured_criteria(model)
     for criterion in criteria[:1] if primary_only else criteria:
         for fraction in fractions:
             pruned = copy.deepcopy(model)
