@@ -41,3 +41,22 @@ def test_a_sparse_network_computes_what_the_dense_one_does():
     sparse = forward(x, [to_csr(w) for w in weights], biases)
     assert torch.allclose(dense, sparse, atol=1e-5)
     assert inference_seconds(weights, biases, batch=4, repeats=3, sparse=True) > 0
+
+
+def test_the_compact_network_computes_what_the_pruned_one_does_with_fewer_units():
+    from bayesprune.performance.compression import compact, narrower
+
+    torch.manual_seed(0)
+    weights = [torch.randn(8, 6), torch.randn(5, 8), torch.randn(3, 5)]
+    biases = [torch.randn(8).abs(), torch.randn(5), torch.randn(3)]
+    weights[0][:, 4] = 0  # an input nothing reads
+    weights[0][2] = 0  # hidden unit 2 of layer 1 has no inputs: a constant, ReLU of its bias
+    weights[1][:, 6] = 0  # unit 6 of layer 1 is read by nobody
+    weights[2][:, 1] = 0  # unit 1 of layer 2 likewise
+    x = torch.randn(10, 6)
+    smaller, small_biases, inputs = compact(weights, biases)
+    assert [tuple(w.shape) for w in smaller] == [(6, 5), (4, 6), (3, 4)]
+    assert torch.allclose(forward(x[:, inputs], smaller, small_biases), forward(x, weights, biases), atol=1e-5)
+    widths = narrower([784, 500, 500, 10], 0.1)
+    kept = sum(a * b for a, b in zip(widths, widths[1:])) / (784 * 500 + 500 * 500 + 500 * 10)
+    assert widths[0] == 784 and widths[-1] == 10 and abs(kept - 0.1) < 0.005

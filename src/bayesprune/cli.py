@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="auto")
     bench.add_argument("--json", type=Path, default=None, help="also write the report here as JSON")
 
-    latency = commands.add_parser("latency", help="time dense against CSR inference of an MLP on this CPU, per sparsity")
+    latency = commands.add_parser("latency", help="time dense, CSR and unit-pruned inference of an MLP on this CPU, per sparsity")
     latency.add_argument("--hidden", nargs="+", type=int, default=[300, 100], help="hidden widths (784-...-10)")
     latency.add_argument("--repeats", type=int, default=50, help="timed forward passes per point (median kept)")
     latency.add_argument("--csv", type=Path, default=None, help="also write the table here")
@@ -145,7 +145,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _latency(args: argparse.Namespace) -> int:
-    """Time dense against CSR inference per sparsity and batch size; print (and optionally save) the table."""
+    """Time dense, CSR and unit-pruned (smaller dense) inference per sparsity and batch size; print (and optionally
+    save) the table."""
     import pandas as pd
     import torch
 

@@ -548,7 +548,8 @@ def storage_figure(points: pd.DataFrame) -> Figure:
 
 @book_figure
 def latency_figure(latency: pd.DataFrame) -> Figure:
-    """Median CPU time of one forward pass, dense against CSR weight matrices, per sparsity; a panel per batch size."""
+    """Median CPU time of one forward pass, dense against CSR weight matrices and against the smaller dense network
+    that removing units leaves (where measured), per sparsity; a panel per batch size."""
     batches = sorted(latency["batch"].unique())
     fig, axes = panel_grid(len(batches), 3.4)
     for ax, batch in zip(axes, batches):
@@ -556,6 +557,8 @@ def latency_figure(latency: pd.DataFrame) -> Figure:
         ratio = 1 / (1 - rows["sparsity"])
         ax.plot(ratio, rows["dense_ms"], "k-", label="dense")
         ax.plot(ratio, rows["csr_ms"], "C0-o", markersize=3, label="CSR (torch.sparse)")
+        if "units_ms" in rows:
+            ax.plot(ratio, rows["units_ms"], "C1-s", markersize=3, label="smaller dense (units removed)")
         _ratio_axis(ax, "compression ratio (1 / (1 - sparsity))")
         ax.set_yscale("log")
         ax.set_ylabel("ms per forward pass")
