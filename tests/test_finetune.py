@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -70,6 +72,20 @@ def test_the_fine_tuned_sweep_prunes_one_shot_and_iteratively_to_each_fraction()
     one_shot, iterative = rows[0], rows[2]
     assert one_shot["accuracy_mean"] == iterative["accuracy_mean"]  # the first step of both is the same pruning
     assert any(a["accuracy_mean"] != b["accuracy_mean"] for a, b in zip(rows[:2], rows[2:]))
+
+
+def test_the_fine_tuned_sweep_runs_each_rate_and_a_rate_scales_the_training_rate():
+    torch.manual_seed(0)
+    cfg = small_config(hidden=(16,), batch_size=50)
+    model = build_model(cfg)
+    x, y = torch.rand(200, 784), torch.randint(0, 10, (200,))
+    rows = finetuned_sweep(model, cfg, (x, y), (x[:100], y[:100]), [0.5], epochs=1, rates=(1.0, 0.1))
+    assert [(r["finetune_rate"], r["schedule"]) for r in rows] == [(r, s) for r in (1.0, 0.1) for s in SCHEDULES]
+    zero = copy.deepcopy(model)
+    finetune(zero, cfg, x, y, 1, rate=1e-12)  # a vanishing rate leaves the weights where they were
+    assert all(torch.allclose(a, b, atol=1e-8) for a, b in zip(zero.state_dict().values(), model.state_dict().values()))
+    with pytest.raises(ValueError, match="rate factor must be > 0"):
+        finetune(copy.deepcopy(model), cfg, x, y, 1, rate=0.0)
 
 
 def test_fine_tuning_with_patience_stops_when_validation_stops_improving_and_keeps_the_best(real_data_root):

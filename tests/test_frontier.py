@@ -81,3 +81,19 @@ def test_the_fine_tuning_schedule_is_chosen_on_validation_accuracy_not_on_test_e
     chosen = tuned.assign(schedule="one-shot", val_accuracy=0.95)  # no better on test, better on validation
     ours, verdict = compression_verdict(as_points(pruning, pd.concat([good_on_test, chosen])))
     assert "chosen on validation" in ours and "SGD + L1 10x" in ours and verdict == "holds"
+
+
+def test_the_fine_tuning_rate_is_chosen_on_validation_per_method_and_schedule():
+    from bayesprune.report.frontier import at_chosen_rate, rate_choice
+
+    rows = [{"dataset": "mnist", "method": m, "schedule": s, "finetune_rate": r, "fraction": f, "seed": 1,
+             "val_accuracy": v, "accuracy_mean": 1 - v}
+            for m, s, r, v in (("sgd", "one-shot", 1.0, 0.95), ("sgd", "one-shot", 0.1, 0.97),
+                               ("bbb", "one-shot", 1.0, 0.98), ("bbb", "one-shot", 0.1, 0.96))
+            for f in (0.9, 0.95)]
+    finetuned = pd.DataFrame(rows)
+    kept = at_chosen_rate(finetuned)
+    assert set(zip(kept["method"], kept["finetune_rate"])) == {("sgd", 0.1), ("bbb", 1.0)}
+    assert len(kept) == 4 and rate_choice(finetuned)["chosen"].sum() == 2
+    one_rate = finetuned[finetuned["finetune_rate"] == 1.0]
+    assert at_chosen_rate(one_rate) is one_rate  # nothing to choose

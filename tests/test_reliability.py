@@ -255,6 +255,7 @@ BAD_PROFILES = [
     ({"method_config": {"bbb": {"lr": 0.1}}}, "configures method 'bbb', which it does not run; valid choices: sgd"),
     ({"variants": {"fast": {"lrr": 0.1}}}, "unknown config keys ['lrr']; valid keys"),
     ({"finetune_epochs": -2}, "finetune_epochs must be an integer >= 0, got -2"),
+    ({"finetune_rates": [1.0, 0.0]}, "finetune_rates must be factors > 0 of the training rate, got [1.0, 0.0]"),
     ({"config": {"kl_warmup": 1.5}}, "kl_warmup must be an integer >= 0 (epochs), got 1.5"),
 ]
 

@@ -17,6 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 PROFILES_ENV = "BAYESPRUNE_PROFILES"
 PROFILE_KEYS = (
     "description", "datasets", "methods", "seeds", "protocols", "fractions", "include_bias", "finetune_epochs", "finetune_patience",
+    "finetune_rates",
     "ablation", "config", "method_config", "variants", "reference",
 )
 
@@ -34,6 +35,7 @@ class Profile:
     include_bias: bool = False
     finetune_epochs: int = 0  # >0: each run's pruning sweep is also fine-tuned, one-shot and iterative (finetuned.csv)
     finetune_patience: int = 0  # >0: each fine-tuning stops once this many epochs bring no better validation accuracy
+    finetune_rates: tuple[float, ...] = (1.0,)  # fine-tuning rates tried, as factors of each run's training rate
     ablation: tuple[str, ...] = ()  # methods trained once more per training-time deviation fixed alone
     config: tuple[tuple[str, Any], ...] = ()
     method_config: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # per-method overrides of config
@@ -141,6 +143,7 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
         include_bias=bool(entry.get("include_bias", False)),
         finetune_epochs=entry.get("finetune_epochs", 0),
         finetune_patience=entry.get("finetune_patience", 0),
+        finetune_rates=tuple(entry.get("finetune_rates", (1.0,))),
         ablation=tuple(entry.get("ablation", ())),
         config=_items(entry.get("config")),
         method_config=tuple((m, _items(c)) for m, c in (entry.get("method_config") or {}).items()),
@@ -153,6 +156,11 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
     for key in ("finetune_epochs", "finetune_patience"):
         if not isinstance(getattr(profile, key), int) or getattr(profile, key) < 0:
             raise ValueError(f"profile {name!r}: {key} must be an integer >= 0, got {getattr(profile, key)!r}")
+    if not profile.finetune_rates or not all(isinstance(r, (int, float)) and r > 0 for r in profile.finetune_rates):
+        raise ValueError(f"profile {name!r}: finetune_rates must be factors > 0 of the training rate, "
+                         f"got {list(profile.finetune_rates)!r}")
+    if len(profile.finetune_rates) > 1 and not all(cfg.validation for cfg in profile.runs(ablation=False)):
+        raise ValueError(f"profile {name!r}: several finetune_rates need a validation split to choose between them")
     if profile.finetune_patience and not all(cfg.validation for cfg in profile.runs(ablation=False)):
         raise ValueError(f"profile {name!r}: finetune_patience needs a validation split in every run (validation > 0)")
     for method, _ in profile.method_config:

@@ -136,6 +136,7 @@ def execute_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path
                           {"run_dir": str(partial), "fractions": list(profile.fractions),
                            "include_bias": profile.include_bias, "finetune_epochs": profile.finetune_epochs,
                            "finetune_patience": profile.finetune_patience,
+                           "finetune_rates": list(profile.finetune_rates),
                            "data_dir": data, "device": cfg.device}),
     }
     device = str(resolve_device(cfg.device))
@@ -174,8 +175,9 @@ def attempt_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path
 
 
 def finetune_epochs_of(profile: Profile) -> int:
-    """Epochs of fine-tuning each run's pruning sweep adds: both schedules at every nonzero fraction."""
-    return len(SCHEDULES) * sum(f > 0 for f in profile.fractions) * profile.finetune_epochs
+    """Epochs of fine-tuning each run's pruning sweep adds (at most): both schedules at every rate and nonzero
+    fraction."""
+    return len(SCHEDULES) * len(profile.finetune_rates) * sum(f > 0 for f in profile.fractions) * profile.finetune_epochs
 
 
 def expected_cost(cfg: RunConfig, finetune_epochs: int = 0) -> float:

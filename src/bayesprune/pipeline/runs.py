@@ -88,6 +88,7 @@ def prune_run(
     device: str = "auto",
     finetune_epochs: int = 0,
     finetune_patience: int = 0,
+    finetune_rates: Sequence[float] = (1.0,),
 ) -> pd.DataFrame:
     """Pruning sweep of a trained run at every fraction and criterion; writes the pruning, uncertainty and weight
     tables, and with finetune_epochs > 0 the own criterion's sweeps with fine-tuning (finetuned.csv)."""
@@ -115,9 +116,11 @@ def prune_run(
         write_posterior_tables(cfg, model, keys, run_dir, data_root)
     if finetune_epochs:
         fit, validation = training_splits(cfg, data_root, target)
-        finetuned = finetuned_sweep(model, cfg, fit, (x, y), fractions, finetune_epochs, validation, finetune_patience)
+        finetuned = finetuned_sweep(model, cfg, fit, (x, y), fractions, finetune_epochs, validation, finetune_patience,
+                                    finetune_rates)
         write_table(finetuned, keys, run_dir / "finetuned.csv")
     frame = write_table(rows, keys, run_dir / "pruning.csv")
     write_json({"seconds": time.perf_counter() - started, "include_bias": include_bias,
-                "finetune_epochs": finetune_epochs, "finetune_patience": finetune_patience}, run_dir / "prune.json")
+                "finetune_epochs": finetune_epochs, "finetune_patience": finetune_patience,
+                "finetune_rates": list(finetune_rates)}, run_dir / "prune.json")
     return frame

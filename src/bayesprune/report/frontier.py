@@ -49,9 +49,34 @@ def load_finetuned(results_dir: Path) -> pd.DataFrame | None:
     return None
 
 
+RATE_KEYS = ["dataset", "method", "schedule", "finetune_rate"]
+
+
+def rate_choice(finetuned: pd.DataFrame) -> pd.Series:
+    """Per dataset, method, schedule and fine-tuning rate (a factor of the training rate): the validation accuracy
+    of the fine-tuned networks, mean over fractions and seeds, and which rate each (dataset, method, schedule)
+    chooses by it."""
+    means = finetuned.groupby(RATE_KEYS)["val_accuracy"].mean()
+    chosen = means.groupby(level=RATE_KEYS[:-1]).transform("max") == means
+    return pd.DataFrame({"validation accuracy": means, "chosen": chosen})
+
+
+def at_chosen_rate(finetuned: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The fine-tuned rows at the rate `rate_choice` picks, where several rates were tried and validation
+    accuracy was recorded; else all of them."""
+    if finetuned is None or "finetune_rate" not in finetuned or finetuned["finetune_rate"].nunique() < 2:
+        return finetuned
+    if "val_accuracy" not in finetuned or finetuned["val_accuracy"].isna().all():
+        return finetuned
+    choice = rate_choice(finetuned)
+    kept = {key for key, chosen in choice["chosen"].items() if chosen}
+    return finetuned[[key in kept for key in finetuned[RATE_KEYS].itertuples(index=False, name=None)]]
+
+
 def frontier_points(results_dir: Path) -> pd.DataFrame:
-    """`as_points` of a profile's runs, with their fine-tuned sweeps where they have them."""
-    return as_points(load_table(results_dir, "pruning"), load_finetuned(results_dir))
+    """`as_points` of a profile's runs, with their fine-tuned sweeps where they have them (at the fine-tuning rate
+    chosen on validation data, where several were tried)."""
+    return as_points(load_table(results_dir, "pruning"), at_chosen_rate(load_finetuned(results_dir)))
 
 
 def frontier_summary(points: pd.DataFrame) -> pd.DataFrame:

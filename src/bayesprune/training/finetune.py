@@ -25,13 +25,14 @@ SCHEDULES = ("one-shot", "iterative")
 
 def finetune(
     model: nn.Module, cfg: RunConfig, x: Tensor, y: Tensor, epochs: int,
-    validation: tuple[Tensor, Tensor] | None = None, patience: int = 0,
+    validation: tuple[Tensor, Tensor] | None = None, patience: int = 0, rate: float = 1.0,
 ) -> int:
     """Up to `epochs` epochs of cfg's objective (the ELBO for BBB) on (x, y) with model's pruning masks held fixed;
     returns the epochs run.
 
     Pruned weights stay at zero and, for BBB, draw no noise; the step is the plain autograd ELBO, since the
-    fused step reads the raw parameters and would not see the masks. A fresh optimizer at cfg's learning rate.
+    fused step reads the raw parameters and would not see the masks. A fresh optimizer at `rate` times cfg's
+    learning rate.
     With a validation split and patience (Han et al.'s "retrain until it recovers"), retraining stops once
     `patience` epochs bring no better validation accuracy, and the best epoch's weights are kept.
     """
@@ -39,7 +40,9 @@ def finetune(
         raise ValueError(f"fine-tuning epochs must be an integer >= 0, got {epochs!r}")
     if not isinstance(patience, int) or patience < 0 or (patience and validation is None):
         raise ValueError(f"fine-tuning patience must be an integer >= 0 with a validation split, got {patience!r}")
-    plain = dataclasses.replace(cfg, fused_elbo=False)
+    if not (isinstance(rate, (int, float)) and rate > 0):
+        raise ValueError(f"fine-tuning rate factor must be > 0, got {rate!r}")
+    plain = dataclasses.replace(cfg, fused_elbo=False, lr=cfg.lr * rate)
     prior = training_prior(cfg)
     optimizer = build_optimizer(plain, model)
     batches = math.ceil(len(x) / cfg.batch_size)
@@ -47,7 +50,7 @@ def finetune(
     best, best_state, since = -1.0, None, 0
     for epoch in range(epochs):
         torch.manual_seed(epoch_seed(cfg.seed, FINETUNE_STREAM + epoch))
-        set_learning_rate(optimizer, cfg.lr_at(epoch, epochs))  # the training schedule's shape over these epochs
+        set_learning_rate(optimizer, plain.lr_at(epoch, epochs))  # the training schedule's shape over these epochs
         model.train()
         for images, labels, kl_weight in epoch_minibatches(cfg, x, y, kl):
             training_step(plain, model, prior, optimizer, images, labels, kl_weight)
@@ -73,23 +76,26 @@ def finetuned_sweep(
     epochs: int,
     validation: tuple[Tensor, Tensor] | None = None,
     patience: int = 0,
+    rates: Sequence[float] = (1.0,),
 ) -> list[dict[str, Any]]:
     """The model's own criterion at every nonzero fraction, each pruned network fine-tuned (`finetune`) on fit and
     scored on `scored`, under two schedules: one-shot (each fraction pruned from the trained network) and
-    iterative (the fractions in ascending order, each pruning the previous fine-tuned network further). With a
-    validation split each row also records the fine-tuned network's validation accuracy, for choosing a schedule
-    on validation data."""
+    iterative (the fractions in ascending order, each pruning the previous fine-tuned network further), each at
+    every fine-tuning rate (a factor of the training rate). With a validation split each row also records the
+    fine-tuned network's validation accuracy, for choosing a schedule and a rate on validation data."""
     criterion = sweep_criteria(model)[0]
     rows = []
-    for schedule in SCHEDULES:
-        carried = copy.deepcopy(model)
-        for fraction in sorted(f for f in fractions if f > 0):
-            pruned = carried if schedule == "iterative" else copy.deepcopy(model)
-            achieved = global_prune(pruned, fraction, criterion)
-            ran = finetune(pruned, cfg, *fit, epochs, validation, patience)
-            row = {"schedule": schedule, "criterion": criterion, "fraction": fraction, "finetune_epochs": ran,
-                   "achieved_sparsity": achieved, **scored_row(pruned, *scored, cfg.eval_samples, cfg.seed)}
-            if validation is not None:
-                row["val_accuracy"] = accuracy(mean_logits(pruned, validation[0]), validation[1])
-            rows.append(row)
+    for rate in rates:
+        for schedule in SCHEDULES:
+            carried = copy.deepcopy(model)
+            for fraction in sorted(f for f in fractions if f > 0):
+                pruned = carried if schedule == "iterative" else copy.deepcopy(model)
+                achieved = global_prune(pruned, fraction, criterion)
+                ran = finetune(pruned, cfg, *fit, epochs, validation, patience, rate)
+                row = {"schedule": schedule, "finetune_rate": rate, "criterion": criterion, "fraction": fraction,
+                       "finetune_epochs": ran, "achieved_sparsity": achieved,
+                       **scored_row(pruned, *scored, cfg.eval_samples, cfg.seed)}
+                if validation is not None:
+                    row["val_accuracy"] = accuracy(mean_logits(pruned, validation[0]), validation[1])
+                rows.append(row)
     return rows
