@@ -21,8 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bayesprune.model.activation import relu_between
-from bayesprune.model.sparse_vd import LOG_ALPHA_RANGE, kl_approx
+from bayesprune.model.sparse_vd import LOG_ALPHA_RANGE, VariationalMLP, kl_approx
 
 UNIT_THRESHOLD = -3.0  # log alpha above which a unit is removed (the authors' LeNet-300-100 values are -2.8, -3, -5)
 FIRST_LAYER_VARIANCE_CLIP = 0.04  # the authors clip the first layer's weight variances at this value
@@ -102,7 +101,7 @@ class GroupNJLinear(nn.Module):
             self.bias_log_var.clamp_(max=bound)
 
 
-class GroupNJMLP(nn.Module):
+class GroupNJMLP(VariationalMLP):
     """ReLU MLP of GroupNJLinear layers; the first layer's weight variances clipped as the authors did."""
 
     def __init__(self, sizes: Sequence[int]) -> None:
@@ -110,16 +109,6 @@ class GroupNJMLP(nn.Module):
         self.layers = nn.ModuleList(
             GroupNJLinear(a, b, FIRST_LAYER_VARIANCE_CLIP if index == 0 else None)
             for index, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits."""
-        for layer, activation in relu_between(self.layers):
-            x = activation(layer(x))
-        return x
-
-    def kl(self) -> Tensor:
-        """KL of every scale, weight and bias: the complexity cost of the ELBO."""
-        return torch.stack([layer.kl() for layer in self.layers]).sum()
 
     def clip_variances(self) -> None:
         """After each optimizer step: the clipped layers' variances back under their bound."""

@@ -84,12 +84,10 @@ class SparseVDLinear(nn.Module):
         return kl_approx(self.log_alpha).sum()
 
 
-class SparseVDMLP(nn.Module):
-    """ReLU MLP of SparseVDLinear layers."""
+class VariationalMLP(nn.Module):
+    """ReLU MLP of layers that each carry their KL to a prior (sparse VD's, BC-GNJ's)."""
 
-    def __init__(self, sizes: Sequence[int], init_log_sigma2: float = -10.0) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(SparseVDLinear(a, b, init_log_sigma2) for a, b in zip(sizes[:-1], sizes[1:]))
+    layers: nn.ModuleList
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits."""
@@ -98,6 +96,14 @@ class SparseVDMLP(nn.Module):
         return x
 
     def kl(self) -> Tensor:
-        """KL of every weight: the complexity cost of the ELBO."""
+        """KL of every layer: the complexity cost of the ELBO."""
         return torch.stack([layer.kl() for layer in self.layers]).sum()
+
+
+class SparseVDMLP(VariationalMLP):
+    """ReLU MLP of SparseVDLinear layers."""
+
+    def __init__(self, sizes: Sequence[int], init_log_sigma2: float = -10.0) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(SparseVDLinear(a, b, init_log_sigma2) for a, b in zip(sizes[:-1], sizes[1:]))
 

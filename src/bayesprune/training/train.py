@@ -28,7 +28,7 @@ from bayesprune.model.models import initial_model, training_prior
 from bayesprune.model.penalty import negative_log_prior
 from bayesprune.compress.prune import sparsity
 from bayesprune.model.group_nj import GroupNJMLP
-from bayesprune.model.sparse_vd import SparseVDMLP
+from bayesprune.model.sparse_vd import SparseVDMLP, VariationalMLP
 from bayesprune.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from bayesprune.training.fused import fused_elbo_terms
 from bayesprune.training.graphs import GraphedStep, graphs_enabled
@@ -92,7 +92,7 @@ def training_step(
     if not cfg.bayesian:
         logits = model(x)
         nll = F.cross_entropy(logits, y, reduction="sum")
-        if isinstance(model, (SparseVDMLP, GroupNJMLP)):
+        if isinstance(model, VariationalMLP):
             weighted = kl_weight * model.kl()
         elif prior is not None:
             weighted = kl_weight * negative_log_prior(model, prior)
