@@ -95,6 +95,7 @@ def test_bcgnj_trains_prunes_by_its_units_and_reports_its_precision(real_data_ro
     cfg = small_config(method="bcgnj", epochs=3, kl_weighting="uniform")
     result = train(cfg, data_root=real_data_root, progress=False)
     assert result.history[-1]["test_acc"] > 0.7
+    assert result.history[-1]["units_kept_0"] <= 784 and "units_kept_2" in result.history[-1]
     assert own_criteria("bcgnj") == ("unit_log_alpha",)
     model = result.model
     pruned = global_prune(__import__("copy").deepcopy(model), 0.5, "unit_log_alpha")
@@ -106,3 +107,17 @@ def test_bcgnj_trains_prunes_by_its_units_and_reports_its_precision(real_data_ro
     assert row["compression_precision"] > row["compression_pruned"] >= 1.0
     assert abs(row["accuracy_reduced"] - row["accuracy_full"]) < 0.05
     assert sparsity(model) == 0.0  # the sweep pruned copies
+
+
+def test_the_prune_step_writes_bcgnj_precision_table(real_data_root, tmp_path):
+    import pandas as pd
+
+    from bayesprune.pipeline.runs import prune_run, train_run
+
+    cfg = small_config(method="bcgnj", epochs=1, kl_weighting="uniform")
+    train_run(cfg, tmp_path, real_data_root, progress=False)
+    prune_run(tmp_path, [0.0, 0.9], data_root=real_data_root)
+    precision = pd.read_csv(tmp_path / "precision.csv")
+    assert list(precision["threshold"]) == [group_nj.UNIT_THRESHOLD]
+    assert {"bits_layer1", "bits_layer3", "compression_precision", "accuracy_reduced"} <= set(precision)
+    assert precision.loc[0, "method"] == "bcgnj"  # the run's keys ride along

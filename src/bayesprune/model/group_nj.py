@@ -116,6 +116,11 @@ class GroupNJMLP(VariationalMLP):
             layer.clip_variances()
 
     @torch.no_grad()
+    def units_below(self, threshold: float = UNIT_THRESHOLD) -> list[int]:
+        """Input units per layer whose log alpha is below the threshold (those unit removal would keep)."""
+        return [int((layer.unit_log_alpha < threshold).sum()) for layer in self.layers]
+
+    @torch.no_grad()
     def remove_units(self, thresholds: float | Sequence[float] = UNIT_THRESHOLD) -> list[int]:
         """Remove every input unit whose log alpha passes its layer's threshold (a hidden unit removed as the next
         layer's input takes its incoming weights along); return the units kept per layer, inputs first."""

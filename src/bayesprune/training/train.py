@@ -256,6 +256,8 @@ def train(
             record.update(posterior_record(model, start))
         if sparse_vd:
             record["sparsity"] = sparsity(model)  # weights above log alpha = 3
+        if isinstance(model, GroupNJMLP):  # units below the removal threshold, inputs first: did the prior act
+            record.update({f"units_kept_{k}": units for k, units in enumerate(model.units_below())})
         history.append(record)
         if cfg.patience:
             for score in (s for s in SELECTIONS if s in record):
