@@ -76,3 +76,15 @@ def test_converged_trains_each_method_at_the_point_the_fair_search_chose():
     differ = {key: (trained.loc[key].to_dict(), chosen.loc[key, ["lr", "prior scale"]].to_dict())
               for key in compared if trained.loc[key].to_dict() != chosen.loc[key, ["lr", "prior scale"]].to_dict()}
     assert differ == {}
+
+
+def test_the_strength_grid_is_read_at_its_own_rate_not_at_the_rates_tried_around_a_choice():
+    from bayesprune.report.fairness import strength_curves
+
+    rows = [(d, "sgd-l2", 1e-3, s, a, a) for d in ("mnist", "fashion-mnist")
+            for s, a in ((1.0, 0.97), (0.0, 0.98), (-1.0, 0.96))]
+    rows += [(d, "sgd-l2", 3e-3, 0.0, 0.99, 0.99) for d in ("mnist", "fashion-mnist")]  # a rate tried at the choice
+    points = _points(rows)
+    assert set(strength_curves(points)["lr"]) == {1e-3}
+    assert set(bracketed(points).index.get_level_values("lr")) == {1e-3}
+    assert choices(points).loc[("sgd-l2", "as trained"), "lr"] == 3e-3  # the rate still takes part in the choice

@@ -72,17 +72,27 @@ def search_table(points: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def strength_curves(points: pd.DataFrame) -> pd.DataFrame:
-    """The penalised methods' validation scores against the prior's log scale, per dataset (for the figure)."""
+def strength_grid(points: pd.DataFrame) -> pd.DataFrame:
+    """The penalised methods' points at the rate their strength grid ran at (the rate with the most scales per
+    method), without the points that try a chosen scale at other rates."""
     searched = points.dropna(subset=["prior scale"])
+    counts = searched.groupby(["method", "lr"])["prior scale"].nunique()
+    grid_rate = counts.groupby(level="method").idxmax().map(lambda key: key[1])
+    return searched[searched["lr"] == searched["method"].map(grid_rate)]
+
+
+def strength_curves(points: pd.DataFrame) -> pd.DataFrame:
+    """The penalised methods' validation scores against the prior's log scale at the grid's rate, per dataset (for
+    the figure)."""
+    searched = strength_grid(points)
     return searched.melt(id_vars=["dataset", "method", "lr", "prior scale"], value_vars=list(SELECTIONS),
                          var_name="score", value_name="validation accuracy")
 
 
 def bracketed(points: pd.DataFrame) -> pd.DataFrame:
-    """Per penalised method, dataset and rule: the chosen log scale and whether it lies inside the grid (the ends
-    worse on both sides) or at an end (the grid should have gone further that way)."""
-    searched = points.dropna(subset=["prior scale"])
+    """Per penalised method, dataset and rule: the chosen log scale at the grid's rate and whether it lies inside
+    the grid (the ends worse on both sides) or at an end (the grid should have gone further that way)."""
+    searched = strength_grid(points)
     rows = []
     for (method, dataset, lr), group in searched.groupby(["method", "dataset", "lr"]):
         scales = sorted(group["prior scale"])
