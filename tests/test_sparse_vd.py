@@ -59,6 +59,16 @@ def test_training_samples_and_evaluation_is_the_masked_mean_network():
     assert sparsity(model) == pytest.approx(1 / (6 * 5 + 5 * 3))
 
 
+def test_the_complexity_cost_can_wait_before_it_warms_up_as_molchanov_et_al_scheduled_it():
+    from bayesprune.config import RunConfig
+
+    delayed = RunConfig(method="sparsevd", kl_delay=5, kl_warmup=15, epochs=200)
+    assert [delayed.kl_ramp(e) for e in (0, 4, 5, 12, 19, 20, 199)] == [0.0, 0.0, 1 / 15, 8 / 15, 1.0, 1.0, 1.0]
+    assert RunConfig(kl_delay=3).kl_ramp(3) == 1.0  # no warm-up: full weight once the delay is over
+    with pytest.raises(ValueError, match="kl_delay must be an integer >= 0"):
+        RunConfig(kl_delay=-1)
+
+
 def test_sparse_vd_trains_as_a_method_of_the_grid_and_sparsifies_as_its_kl_warms_up(real_data_root):
     cfg = small_config(method="sparsevd", kl_weighting="uniform", kl_warmup=4, epochs=4, train_subset=5000)
     assert [cfg.kl_ramp(epoch) for epoch in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]

@@ -139,6 +139,7 @@ class RunConfig:
     train_samples: int = 2  # weight samples per minibatch in the ELBO
     kl_weighting: str = "blundell"  # blundell | uniform | study (set by the kl_doubling deviation)
     kl_warmup: int = 0  # the complexity cost grows linearly to its full weight over this many epochs; 0 = full from the start
+    kl_delay: int = 0  # epochs with no complexity cost at all before the warm-up starts (Molchanov et al.'s schedule)
     init_mu: float = 0.2  # BBB posterior means start at U(-init_mu, init_mu) (the study's 0.2)
     init_rho: tuple[float, float] = (-5.0, -4.0)  # BBB rho starts at U(low, high) (the study's), sigma = softplus(rho)
     fused_elbo: bool = True  # fast step (bayesprune.training.fused); False: the plain autograd reference, same estimator
@@ -179,6 +180,8 @@ class RunConfig:
             raise ValueError(f"lr_decay_start must be an integer in [0, epochs), got {self.lr_decay_start!r}")
         if not isinstance(self.kl_warmup, int) or self.kl_warmup < 0:
             raise ValueError(f"kl_warmup must be an integer >= 0 (epochs), got {self.kl_warmup!r}")
+        if not isinstance(self.kl_delay, int) or self.kl_delay < 0:
+            raise ValueError(f"kl_delay must be an integer >= 0 (epochs), got {self.kl_delay!r}")
         if not isinstance(self.validation, int) or not isinstance(self.patience, int):
             raise ValueError(f"validation and patience must be integers, got {self.validation!r}, {self.patience!r}")
         if self.validation < 0 or self.patience < 0:
@@ -274,8 +277,11 @@ class RunConfig:
                                          self.lr_decay_start / self.epochs)
 
     def kl_ramp(self, epoch: int) -> float:
-        """Share of the complexity cost in epoch `epoch` (0-based): linear over kl_warmup epochs, then 1."""
-        return min(1.0, (epoch + 1) / self.kl_warmup) if self.kl_warmup else 1.0
+        """Share of the complexity cost in epoch `epoch` (0-based): 0 for kl_delay epochs, then linear over kl_warmup
+        epochs, then 1."""
+        if epoch < self.kl_delay:
+            return 0.0
+        return min(1.0, (epoch - self.kl_delay + 1) / self.kl_warmup) if self.kl_warmup else 1.0
 
     @property
     def dropout(self) -> float:
