@@ -38,13 +38,18 @@ def search_points(results_dir: Path) -> pd.DataFrame:
     return frame
 
 
+def with_dash(points: pd.DataFrame) -> pd.DataFrame:
+    """The points with '—' for the prior scale of the methods whose strength is not searched."""
+    return points.astype({"prior scale": object}).fillna({"prior scale": "—"})
+
+
 def choose(points: pd.DataFrame, rule: str) -> pd.DataFrame:
     """Per method and point (rate, prior scale): the rule's score per dataset, their mean, and `chosen` on the
     point with the highest mean (a point not tried on every dataset is not compared)."""
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; valid choices: {', '.join(RULES)}")
     index = ["method", "lr", "prior scale"]
-    table = points.fillna({"prior scale": "—"}).pivot_table(index=index, columns="dataset", values=rule)
+    table = with_dash(points).pivot_table(index=index, columns="dataset", values=rule)
     table["mean"] = table.mean(axis=1, skipna=False)
     table["chosen"] = table.groupby(level="method")["mean"].transform("max") == table["mean"]
     return table
@@ -63,12 +68,12 @@ def choices(points: pd.DataFrame) -> pd.DataFrame:
 def search_table(points: pd.DataFrame) -> pd.DataFrame:
     """Every point tried: per dataset the two rules' best validation accuracy, their epochs and the epochs trained,
     and which rule chose it."""
-    table = points.fillna({"prior scale": "—"}).pivot_table(
+    table = with_dash(points).pivot_table(
         index=["method", "lr", "prior scale"], columns="dataset",
         values=["val_acc", "val_acc_pruned", "epochs"])
     for rule, label in RULES.items():
         chosen = choose(points, rule)["chosen"]
-        table[f"chosen {label}"] = chosen.reindex(table.index).fillna(False).astype(bool)
+        table[(f"chosen {label}", "")] = chosen.reindex(table.index).fillna(False).astype(bool)
     return table
 
 
