@@ -110,7 +110,8 @@ def test_evaluation_reports_mean_and_ensemble_for_bbb_only(real_data_root):
     assert evaluate(sgd.model, x, y)["accuracy_ensemble"] is None
     rows = pruning_sweep(result.model, x, y, [0.0, 0.5, 0.99], samples=3)
     assert [(r["criterion"], r["fraction"]) for r in rows] == [
-        ("snr", 0.0), ("snr", 0.5), ("snr", 0.99), ("magnitude", 0.0), ("magnitude", 0.5), ("magnitude", 0.99)]
+        ("snr", 0.0), ("snr", 0.5), ("snr", 0.99), ("magnitude", 0.0), ("magnitude", 0.5), ("magnitude", 0.99),
+        ("unit_snr", 0.0), ("unit_snr", 0.5), ("unit_snr", 0.99)]  # whole units by their group SNR too
     assert rows[0]["accuracy_mean"] == bbb_scores["accuracy_mean"]
     assert rows[2]["accuracy_mean"] < rows[0]["accuracy_mean"]
 
