@@ -31,7 +31,8 @@ from bayesprune.report.tables import method_order, summarise
 DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 FIGURE_DPI = 90  # PNG pixels per inch: one figure pixel is one CSS pixel of the page
-COLUMN_PX = 688  # an output image's width in the book's text column at a 1300 px window (CSS pixels)
+COLUMN_PX = 688  # an output image's width in the narrowest text column at a 1300 px window (CSS pixels); the
+# book's stylesheet (book/_static/figures.css) stretches figures to wider columns, where their text only grows
 BODY_PX = 16.0  # the body text's size there
 MIN_TEXT_PX = 0.8 * BODY_PX  # the smallest text a figure may show, as displayed
 COLUMN_INCHES = COLUMN_PX / FIGURE_DPI  # every figure's width
@@ -289,8 +290,9 @@ def histogram_of_run(histogram: pd.DataFrame) -> Figure:
 
 
 def report_style() -> None:
-    """Figure and table defaults shared by every notebook of the report; figures display as PNG at their own size
-    (not cropped), so a figure fills the text column exactly."""
+    """Figure and table defaults shared by every notebook of the report; figures display as PNG at twice their
+    pixel size (sharp where the book's stylesheet stretches them to a wider text column) and are not cropped, so
+    their text keeps the size `style_problems` checks."""
     pd.set_option("display.precision", 4)
     matplotlib.rcParams.update(STYLE)
     from IPython import get_ipython
@@ -298,7 +300,7 @@ def report_style() -> None:
     if get_ipython() is not None:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
 
-        set_matplotlib_formats("png", bbox_inches=None)
+        set_matplotlib_formats("retina", bbox_inches=None)
 
 
 @book_figure
