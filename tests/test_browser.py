@@ -85,11 +85,10 @@ def test_every_page_loads_offline_without_errors_names_its_profile_captions_its_
             .filter(img => !img.closest('figure')?.querySelector('figcaption')).length""")
         if bare:
             problems.append(f"{page_path}: {bare} figure(s) without a caption")
-        narrow = page.evaluate("""() => {
-            const column = Math.max(...Array.from(document.querySelectorAll('main p')).map(p => p.clientWidth));
-            return Array.from(document.querySelectorAll('.cell_output img'))
-                .filter(img => img.getBoundingClientRect().width < 0.97 * column)
-                .map(img => `${Math.round(img.getBoundingClientRect().width)} of ${column} px`); }""")
+        narrow = page.evaluate("""() => Array.from(document.querySelectorAll('.cell_output img'))
+            .map(img => [img.getBoundingClientRect().width, img.closest('section').clientWidth])
+            .filter(([shown, column]) => shown < 0.97 * column)
+            .map(([shown, column]) => `${Math.round(shown)} of ${column} px`)""")
         problems += [f"{page_path}: a figure narrower than the text column ({width})" for width in narrow]
         if (page_path.startswith("results/") or page_path == "index.html") and page_path != "results/reliability.html":
             problems += _table_problems(page_path, page)  # the reliability appendix's commands and NaN losses are its point
