@@ -51,3 +51,10 @@ def test_the_table_id_depends_on_what_is_shown_not_on_digits_beyond_it():
     assert ids[0] == ids[1]
     other = re.search(r'id="T_(\w+?)_', readable(pd.DataFrame({"ece": [0.02]})).to_html()).group(1)
     assert other != ids[0]
+
+
+def test_an_optimizer_is_named_as_readers_know_it():
+    from bayesprune.report.formatting import display_value
+
+    assert display_value("optimizer", "sgd") == "SGD" and display_value("optimizer", "adam") == "Adam"
+    assert display_value("lr", "sgd") == "sgd"  # only the optimizer column is relabelled

@@ -34,11 +34,13 @@ COLUMN_LABELS = {
 CRITERION_LABELS = {"magnitude": "|w|", "snr": "SNR", "snr_rho": "|mu|/rho (study's code)", "log_alpha": "log alpha",
                     "log_alpha>3": "log alpha > 3"}
 MISSING = "—"
+OPTIMIZER_LABELS = {"sgd": "SGD", "adam": "Adam"}
 _DATASET_CODES = re.compile(r"(?<![\w-])(fashion-mnist|mnist)(?![\w-])")
 
 
 def display_value(name: Any, value: Any) -> Any:
-    """A code as readers see it: method, dataset and criterion codes by their labels; anything else unchanged."""
+    """A code as readers see it: method, dataset, criterion and optimizer codes by their labels; anything else
+    unchanged."""
     if not isinstance(value, str):
         return value
     if name == "method" or (name == "model" and is_method(value)):
@@ -47,6 +49,8 @@ def display_value(name: Any, value: Any) -> Any:
         return DATASET_LABELS.get(value, value)
     if name == "criterion":
         return CRITERION_LABELS.get(value, value)
+    if name == "optimizer":
+        return OPTIMIZER_LABELS.get(value, value)
     return value
 
 
@@ -89,7 +93,7 @@ def readable(table: pd.DataFrame | pd.Series, caption: str | None = None) -> Sty
     """A result table as the book shows it (see the module docstring)."""
     frame = table.to_frame() if isinstance(table, pd.Series) else table.copy()
     default_index = isinstance(frame.index, pd.RangeIndex)
-    for name in ("method", "dataset", "criterion", "model"):
+    for name in ("method", "dataset", "criterion", "model", "optimizer"):
         if name in frame.columns and not isinstance(frame.columns, pd.MultiIndex):
             frame[name] = frame[name].map(lambda v, n=name: display_value(n, v))
         if name in (frame.index.names or []):
