@@ -13,7 +13,7 @@ from bayesprune.model.bayes import BayesianMLP
 from bayesprune.compress.footprint import footprint
 from bayesprune.compress.prune import give_pruned_noise, global_prune, sparsity, structured_criteria, sweep_criteria
 from bayesprune.compress.precision import precision_of, rounded
-from bayesprune.model.activation import relu_between
+from bayesprune.model.activation import forward
 from bayesprune.model.group_nj import UNIT_THRESHOLD, GroupNJMLP
 from bayesprune.model.sparse_vd import SparseVDMLP
 
@@ -143,13 +143,6 @@ def precision_rows(model: GroupNJMLP, x: Tensor, y: Tensor, thresholds: Sequence
                      **{f"bits_layer{k + 1}": bits for k, bits in enumerate(precision.mantissa)},
                      "exponent_bits": precision.exponent, "compression_pruned": precision.after_pruning,
                      "compression_precision": precision.after_precision,
-                     "accuracy_full": accuracy(forward_with(weights, biases, x), y),
-                     "accuracy_reduced": accuracy(forward_with(rounded(weights, precision), biases, x), y)})
+                     "accuracy_full": accuracy(forward(x, weights, biases), y),
+                     "accuracy_reduced": accuracy(forward(x, rounded(weights, precision), biases), y)})
     return rows
-
-
-def forward_with(weights: Sequence[Tensor], biases: Sequence[Tensor], x: Tensor) -> Tensor:
-    """Logits of the ReLU network with the given weight matrices and biases."""
-    for (weight, bias), activation in relu_between(list(zip(weights, biases))):
-        x = activation(torch.nn.functional.linear(x, weight, bias))
-    return x

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -21,3 +22,12 @@ def relu_between(layers: Sequence[Layer]) -> Iterator[tuple[Layer, Callable[[Ten
     last = len(layers) - 1
     for index, layer in enumerate(layers):
         yield layer, F.relu if index < last else _logits
+
+
+def forward(x: Tensor, weights: Sequence[Tensor], biases: Sequence[Tensor]) -> Tensor:
+    """The MLP with these weight matrices and biases, ReLU between layers; sparse CSR weights multiply through
+    torch.sparse."""
+    for (weight, bias), activation in relu_between(list(zip(weights, biases))):
+        product = torch.sparse.mm(weight, x.T).T if weight.layout == torch.sparse_csr else x @ weight.T
+        x = activation(product + bias)
+    return x

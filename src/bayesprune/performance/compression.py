@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from bayesprune.model.activation import relu_between
+from bayesprune.model.activation import forward
 
 
 def to_csr(weight: Tensor) -> Tensor:
@@ -19,14 +19,6 @@ def to_csr(weight: Tensor) -> Tensor:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
         return weight.to_sparse_csr()
-
-
-def forward(x: Tensor, weights: Sequence[Tensor], biases: Sequence[Tensor]) -> Tensor:
-    """The MLP's forward pass, ReLU between layers; sparse CSR weights multiply through torch.sparse."""
-    for (weight, bias), activation in relu_between(list(zip(weights, biases))):
-        product = torch.sparse.mm(weight, x.T).T if weight.layout == torch.sparse_csr else x @ weight.T
-        x = activation(product + bias)
-    return x
 
 
 def inference_seconds(weights: Sequence[Tensor], biases: Sequence[Tensor], batch: int, repeats: int = 20,
