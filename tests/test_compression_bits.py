@@ -9,12 +9,12 @@ from bayesprune.report.compression_bits import precision_summary
 
 
 def test_the_summary_averages_seeds_and_shows_where_they_disagree_on_bits():
-    rows = [{"variant": "lenet", "threshold": -3.0, "seed": s, "architecture": a, "bits_layer1": b1,
+    rows = [{"dataset": "mnist", "variant": "lenet", "threshold": -3.0, "seed": s, "architecture": a, "bits_layer1": b1,
              "bits_layer2": 9, "accuracy_full": acc, "accuracy_reduced": acc - 0.001,
              "compression_pruned": cp, "compression_precision": 4 * cp}
             for s, a, b1, acc, cp in ((1, "300-100-10", 7, 0.982, 10.0), (2, "310-90-10", 8, 0.980, 12.0))]
-    table = precision_summary(pd.DataFrame(rows))
-    row = table.loc[("lenet", -3.0)]
+    table = precision_summary(pd.DataFrame(rows), {"lenet": "LeNet-300-100"})
+    row = table.loc[("mnist", "LeNet-300-100", -3.0)]
     assert row["units left"] == "305-95-10" and row["bits per layer"] == "7..8-9" and row["seeds"] == 2
     assert row["error (%)"] == pytest.approx(1.9) and row["error at reduced precision (%)"] == pytest.approx(2.0)
     assert row["compression after pruning"] == 11.0 and row["after precision reduction"] == 44.0

@@ -41,6 +41,7 @@ CHAPTERS: dict[str, tuple[str, ...]] = {
     "fairness": ("fair_search_dir",),
     "uncertainty": ("results_dir", "converged_dir"),
     "frontier": ("frontier_dir", "frontier_search_dir", "latency_path", "converged_dir", "study_sparsevd_dir"),
+    "compression": ("compression_dir",),
     "compute": ("bench_dir", "results_dir"),
     "claims": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir", "frontier_dir"),
     "reproducibility": ("results_dir", "results_root"),
@@ -57,8 +58,9 @@ def _as_seen_from_notebooks(path: Path) -> str:
 
 def parameter_values(results_dir: Path) -> dict[str, str]:
     """Every chapter parameter's value: the profile's results, and the committed references beside them
-    (the defect ablation's too, where the profile retrains no deviation)."""
+    (the defect ablation's too, where the profile retrains no deviation, and BC-GNJ's where it trains none)."""
     retrained = any(Path(results_dir).glob("runs/*-without-*/manifest.json"))
+    compressed = any(Path(results_dir).glob("runs/*-bcgnj-*/manifest.json"))
     paths = {
         "results_dir": Path(results_dir),
         "results_root": Path(results_dir).parent,
@@ -75,6 +77,7 @@ def parameter_values(results_dir: Path) -> dict[str, str]:
         "frontier_search_dir": RESULTS / "frontier-search",
         "latency_path": RESULTS / "frontier" / "latency.csv",
         "study_sparsevd_dir": RESULTS / "study-sparsevd",
+        "compression_dir": Path(results_dir) if compressed else RESULTS / "bayesian-compression",
         "record_path": RESULTS / "reliability" / "record.json",
     }
     return {name: _as_seen_from_notebooks(path) for name, path in paths.items()}

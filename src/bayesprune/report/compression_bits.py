@@ -10,23 +10,24 @@ NUMBERS = {"error_full": "error (%)", "error_reduced": "error at reduced precisi
            "compression_pruned": "compression after pruning", "compression_precision": "after precision reduction"}
 
 
-def precision_summary(precision: pd.DataFrame) -> pd.DataFrame:
-    """Per network (variant) and threshold: the mean architecture left, the bits per layer (their range over
-    seeds), and mean and sd over seeds of the errors and compression ratios."""
+def precision_summary(precision: pd.DataFrame, names: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per dataset, network (`names`: variant -> network, else the variant) and threshold: the mean architecture
+    left, the bits per layer (their range over seeds), and mean and sd over seeds of the errors and compression
+    ratios."""
     frame = precision.assign(error_full=100 * (1 - precision["accuracy_full"]),
                              error_reduced=100 * (1 - precision["accuracy_reduced"]))
     rows = []
     bits = sorted(c for c in frame if c.startswith("bits_layer"))
-    for (variant, threshold), group in frame.groupby(["variant", "threshold"]):
+    for (dataset, variant, threshold), group in frame.groupby(["dataset", "variant", "threshold"]):
         units = group["architecture"].str.split("-", expand=True).astype(int).mean()
-        row = {"network": variant, "log alpha threshold": threshold, "seeds": group["seed"].nunique(),
+        row = {"dataset": dataset, "network": (names or {}).get(variant, variant), "log alpha threshold": threshold, "seeds": group["seed"].nunique(),
                "units left": "-".join(f"{u:.0f}" for u in units),
                "bits per layer": "-".join(_range(group[c]) for c in bits)}
         for column, label in NUMBERS.items():
             row[label] = group[column].mean()
             row[f"{label}, sd"] = group[column].std()
         rows.append(row)
-    return pd.DataFrame(rows).set_index(["network", "log alpha threshold"])
+    return pd.DataFrame(rows).set_index(["dataset", "network", "log alpha threshold"])
 
 
 def _range(values: pd.Series) -> str:

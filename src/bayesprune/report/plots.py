@@ -677,3 +677,57 @@ def scores_by_epoch(history: pd.DataFrame, methods: list[str]) -> Figure:
             ax.set_ylabel("validation accuracy")
     legend_below(fig, *unique_handles(flat))
     return fig
+
+
+@book_figure
+def units_over_training(units: pd.DataFrame) -> Figure:
+    """The share of each layer's units BC-GNJ keeps by epoch (mean over seeds), a panel per dataset and network,
+    a line per layer (`structured.units_by_epoch`)."""
+    panels = list(dict.fromkeys(units.index.droplevel("epoch")))
+    layers = list(units.columns)
+    fig, axes = panel_grid(len(panels), 2.9, legend_rows=legend_rows(layers))
+    for ax, (dataset, network) in zip(axes, panels):
+        at = (units.index.get_level_values("dataset") == dataset) & (units.index.get_level_values("network") == network)
+        part = units[at].droplevel(["dataset", "network"])
+        for layer, style in zip(layers, ("-", "--", ":", "-.")):
+            ax.plot(part.index, 100 * part[layer] / part[layer].iloc[0], style, color="0.2", label=layer)
+        ax.set_title(f"{DATASET_TITLES.get(dataset, dataset)}, {network}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("units kept (%)")
+        ax.set_ylim(0, 105)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    legend_below(fig, *unique_handles(axes))
+    return fig
+
+
+@book_figure
+def structured_figure(sweep: pd.DataFrame) -> Figure:
+    """Test error against compression ratio for BC-GNJ, a panel per dataset and network, a line per way of
+    pruning (mean over seeds, band: +- 1 sd), the network as trained as a star (`structured.structured_sweep`)."""
+    panels = list(dict.fromkeys(sweep.index.droplevel("pruned by")))
+    ways = [w for w in dict.fromkeys(sweep.index.get_level_values("pruned by")) if not w.startswith("as trained")]
+    fig, axes = panel_grid(len(panels), 3.0, legend_rows=legend_rows(ways + ["as trained"]))
+    for ax, (dataset, network) in zip(axes, panels):
+        at = (sweep.index.get_level_values("dataset") == dataset) & (sweep.index.get_level_values("network") == network)
+        part = sweep[at].droplevel(["dataset", "network"])
+        for way, style in zip(ways, ("-", "--")):
+            line = part.loc[[way]]
+            ax.plot(line["compression ratio"], line["test error (%)"], style, marker="o", color="0.2", label=way)
+            sd = line["sd"].fillna(0)
+            ax.fill_between(line["compression ratio"], line["test error (%)"] - sd, line["test error (%)"] + sd,
+                            color="0.2", alpha=0.12)
+        trained = part[part.index.str.startswith("as trained")]
+        ax.plot(trained["compression ratio"], trained["test error (%)"], "*", markersize=14, color="#CC6677",
+                label="as trained")
+        _ratio_axis(ax, "compression ratio")
+        ax.set_xlim(0.8, max(200.0, 1.2 * part["compression ratio"].max()))
+        ax.set_xticks([1, 10, 100])
+        ax.set_xticklabels(["1x", "10x", "100x"])
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_ylabel("test error (%)")
+        ax.set_title(f"{DATASET_TITLES.get(dataset, dataset)}, {network}")
+    legend_below(fig, *unique_handles(axes))
+    return fig

@@ -1,0 +1,99 @@
+"""Structured compression with BC-GNJ: the units its posterior keeps over training, its test error and the
+architecture left at each fraction removed by whole units or by single weights, and the network as trained (every
+unit above the log alpha threshold removed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bayesprune.evaluate.scores import UNIT_THRESHOLD_CRITERION
+from bayesprune.pipeline.results import finished_runs, load_manifests
+from bayesprune.report.formatting import DATASET_LABELS
+
+NETWORK_NAMES = {"784-300-100-10": "LeNet-300-100"}  # dense architectures with a name of their own
+CRITERION_NAMES = {UNIT_THRESHOLD_CRITERION: "as trained (units above the threshold removed)",
+                   "unit_log_alpha": "whole units, by log alpha", "magnitude": "single weights, by |mu|"}
+
+
+def has_bcgnj(results_dir: Path) -> bool:
+    """Whether a profile has a finished BC-GNJ run."""
+    return any(m["config"]["method"] == "bcgnj" for m in load_manifests(results_dir)) if finished_runs(results_dir) \
+        else False
+
+
+def networks(pruning: pd.DataFrame) -> dict[str, str]:
+    """Each variant's network as readers know it: LeNet-300-100, else its dense architecture (784-500-500-10)."""
+    dense = pruning[pruning["fraction"] == 0].groupby("variant")["architecture"].first()
+    return {variant: NETWORK_NAMES.get(architecture, architecture) for variant, architecture in dense.items()}
+
+
+def structured_sweep(pruning: pd.DataFrame) -> pd.DataFrame:
+    """BC-GNJ pruned by whole units, by single weights and as trained: per dataset, network, criterion and fraction of
+    weights removed, the mean and sd over seeds of the test error (%), the mean compression ratio and the mean
+    architecture left."""
+    rows = pruning[(pruning["method"] == "bcgnj") & (pruning["protocol"] == "corrected")].copy()
+    rows = rows[rows["criterion"].isin(CRITERION_NAMES)]
+    rows["network"] = rows["variant"].map(networks(rows))
+    rows["error"] = 100 * (1 - rows["accuracy_mean"])
+    rows["fraction"] = rows["fraction"].round(4)
+    table = []
+    for (dataset, network, criterion, fraction), group in rows.groupby(["dataset", "network", "criterion", "fraction"]):
+        units = group["architecture"].str.split("-", expand=True).astype(int).mean()
+        table.append({"dataset": dataset, "network": network, "pruned by": CRITERION_NAMES[criterion],
+                      "weights removed (%)": 100 * group["achieved_sparsity"].mean(), "seeds": group["seed"].nunique(),
+                      "test error (%)": group["error"].mean(), "sd": group["error"].std(),
+                      "compression ratio": group["compression"].mean(),
+                      "architecture left": "-".join(f"{u:.0f}" for u in units)})
+    frame = pd.DataFrame(table)
+    if frame.empty:
+        return frame
+    rank = {label: i for i, label in enumerate(CRITERION_NAMES.values())}
+    keys = {"dataset": lambda c: c != "mnist", "pruned by": lambda c: c.map(rank)}
+    frame = frame.sort_values(["dataset", "network", "pruned by", "weights removed (%)"],
+                              key=lambda c: keys.get(c.name, lambda same: same)(c))
+    return frame.set_index(["dataset", "network", "pruned by"])
+
+
+def units_by_epoch(history: pd.DataFrame, names: dict[str, str], every: int = 10) -> pd.DataFrame:
+    """The units BC-GNJ keeps per layer (log alpha below the threshold), mean over seeds, at every `every`-th epoch
+    and the last, per dataset and network (`names`: variant -> network, from `networks`)."""
+    rows = history[(history["method"] == "bcgnj") & (history["protocol"] == "corrected")]
+    columns = sorted(c for c in rows if c.startswith("units_kept_"))
+    if rows.empty or not columns:
+        return pd.DataFrame()
+    means = rows.groupby(["dataset", "variant", "epoch"])[columns].mean().reset_index()
+    last = means.groupby(["dataset", "variant"])["epoch"].transform("max")
+    shown = means[(means["epoch"] % every == 0) | (means["epoch"] == last)].assign(network=lambda f: f["variant"].map(names))
+    labels = {c: "inputs" if c.endswith("_0") else f"hidden layer {c.rsplit('_', 1)[1]}" for c in columns}
+    shown = shown.sort_values(["dataset", "network", "epoch"], key=lambda c: c != "mnist" if c.name == "dataset" else c)
+    return shown.set_index(["dataset", "network", "epoch"])[columns].rename(columns=labels)
+
+
+def structured_reading(sweep: pd.DataFrame, fraction: float = 90.0) -> str:
+    """The sweep in words: per dataset and network, the network as trained (units left, error, ratio) and the error
+    at `fraction` % of the weights removed by whole units against single weights."""
+    phrases = []
+    for (dataset, network), part in sweep.groupby(level=["dataset", "network"], sort=False):
+        part = part.droplevel(["dataset", "network"])
+        as_trained = CRITERION_NAMES[UNIT_THRESHOLD_CRITERION]
+        trained = part.loc[[as_trained]].iloc[0] if as_trained in part.index else None
+        at = {way: part.loc[[label]].set_index("weights removed (%)")["test error (%)"]
+              for way, label in (("units", CRITERION_NAMES["unit_log_alpha"]), ("weights", CRITERION_NAMES["magnitude"]))
+              if label in part.index}
+        near = {way: errors.iloc[(errors.index.to_series() - fraction).abs().argmin()] for way, errors in at.items()}
+        text = f"On {DATASET_LABELS.get(dataset, dataset)}, {network}"
+        if trained is not None:
+            text += (f" as trained keeps {trained['architecture left']} ({_seeds(int(trained['seeds']))}): "
+                     f"{trained['test error (%)']:.2f} % test error at {trained['compression ratio']:.1f}x")
+        if len(near) == 2:
+            text += (f"; with {fraction:g} % of its weights removed, {near['units']:.2f} % error by whole units "
+                     f"against {near['weights']:.2f} % by single weights")
+        phrases.append(text + ".")
+    return " ".join(phrases)
+
+
+def _seeds(count: int) -> str:
+    """'1 seed', '3 seeds'."""
+    return f"{count} seed" + ("s" if count != 1 else "")
