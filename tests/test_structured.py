@@ -7,7 +7,9 @@ import pytest
 
 from bayesprune.evaluate.scores import UNIT_THRESHOLD_CRITERION
 from bayesprune.report.plots import structured_figure, units_over_training
-from bayesprune.report.structured import networks, structured_reading, structured_sweep, units_by_epoch
+from bayesprune.report.structured import (networks, prunes_units_and_bits, structured_reading, structured_sweep,
+                                          units_by_epoch)
+from bayesprune.report.verdicts import FAILS, HOLDS, NOT_TESTED
 
 
 def _pruning() -> pd.DataFrame:
@@ -62,3 +64,22 @@ def test_the_reading_sets_units_against_weights_at_ninety_percent():
     reading = structured_reading(structured_sweep(_pruning()))
     assert reading.startswith("On MNIST, LeNet-300-100 as trained keeps 315-90-30-10 (2 seeds): 3.00 % test error")
     assert "4.00 % error by whole units against 6.00 % by single weights" in reading
+
+
+def _precision(architectures: list[str], gain: float = 3.0) -> pd.DataFrame:
+    """BC-GNJ's bits, one row per seed, at the unit threshold."""
+    return pd.DataFrame([dict(dataset="mnist", method="bcgnj", protocol="corrected", variant="lenet", seed=seed,
+                              threshold=-3.0, architecture=architecture, compression_pruned=10.0,
+                              compression_precision=gain * 10.0, accuracy_full=0.98, accuracy_reduced=0.979)
+                         for seed, architecture in enumerate(architectures, start=1)])
+
+
+def test_the_claim_holds_when_units_and_bits_go_at_little_cost_and_fails_when_units_stay():
+    dense = pd.DataFrame([dict(dataset="mnist", method="bcgnj", protocol="corrected", variant="lenet", seed=seed,
+                               criterion="unit_log_alpha", fraction=0.0, accuracy_mean=0.982 + 0.001 * seed,
+                               architecture="784-300-100-10") for seed in (1, 2, 3)])
+    held = prunes_units_and_bits(dense, _precision(["300-100-40-10", "310-110-30-10", "290-90-35-10"]))
+    assert held["verdict"] == HOLDS and "hidden units removed (%) 66 [61, 72]" in held["ours"]
+    kept = prunes_units_and_bits(dense, _precision(["780-290-95-10", "784-300-100-10", "770-280-99-10"]))
+    assert kept["verdict"] == FAILS
+    assert prunes_units_and_bits(dense, None)["verdict"] == NOT_TESTED

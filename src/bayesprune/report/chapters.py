@@ -21,6 +21,7 @@ import yaml
 
 from bayesprune.pipeline.execute import NOTEBOOKS, execute_notebook
 from bayesprune.pipeline.profiles import PROJECT_ROOT, Profile
+from bayesprune.report.structured import has_bcgnj
 
 RESULTS = PROJECT_ROOT / "results"
 REFERENCE_PROFILE = "paper"  # the profile whose book is the published report
@@ -31,7 +32,7 @@ BUILT = ("_build", "results", "runs")  # what a build writes into a book folder:
 RUN_NOTEBOOKS = ("train", "prune")  # executed per run by the runner, copied into the book
 CHAPTERS: dict[str, tuple[str, ...]] = {
     "summary": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir", "frontier_dir",
-                "fair_search_dir", "reference_dir"),  # landing page
+                "fair_search_dir", "reference_dir", "compression_dir"),  # landing page
     "prior": (),
     "training": ("results_dir", "converged_dir"),
     "weights": ("results_dir", "converged_dir"),
@@ -43,7 +44,8 @@ CHAPTERS: dict[str, tuple[str, ...]] = {
     "frontier": ("frontier_dir", "frontier_search_dir", "latency_path", "converged_dir", "study_sparsevd_dir"),
     "compression": ("compression_dir",),
     "compute": ("bench_dir", "results_dir"),
-    "claims": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir", "frontier_dir"),
+    "claims": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir", "frontier_dir",
+               "compression_dir"),
     "reproducibility": ("results_dir", "results_root"),
     "reliability": ("record_path",),
 }
@@ -60,7 +62,7 @@ def parameter_values(results_dir: Path) -> dict[str, str]:
     """Every chapter parameter's value: the profile's results, and the committed references beside them
     (the defect ablation's too, where the profile retrains no deviation, and BC-GNJ's where it trains none)."""
     retrained = any(Path(results_dir).glob("runs/*-without-*/manifest.json"))
-    compressed = any(Path(results_dir).glob("runs/*-bcgnj-*/manifest.json"))
+    compressed = has_bcgnj(results_dir)
     paths = {
         "results_dir": Path(results_dir),
         "results_root": Path(results_dir).parent,

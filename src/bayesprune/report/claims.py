@@ -13,6 +13,7 @@ from bayesprune.report.calibration import has_uncertainty, pruning_keeps_uncerta
 from bayesprune.report.formatting import dataset_words
 from bayesprune.report.frontier import as_points, compression_verdict, load_finetuned
 from bayesprune.report.operating_point import operating_point_tables
+from bayesprune.report.structured import has_bcgnj, prunes_units_and_bits
 from bayesprune.report.reference import BLUNDELL_TABLE2, REPORTED, STUDY_BBB_OVER_SGD, method_label
 from bayesprune.report.tables import main_protocols, primary_rows, spread_and_kept
 from bayesprune.report.verdicts import FAILS, HOLDS, INCONCLUSIVE, NOT_TESTED, Interval, combine, difference, interval
@@ -340,15 +341,18 @@ def bbb_compresses_better(pruning: pd.DataFrame, finetuned: pd.DataFrame | None 
 def claims_table(
     pruning: pd.DataFrame, history: pd.DataFrame, weights: pd.DataFrame, bench: list[dict[str, Any]],
     finetuned: pd.DataFrame | None = None, uncertainty: pd.DataFrame | None = None,
+    precision: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per claim: the study's evidence, ours, the verdict and the chapters behind it (finetuned: the
-    regime's fine-tuned pruning sweeps, uncertainty: its calibration and OOD tables, where it has them)."""
+    regime's fine-tuned pruning sweeps, uncertainty: its calibration and OOD tables, precision: BC-GNJ's bits,
+    where it has them)."""
     accuracy = seed_accuracy(pruning)
     rows = [bbb_keeps_accuracy(accuracy), baselines_collapse(accuracy), bbb_prunes_best(accuracy),
             outperforms_by_a_huge_margin(accuracy), posterior_not_prior(accuracy),
             bbb_cost(history, bench), fewer_epochs_to_a_pruned_accuracy(history),
             spread_predicts_pruning(weights, pruning), underfitting(history),
-            blundell_table2(accuracy), bbb_compresses_better(pruning, finetuned), pruning_keeps_uncertainty(uncertainty)]
+            blundell_table2(accuracy), bbb_compresses_better(pruning, finetuned), pruning_keeps_uncertainty(uncertainty),
+            prunes_units_and_bits(pruning, precision)]
     return pd.DataFrame(rows)
 
 
@@ -356,18 +360,20 @@ REGIME_TABLES = ("pruning", "history", "weights")
 
 
 def _tables(folder: Path, finetuned: bool = False) -> tuple:
-    """A regime's tables: pruning, history and weights, then its fine-tuned sweeps and its uncertainty table
-    (None where it has none)."""
+    """A regime's tables: pruning, history and weights, then its fine-tuned sweeps, its uncertainty table and
+    BC-GNJ's bits (None where it has none)."""
     folder = Path(folder)
     return (*(load_table(folder, table) for table in REGIME_TABLES), load_finetuned(folder) if finetuned else None,
-            load_table(folder, "uncertainty") if has_uncertainty(folder) else None)
+            load_table(folder, "uncertainty") if has_uncertainty(folder) else None,
+            load_table(folder, "precision") if has_bcgnj(folder) else None)
 
 
 POINT_REGIMES = {"point": "as trained", "point-pruned": "pruned 90 %"}  # the operating point under each rule
 
 
 def regimes(
-    results_dir: Path, converged_dir: Path, search_dir: Path, blundell_dir: Path, frontier_dir: Path | None = None
+    results_dir: Path, converged_dir: Path, search_dir: Path, blundell_dir: Path, frontier_dir: Path | None = None,
+    compression_dir: Path | None = None,
 ) -> dict[str, tuple]:
     """The regimes the claims are judged in, key -> (title, its pruning, history and weights tables, its
     fine-tuned sweeps and its uncertainty table, each None where it has none): the
@@ -395,6 +401,8 @@ def regimes(
         found["blundell"] = ("Blundell et al.'s protocol (BBB only)", _tables(blundell_dir))
     if frontier_dir is not None and finished_runs(frontier_dir):
         found["frontier"] = ("LeNet-300-100 with fine-tuning (the frontier)", _tables(frontier_dir, finetuned=True))
+    if compression_dir is not None and has_bcgnj(compression_dir) and not has_bcgnj(results_dir):
+        found["compression"] = ("Bayesian compression (BC-GNJ)", _tables(compression_dir))
     return found
 
 

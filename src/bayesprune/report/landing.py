@@ -23,11 +23,12 @@ SHORT_CLAIMS = {  # a claim's opening words -> its row label in the matrix
     "Blundell et al.'s Table 2": "Blundell's Table 2",
     "Bayesian training (BBB) compresses better": "BBB compresses better",
     "Pruned BBB keeps its calibration": "pruned BBB keeps its uncertainty",
+    "Bayesian compression with group priors": "group priors prune units and bits",
 }
 REGIME_SHORT = {"the study's recipe": "study's recipe", "profile": "this profile",
                 "at the operating point, pruned 90 %": "operating point, chosen pruned",
                 "at the operating point": "operating point",
-                "Blundell": "Blundell's setting", "LeNet-300-100": "frontier (LeNet)"}
+                "Blundell": "Blundell's setting", "LeNet-300-100": "frontier (LeNet)", "Bayesian compression": "BC-GNJ"}
 OUTCOMES = (  # (verdict's opening, word shown, class): the first that matches
     ("holds only", "study's code only", "only"), ("holds for", "partly", "partly"), ("shape: holds; level: holds", "holds", "holds"),
     ("shape: holds", "shape only", "partly"), ("holds", "holds", "holds"), ("does not hold for", "partly", "partly"),

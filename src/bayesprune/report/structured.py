@@ -9,18 +9,20 @@ from pathlib import Path
 import pandas as pd
 
 from bayesprune.evaluate.scores import UNIT_THRESHOLD_CRITERION
-from bayesprune.pipeline.results import finished_runs, load_manifests
 from bayesprune.report.formatting import DATASET_LABELS
+from bayesprune.report.verdicts import NOT_TESTED, combine, interval
 
 NETWORK_NAMES = {"784-300-100-10": "LeNet-300-100"}  # dense architectures with a name of their own
+UNITS_REMOVED = 0.5  # "prunes neurons": as trained, at least half of its hidden units removed
+BITS_GAIN = 2.0  # "and bits": reducing the precision at least doubles the compression that pruning reached
+PRECISION_KEEPS = 0.02  # at most 2 points of test accuracy lost, pruned and at reduced precision, against dense
 CRITERION_NAMES = {UNIT_THRESHOLD_CRITERION: "as trained (units above the threshold removed)",
                    "unit_log_alpha": "whole units, by log alpha", "magnitude": "single weights, by |mu|"}
 
 
 def has_bcgnj(results_dir: Path) -> bool:
     """Whether a profile has a finished BC-GNJ run."""
-    return any(m["config"]["method"] == "bcgnj" for m in load_manifests(results_dir)) if finished_runs(results_dir) \
-        else False
+    return any(Path(results_dir).glob("runs/*-bcgnj-*/manifest.json"))
 
 
 def networks(pruning: pd.DataFrame) -> dict[str, str]:
@@ -97,3 +99,36 @@ def structured_reading(sweep: pd.DataFrame, fraction: float = 90.0) -> str:
 def _seeds(count: int) -> str:
     """'1 seed', '3 seeds'."""
     return f"{count} seed" + ("s" if count != 1 else "")
+
+
+def _hidden(architecture: str) -> int:
+    """The hidden units of an architecture such as 784-300-100-10."""
+    return sum(int(units) for units in architecture.split("-")[1:-1])
+
+
+def prunes_units_and_bits(pruning: pd.DataFrame, precision: pd.DataFrame | None) -> dict[str, object]:
+    """Louizos et al.'s claim: Bayesian compression with group priors prunes whole units and bits, not only
+    weights. Per dataset and network, over seeds: BC-GNJ as trained removes at least `UNITS_REMOVED` of its hidden
+    units, its precision reduction multiplies the compression by at least `BITS_GAIN`, and it loses at most
+    `PRECISION_KEEPS` of test accuracy against the dense network."""
+    claim = {"claim": "Bayesian compression with group priors (BC-GNJ) prunes whole units and bits, not only weights",
+             "study": "named, could not be reproduced (Louizos et al. 2017)", "see": ("compression",)}
+    if precision is None or "bcgnj" not in set(precision["method"]):
+        return {**claim, "ours": "no BC-GNJ runs", "verdict": NOT_TESTED}
+    dense = pruning[(pruning["method"] == "bcgnj") & (pruning["protocol"] == "corrected")
+                    & (pruning["criterion"] == "unit_log_alpha") & (pruning["fraction"] == 0)].set_index(["dataset", "variant", "seed"])
+    names = networks(pruning[pruning["method"] == "bcgnj"])
+    verdicts, lines = [], []
+    rows = precision[(precision["method"] == "bcgnj") & (precision["protocol"] == "corrected")]
+    for (dataset, variant), group in rows.groupby(["dataset", "variant"], sort=False):
+        base = dense.loc[[(dataset, variant, seed) for seed in group["seed"]]]
+        removed = interval(1 - group["architecture"].map(_hidden).to_numpy() / base["architecture"].map(_hidden).to_numpy())
+        gain = interval(group["compression_precision"] / group["compression_pruned"])
+        lost = interval(base["accuracy_mean"].to_numpy() - group["accuracy_reduced"].to_numpy())
+        verdicts += [removed.above(UNITS_REMOVED), gain.above(BITS_GAIN), lost.below(PRECISION_KEEPS)]
+        lines.append(f"{DATASET_LABELS.get(dataset, dataset)}, {names.get(variant, variant)}: hidden units removed (%) "
+                     f"{removed.text(0, 100)}, compression multiplied by the bits {gain.text(1)}, test accuracy "
+                     f"lost (points) {lost.text(1, 100)}")
+    rule = (f"as trained, at least {100 * UNITS_REMOVED:g} % of the hidden units removed, the bits at least "
+            f"x{BITS_GAIN:g} more compression, at most {100 * PRECISION_KEEPS:g} points lost")
+    return {**claim, "verdict": combine(verdicts), "ours": f"{'; '.join(lines)} ({rule})"}
