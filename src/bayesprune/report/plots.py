@@ -233,7 +233,7 @@ def _fraction_axis(ax) -> None:
 # the last two); line styles tell criteria and protocols apart.
 METHOD_COLORS = {"sgd": "#332288", "dropout0.5": "#88CCEE", "dropout0.75": "#44AA99", "dropout0.9": "#999933",
                  "bbb": "#CC6677", "sparsevd": "#117733", "sgd-l2": "#AA4499", "dropout0.5-l2": "#DDCC77",
-                 "sgd-l1": "#882255", "dropout0.5-l1": "#777777", "sgd-mixture": "#000000", "bcgnj": "#DDDDDD"}
+                 "sgd-l1": "#882255", "dropout0.5-l1": "#777777", "sgd-mixture": "#000000", "bcgnj": "#EE7733"}
 CRITERION_LINES = {"magnitude": "-", "snr": "--", "snr_rho": ":"}
 
 
