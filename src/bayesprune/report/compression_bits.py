@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from bayesprune.report.reference import BAYESIAN_COMPRESSION_README
+
 NUMBERS = {"error_full": "error (%)", "error_reduced": "error at reduced precision (%)",
            "compression_pruned": "compression after pruning", "compression_precision": "after precision reduction"}
 
@@ -34,3 +36,10 @@ def _range(values: pd.Series) -> str:
     """'7' when every seed agrees, else '7..9'."""
     low, high = int(values.min()), int(values.max())
     return f"{low}" if low == high else f"{low}..{high}"
+
+
+def published_compression() -> pd.DataFrame:
+    """The compression Louizos et al.'s public code reports for LeNet-5-Caffe, labelled as such."""
+    frame = pd.DataFrame(BAYESIAN_COMPRESSION_README, columns=["published", "error (%)", "compression after pruning",
+                                                               "after precision reduction"])
+    return frame.assign(network="LeNet-5-Caffe").set_index(["network", "published"])
