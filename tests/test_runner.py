@@ -7,16 +7,23 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
+from bayesprune.config import RunConfig
+from bayesprune.model.models import build_model
 from bayesprune.pipeline.profiles import load_profiles
 from bayesprune.pipeline.results import load_table
 from bayesprune.pipeline.run_paths import RunPaths
-from bayesprune.pipeline.runner import run_grid
+from bayesprune.pipeline.runner import adopt_checkpoint, run_grid
+from bayesprune.pipeline.runs import load_trained
+from bayesprune.training.checkpoint import save_checkpoint
+from bayesprune.training.train import CHECKPOINT
 
 TINY = {"epochs": 2, "lr": 0.001, "hidden": [16], "train_subset": 500, "test_subset": 200, "eval_samples": 2,
         "device": "cpu"}
@@ -207,3 +214,17 @@ def test_runs_go_side_by_side_by_default_on_a_machine_without_gpus(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2")
     assert default_jobs() == 3
     assert make_executor(jobs=1).jobs == 1
+
+
+def test_a_run_pruned_from_its_sibling_s_training_keeps_the_epoch_its_own_score_selects(tmp_path):
+    dense = RunConfig(method="sgd", hidden=[4], epochs=1, validation=100, patience=1, variant="as-trained")
+    pruned = replace(dense, select="val_acc_pruned", variant="pruned90")
+    by_accuracy, by_pruned = build_model(dense).state_dict(), build_model(replace(dense, seed=1)).state_dict()
+    record = {"epoch": 1, "val_acc": 0.9, "val_nll": 0.3, "val_acc_pruned": 0.8}
+    save_checkpoint({"config": dense.to_dict(), "history": [record], "epoch": 1, "model": by_accuracy,
+                     "best_models": {"val_acc": by_accuracy, "val_acc_pruned": by_pruned}}, tmp_path / "sibling.pt")
+    (tmp_path / "run").mkdir()
+    adopt_checkpoint(tmp_path / "sibling.pt", pruned, tmp_path / "run" / CHECKPOINT)
+    cfg, model = load_trained(tmp_path / "run")
+    assert cfg == pruned
+    assert all(torch.equal(model.state_dict()[k], by_pruned[k]) for k in by_pruned)

@@ -30,7 +30,7 @@ from bayesprune.pipeline.manifest import (
 from bayesprune.pipeline.profiles import Profile
 from bayesprune.pipeline.run_paths import RunPaths
 from bayesprune.training import graphs
-from bayesprune.training.checkpoint import CheckpointError, load_checkpoint
+from bayesprune.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from bayesprune.training.finetune import SCHEDULES
 from bayesprune.training.train import CHECKPOINT
 
@@ -118,6 +118,14 @@ def trained_sibling(runs_dir: Path, cfg: RunConfig) -> Path | None:
     return None
 
 
+def adopt_checkpoint(sibling: Path, cfg: RunConfig, target: Path) -> None:
+    """A sibling's checkpoint as cfg's own: the same training, stored under cfg's configuration, so that the
+    pruning step keeps the epoch cfg's score selects and labels its rows with cfg's variant."""
+    state = load_checkpoint(sibling)
+    state["config"] = cfg.to_dict()
+    save_checkpoint(state, target)
+
+
 def execute_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path | None) -> Path:
     """Train and prune one run through its notebooks; return the finished folder."""
     paths = RunPaths.of(runs_dir, cfg)
@@ -125,7 +133,7 @@ def execute_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path
     _prepare_partial(partial, cfg)
     sibling = trained_sibling(runs_dir, cfg) if cfg.patience else None
     if sibling is not None and not (partial / CHECKPOINT).exists():
-        shutil.copyfile(sibling, partial / CHECKPOINT)  # trained once, kept at another epoch: pruning only
+        adopt_checkpoint(sibling, cfg, partial / CHECKPOINT)  # trained once, kept at another epoch: pruning only
     else:
         sibling = None
     data = str(Path(data_dir).resolve()) if data_dir else ""
