@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bayesprune.report.landing import masks_reach_the_network, outcome, short_claim, verdict_matrix_html
+from bayesprune.report.landing import findings, masks_reach_the_network, outcome, short_claim, verdict_matrix_html
 
 
 def test_each_verdict_becomes_one_word_of_one_class():
@@ -36,3 +36,10 @@ def test_the_study_s_own_bbb_with_its_masks_applied():
     found = masks_reach_the_network(ablation)
     assert found == {"fixed": 0.10, "reported": 0.9822}
     assert masks_reach_the_network(ablation[ablation["fixed"] == "none"]) is None
+
+
+def test_the_fair_finding_names_the_best_baseline_in_full_beside_bbb():
+    fair = pd.DataFrame({"method": ["bbb", "sgd", "sgd-l1"], "validation": [0.929, 0.757, 0.940]}).set_index("method")
+    items = findings(None, {}, fair, None)
+    assert len(items) == 1 and "SGD + L1 keeps 0.940 of the validation images" in items[0]
+    assert "against BBB's 0.929" in items[0]

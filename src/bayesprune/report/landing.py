@@ -92,10 +92,11 @@ def findings(study_ablation: dict[str, float] | None, headline: dict[str, str], 
         best = fair.sort_values("validation", ascending=False)
         bbb = best[best.index.get_level_values("method") == "bbb"]
         other = best[best.index.get_level_values("method") != "bbb"].iloc[0]
-        method = best[best.index.get_level_values("method") != "bbb"].index[0][0]
+        method = other.name[0] if isinstance(other.name, tuple) else other.name
         text = (f"<b>Give the baselines a prior</b>: chosen for accuracy after pruning 90 %, "
-                f"{method_label(method)} reaches {other['validation']:.4f} on validation data")
-        text += f" against BBB's {bbb['validation'].iloc[0]:.4f}" if len(bbb) else " (BBB's search is still to run)"
+                f"{method_label(method)} keeps {other['validation']:.3f} of the validation images pruned 90 % "
+                "(mean of both datasets)")
+        text += f" against BBB's {bbb['validation'].iloc[0]:.3f}" if len(bbb) else " (BBB's search is still to run)"
         items.append(text + '. <a href="fairness.html">A fair comparison</a>')
     if compression:
         items.append(f'<b>On the compression frontier</b> (LeNet-300-100): {compression}. <a href="frontier.html">Frontier</a>')
