@@ -16,6 +16,7 @@ def test_each_verdict_becomes_one_word_of_one_class():
     assert outcome("shape: does not hold (one seed); level: does not hold (one seed)")[1] == "fails"
     assert outcome("shape: holds; level: does not hold")[0] == "shape only"
     assert outcome("not tested in this regime") == ("—", "none")
+    assert outcome("shape: inconclusive; level: does not hold") == ("inconclusive", "unclear")
 
 
 def test_the_matrix_has_a_row_per_claim_and_a_column_per_regime_with_no_numbers():

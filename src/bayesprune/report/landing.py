@@ -35,6 +35,7 @@ OUTCOMES = (  # (verdict's opening, word shown, class): the first that matches
     ("does not hold", "does not hold", "fails"), ("inconclusive", "inconclusive", "unclear"),
     ("partly", "partly", "partly"), ("mixed", "partly", "partly"), ("weak", "weak", "unclear"),
     ("not tested", "—", "none"), ("shape: does not hold", "does not hold", "fails"),
+    ("shape: inconclusive", "inconclusive", "unclear"),
 )
 COLOURS = {"holds": "#117733", "fails": "#CC3311", "unclear": "#BB8800", "partly": "#0077BB", "only": "#AA4499",
            "none": "#999999"}
