@@ -117,7 +117,9 @@ def test_parallel_jobs_finish_every_run_once(real_data_root, tmp_path):
     profile = _profile(tmp_path, ["sgd", "dropout0.5"])
     summary = run_grid(profile, tmp_path / "results", progress=False, executor=LocalExecutor(jobs=2))
     assert sorted(summary.finished) == ["mnist-dropout0.5-corrected-s0", "mnist-sgd-corrected-s0"] and summary.ok
-    assert len(load_table(tmp_path / "results" / "tiny", "pruning")) == 4
+    pruning = load_table(tmp_path / "results" / "tiny", "pruning")
+    assert pruning.groupby(["method", "criterion"]).size().to_dict() == {  # two fractions, each criterion, once
+        ("dropout0.5", "magnitude"): 2, ("dropout0.5", "unit_norm"): 2, ("sgd", "magnitude"): 2, ("sgd", "unit_norm"): 2}
 
 
 def _pinned_device(_: int) -> tuple[str, str, int]:
