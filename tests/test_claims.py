@@ -130,6 +130,15 @@ def test_cost_claim_uses_the_median_epoch_and_names_the_study_style_ratio():
     assert "as the study writes it: 23.9x on gpu" in bbb_cost(history, gpu)["ours"]  # eager against eager
 
 
+def test_the_cost_verdict_rests_on_the_benchmarks_not_on_epochs_of_a_shared_machine():
+    from bayesprune.report.claims import bbb_cost
+
+    loaded = pd.DataFrame([{"protocol": "corrected", "method": m, "seconds": s} for m, s in (("sgd", 1.0), ("bbb", 6.0))])
+    claim = bbb_cost(loaded, [{"machine": "cpu", "bbb/sgd": 3.0}])
+    assert "this profile's epochs: 6.0x" in claim["ours"] and claim["verdict"] == "holds only for the study's implementation"
+    assert bbb_cost(loaded, [])["verdict"] == "partly: BBB is several times dearer, less than 10x"  # no bench: the epochs
+
+
 def test_claims_by_regime_puts_each_regime_s_verdict_side_by_side():
     from bayesprune.report.claims import claims_by_regime
 
