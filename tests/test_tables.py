@@ -8,7 +8,7 @@ import torch
 
 from bayesprune.model.weights import value_stats
 from bayesprune.report.reference import REPORTED
-from bayesprune.report.tables import study_layout, weight_summary
+from bayesprune.report.tables import mean_architecture, study_layout, weight_summary
 
 
 def test_describe_matches_known_moments():
@@ -155,3 +155,7 @@ def test_active_units_are_read_at_the_kept_epoch():
                             for e, v, u in ((1, 0.90, 400), (2, 0.97, 300), (3, 0.95, 200))])
     assert active_units(history).loc["mnist", "hidden layer 1"] == 300
     assert active_units(history.drop(columns=["active_units_1", "active_units_2"])).empty
+
+
+def test_architectures_average_layer_by_layer_in_whole_units():
+    assert mean_architecture(pd.Series(["784-400-300-10", "784-425-277-10"])) == "784-412-288-10"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bayesprune.report.reference import BAYESIAN_COMPRESSION_README
+from bayesprune.report.tables import mean_architecture
 
 NUMBERS = {"error_full": "error (%)", "error_reduced": "error at reduced precision (%)",
            "compression_pruned": "compression after pruning", "compression_precision": "after precision reduction"}
@@ -21,9 +22,8 @@ def precision_summary(precision: pd.DataFrame, names: dict[str, str] | None = No
     rows = []
     bits = sorted(c for c in frame if c.startswith("bits_layer"))
     for (dataset, variant, threshold), group in frame.groupby(["dataset", "variant", "threshold"]):
-        units = group["architecture"].str.split("-", expand=True).astype(int).mean()
         row = {"dataset": dataset, "network": (names or {}).get(variant, variant), "log alpha threshold": threshold, "seeds": group["seed"].nunique(),
-               "units left": "-".join(f"{u:.0f}" for u in units),
+               "units left": mean_architecture(group["architecture"]),
                "bits per layer": "-".join(_range(group[c]) for c in bits)}
         for column, label in NUMBERS.items():
             row[label] = group[column].mean()

@@ -10,6 +10,7 @@ import pandas as pd
 
 from bayesprune.evaluate.scores import UNIT_THRESHOLD_CRITERION
 from bayesprune.report.formatting import DATASET_LABELS
+from bayesprune.report.tables import mean_architecture
 from bayesprune.report.verdicts import NOT_TESTED, combine, interval
 
 NETWORK_NAMES = {"784-300-100-10": "LeNet-300-100"}  # dense architectures with a name of their own
@@ -42,12 +43,11 @@ def structured_sweep(pruning: pd.DataFrame) -> pd.DataFrame:
     rows["fraction"] = rows["fraction"].round(4)
     table = []
     for (dataset, network, criterion, fraction), group in rows.groupby(["dataset", "network", "criterion", "fraction"]):
-        units = group["architecture"].str.split("-", expand=True).astype(int).mean()
         table.append({"dataset": dataset, "network": network, "pruned by": CRITERION_NAMES[criterion],
                       "weights removed (%)": 100 * group["achieved_sparsity"].mean(), "seeds": group["seed"].nunique(),
                       "test error (%)": group["error"].mean(), "sd": group["error"].std(),
                       "compression ratio": group["compression"].mean(),
-                      "architecture left": "-".join(f"{u:.0f}" for u in units)})
+                      "architecture left": mean_architecture(group["architecture"])})
     frame = pd.DataFrame(table)
     if frame.empty:
         return frame

@@ -159,6 +159,12 @@ def augmentation_check(pruning: pd.DataFrame, dataset: str = "fashion-mnist") ->
     return table.rename(index=method_label), text
 
 
+def mean_architecture(architectures: pd.Series) -> str:
+    """Architectures such as 784-412-288-10 averaged over runs layer by layer, in whole units."""
+    layers = architectures.str.split("-", expand=True).astype(int).mean()
+    return "-".join(f"{units:.0f}" for units in layers)
+
+
 def units_left(pruning: pd.DataFrame, fractions: tuple[float, ...] = (0.9, 0.98)) -> pd.DataFrame:
     """Hidden units each model keeps after pruning by its own criterion (a unit is cut off when all its incoming
     or all its outgoing weights are removed): per dataset and method, the mean over seeds per hidden layer at each
@@ -169,8 +175,7 @@ def units_left(pruning: pd.DataFrame, fractions: tuple[float, ...] = (0.9, 0.98)
     rows = rows[rows["fraction"].round(6).isin([round(f, 6) for f in fractions])]
     table = {}
     for (dataset, method, fraction), group in rows.groupby(["dataset", "method", rows["fraction"].round(6)]):
-        layers = group["architecture"].str.split("-", expand=True).astype(int).mean()
-        table.setdefault((dataset, method), {})[f"{100 * fraction:g} % pruned"] = "-".join(f"{u:.0f}" for u in layers)
+        table.setdefault((dataset, method), {})[f"{100 * fraction:g} % pruned"] = mean_architecture(group["architecture"])
     frame = pd.DataFrame.from_dict(table, orient="index")
     frame.index = pd.MultiIndex.from_tuples(frame.index, names=["dataset", "method"])
     order = {m: i for i, m in enumerate(method_order(frame.index.get_level_values("method")))}
