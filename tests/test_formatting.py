@@ -6,7 +6,8 @@ import math
 
 import pandas as pd
 
-from bayesprune.report.formatting import is_method, readable
+from bayesprune.pipeline.profiles import load_profiles
+from bayesprune.report.formatting import is_method, readable, variant_label
 
 
 def test_a_table_reads_as_the_book_shows_it():
@@ -58,3 +59,15 @@ def test_an_optimizer_is_named_as_readers_know_it():
 
     assert display_value("optimizer", "sgd") == "SGD" and display_value("optimizer", "adam") == "Adam"
     assert display_value("lr", "sgd") == "sgd"  # only the optimizer column is relabelled
+
+
+def test_every_variant_a_reference_profile_defines_reads_as_words():
+    variants = {name for profile in load_profiles().values() if profile.reference for name, _ in profile.variants}
+    labels = {code: variant_label(code) for code in variants}
+    assert not [code for code, label in labels.items() if label == code], "a variant shown by its code"
+    assert labels["lr1e-3.uniform.rho-3"] == "Adam 1e-3, uniform KL weights, ρ ~ U(-3, -2)"
+    assert labels["lr1e-3.uniform.60ep"] == "Adam 1e-3, uniform KL weights, 60 epochs"
+    assert labels["s1-1"] == "−log σ1 = 1" and labels["lr1e-3.s-1"] == "Adam 1e-3, log prior scale -1"
+    assert variant_label("lr1e-3.unheard") == "lr1e-3.unheard"
+    shown = readable(pd.DataFrame({"variant": ["pi0.25"], "x": [1.0]}).set_index("variant")).to_html()
+    assert "π = 0.25" in shown and "pi0.25" not in shown

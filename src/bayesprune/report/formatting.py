@@ -1,7 +1,7 @@
 """One table style for the whole book: every chapter's tables go through `readable`.
 
-Human column names (with units where they have one), display names for methods and datasets from one table of
-labels, no integer index, integers as integers, decimals as the magnitude needs them, and "—" where a value does
+Human column names (with units where they have one), display names for methods, datasets and variants from one table
+of labels, no integer index, integers as integers, decimals as the magnitude needs them, and "—" where a value does
 not apply.
 """
 
@@ -35,6 +35,19 @@ CRITERION_LABELS = {"magnitude": "|w|", "snr": "SNR", "snr_rho": "|mu|/rho (stud
                     "log_alpha>3": "log alpha > 3"}
 MISSING = "—"
 OPTIMIZER_LABELS = {"sgd": "SGD", "adam": "Adam"}
+VARIANT_WORDS = {  # the parts of a profile's variant codes (`profiles.yml`) that read as words
+    "study": "study's recipe", "uniform": "uniform KL weights", "sgd": "SGD (momentum 0.9)", "centre": "grid centre",
+    "as-trained": "as trained", "pruned90": "pruned 90 %", "lenet": "LeNet-300-100", "study-network": "784-500-500-10",
+}
+VARIANT_PATTERNS = (  # the parts that carry a value, as regular expressions and the words they stand for
+    (re.compile(r"lr([0-9.]+e-?\d+|[0-9.]+)"), lambda m: f"Adam {m[1]}"),
+    (re.compile(r"rho(-?\d+)"), lambda m: f"ρ ~ U({m[1]}, {int(m[1]) + 1})"),
+    (re.compile(r"mu([0-9.]+)"), lambda m: f"μ spread {m[1]}"),
+    (re.compile(r"(\d+)ep"), lambda m: f"{m[1]} epochs"),
+    (re.compile(r"pi([0-9.]+)"), lambda m: f"π = {m[1]}"),
+    (re.compile(r"s([12])-(\d+)"), lambda m: f"−log σ{m[1]} = {m[2]}"),
+    (re.compile(r"s(-?\d+)"), lambda m: f"log prior scale {m[1]}"),
+)
 _DATASET_CODES = re.compile(r"(?<![\w-])(fashion-mnist|mnist)(?![\w-])")
 
 
@@ -51,7 +64,25 @@ def display_value(name: Any, value: Any) -> Any:
         return CRITERION_LABELS.get(value, value)
     if name == "optimizer":
         return OPTIMIZER_LABELS.get(value, value)
+    if name == "variant":
+        return variant_label(value)
     return value
+
+
+def variant_label(code: str) -> str:
+    """A variant code in words, part by part ('lr1e-3.uniform.rho-3' -> 'Adam 1e-3, uniform KL weights,
+    ρ ~ U(-3, -2)'); a code with a part it does not know stays as it is."""
+    words = []
+    for part in re.split(r"\.(?=[a-z]|\d+[a-z])", code):
+        if part in VARIANT_WORDS:
+            words.append(VARIANT_WORDS[part])
+            continue
+        matches = [(pattern.fullmatch(part), say) for pattern, say in VARIANT_PATTERNS]
+        said = [say(match) for match, say in matches if match]
+        if not said:
+            return code
+        words.append(said[0])
+    return ", ".join(words)
 
 
 def column_label(name: Any) -> Any:
@@ -93,7 +124,7 @@ def readable(table: pd.DataFrame | pd.Series, caption: str | None = None) -> Sty
     """A result table as the book shows it (see the module docstring)."""
     frame = table.to_frame() if isinstance(table, pd.Series) else table.copy()
     default_index = isinstance(frame.index, pd.RangeIndex)
-    for name in ("method", "dataset", "criterion", "model", "optimizer"):
+    for name in ("method", "dataset", "criterion", "model", "optimizer", "variant"):
         if name in frame.columns and not isinstance(frame.columns, pd.MultiIndex):
             frame[name] = frame[name].map(lambda v, n=name: display_value(n, v))
         if name in (frame.index.names or []):

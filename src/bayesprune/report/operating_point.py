@@ -9,6 +9,7 @@ import pandas as pd
 from bayesprune.config import RunConfig
 from bayesprune.pipeline.profiles import Profile, get_profile
 from bayesprune.pipeline.results import RUN_KEYS, load_manifests, load_table
+from bayesprune.report.formatting import variant_label
 from bayesprune.report.reference import BLUNDELL_TABLE2
 
 RECIPE_FIELDS = ("optimizer", "lr", "momentum", "kl_weighting", "init_rho", "init_mu")
@@ -170,7 +171,7 @@ def stopped_early(search_dir: Path) -> pd.DataFrame:
     for (dataset, variant), run in history.groupby(["dataset", "variant"]):
         cost = run["complexity_per_weight"].to_numpy()
         hit = at_90[(at_90["dataset"] == dataset) & (at_90["variant"] == variant)]
-        rows.append({"dataset": dataset, "rate": variant, "epochs": len(run), "best epoch": int(run.loc[run["val_acc"].idxmax(), "epoch"]),
+        rows.append({"dataset": dataset, "rate": variant_label(variant), "epochs": len(run), "best epoch": int(run.loc[run["val_acc"].idxmax(), "epoch"]),
                      "complexity per weight, first epoch": cost[0], "at the end": cost[-1],
                      "fall in the last epoch": cost[-2] - cost[-1] if len(cost) > 1 else float("nan"),
                      "SNR-pruned 90 %, test": hit["accuracy_mean"].iloc[0] if len(hit) else float("nan")})

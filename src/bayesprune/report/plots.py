@@ -17,6 +17,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
@@ -24,6 +25,7 @@ from bayesprune.data.augment import random_affine
 from bayesprune.model.bayes import GaussianPrior, ScaleMixturePrior
 from bayesprune.evaluate.diagnostics import LOG_MU_EDGES, LOG_SIGMA_EDGES
 from bayesprune.compress.prune import own_criteria
+from bayesprune.report.formatting import display_value
 from bayesprune.report.frontier import SCHEDULE_LABELS, THRESHOLD_CRITERION, pareto_front
 from bayesprune.report.reference import method_label
 from bayesprune.report.tables import method_order, summarise
@@ -391,29 +393,51 @@ def pruning_by_variant(pruning: pd.DataFrame, variants: list[str]) -> Figure:
             line = rows[rows["criterion"] == criterion].groupby("fraction")["accuracy_mean"].mean()
             ax.plot(line.index, line.values, style, marker="o", color="C0", label=label)
         _fraction_axis(ax)
-        ax.set_title(variant)
+        ax.set_title(textwrap.fill(display_value("variant", variant), 32))
     legend_below(fig, *unique_handles(axes))
     return fig
+
+
+def group_rows(groups: dict[str, list[str]], panels: int, panel_height: float,
+               labels: list[str]) -> tuple[Figure, list[tuple[np.ndarray, Axes]]]:
+    """A figure with one row of `panels` panels per group of series and, under each row, a space for that group's
+    legend (sized for `labels`, the longest group's series); per group its panels and its legend's axes."""
+    height = LEGEND_ROW_INCHES * (legend_rows(labels) + 1)
+    fig = Figure(figsize=(COLUMN_INCHES, len(groups) * (panel_height + height)), dpi=FIGURE_DPI)
+    grid = fig.add_gridspec(2 * len(groups), panels, height_ratios=[panel_height, height] * len(groups))
+    rows = []
+    for index in range(len(groups)):
+        axes = np.array([fig.add_subplot(grid[2 * index, column]) for column in range(panels)])
+        legend = fig.add_subplot(grid[2 * index + 1, :])
+        legend.axis("off")
+        rows.append((axes, legend))
+    return fig, rows
+
+
+def group_legend(legend: Axes, panel: Axes, title: str) -> None:
+    """The legend of one group's series, titled by the group, in the space under its row."""
+    handles, labels = panel.get_legend_handles_labels()
+    legend.legend(handles, labels, loc="center", ncol=legend_columns(labels), frameon=False,
+                  title=textwrap.fill(title, 70), fontsize=SMALL_PT, title_fontsize=SMALL_PT)
 
 
 @book_figure
 def posterior_movement(history: pd.DataFrame, groups: dict[str, list[str]], by: str = "variant") -> Figure:
     """Per group of runs (values of column `by`, seeds averaged): the share of sigmas moved by more than 2x
-    and the median sigma, by epoch."""
-    fig, axes = panel_grid(2 * len(groups), 2.9)
-    for (title, variants), moved, median in zip(groups.items(), axes[0::2], axes[1::2]):
+    and the median sigma, by epoch; each group's legend under its row."""
+    fig, rows = group_rows(groups, 2, 2.6, max(([display_value(by, v) for v in g] for g in groups.values()), key=len))
+    for (title, variants), ((moved, median), legend) in zip(groups.items(), rows):
         for index, variant in enumerate(variants):
             run = history[history[by] == variant].groupby("epoch")[["sigma_moved", "sigma_q50"]].mean()
-            moved.plot(run.index, run["sigma_moved"], marker=".", color=f"C{index}", label=variant)
-            median.plot(run.index, run["sigma_q50"], marker=".", color=f"C{index}", label=variant)
+            moved.plot(run.index, run["sigma_moved"], marker=".", color=f"C{index}", label=display_value(by, variant))
+            median.plot(run.index, run["sigma_q50"], marker=".", color=f"C{index}", label=display_value(by, variant))
         moved.set_ylabel("sigmas moved > 2x")
         moved.set_ylim(-0.02, 1.02)
         median.set_ylabel("median sigma")
         median.set_yscale("log")
         for ax in (moved, median):
             ax.set_xlabel("epoch")
-            ax.set_title(title)
-        moved.legend()
+        group_legend(legend, moved, title)
     fig.tight_layout()
     return fig
 
@@ -421,19 +445,18 @@ def posterior_movement(history: pd.DataFrame, groups: dict[str, list[str]], by: 
 @book_figure
 def snr_density(snr: pd.DataFrame, groups: dict[str, list[str]], by: str = "variant") -> Figure:
     """Blundell et al.'s Figure 4 per group of runs (values of column `by`, seeds pooled): the density of the
-    weights' signal-to-noise ratio in dB."""
-    fig, axes = panel_grid(len(groups), 3.2)
-    for ax, (title, variants) in zip(axes, groups.items()):
+    weights' signal-to-noise ratio in dB; each group's legend under its panel."""
+    fig, rows = group_rows(groups, 1, 2.6, max(([display_value(by, v) for v in g] for g in groups.values()), key=len))
+    for (title, variants), ((ax,), legend) in zip(groups.items(), rows):
         for index, variant in enumerate(variants):
             bins = snr[snr[by] == variant].groupby(["bin_left", "bin_right"])["count"].sum().reset_index()
             width = bins["bin_right"] - bins["bin_left"]
             ax.stairs(bins["count"] / (bins["count"].sum() * width),
                       np.append(bins["bin_left"].values, bins["bin_right"].values[-1]),
-                      color=f"C{index}", label=variant)
+                      color=f"C{index}", label=display_value(by, variant))
         ax.set_xlabel("SNR |mu|/sigma (dB)")
         ax.set_ylabel("density")
-        ax.set_title(title)
-        ax.legend()
+        group_legend(legend, ax, title)
     fig.tight_layout()
     return fig
 
@@ -456,7 +479,7 @@ def mu_sigma_maps(histogram: pd.DataFrame, variants: list[str], by: str = "varia
         ax.plot([low, high], [low, high], color="white", linewidth=1)
         ax.set_xlabel("log10 |mu|")
         ax.set_ylabel("log10 sigma")
-        ax.set_title(variant)
+        ax.set_title(textwrap.fill(display_value(by, variant), 32))
         fig.colorbar(mesh, ax=ax, label="log10 weights")
     fig.tight_layout()
     return fig
