@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from bayesprune.pipeline.profiles import load_profiles
-from bayesprune.report.operating_point import best_validation, chosen_rates, learning_rate_choice, profile_rates
+from bayesprune.report.operating_point import (best_validation, chosen_rates, learning_rate_choice, profile_points,
+                                                profile_rates)
 
 
 def _history(method: str, lr_variant: str, dataset: str, val: list[float]) -> list[dict]:
@@ -98,11 +99,14 @@ def test_table2_in_words_gives_both_rises_and_the_validation_optimum(tmp_path):
     assert "lowest at epoch 2 of 3, where the unpruned test error was 1.50 %" in text
 
 
-def test_the_frontier_trains_the_baselines_at_the_rates_its_search_chose_on_validation_data():
+def test_the_frontier_trains_its_baselines_at_the_points_its_search_chose_by_the_pruned_rule():
     from bayesprune.pipeline.profiles import PROJECT_ROOT, get_profile
-    from bayesprune.report.operating_point import choose_learning_rates
+    from bayesprune.report.fairness import choices, search_points
 
-    chosen = chosen_rates(choose_learning_rates(PROJECT_ROOT / "results" / "frontier-search"))
-    trained = profile_rates(get_profile("frontier"))
-    assert set(chosen) == {"sgd", "dropout0.5"}
-    assert {method: trained[method] for method in chosen} == chosen
+    # the frontier-search re-run from a clean tree; it replaces results/frontier-search with the frontier's re-run
+    chosen = choices(search_points(PROJECT_ROOT / "results" / "next" / "frontier-search")).xs("pruned 90 %", level="rule")
+    trained = profile_points(get_profile("frontier")).xs("pruned 90 %", level="rule")
+    assert set(chosen.index) == {"sgd", "dropout0.5", "sgd-l2"}
+    assert set(profile_points(get_profile("frontier")).index.get_level_values("rule")) == {"pruned 90 %"}
+    assert {m: trained.loc[m].to_dict() for m in chosen.index} == \
+        {m: chosen.loc[m, ["lr", "prior scale"]].to_dict() for m in chosen.index}
