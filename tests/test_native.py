@@ -116,3 +116,25 @@ def test_the_plain_reference_path_draws_the_kernel_noise():
         results.append(terms(model, x, y, PRIORS[0], 2))
     for a, b in zip(*results):
         assert torch.allclose(a, b, rtol=1e-5, atol=1e-4)
+
+
+def test_the_kernel_never_samples_a_pruned_weight_and_trains_a_pruned_network_as_pytorch_does():
+    from bayesprune.compress.prune import snr_prune
+    from bayesprune.training.fused import KernelSampleWithCost, SampleWithCost, posterior
+
+    torch.manual_seed(0)
+    model = BayesianMLP([700, 30, 5])
+    snr_prune(model, 0.7)
+    mu, rho, mask = posterior(model.layers[0], "weight")
+    weights, cost = KernelSampleWithCost.apply(mu, rho, mask, 3, 11, PRIORS[0], True)
+    pruned = mask == 0
+    assert pruned.float().mean() > 0.5 and (weights[:, pruned] == 0).all() and (weights[:, ~pruned] != mu[~pruned]).all()
+    eps = native.normals(3, mu.shape, 11).double()
+    _, exact = SampleWithCost.apply(mu.double(), rho.double(), eps, mask.double(), PRIORS[0], True)
+    assert cost.item() == pytest.approx(exact.item(), rel=1e-5)  # summed in double, pruned weights' terms included
+    x, y = torch.rand(16, 700), torch.randint(0, 5, (16,))
+    kernel = _loss_and_grads(model, True, PRIORS[0], x, y, 2, True)
+    torch_path = _loss_and_grads(model, False, PRIORS[0], x, y, 2, True)
+    assert torch.allclose(kernel[0], torch_path[0], rtol=1e-5) and torch.allclose(kernel[2], torch_path[2], atol=1e-4)
+    for a, b in zip(kernel[3], torch_path[3]):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * b.abs().max().item())

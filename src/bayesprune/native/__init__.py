@@ -73,7 +73,7 @@ def kernel() -> ctypes.CDLL | None:
     lib.bbb_normals.argtypes = [_I64, _I32, _U64, _P]
     lib.bbb_quantiles.argtypes = [_I64, _P, _P]
     lib.bbb_sample_forward.restype = ctypes.c_double
-    lib.bbb_sample_forward.argtypes = [_I64, _I32, _P, _P, _U64, _P, _P, _P, _P, _P, _F32, _F32, _F32, _I32, _I32]
+    lib.bbb_sample_forward.argtypes = [_I64, _I32, _P, _P, _P, _U64, _P, _P, _P, _P, _P, _F32, _F32, _F32, _I32, _I32]
     lib.bbb_sample_backward.argtypes = [_I64, _I32, _P, _P, _P, _P, _P, _F32, _P, _P]
     return lib
 
@@ -107,15 +107,18 @@ def quantiles(bits: Tensor) -> Tensor:
 
 def sample_forward(
     mu: Tensor, rho: Tensor, samples: int, key: int, prior_terms: tuple[float, float, float, bool], entropy_gradient: bool,
+    mask: Tensor | None = None,
 ) -> tuple[Tensor, float, tuple[Tensor, Tensor, Tensor, Tensor]]:
-    """S weight samples, their summed complexity cost (less its constants) and what the backward pass needs."""
+    """S weight samples (noise times `mask` where given: a pruned weight is never sampled), their summed
+    complexity cost (less its constants) and what the backward pass needs."""
     mu, rho = mu.detach().contiguous(), rho.detach().contiguous()
+    mask = None if mask is None else mask.detach().to(torch.float32).contiguous()
     n = mu.numel()
     weights, eps = torch.empty((samples, *mu.shape)), torch.empty((samples, *mu.shape))
     cost_mu, cost_rho, dsigma = torch.empty(n), torch.empty(n), torch.empty(n)
     k1, k2, gap0, mixture = prior_terms
     total = kernel().bbb_sample_forward(
-        n, samples, mu.data_ptr(), rho.data_ptr(), key, weights.data_ptr(), eps.data_ptr(), cost_mu.data_ptr(),
+        n, samples, mu.data_ptr(), rho.data_ptr(), None if mask is None else mask.data_ptr(), key, weights.data_ptr(), eps.data_ptr(), cost_mu.data_ptr(),
         cost_rho.data_ptr(), dsigma.data_ptr(), k1, k2, gap0, int(mixture), int(entropy_gradient),
     )
     return weights, total, (eps, cost_mu, cost_rho, dsigma)

@@ -78,11 +78,13 @@ void bbb_normals(int64_t n, int32_t samples, uint64_t key, float *out) {
     }
 }
 
-/* Forward. mu, rho: n; w, eps: S x n, eps drawn as bbb_normals(n, S, key) would;
+/* Forward. mu, rho: n; w, eps: S x n, eps drawn as bbb_normals(n, S, key) would, times mask (n, 0 or 1; NULL:
+ * none) so that a pruned weight is never sampled (its noise still counts in log q, as the unmasked draw's);
  * cost_mu, cost_rho: d(complexity)/d mu and /d rho; dsigma: sigmoid(rho). Returns sum of
  * log q - log p over samples and elements, without the constants -S n log sqrt(2 pi) and S n log_w2. */
-double bbb_sample_forward(int64_t n, int32_t samples, const float *mu, const float *rho, uint64_t key, float *w, float *eps, float *cost_mu, float *cost_rho, float *dsigma,
-                          float k1, float k2, float gap0, int32_t mixture, int32_t entropy_gradient) {
+double bbb_sample_forward(int64_t n, int32_t samples, const float *mu, const float *rho, const float *mask, uint64_t key, float *w, float *eps,
+                          float *cost_mu, float *cost_rho, float *dsigma, float k1, float k2, float gap0, int32_t mixture,
+                          int32_t entropy_gradient) {
     double total = 0.0;
     int64_t blocks = (n + BLOCK - 1) / BLOCK;
     #pragma omp parallel for schedule(static) reduction(+ : total)
@@ -105,9 +107,9 @@ double bbb_sample_forward(int64_t n, int32_t samples, const float *mu, const flo
             float *ek = eps + offset, *wk = w + offset;
             normal_block(key, (uint64_t)(k * blocks + start / BLOCK) * HALF, noise);
             for (int64_t j = 0; j < len; j++) {
-                float z = noise[j];
-                ek[j] = z;
-                float v = mu[start + j] + sigma[j] * z;
+                float z = noise[j], zm = mask ? z * mask[start + j] : z;
+                ek[j] = zm;
+                float v = mu[start + j] + sigma[j] * zm;
                 wk[j] = v;
                 float v2 = v * v;
                 float log_prior = -k2 * v2, slope = 2.0f * k2;
@@ -124,7 +126,7 @@ double bbb_sample_forward(int64_t n, int32_t samples, const float *mu, const flo
                 }
                 float g = slope * v; /* -d log p / dw */
                 gmu[j] += g;
-                grho[j] += g * z;
+                grho[j] += g * zm;
                 block_total -= 0.5f * z * z + log_prior;
             }
         }

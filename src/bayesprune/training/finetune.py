@@ -30,9 +30,8 @@ def finetune(
     """Up to `epochs` epochs of cfg's objective (the ELBO for BBB) on (x, y) with model's pruning masks held fixed;
     returns the epochs run.
 
-    Pruned weights stay at zero and, for BBB, draw no noise; the step is the plain autograd ELBO, since the
-    fused step reads the raw parameters and would not see the masks. A fresh optimizer at `rate` times cfg's
-    learning rate.
+    Pruned weights stay at zero and, for BBB, draw no noise (the fused step reads mu through its mask and
+    masks the noise, as the plain path does). A fresh optimizer at `rate` times cfg's learning rate.
     With a validation split and patience (Han et al.'s "retrain until it recovers"), retraining stops once
     `patience` epochs bring no better validation accuracy, and the best epoch's weights are kept.
     """
@@ -42,18 +41,18 @@ def finetune(
         raise ValueError(f"fine-tuning patience must be an integer >= 0 with a validation split, got {patience!r}")
     if not (isinstance(rate, (int, float)) and rate > 0):
         raise ValueError(f"fine-tuning rate factor must be > 0, got {rate!r}")
-    plain = dataclasses.replace(cfg, fused_elbo=False, lr=cfg.lr * rate)
+    tuned = dataclasses.replace(cfg, lr=cfg.lr * rate)
     prior = training_prior(cfg)
-    optimizer = build_optimizer(plain, model)
+    optimizer = build_optimizer(tuned, model)
     batches = math.ceil(len(x) / cfg.batch_size)
     kl = kl_weights(cfg.kl_weighting, batches).to(device=x.device, dtype=torch.float32)
     best, best_state, since = -1.0, None, 0
     for epoch in range(epochs):
         torch.manual_seed(epoch_seed(cfg.seed, FINETUNE_STREAM + epoch))
-        set_learning_rate(optimizer, plain.lr_at(epoch, epochs))  # the training schedule's shape over these epochs
+        set_learning_rate(optimizer, tuned.lr_at(epoch, epochs))  # the training schedule's shape over these epochs
         model.train()
         for images, labels, kl_weight in epoch_minibatches(cfg, x, y, kl):
-            training_step(plain, model, prior, optimizer, images, labels, kl_weight)
+            training_step(tuned, model, prior, optimizer, images, labels, kl_weight)
         if patience:
             score = accuracy(mean_logits(model, validation[0]), validation[1])
             if score > best:

@@ -10,6 +10,8 @@ What it saves, per layer and minibatch, against the plain autograd path:
   autograd stores and replays a handful of tensors instead of a dozen elementwise nodes.
 On CPU float32 the whole per-parameter pass (noise, samples, complexity cost and its gradients,
 and the backward fold into mu and rho) is one call of the C kernel in `bayesprune.native`.
+A pruned network trains here too (fine-tuning): mu is read through its pruning mask, and the mask
+multiplies the noise, so a pruned weight is never sampled, as in the plain path.
 The random numbers are those the plain path draws (`BayesianMLP.draw_noise`), so both give the
 same numbers up to floating-point rounding (tests/test_fused.py).
 """
@@ -22,20 +24,22 @@ from torch import Tensor
 
 from bayesprune import native
 from bayesprune.model.activation import relu_between
-from bayesprune.model.bayes import HALF_LOG_2PI, BayesianMLP, Prior
+from bayesprune.model.bayes import HALF_LOG_2PI, BayesianLinear, BayesianMLP, Prior
 
 
 class SampleWithCost(torch.autograd.Function):
     """S weight samples mu + softplus(rho) * eps and their summed complexity cost sum_s log q(w_s) - log p(w_s)."""
 
     @staticmethod
-    def forward(ctx, mu: Tensor, rho: Tensor, eps: Tensor, prior: Prior, entropy_gradient: bool) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def forward(ctx, mu: Tensor, rho: Tensor, eps: Tensor, mask: Tensor | None, prior: Prior,
+                entropy_gradient: bool) -> tuple[Tensor, Tensor]:  # noqa: D102
         sigma = F.softplus(rho)
-        weights = torch.addcmul(mu, sigma, eps)
+        noise = eps if mask is None else eps * mask  # a pruned weight is never sampled
+        weights = torch.addcmul(mu, sigma, noise)
         log_prior, log_prior_grad = prior.log_prob_and_grad(weights)
         samples = eps.shape[0]
         log_q = -HALF_LOG_2PI * eps.numel() - samples * torch.log(sigma).sum() - 0.5 * torch.dot(eps.view(-1), eps.view(-1))
-        ctx.save_for_backward(rho, sigma, eps, log_prior_grad)
+        ctx.save_for_backward(rho, sigma, noise, log_prior_grad)
         ctx.entropy_gradient = entropy_gradient
         return weights, log_q - log_prior
 
@@ -47,17 +51,18 @@ class SampleWithCost(torch.autograd.Function):
         grad_sigma = (total * eps).sum(0)
         if ctx.entropy_gradient:  # d(-S log sigma) / d sigma; the study's code detached it
             grad_sigma = grad_sigma - grad_cost * eps.shape[0] / sigma
-        return grad_mu, grad_sigma * torch.sigmoid(rho), None, None, None
+        return grad_mu, grad_sigma * torch.sigmoid(rho), None, None, None, None
 
 
 class KernelSampleWithCost(torch.autograd.Function):
     """SampleWithCost in one C kernel call each way, its noise drawn inside from a stream key."""
 
     @staticmethod
-    def forward(ctx, mu: Tensor, rho: Tensor, samples: int, key: int, prior: Prior, entropy_gradient: bool) -> tuple[Tensor, Tensor]:  # noqa: D102
+    def forward(ctx, mu: Tensor, rho: Tensor, mask: Tensor | None, samples: int, key: int, prior: Prior,
+                entropy_gradient: bool) -> tuple[Tensor, Tensor]:  # noqa: D102
         terms = prior.kernel_terms()
         weights, total, ctx.saved = native.sample_forward(
-            mu, rho, samples, key, (terms.k1, terms.k2, terms.gap0, terms.mixture), entropy_gradient)
+            mu, rho, samples, key, (terms.k1, terms.k2, terms.gap0, terms.mixture), entropy_gradient, mask)
         constant = -samples * mu.numel() * (HALF_LOG_2PI + terms.log_const)
         ctx.shape = mu.shape
         return weights, mu.new_tensor(total + constant)
@@ -67,7 +72,17 @@ class KernelSampleWithCost(torch.autograd.Function):
         if grad_weights is None:
             grad_weights = ctx.saved[0].new_zeros(ctx.saved[0].shape)
         grad_mu, grad_rho = native.sample_backward(grad_weights, float(grad_cost), ctx.saved)
-        return grad_mu.view(ctx.shape), grad_rho.view(ctx.shape), None, None, None, None
+        return grad_mu.view(ctx.shape), grad_rho.view(ctx.shape), None, None, None, None, None
+
+
+def posterior(layer: BayesianLinear, name: str) -> tuple[Tensor, Tensor, Tensor | None]:
+    """mu, rho and the noise mask of a layer's weight or bias: mu through its pruning mask where pruned (the
+    pruning hook runs only in forward, which this path never calls); no mask where none is set or the noise is
+    left unmasked (the study's code)."""
+    mask = getattr(layer, f"{name}_mu_mask", None)
+    if mask is None:
+        return getattr(layer, f"{name}_mu"), getattr(layer, f"{name}_rho"), None
+    return getattr(layer, f"{name}_mu_orig") * mask, getattr(layer, f"{name}_rho"), mask if layer.mask_noise else None
 
 
 def _sampled_layers(
@@ -78,14 +93,16 @@ def _sampled_layers(
     if model.uses_kernel():
         for layer, (weight_key, bias_key) in zip(model.layers, model.noise_keys()):
             weights, weight_cost = KernelSampleWithCost.apply(
-                layer.weight_mu, layer.weight_rho, samples, weight_key, prior, entropy_gradient)
+                *posterior(layer, "weight"), samples, weight_key, prior, entropy_gradient)
             biases, bias_cost = KernelSampleWithCost.apply(
-                layer.bias_mu, layer.bias_rho, samples, bias_key, prior, entropy_gradient)
+                *posterior(layer, "bias"), samples, bias_key, prior, entropy_gradient)
             layers.append((weights, biases, weight_cost + bias_cost))
         return layers
     for layer, (weight_eps, bias_eps) in zip(model.layers, model.draw_noise(samples)):
-        weights, weight_cost = SampleWithCost.apply(layer.weight_mu, layer.weight_rho, weight_eps, prior, entropy_gradient)
-        biases, bias_cost = SampleWithCost.apply(layer.bias_mu, layer.bias_rho, bias_eps, prior, entropy_gradient)
+        mu, rho, mask = posterior(layer, "weight")
+        weights, weight_cost = SampleWithCost.apply(mu, rho, weight_eps, mask, prior, entropy_gradient)
+        mu, rho, mask = posterior(layer, "bias")
+        biases, bias_cost = SampleWithCost.apply(mu, rho, bias_eps, mask, prior, entropy_gradient)
         layers.append((weights, biases, weight_cost + bias_cost))
     return layers
 
