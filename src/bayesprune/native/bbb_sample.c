@@ -106,10 +106,17 @@ double bbb_sample_forward(int64_t n, int32_t samples, const float *mu, const flo
             int64_t offset = (int64_t)k * n + start;
             float *ek = eps + offset, *wk = w + offset;
             normal_block(key, (uint64_t)(k * blocks + start / BLOCK) * HALF, noise);
+            if (mask) { /* a pass of its own: a test inside the loop below would keep it from vectorising */
+                for (int64_t j = 0; j < len; j++) {
+                    float z = noise[j], m = mask[start + j];
+                    block_total -= 0.5f * z * z * (1.0f - m); /* the pruned weights' noise, counted in log q */
+                    noise[j] = z * m;
+                }
+            }
             for (int64_t j = 0; j < len; j++) {
-                float z = noise[j], zm = mask ? z * mask[start + j] : z;
-                ek[j] = zm;
-                float v = mu[start + j] + sigma[j] * zm;
+                float z = noise[j];
+                ek[j] = z;
+                float v = mu[start + j] + sigma[j] * z;
                 wk[j] = v;
                 float v2 = v * v;
                 float log_prior = -k2 * v2, slope = 2.0f * k2;
@@ -126,7 +133,7 @@ double bbb_sample_forward(int64_t n, int32_t samples, const float *mu, const flo
                 }
                 float g = slope * v; /* -d log p / dw */
                 gmu[j] += g;
-                grho[j] += g * zm;
+                grho[j] += g * z;
                 block_total -= 0.5f * z * z + log_prior;
             }
         }
