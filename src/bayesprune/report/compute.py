@@ -87,7 +87,7 @@ def run_cost_table(manifests: list[dict[str, Any]], history: pd.DataFrame) -> pd
 
 def step_ratio_text(reports: list[dict[str, Any]]) -> str:
     """BBB's training step in SGD steps, as each machine's benchmark measured it, both run eagerly:
-    '3.0x (cpu-2cores) and 3.3x (...) an SGD step'."""
+    '3.0x (Intel(R) Xeon(R) Processor, 2 threads) and 3.3x (...) an SGD step'."""
     ratios = [f"{r['bbb/sgd']:.1f}x ({r['machine']})" for r in reports if "bbb/sgd" in r]
     return (" and ".join(ratios) + " an SGD step") if ratios else "a few SGD steps (no benchmark here)"
 
