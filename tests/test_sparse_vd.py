@@ -93,3 +93,13 @@ def test_the_pruning_sweep_reports_sparse_vd_as_trained_and_ranked_by_log_alpha(
     threshold, dense = rows[0], rows[1]
     assert threshold["nonzero"] == 48 + 24 and dense["nonzero"] == 120  # the biases start at zero
     assert threshold["parameters"] == 120 + 11 and threshold["compression"] == pytest.approx(131 / 72)
+
+
+def test_the_fast_softplus_equals_torch_s_and_has_its_gradient():
+    from bayesprune.model.softplus import softplus
+
+    x = torch.cat([torch.linspace(-60, 60, 20001), torch.tensor([0.0])]).requires_grad_()
+    fast = softplus(x)
+    assert (fast.detach().double() - torch.nn.functional.softplus(x.detach().double())).abs().max() < 1e-6
+    fast.sum().backward()
+    assert torch.allclose(x.grad, torch.sigmoid(x.detach()), rtol=0, atol=0)

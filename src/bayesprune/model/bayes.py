@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from bayesprune import native
 from bayesprune.model.activation import relu_between
+from bayesprune.model.softplus import softplus
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 STUDY_INIT_MU = 0.2  # the study's initialisation: mu ~ U(-0.2, 0.2), rho ~ U(-5, -4)
@@ -117,7 +118,7 @@ class ScaleMixturePrior:
         k1, k2 = 0.5 / self.sigma1**2, 0.5 / self.sigma2**2
         w2 = w * w
         gap = w2.mul(k2 - k1).add_(self._log_w1 - self._log_w2)  # a_1 - a_2
-        total = self._log_w2 * w.numel() - k2 * w2.sum() + F.softplus(gap).sum()
+        total = self._log_w2 * w.numel() - k2 * w2.sum() + softplus(gap).sum()
         # -2 w (k1 wide + k2 narrow), each responsibility computed directly: 2 k2 - 2 (k2 - k1) wide loses
         # about 1 % of the wide component's gradient to cancellation in float32
         narrow = torch.sigmoid(-gap)

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bayesprune.model.activation import relu_between
+from bayesprune.model.softplus import softplus
 
 # Molchanov et al.'s fit of -KL(q || log-uniform prior) as a function of log alpha (their eq. 14).
 K1, K2, K3 = 0.63576, 1.87320, 1.48695
@@ -26,7 +27,7 @@ EULER_GAMMA = 0.5772156649015329
 
 def kl_approx(log_alpha: Tensor) -> Tensor:
     """KL(q || prior) per weight from Molchanov et al.'s fit: k1 - k1 sigmoid(k2 + k3 log alpha) + log(1 + 1/alpha) / 2."""
-    return K1 - K1 * torch.sigmoid(K2 + K3 * log_alpha) + 0.5 * F.softplus(-log_alpha)
+    return K1 - K1 * torch.sigmoid(K2 + K3 * log_alpha) + 0.5 * softplus(-log_alpha)
 
 
 def kl_monte_carlo(log_alpha: Tensor, samples: int, generator: torch.Generator | None = None) -> Tensor:
