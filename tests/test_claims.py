@@ -228,3 +228,19 @@ def test_epochs_to_a_pruned_accuracy_compare_bbb_with_the_regularised_baselines(
     assert reversed_["verdict"] == "does not hold"
     no_record = pd.DataFrame(runs("bbb", (0.5,), 6.0)).drop(columns="val_acc_pruned")
     assert fewer_epochs_to_a_pruned_accuracy(no_record)["verdict"].startswith("not tested")
+
+
+def test_the_fair_comparison_sets_bbb_beside_the_best_map_estimate_and_says_when_seeds_cannot_tell():
+    from bayesprune.report.claims import fair_comparison_reading, fair_comparison_table
+
+    rows = (_seeds("bbb", "snr", (0.975, 0.976, 0.974)) + _seeds("sgd-l1", "magnitude", (0.977, 0.970, 0.979))
+            + _seeds("sgd-l2", "magnitude", (0.90, 0.91, 0.92)) + _seeds("sgd", "magnitude", (0.30, 0.31, 0.29)))
+    found = {"point": ("at the operating point, as trained", (pd.DataFrame(rows),))}
+    table = fair_comparison_table(found)
+    row = table.loc[("as trained", "mnist", "90 %")]
+    assert row["best MAP estimate"] == "SGD + L1" and row["BBB against the MAP estimate"] == "no clear difference"
+    assert row["best plain baseline"] == "SGD" and row["BBB against the plain baseline"] == "more"
+    assert row["BBB"] == pytest.approx(0.975) and row["MAP estimate accuracy"] == pytest.approx(0.9753, abs=1e-4)
+    reading = fair_comparison_reading(table)
+    assert "against the best MAP estimate, BBB keeps more in 0, less in 0, not clearly different in 1" in reading
+    assert fair_comparison_reading(fair_comparison_table({})) == "The operating point has not run."
