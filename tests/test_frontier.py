@@ -97,3 +97,31 @@ def test_the_fine_tuning_rate_is_chosen_on_validation_per_method_and_schedule():
     assert len(kept) == 4 and rate_choice(finetuned)["chosen"].sum() == 2
     one_rate = finetuned[finetuned["finetune_rate"] == 1.0]
     assert at_chosen_rate(one_rate) is one_rate  # nothing to choose
+
+
+def test_the_training_table_reads_each_model_s_recipe_and_fine_tuning_from_its_runs(tmp_path):
+    import json
+
+    from bayesprune.config import RunConfig
+    from bayesprune.pipeline.manifest import write_manifest
+    from bayesprune.pipeline.run_paths import run_id
+    from bayesprune.report.frontier import training_recipes
+
+    runs = {"sgd-l2": dict(lr=1e-3, prior_log_sigma1=-2.0, patience=8, select="val_acc_pruned", validation=100),
+            "bbb": dict(lr=1e-3, patience=0)}
+    for method, fields in runs.items():
+        for seed, epochs in ((1, 30), (2, 40)):
+            cfg = RunConfig(method=method, seed=seed, **fields)
+            run = tmp_path / "runs" / run_id(cfg)
+            run.mkdir(parents=True)
+            pd.DataFrame({"dataset": "mnist", "method": method, "seed": seed, "protocol": "corrected", "variant": "",
+                          "epoch": range(1, epochs + 1)}).to_csv(run / "history.csv", index=False)
+            (run / "prune.json").write_text(json.dumps({"finetune_epochs": 10, "finetune_patience": 2,
+                                                        "finetune_rates": [1.0, 0.1]}))
+            write_manifest({"config": cfg.to_dict(), "run": run_id(cfg)}, run)
+    table = training_recipes(tmp_path)
+    assert list(table.index) == ["SGD + L2", "BBB"]
+    l2, bbb = table.loc["SGD + L2"], table.loc["BBB"]
+    assert (l2["log prior scale"], l2["epoch kept by"], l2["patience"]) == ("-2.0", "pruned 90 %", "8")
+    assert (bbb["log prior scale"], bbb["epoch kept by"], bbb["patience"]) == ("—", "the last epoch", "—")
+    assert l2["epochs trained"] == 35 and l2["fine-tuning rates"] == "1, 0.1" and l2["fine-tuning patience"] == "2"

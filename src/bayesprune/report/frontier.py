@@ -3,6 +3,7 @@ Pareto front, the best ratio within a tolerance of each method's dense error, an
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,12 @@ import pandas as pd
 
 from bayesprune.evaluate.scores import THRESHOLD_CRITERION
 from bayesprune.compress.prune import own_criteria
-from bayesprune.pipeline.results import finished_runs, load_table
+from bayesprune.config import RunConfig
+from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table
+from bayesprune.report.fairness import search_points, search_table
+from bayesprune.report.operating_point import RULES, choose_learning_rates
 from bayesprune.report.reference import BLUNDELL_COMPRESSION, LENET_ANCHORS, method_label
+from bayesprune.report.tables import method_order
 
 SCHEDULE_LABELS = {"none": "pruned once, no fine-tuning", "one-shot": "pruned once, then fine-tuned",
                    "iterative": "pruned step by step, fine-tuned after each step"}
@@ -223,6 +228,40 @@ def training_check(results_dir: Path) -> pd.DataFrame:
     table = runs.groupby(level=["dataset", "method"]).mean().join(dense)
     table["seeds"] = runs.groupby(level=["dataset", "method"]).size()
     return table.rename(index=method_label, level="method")
+
+
+def training_recipes(results_dir: Path) -> pd.DataFrame:
+    """How each model of a profile was trained and fine-tuned, as its runs record it (one row per method; a field
+    that differs between its runs lists each value): the Adam rate, the log scale of a penalty's prior, the score
+    that picks the kept epoch, the patience and the most epochs, the epochs trained (mean over seeds), and the
+    fine-tuning budget (most epochs, patience, rates as factors of the training rate)."""
+    rows = []
+    for manifest in load_manifests(results_dir):
+        cfg = RunConfig.from_dict(manifest["config"])
+        tuning = json.loads((Path(results_dir) / "runs" / manifest["run"] / "prune.json").read_text())
+        rows.append({"method": cfg.method, "Adam rate": cfg.lr,
+                     "log prior scale": cfg.prior_log_sigma1 if cfg.penalty in ("l1", "l2") else "—",
+                     "epoch kept by": RULES[cfg.select] if cfg.patience else "the last epoch",
+                     "patience": cfg.patience or "—", "epochs at most": cfg.epochs,
+                     "fine-tuning epochs at most": tuning.get("finetune_epochs", 0),
+                     "fine-tuning patience": tuning.get("finetune_patience", 0) or "—",
+                     "fine-tuning rates": ", ".join(f"{r:g}" for r in tuning.get("finetune_rates", [1.0]))})
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(rows).astype(str)
+    table = frame.groupby("method").agg(lambda values: ", ".join(dict.fromkeys(values)))
+    history = load_table(results_dir, "history")
+    table["epochs trained"] = history.groupby(RUN_KEYS)["epoch"].max().groupby(level="method").mean()
+    order = {m: i for i, m in enumerate(method_order(table.index))}
+    return table.sort_index(key=lambda index: index.map(order)).rename(index=method_label)
+
+
+def search_choice(search_dir: Path) -> pd.DataFrame:
+    """The frontier-search's points and what each rule chose (`fairness.search_table`) where its runs record the
+    pruned validation score, else the rate chosen on validation accuracy alone (`choose_learning_rates`)."""
+    if "val_acc_pruned" in load_table(search_dir, "history"):
+        return search_table(search_points(search_dir))
+    return choose_learning_rates(search_dir)
 
 
 def _seed_counts(points: pd.DataFrame) -> str:
