@@ -39,8 +39,15 @@ def test_the_study_s_own_bbb_with_its_masks_applied():
     assert masks_reach_the_network(ablation[ablation["fixed"] == "none"]) is None
 
 
-def test_the_fair_finding_names_the_best_baseline_in_full_beside_bbb():
-    fair = pd.DataFrame({"method": ["bbb", "sgd", "sgd-l1"], "validation": [0.929, 0.757, 0.940]}).set_index("method")
+def test_the_fair_finding_counts_where_bbb_beats_the_best_point_estimate_under_a_prior():
+    fair = pd.DataFrame({"BBB against the MAP estimate": ["less", "no clear difference", "more", "no clear difference"]})
     items = findings(None, {}, fair, None)
-    assert len(items) == 1 and "SGD + L1 keeps 0.940 of the validation images" in items[0]
-    assert "against BBB's 0.929" in items[0]
+    assert len(items) == 1 and "BBB keeps more accuracy in 1 of 4 comparisons, less in 1" in items[0]
+    assert "cannot tell them apart in 2" in items[0] and 'href="claims.html"' in items[0]
+
+def test_the_operating_point_finding_quotes_each_rule_without_judging_it():
+    headline = {"point_bbb": "0.982 → 0.963 (MNIST), 0.886 → 0.224 (Fashion-MNIST)", "point_baseline": "SGD + L1 0.983",
+                "point-pruned_bbb": "0.982 → 0.980 (MNIST)", "point-pruned_baseline": "SGD + L1 0.983"}
+    (item,) = findings(None, headline, None, None)
+    assert "as trained, 0.982 → 0.963 (MNIST), 0.886 → 0.224 (Fashion-MNIST), where the best baseline" in item
+    assert "chosen for accuracy after pruning, 0.982 → 0.980 (MNIST)" in item and "keeps its accuracy" not in item
