@@ -194,6 +194,7 @@ def test_headline_numbers_quote_bbb_and_the_best_baseline_at_90_percent():
     assert numbers["point_baseline"] == "SGD 0.300 (MNIST)"
     assert numbers["point_table2"] == "no MNIST BBB runs pruned at 95 % and 98 %"
     assert numbers["recipe_beside_reference"] == "(the committed reference runs)"
+    assert numbers["point-pruned_bbb"] == "(not run)"  # the summary quotes both rules whether or not they ran
     beside = headline_numbers({"recipe": _study_vs_corrected(), "reference": _study_vs_corrected()})
     assert "reference runs of the study's recipe give BBB 0.980 → 0.400 (MNIST)" in beside["recipe_beside_reference"]
 

@@ -51,3 +51,7 @@ def test_the_operating_point_finding_quotes_each_rule_without_judging_it():
     (item,) = findings(None, headline, None, None)
     assert "as trained, 0.982 → 0.963 (MNIST), 0.886 → 0.224 (Fashion-MNIST), where the best baseline" in item
     assert "chosen for accuracy after pruning, 0.982 → 0.980 (MNIST)" in item and "keeps its accuracy" not in item
+
+
+def test_no_fair_finding_where_the_operating_point_trained_no_point_estimate_under_a_prior():
+    assert findings(None, {}, pd.DataFrame({"BBB": [0.9]}), None) == []

@@ -448,6 +448,9 @@ def headline_numbers(regimes: dict[str, pd.DataFrame]) -> dict[str, str]:
         numbers[f"{key}_bbb"] = ", ".join(bbb) or "no BBB runs"
         numbers[f"{key}_baseline"] = ", ".join(baseline) or "no baselines"
         numbers[f"{key}_table2"] = blundell_table2(seed_accuracy(pruning))["ours"]
+    for key in POINT_REGIMES:  # the summary quotes both rules of the operating point, run or not
+        for part in ("bbb", "baseline", "table2"):
+            numbers.setdefault(f"{key}_{part}", "(not run)")
     numbers["recipe_beside_reference"] = (
         f"(a smaller profile than the report's: the committed reference runs of the study's recipe give BBB "
         f"{numbers['reference_bbb']} and the best baseline {numbers['reference_baseline']})"

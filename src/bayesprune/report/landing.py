@@ -92,7 +92,7 @@ def findings(study_ablation: dict[str, float] | None, headline: dict[str, str], 
         items.append("<b>BBB at its operating point</b>, from dense to 90 % pruned by signal-to-noise: " + "; ".join(
             f"{rule}, {headline[f'{key}_bbb']}, where the best baseline keeps {headline.get(f'{key}_baseline', 'none')}"
             for key, rule in rules) + '. <a href="operating_point.html">Operating point</a>')
-    if fair is not None and len(fair):
+    if fair is not None and "BBB against the MAP estimate" in fair:
         counts = fair["BBB against the MAP estimate"].value_counts()
         items.append(
             f"<b>Give the baselines a prior</b>: against the best point estimate trained under one, BBB keeps more "
