@@ -110,3 +110,35 @@ def test_fine_tuning_with_patience_stops_when_validation_stops_improving_and_kee
     assert accuracy(mean_logits(model, validation[0]), validation[1]) == pytest.approx(max(scores))
     with pytest.raises(ValueError, match="validation split"):
         finetune(model, cfg, *fit, 3, None, patience=2)
+
+
+def test_a_killed_fine_tuned_sweep_resumes_from_its_finished_parts_with_the_same_rows(tmp_path, monkeypatch):
+    from bayesprune.training import finetune as module
+
+    torch.manual_seed(0)
+    cfg = small_config(method="bbb", hidden=(16,), batch_size=50)
+    model = build_model(cfg)
+    x, y = torch.rand(200, 784), torch.randint(0, 10, (200,))
+    args = (model, cfg, (x, y), (x[:100], y[:100]), [0.5, 0.9], 1, (x[100:], y[100:]), 1, (1.0, 0.1))
+    whole = finetuned_sweep(*args)
+    real, calls = module.finetune, []
+
+    def dies_in_the_third_sweep(*a, **k):
+        calls.append(1)
+        if len(calls) == 5:  # two fractions per (rate, schedule) sweep: the third sweep's first fine-tuning
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(module, "finetune", dies_in_the_third_sweep)
+    with pytest.raises(KeyboardInterrupt):
+        finetuned_sweep(*args, parts=tmp_path)
+    assert len(list(tmp_path.glob("*.json"))) == 2
+    calls.clear()
+
+    def counted(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(module, "finetune", counted)
+    resumed = finetuned_sweep(*args, parts=tmp_path)
+    assert len(calls) == 4 and resumed == whole  # the two finished sweeps read back, the other two run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -26,6 +27,7 @@ from bayesprune.training.checkpoint import load_checkpoint
 from bayesprune.training.finetune import finetuned_sweep
 from bayesprune.training.train import CHECKPOINT, TrainResult, train, trained_state, training_done
 
+FINETUNED_PARTS = "finetuned-parts"  # each finished fine-tuned sweep while the run prunes, so a killed one resumes
 HISTOGRAM_EDGES = torch.linspace(-0.5, 0.5, 201)
 
 
@@ -116,9 +118,11 @@ def prune_run(
         write_posterior_tables(cfg, model, keys, run_dir, data_root)
     if finetune_epochs:
         fit, validation = training_splits(cfg, data_root, target)
+        parts = run_dir / FINETUNED_PARTS
         finetuned = finetuned_sweep(model, cfg, fit, (x, y), fractions, finetune_epochs, validation, finetune_patience,
-                                    finetune_rates)
+                                    finetune_rates, parts)
         write_table(finetuned, keys, run_dir / "finetuned.csv")
+        shutil.rmtree(parts, ignore_errors=True)
     frame = write_table(rows, keys, run_dir / "pruning.csv")
     write_json({"seconds": time.perf_counter() - started, "include_bias": include_bias,
                 "finetune_epochs": finetune_epochs, "finetune_patience": finetune_patience,

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from bayesprune.atomic import atomic_write
 from bayesprune.config import RunConfig
 from bayesprune.model.elbo import kl_weights
 from bayesprune.evaluate.scores import accuracy, mean_logits, scored_row
@@ -76,18 +79,29 @@ def finetuned_sweep(
     validation: tuple[Tensor, Tensor] | None = None,
     patience: int = 0,
     rates: Sequence[float] = (1.0,),
+    parts: Path | None = None,
 ) -> list[dict[str, Any]]:
     """The model's own criterion at every nonzero fraction, each pruned network fine-tuned (`finetune`) on fit and
     scored on `scored`, under two schedules: one-shot (each fraction pruned from the trained network) and
     iterative (the fractions in ascending order, each pruning the previous fine-tuned network further), each at
     every fine-tuning rate (a factor of the training rate). With a validation split each row also records the
-    fine-tuned network's validation accuracy, for choosing a schedule and a rate on validation data."""
+    fine-tuned network's validation accuracy, for choosing a schedule and a rate on validation data.
+
+    With `parts`, each finished (rate, schedule) sweep is kept there and read back instead of run again, so a
+    sweep killed part-way resumes (each fine-tuning epoch draws from its own seed: the rows are the same)."""
     criterion = sweep_criteria(model)[0]
+    settings = {"criterion": criterion, "fractions": sorted(f for f in fractions if f > 0), "epochs": epochs,
+                "patience": patience, "validation": validation is not None}
     rows = []
     for rate in rates:
         for schedule in SCHEDULES:
+            kept = None if parts is None else Path(parts) / f"{schedule}-rate{rate:g}.json"
+            if kept is not None and kept.exists() and (done := json.loads(kept.read_text()))["settings"] == settings:
+                rows += done["rows"]
+                continue
+            swept = []
             carried = copy.deepcopy(model)
-            for fraction in sorted(f for f in fractions if f > 0):
+            for fraction in settings["fractions"]:
                 pruned = carried if schedule == "iterative" else copy.deepcopy(model)
                 achieved = global_prune(pruned, fraction, criterion)
                 ran = finetune(pruned, cfg, *fit, epochs, validation, patience, rate)
@@ -96,5 +110,9 @@ def finetuned_sweep(
                        **scored_row(pruned, *scored, cfg.eval_samples, cfg.seed)}
                 if validation is not None:
                     row["val_accuracy"] = accuracy(mean_logits(pruned, validation[0]), validation[1])
-                rows.append(row)
+                swept.append(row)
+            if kept is not None:
+                with atomic_write(kept) as tmp:
+                    tmp.write_text(json.dumps({"settings": settings, "rows": swept}))
+            rows += swept
     return rows
