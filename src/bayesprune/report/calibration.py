@@ -67,7 +67,7 @@ def keeps_uncertainty(table: pd.DataFrame, method: str, fraction: float = 0.9) -
         ece = interval(by_seed["ece"][fraction] - by_seed["ece"][0.0])
         auroc = interval(by_seed["auroc_entropy_other"][0.0] - by_seed["auroc_entropy_other"][fraction])
         verdicts += [ece.below(ECE_SLACK), auroc.below(AUROC_SLACK)]
-        lines.append(f"{dataset}: ECE +{ece.text(3)}, AUROC −{auroc.text(3)}")
+        lines.append(f"{dataset}: ECE rose {ece.text(3)}, AUROC fell {auroc.text(3)}")
     return (combine(verdicts) if verdicts else NOT_TESTED), "; ".join(lines)
 
 
@@ -84,7 +84,7 @@ def pruning_keeps_uncertainty(table: pd.DataFrame | None) -> dict[str, Any]:
         kept, _ = keeps_uncertainty(table, method)
         others.append(f"{method_label(method)} {'keeps' if kept.startswith(HOLDS) else kept}")
     return {**claim, "verdict": verdict,
-            "ours": f"BBB at 90 % against unpruned (kept: ECE ≤ +{ECE_SLACK}, AUROC ≥ −{AUROC_SLACK}): {evidence}; "
+            "ours": f"BBB at 90 % against unpruned (kept: ECE rises ≤ {ECE_SLACK}, AUROC falls ≤ {AUROC_SLACK}): {evidence}; "
                     f"the same rule for the others: {', '.join(others)}"}
 
 
