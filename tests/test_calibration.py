@@ -35,6 +35,7 @@ def test_a_model_keeps_its_uncertainty_only_inside_both_bounds():
     sharper = pd.DataFrame(_rows("bbb", "snr", "mc", (0.020, 0.010), (0.90, 0.95)))  # pruning helped both
     verdict, evidence = keeps_uncertainty(sharper, "bbb")
     assert verdict == "holds" and "ECE rose -0.010" in evidence and "AUROC fell -0.050" in evidence
+    assert evidence.startswith("MNIST: ")  # datasets as readers know them
 
 
 def test_the_claim_applies_the_rule_to_bbb_and_names_the_others():

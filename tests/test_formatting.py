@@ -71,3 +71,8 @@ def test_every_variant_a_reference_profile_defines_reads_as_words():
     assert variant_label("lr1e-3.unheard") == "lr1e-3.unheard"
     shown = readable(pd.DataFrame({"variant": ["pi0.25"], "x": [1.0]}).set_index("variant")).to_html()
     assert "π = 0.25" in shown and "pi0.25" not in shown
+
+
+def test_a_caption_names_datasets_as_readers_know_them():
+    shown = readable(pd.DataFrame({"x": [1.0]}), caption="fashion-mnist, corrected protocol").to_html()
+    assert "Fashion-MNIST, corrected protocol" in shown and "fashion-mnist" not in shown

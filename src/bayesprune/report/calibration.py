@@ -14,6 +14,7 @@ import pandas as pd
 
 from bayesprune.compress.prune import own_criteria
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table
+from bayesprune.report.formatting import DATASET_LABELS
 from bayesprune.report.operating_point import recipes
 from bayesprune.report.reference import method_label
 from bayesprune.report.verdicts import HOLDS, NOT_TESTED, combine, interval
@@ -67,7 +68,7 @@ def keeps_uncertainty(table: pd.DataFrame, method: str, fraction: float = 0.9) -
         ece = interval(by_seed["ece"][fraction] - by_seed["ece"][0.0])
         auroc = interval(by_seed["auroc_entropy_other"][0.0] - by_seed["auroc_entropy_other"][fraction])
         verdicts += [ece.below(ECE_SLACK), auroc.below(AUROC_SLACK)]
-        lines.append(f"{dataset}: ECE rose {ece.text(3)}, AUROC fell {auroc.text(3)}")
+        lines.append(f"{DATASET_LABELS.get(dataset, dataset)}: ECE rose {ece.text(3)}, AUROC fell {auroc.text(3)}")
     return (combine(verdicts) if verdicts else NOT_TESTED), "; ".join(lines)
 
 
@@ -100,7 +101,7 @@ def uncertainty_reading(table: pd.DataFrame) -> str:
             values = [f"{at.loc[f, 'ece']:.3f}/{at.loc[f, 'auroc_entropy_other']:.3f}" for f in (0.0, 0.9, 0.98)
                       if f in at.index]
             items.append(f"{method_label(method)} {' → '.join(values)}")
-        parts.append(f"{dataset}: " + "; ".join(items))
+        parts.append(f"{DATASET_LABELS.get(dataset, dataset)}: " + "; ".join(items))
     return ("ECE / AUROC against the other dataset, unpruned → 90 % → 98 % pruned (own criterion and prediction, "
             "mean over seeds). " + ". ".join(parts) + ".")
 

@@ -139,7 +139,7 @@ def readable(table: pd.DataFrame | pd.Series, caption: str | None = None) -> Sty
     if default_index:
         styler = styler.hide(axis="index")
     if caption:
-        styler = styler.set_caption(caption)
+        styler = styler.set_caption(dataset_words(caption))
     return styler
 
 

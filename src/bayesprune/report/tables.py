@@ -6,6 +6,7 @@ import pandas as pd
 
 from bayesprune.config import DEVIATIONS
 from bayesprune.compress.prune import own_criteria
+from bayesprune.report.formatting import DATASET_LABELS
 from bayesprune.report.reference import FRACTIONS, METHOD_LABELS, REPORTED, method_label
 
 MAIN_PROTOCOLS = ("corrected", "study")
@@ -148,13 +149,14 @@ def augmentation_check(pruning: pd.DataFrame, dataset: str = "fashion-mnist") ->
     code = (both[protocols["study"]] - both["study's table"]).abs()
     plain = (both[protocols[f"{WITHOUT}augmentation"]] - both["study's table"]).abs()
     names = ", ".join(method_label(m) for m in both.index)
-    text = (f"On {dataset}, the study's code as written (every image randomly rotated and rescaled) gives "
+    name = DATASET_LABELS.get(dataset, dataset)
+    text = (f"On {name}, the study's code as written (every image randomly rotated and rescaled) gives "
             f"unpruned accuracies {code.min():.3f}-{code.max():.3f} away from the study's table ({names}); the "
             f"same code without the augmentation comes within {plain.max():.3f}. The study's published "
-            f"{dataset} numbers cannot come from its public code as written: they match the code with the "
+            f"{name} numbers cannot come from its public code as written: they match the code with the "
             "augmentation switched off.")
     if plain.max() >= code.min():
-        text = (f"On {dataset}, the study's code without the augmentation does not come closer to the study's "
+        text = (f"On {name}, the study's code without the augmentation does not come closer to the study's "
                 f"table than the code as written ({plain.max():.3f} against {code.min():.3f}).")
     return table.rename(index=method_label), text
 
