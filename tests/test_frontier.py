@@ -63,10 +63,22 @@ def test_the_verdict_compares_bbb_with_the_best_non_bayesian_method_and_counts_f
 
 
 def test_profiles_written_before_and_after_the_footprint_columns_read_as_one_set_of_points():
-    points = study_network_points(RESULTS / "converged", RESULTS / "frontier")  # converged has no footprint columns
-    assert points["compression"].notna().all() and points["dataset"].eq("mnist").all()
-    older = points[points["method"] == "dropout0.9"]
-    np.testing.assert_allclose(older["compression"], 1 / (1 - older["achieved_sparsity"]))
+    from bayesprune.pipeline.results import load_table
+
+    older, newer = load_table(RESULTS / "paper", "pruning"), load_table(RESULTS / "study-sparsevd", "pruning")
+    assert "compression" not in older and "compression" in newer  # paper predates the footprint
+    points = as_points(pd.concat([older, newer], ignore_index=True))
+    assert points["compression"].notna().all()
+    before = points[points["method"] != "sparsevd"]
+    np.testing.assert_allclose(before["compression"], 1 / (1 - before["achieved_sparsity"]))
+    after = points[points["method"] == "sparsevd"]
+    np.testing.assert_allclose(after["compression"], newer.loc[newer["protocol"] == "corrected", "compression"])
+    points = study_network_points(RESULTS / "converged", RESULTS / "study-sparsevd")
+    assert points["dataset"].eq("mnist").all()
+    achieved = points[points["method"] == "dropout0.9"]  # the biases, never pruned, keep it below the nominal ratio
+    assert (achieved["compression"] <= 1 / (1 - achieved["achieved_sparsity"]) + 1e-9).all()
+    pruned = achieved[achieved["fraction"] > 0]
+    assert (pruned["compression"] < 1 / (1 - pruned["fraction"])).all()
     table = error_by_fraction(points)
     assert {"SGD", "BBB", "Sparse VD"} <= set(table.columns) and table.index[0] == 0.0
     assert table.loc[0.0].between(1, 5).all() and table.loc[0.99, "SGD"] > table.loc[0.0, "SGD"]
