@@ -529,6 +529,13 @@ def fair_comparison_table(found: dict[str, tuple]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["rule", "dataset", "pruned"]) if rows else pd.DataFrame()
 
 
+def fair_counts(table: pd.DataFrame, kind: str = "MAP estimate") -> dict[str, int]:
+    """How often BBB keeps more, less or not clearly different accuracy than the best model of `kind` in the fair
+    comparison table (with "one seed" where a comparison rests on one)."""
+    counts = table[f"BBB against the {kind}"].value_counts()
+    return {word: int(counts.get(word, 0)) for word in ("more", "less", "no clear difference", "one seed")}
+
+
 def fair_comparison_reading(table: pd.DataFrame) -> str:
     """The fair comparison table in one sentence: how often BBB keeps more, less or no clearly different accuracy
     than the best point estimate under a prior, and than the best plain baseline."""
@@ -538,10 +545,10 @@ def fair_comparison_reading(table: pd.DataFrame) -> str:
     for kind in ("MAP estimate", "plain baseline"):
         column = f"BBB against the {kind}"
         if column in table:
-            counts = table[column].value_counts()
-            said = [f"{word} in {counts.get(key, 0)}" for key, word in
+            counts = fair_counts(table, kind)
+            said = [f"{word} in {counts[key]}" for key, word in
                     (("more", "more"), ("less", "less"), ("no clear difference", "not clearly different"))]
-            if counts.get("one seed"):
+            if counts["one seed"]:
                 said.append(f"one seed in {counts['one seed']}")
             phrases.append(f"against the best {kind}, BBB keeps " + ", ".join(said))
     return (f"Of {len(table)} comparisons (selection rule × dataset × 90 % or 98 % pruned; 95 % intervals over "

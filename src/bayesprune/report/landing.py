@@ -7,6 +7,7 @@ from html import escape
 
 import pandas as pd
 
+from bayesprune.report.claims import fair_counts
 from bayesprune.report.frontier import BAYESIAN_LABELS, best_ratios
 from bayesprune.report.reference import REPORTED
 
@@ -93,11 +94,11 @@ def findings(study_ablation: dict[str, float] | None, headline: dict[str, str], 
             f"{rule}, {headline[f'{key}_bbb']}, where the best baseline keeps {headline.get(f'{key}_baseline', 'none')}"
             for key, rule in rules) + '. <a href="operating_point.html">Operating point</a>')
     if fair is not None and "BBB against the MAP estimate" in fair:
-        counts = fair["BBB against the MAP estimate"].value_counts()
+        counts = fair_counts(fair)
         items.append(
             f"<b>Give the baselines a prior</b>: against the best point estimate trained under one, BBB keeps more "
-            f"accuracy in {counts.get('more', 0)} of {len(fair)} comparisons, less in {counts.get('less', 0)}, and "
-            f"the seeds cannot tell them apart in {counts.get('no clear difference', 0)} (90 % and 98 % pruned, both "
+            f"accuracy in {counts['more']} of {len(fair)} comparisons, less in {counts['less']}, and "
+            f"the seeds cannot tell them apart in {counts['no clear difference']} (90 % and 98 % pruned, both "
             'selection rules and datasets, 95 % intervals). <a href="claims.html">A fair comparison</a>')
     if compression:
         items.append(f'<b>On the compression frontier</b> (LeNet-300-100): {compression}. <a href="frontier.html">Frontier</a>')
