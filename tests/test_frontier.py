@@ -62,6 +62,29 @@ def test_the_verdict_compares_bbb_with_the_best_non_bayesian_method_and_counts_f
     assert compression_verdict(as_points(_pruning({"bbb": (2.2,) * 5})))[1] == "not tested"
 
 
+def _curves(curves: dict[str, list[tuple[float, ...]]]) -> pd.DataFrame:
+    """A pruning table from one error curve (%) per method and seed (seeds 1, 2, ...)."""
+    return pd.concat([_pruning({method: errors}, seeds=(seed,)).assign(
+        accuracy_mean=[1 - e / 100 for e in errors])
+        for method, per_seed in curves.items() for seed, errors in enumerate(per_seed, start=1)], ignore_index=True)
+
+
+def test_the_compression_verdict_reads_each_seed_at_its_own_dense_error_and_knows_its_noise():
+    from bayesprune.report.frontier import method_ratios
+
+    sgd = [(2.0, 2.0, 2.4, 3.0, 9.0)] * 3  # 10x on every seed
+    spread = [(2.0, 2.0, 2.1, 2.3, 3.0), (2.0, 2.0, 2.1, 2.8, 3.0), (2.0, 2.0, 2.1, 2.3, 2.4)]  # 20x, 10x, 50x
+    ratios = method_ratios(as_points(_curves({"sgd": sgd, "bbb": spread})))
+    np.testing.assert_allclose(ratios[("mnist", "BBB")], [20.0, 10.0, 50.0])
+    ours, verdict = compression_verdict(as_points(_curves({"sgd": sgd, "bbb": spread})))
+    assert verdict == "inconclusive" and "BBB 22x, SGD 10x" in ours  # (20 * 10 * 50) ** (1/3) = 21.5
+    steady = [(2.0, 2.0, 2.1, 2.3, 3.0), (2.1, 2.1, 2.2, 2.4, 3.1), (1.9, 1.9, 2.0, 2.2, 2.9)]  # 20x on every seed
+    assert compression_verdict(as_points(_curves({"sgd": sgd, "bbb": steady})))[1] == "holds"
+    assert compression_verdict(as_points(_curves({"sgd": steady, "bbb": sgd})))[1] == "does not hold"
+    bad_dense = [(4.0, 4.0, 4.1, 4.3, 5.0)] * 3  # a poor dense network: its own tolerance reaches 20x
+    np.testing.assert_allclose(method_ratios(as_points(_curves({"sgd": bad_dense})))[("mnist", "SGD")], 20.0)
+
+
 def test_profiles_written_before_and_after_the_footprint_columns_read_as_one_set_of_points():
     from bayesprune.pipeline.results import load_table
 

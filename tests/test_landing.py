@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bayesprune.report.landing import findings, masks_reach_the_network, outcome, short_claim, verdict_matrix_html
+from bayesprune.report.frontier import as_points
+from bayesprune.report.landing import (compression_finding, findings, masks_reach_the_network, outcome, short_claim,
+                                       verdict_matrix_html)
+from tests.test_frontier import _curves
 
 
 def test_each_verdict_becomes_one_word_of_one_class():
@@ -55,3 +58,12 @@ def test_the_operating_point_finding_quotes_each_rule_without_judging_it():
 
 def test_no_fair_finding_where_the_operating_point_trained_no_point_estimate_under_a_prior():
     assert findings(None, {}, pd.DataFrame({"BBB": [0.9]}), None) == []
+
+
+def test_the_compression_finding_quotes_the_claim_s_ratios_and_its_verdict():
+    sgd = [(2.0, 2.0, 2.4, 3.0, 9.0)] * 3  # 10x
+    bbb = [(2.0, 2.0, 2.1, 2.3, 3.0), (2.1, 2.1, 2.2, 2.4, 3.1), (1.9, 1.9, 2.0, 2.2, 2.9)]  # 20x
+    text = compression_finding(as_points(_curves({"sgd": sgd, "bbb": bbb})))
+    assert text.startswith("BBB stays within 0.5 points of its dense error up to a compression ratio of 20x")
+    assert "against 10x for SGD" in text and "holds, by the 95 % interval" in text
+    assert compression_finding(as_points(_curves({"sgd": sgd}))) is None
