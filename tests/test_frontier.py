@@ -160,3 +160,19 @@ def test_the_training_table_reads_each_model_s_recipe_and_fine_tuning_from_its_r
     assert (l2["log prior scale"], l2["epoch kept by"], l2["patience"]) == ("-2.0", "pruned 90 %", "8")
     assert (bbb["log prior scale"], bbb["epoch kept by"], bbb["patience"]) == ("—", "the last epoch", "—")
     assert l2["epochs trained"] == 35 and l2["fine-tuning rates"] == "1, 0.1" and l2["fine-tuning patience"] == "2"
+
+
+def test_sparse_vd_as_trained_sits_beside_molchanov_et_al_layer_by_layer():
+    from bayesprune.report.frontier import threshold_point
+    from bayesprune.report.reference import SPARSE_VD_LAYER_SPARSITY
+
+    rows = [{"dataset": "mnist", "method": "sparsevd", "seed": seed, "protocol": "corrected", "variant": "",
+             "criterion": "log_alpha>3", "fraction": removed, "achieved_sparsity": removed, "accuracy_mean": 0.98,
+             "compression": 1 / (1 - removed), "removed_layer1": 0.99, "removed_layer2": 0.95, "removed_layer3": layer3}
+            for seed, removed, layer3 in ((1, 0.96, 0.5), (2, 0.97, 0.7))]
+    table = threshold_point(as_points(pd.DataFrame(rows)))
+    assert table.loc["mean", "removed %"] == pytest.approx(96.5) and table.loc["mean", "layer 3 removed %"] == pytest.approx(60)
+    assert table.loc["seed 1", "layer 1 removed %"] == pytest.approx(99)
+    published = table.loc["Molchanov et al. 2017"]
+    assert tuple(published[[f"layer {k} removed %" for k in (1, 2, 3)]]) == SPARSE_VD_LAYER_SPARSITY
+    assert published["compression"] == 68 and published["removed %"] == pytest.approx(100 * (1 - 1 / 68))

@@ -15,7 +15,7 @@ from bayesprune.config import RunConfig
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table
 from bayesprune.report.fairness import search_points, search_table
 from bayesprune.report.operating_point import RULES, choose_learning_rates
-from bayesprune.report.reference import BLUNDELL_COMPRESSION, LENET_ANCHORS, method_label
+from bayesprune.report.reference import BLUNDELL_COMPRESSION, LENET_ANCHORS, SPARSE_VD_LAYER_SPARSITY, method_label
 from bayesprune.report.tables import method_order
 from bayesprune.report.verdicts import Interval, difference
 
@@ -134,14 +134,19 @@ def best_ratios(summary: pd.DataFrame, tolerances: tuple[float, ...] = TOLERANCE
 
 
 def threshold_point(points: pd.DataFrame) -> pd.DataFrame:
-    """Sparse VD as trained (weights above log alpha = 3 removed): test error and compression ratio per seed,
-    with mean and sd, beside Molchanov et al.'s."""
-    rows = points[points["criterion"] == THRESHOLD_CRITERION].set_index("seed")[["error", "compression", "fraction"]]
-    rows = rows.rename(columns={"fraction": "removed"})
+    """Sparse VD as trained (weights above log alpha = 3 removed): test error, compression ratio and, where the runs
+    record it, each weight matrix's share removed (%), per seed, with mean and sd, beside Molchanov et al.'s."""
+    layers = sorted((c for c in points if c.startswith("removed_layer") and points[c].notna().any()),
+                    key=lambda c: int(c.removeprefix("removed_layer")))
+    rows = points[points["criterion"] == THRESHOLD_CRITERION].set_index("seed")[["error", "compression", "fraction", *layers]]
+    rows = rows.rename(columns={"fraction": "removed %", **{c: f"layer {c.removeprefix('removed_layer')} removed %"
+                                                            for c in layers}})
+    rows[rows.columns[2:]] = 100 * rows[rows.columns[2:]]
     summary = rows.agg(["mean", "std"])
     molchanov = next(anchor for anchor in LENET_ANCHORS if anchor[0].startswith("Sparse VD"))
-    published = pd.DataFrame({"error": [molchanov[1]], "compression": [molchanov[2]],
-                              "removed": [1 - 1 / molchanov[2]]}, index=["Molchanov et al. 2017"])
+    published = {"error": molchanov[1], "compression": molchanov[2], "removed %": 100 * (1 - 1 / molchanov[2]),
+                 **dict(zip(rows.columns[3:], SPARSE_VD_LAYER_SPARSITY))}
+    published = pd.DataFrame([published], index=["Molchanov et al. 2017"])
     return pd.concat([rows.rename(index=lambda s: f"seed {s}"), summary, published])
 
 
