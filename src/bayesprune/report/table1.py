@@ -1,0 +1,113 @@
+"""Blundell et al.'s Table 1 at 400 units: the dense test error of their four models (SGD, dropout, BBB with a
+Gaussian prior and with the scale mixture), each at the point chosen on validation data, over seeds."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bayesprune.pipeline.profiles import Profile
+from bayesprune.report.formatting import variant_label
+from bayesprune.report.operating_point import best_validation
+from bayesprune.report.reference import BLUNDELL_TABLE1, BLUNDELL_TABLE1_UNITS
+from bayesprune.report.verdicts import difference
+
+MODELS = {"sgd": "SGD", "dropout0.5": "Dropout", "gaussian": "BBB, Gaussian prior", "mixture": "BBB, scale mixture"}
+UNITS = 400  # the column of their table these runs fill
+
+
+def table1_model(method: str, variant: str) -> str:
+    """The row of Table 1 a run belongs to: BBB by its prior (its variant's first part), the others by method."""
+    key = variant.split(".")[0] if method == "bbb" else method
+    if key not in MODELS:
+        raise ValueError(f"run {method!r} / {variant!r} is none of Table 1's models; valid: {', '.join(MODELS)}")
+    return MODELS[key]
+
+
+def _models(frame: pd.DataFrame) -> pd.Series:
+    """Each row's Table 1 model."""
+    return pd.Series([table1_model(m, v) for m, v in zip(frame["method"], frame["variant"])], index=frame.index)
+
+
+def search_points(history: pd.DataFrame) -> pd.DataFrame:
+    """Every point the search tried, per model: its best validation accuracy, the epoch of it, the epochs
+    trained, and `chosen` (the highest validation accuracy of its model)."""
+    frame = best_validation(history)
+    frame["model"] = _models(frame)
+    frame["chosen"] = frame["val_acc"] == frame.groupby("model")["val_acc"].transform("max")
+    frame["point"] = frame["variant"].map(variant_label)
+    order = {model: k for k, model in enumerate(MODELS.values())}
+    frame = frame.sort_values(["model", "variant"], key=lambda c: c.map(order) if c.name == "model" else c)
+    return frame.set_index(["model", "point"])[["variant", "val_acc", "best_epoch", "epochs", "chosen"]]
+
+
+def chosen_variants(history: pd.DataFrame) -> dict[str, str]:
+    """Model -> the variant (search point) with its highest validation accuracy."""
+    points = search_points(history)
+    chosen = points[points["chosen"]].reset_index()
+    return dict(zip(chosen["model"], chosen["variant"]))
+
+
+def trained_points(profile: Profile) -> dict[str, dict[str, float]]:
+    """Model -> the learning rate and prior scale the profile trains it at (one seed's config per model)."""
+    points = {}
+    for cfg in profile.runs(ablation=False):
+        points[table1_model(cfg.method, cfg.variant)] = {"lr": cfg.lr, "prior_log_sigma1": cfg.prior_log_sigma1}
+    return points
+
+
+def dense_errors(pruning: pd.DataFrame) -> pd.DataFrame:
+    """Per model and seed: the unpruned network's test error (%), BBB's posterior mean and ensemble apart."""
+    dense = pruning[(pruning["fraction"] == 0.0) & (pruning["protocol"] == "corrected")]
+    dense = dense.drop_duplicates(["method", "variant", "seed"]).assign(model=_models)
+    return pd.DataFrame({"model": dense["model"], "seed": dense["seed"],
+                         "error": 100 * (1 - dense["accuracy_mean"]),
+                         "ensemble error": 100 * (1 - dense["accuracy_ensemble"].astype(float))})
+
+
+def table1(pruning: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 head to head: per model, our dense test error (%) mean ± sd over seeds (BBB: posterior mean, and
+    its Monte Carlo ensemble), beside Blundell et al.'s at 400 units."""
+    errors = dense_errors(pruning)
+    rows = []
+    for model in [m for m in MODELS.values() if m in set(errors["model"])]:
+        seeds = errors[errors["model"] == model]
+        ensemble = seeds["ensemble error"].dropna()
+        rows.append({"model": model, "ours": _mean_sd(seeds["error"]),
+                     "ours, ensemble": _mean_sd(ensemble) if len(ensemble) else "—", "seeds": len(seeds),
+                     "Blundell et al.": theirs(model),
+                     "mean": seeds["error"].mean(), "sd": seeds["error"].std()})
+    return pd.DataFrame(rows).set_index("model")
+
+
+def theirs(model: str) -> float:
+    """Blundell et al.'s test error (%) for a model at UNITS units."""
+    return BLUNDELL_TABLE1[model][BLUNDELL_TABLE1_UNITS.index(UNITS)]
+
+
+def _mean_sd(values: pd.Series) -> str:
+    """'1.52 ± 0.04', or '1.52' for one value."""
+    return f"{values.mean():.2f} ± {values.std():.2f}" if len(values) > 1 else f"{values.mean():.2f}"
+
+
+COMPARISONS = (("BBB, scale mixture", "BBB, Gaussian prior"), ("BBB, scale mixture", "Dropout"),
+               ("BBB, scale mixture", "SGD"))  # what their table shows: the mixture first, then dropout, then SGD
+
+
+def table1_reading(pruning: pd.DataFrame) -> str:
+    """Table 1 in words: each model's error against theirs, and the orderings their table shows, each as a
+    difference in error with its 95 % Welch interval over seeds (lower, higher, or not clearly different)."""
+    errors = dense_errors(pruning)
+    table = table1(pruning)
+    seeds = int(table["seeds"].max())
+    text = (f"At {UNITS} units, over {seeds} seed{'s' if seeds > 1 else ''}, the dense test error is "
+            + "; ".join(f"{model} {row['ours']} % (theirs {row['Blundell et al.']:.2f} %)" for model, row in table.iterrows())
+            + ".")
+    phrases = []
+    for first, second in COMPARISONS:
+        if first in table.index and second in table.index:
+            gap = difference(errors.loc[errors["model"] == first, "error"], errors.loc[errors["model"] == second, "error"])
+            word = ("lower" if gap.below(0.0) == "holds" else "higher" if gap.above(0.0) == "holds"
+                    else "not clearly different" if gap.seeds > 1 else "one seed")
+            phrases.append(f"{first} against {second}: {gap.text(2)} points, {word} "
+                           f"(theirs {theirs(first) - theirs(second):+.2f})")
+    return text + (" " + "; ".join(phrases) + "." if phrases else "")
