@@ -42,7 +42,8 @@ CHAPTERS: dict[str, tuple[str, ...]] = {
                         "table1_search_dir", "table1_dir"),
     "fairness": ("fair_search_dir",),
     "uncertainty": ("results_dir", "converged_dir"),
-    "frontier": ("frontier_dir", "frontier_search_dir", "latency_path", "converged_dir", "study_sparsevd_dir"),
+    "frontier": ("frontier_dir", "frontier_search_dir", "latency_path", "converged_dir", "study_sparsevd_dir",
+                 "sparsevd_schedule_dir"),
     "compression": ("compression_dir",),
     "compute": ("bench_dir", "results_dir"),
     "claims": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir", "frontier_dir",
@@ -82,6 +83,7 @@ def parameter_values(results_dir: Path) -> dict[str, str]:
         "frontier_search_dir": RESULTS / "frontier-search",
         "latency_path": RESULTS / "frontier" / "latency.csv",
         "study_sparsevd_dir": RESULTS / "study-sparsevd",
+        "sparsevd_schedule_dir": RESULTS / "sparsevd-schedule",
         "compression_dir": Path(results_dir) if compressed else RESULTS / "bayesian-compression",
         "record_path": RESULTS / "reliability" / "record.json",
     }

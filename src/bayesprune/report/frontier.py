@@ -356,6 +356,24 @@ def frontier_reading(points: pd.DataFrame, tolerance: float = 0.5) -> str:
     return text + f" Does BBB compress better than the non-Bayesian methods? {verdict}."
 
 
+def schedule_reading(points: pd.DataFrame) -> str:
+    """Sparse VD as trained on its authors' schedule, in words: its share removed, ratio and error over seeds
+    against Molchanov et al.'s, and layer by layer where the runs record it."""
+    table = threshold_point(points)
+    ours, published = table.loc["mean"], table.loc["Molchanov et al. 2017"]
+    sd = table.loc["std"]
+    seeds = sum(index.startswith("seed ") for index in table.index)
+    text = (f"On its authors' schedule ({seeds} seed{'s' if seeds > 1 else ''}), Sparse VD as trained removes "
+            f"{ours['removed %']:.1f} % of the weights ({ours['compression']:.0f}x ± {sd['compression']:.0f}) at "
+            f"{ours['error']:.2f} ± {sd['error']:.2f} % test error, against Molchanov et al.'s "
+            f"{published['compression']:.0f}x at {published['error']:.2f} %.")
+    layers = [c for c in table.columns if c.startswith("layer ")]
+    if layers:
+        text += (" By layer it removes " + ", ".join(f"{ours[c]:.1f}" for c in layers) + " % against their "
+                 + ", ".join(f"{published[c]:.1f}" for c in layers) + " %.")
+    return text
+
+
 def study_network_points(converged_dir: Path, study_dir: Path) -> pd.DataFrame:
     """The study's network (784-500-500-10) on MNIST, pruned once without fine-tuning: the converged profile's
     baselines and BBB beside sparse VD's runs, as `as_points`."""
