@@ -17,7 +17,7 @@ from bayesprune.report.fairness import search_points, search_table
 from bayesprune.report.operating_point import RULES, choose_learning_rates
 from bayesprune.report.reference import BLUNDELL_COMPRESSION, LENET_ANCHORS, SPARSE_VD_LAYER_SPARSITY, method_label
 from bayesprune.report.tables import method_order
-from bayesprune.report.verdicts import Interval, difference
+from bayesprune.report.verdicts import Interval, difference, interval
 
 SCHEDULE_LABELS = {"none": "pruned once, no fine-tuning", "one-shot": "pruned once, then fine-tuned",
                    "iterative": "pruned step by step, fine-tuned after each step"}
@@ -354,6 +354,30 @@ def frontier_reading(points: pd.DataFrame, tolerance: float = 0.5) -> str:
         text += f" {_as_trained(points)}, against Molchanov et al.'s {molchanov[2]:.0f}x at {molchanov[1]:.2f} %."
     ours, verdict = compression_verdict(points, tolerance)
     return text + f" Does BBB compress better than the non-Bayesian methods? {verdict}."
+
+
+def han_comparison(points: pd.DataFrame, method: str = "sgd-l2", ratio: float = 12.0) -> str:
+    """Han et al.'s magnitude baseline against ours, in words: per seed our dense error and our error at the
+    first achieved ratio at or above `ratio` (MNIST, the fine-tuning schedule chosen on validation accuracy, else
+    step by step), each with its 95 % t-interval over seeds, beside their 1.64 % dense and 1.59 % at 12x, and
+    whether their pruned error lies inside, below or above our interval."""
+    (_, han_dense, _), (_, han_error, han_ratio) = LENET_ANCHORS[0], LENET_ANCHORS[1]
+    label = method_label(method)
+    rows = _own(points[(points["dataset"] == "mnist") & (points["method"] == method)])
+    if rows.empty:
+        return f"{label} is not on the frontier, so Han et al.'s point has no counterpart here."
+    chosen = {SCHEDULE_LABELS[k]: k for k in SCHEDULE_LABELS}
+    schedule = chosen.get(chosen_schedules(points).get(("mnist", label), ""), "iterative")
+    dense = rows[(rows["schedule"] == "none") & (rows["fraction"] == 0.0)].set_index("seed")["error"]
+    pruned = rows[(rows["schedule"] == schedule) & (rows["compression"] >= ratio)]
+    first = pruned.loc[pruned.groupby("seed")["compression"].idxmin()].set_index("seed")
+    ours_dense, ours = interval(dense.to_numpy()), interval(first["error"].to_numpy())
+    where = ("inside" if ours.low <= han_error <= ours.high else "below" if han_error < ours.low else "above")
+    return (f"Han et al.'s magnitude baseline: {han_dense:.2f} % dense, {han_error:.2f} % at {han_ratio:.0f}x after "
+            f"pruning and retraining. Ours ({label}, {SCHEDULE_LABELS[schedule]}): {ours_dense.text(2)} % dense and "
+            f"{ours.text(2)} % at {first['compression'].mean():.0f}x, the first of our ratios at or above "
+            f"{ratio:.0f}x; their {han_error:.2f} % lies {where} our interval. Retraining moves our error by "
+            f"{ours.mean - ours_dense.mean:+.2f} points from dense, theirs by {han_error - han_dense:+.2f}.")
 
 
 def schedule_reading(points: pd.DataFrame) -> str:
