@@ -110,3 +110,21 @@ def test_the_frontier_trains_its_baselines_at_the_points_its_search_chose_by_the
     assert set(profile_points(get_profile("frontier")).index.get_level_values("rule")) == {"pruned 90 %"}
     assert {m: trained.loc[m].to_dict() for m in chosen.index} == \
         {m: chosen.loc[m, ["lr", "prior scale"]].to_dict() for m in chosen.index}
+
+def test_the_decay_length_is_chosen_on_the_kept_epoch_s_validation_nll(tmp_path):
+    from bayesprune.config import RunConfig
+    from bayesprune.pipeline.manifest import write_manifest
+    from bayesprune.report.operating_point import schedule_choice
+
+    nll = {"linear25": [0.3, 0.08, 0.09], "linear50": [0.3, 0.07, 0.085, 0.1]}  # 50: lowest on the way, not at the end
+    for variant, values in nll.items():
+        run = tmp_path / "runs" / f"mnist-bbb-corrected-{variant}-s0"
+        run.mkdir(parents=True)
+        keys = {"dataset": "mnist", "method": "bbb", "seed": 0, "protocol": "corrected", "variant": variant}
+        pd.DataFrame([{**keys, "epoch": e, "val_nll": v, "val_acc": 0.98} for e, v in enumerate(values, start=1)]
+                     ).to_csv(run / "history.csv", index=False)
+        write_manifest({"config": RunConfig(method="bbb", variant=variant).to_dict()}, run)
+    table = schedule_choice(tmp_path)
+    assert list(table.index) == ["rate falling linearly to 0 over 25 epochs", "rate falling linearly to 0 over 50 epochs"]
+    assert table["chosen"].tolist() == [True, False]
+    assert table.loc["rate falling linearly to 0 over 50 epochs", "at epoch"] == 2

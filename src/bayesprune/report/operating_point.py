@@ -213,3 +213,20 @@ def table2_reading(blundell_dir: Path) -> str:
         f"training on past that optimum at a constant rate raises the error rather than lowering it, so the gap "
         f"in level to Blundell et al.'s is not one of too few epochs at this rate."
     )
+
+
+def schedule_choice(search_dir: Path) -> pd.DataFrame:
+    """Per length of a decaying rate tried (the blundell-schedule-search's variants): the epochs trained, the
+    validation NLL and accuracy of the kept (last) epoch, the lowest validation NLL on the way and its epoch, and
+    `chosen` (the lowest validation NLL at the last epoch)."""
+    history = load_table(search_dir, "history").sort_values("epoch")
+    rows = []
+    for variant, run in history.groupby("variant", sort=False):
+        last, best = run.iloc[-1], run.loc[run["val_nll"].idxmin()]
+        rows.append({"schedule": variant_label(variant), "epochs": int(last["epoch"]),
+                     "validation NLL, last epoch": last["val_nll"], "validation accuracy, last epoch": last["val_acc"],
+                     "lowest validation NLL": best["val_nll"], "at epoch": int(best["epoch"])})
+    table = pd.DataFrame(rows).sort_values("epochs").set_index("schedule")
+    table["chosen"] = table["validation NLL, last epoch"] == table["validation NLL, last epoch"].min()
+    return table
+
