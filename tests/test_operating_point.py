@@ -103,8 +103,8 @@ def test_the_frontier_trains_its_baselines_at_the_points_its_search_chose_by_the
     from bayesprune.pipeline.profiles import PROJECT_ROOT, get_profile
     from bayesprune.report.fairness import choices, search_points
 
-    # the frontier-search re-run from a clean tree; it replaces results/frontier-search with the frontier's re-run
-    chosen = choices(search_points(PROJECT_ROOT / "results" / "next" / "frontier-search")).xs("pruned 90 %", level="rule")
+    # the frontier-search, re-run from a clean tree
+    chosen = choices(search_points(PROJECT_ROOT / "results" / "frontier-search")).xs("pruned 90 %", level="rule")
     trained = profile_points(get_profile("frontier")).xs("pruned 90 %", level="rule")
     assert set(chosen.index) == {"sgd", "dropout0.5", "sgd-l2"}
     assert set(profile_points(get_profile("frontier")).index.get_level_values("rule")) == {"pruned 90 %"}
