@@ -71,6 +71,15 @@ def test_every_committed_profile_but_the_quick_ones_is_a_reference():
     assert committed <= {name for name, p in profiles.items() if p.reference}
 
 
+def test_every_reference_profile_s_results_can_be_committed_and_no_local_one_s_can():
+    root = Path(__file__).resolve().parents[1]
+    profiles = load_profiles()
+    paths = [f"results/{name}/runs/mnist-sgd-corrected-s1/manifest.json" for name in profiles]
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=root, capture_output=True,
+                             text=True).stdout.split()
+    assert {Path(p).parts[1] for p in ignored} == {name for name, p in profiles.items() if not p.reference}
+
+
 def test_the_appendix_names_each_profile_its_commits_and_its_clean_runs(tmp_path):
     from bayesprune.pipeline.manifest import write_manifest
     from bayesprune.report.provenance import profile_provenance

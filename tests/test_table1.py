@@ -35,6 +35,8 @@ def test_the_search_chooses_per_model_the_point_of_highest_validation_accuracy()
     assert list(points.index.get_level_values("model").unique()) == ["SGD", "BBB, Gaussian prior", "BBB, scale mixture"]
     assert points.loc[("BBB, Gaussian prior", "Gaussian prior, log prior scale -1"), "best_epoch"] == 1
     assert points["chosen"].sum() == 3
+    gaussian = points.xs("BBB, Gaussian prior", level="model").index.tolist()  # strongest prior first
+    assert gaussian == ["Gaussian prior, log prior scale -1", "Gaussian prior, log prior scale 0"]
 
 
 def _pruning(errors: dict[tuple[str, str], list[float]]) -> pd.DataFrame:

@@ -38,7 +38,7 @@ OPTIMIZER_LABELS = {"sgd": "SGD", "adam": "Adam"}
 VARIANT_WORDS = {  # the parts of a profile's variant codes (`profiles.yml`) that read as words
     "study": "study's recipe", "uniform": "uniform KL weights", "sgd": "SGD (momentum 0.9)", "centre": "grid centre",
     "as-trained": "as trained", "pruned90": "pruned 90 %", "lenet": "LeNet-300-100", "study-network": "784-500-500-10",
-    "gaussian": "Gaussian prior", "mixture": "scale mixture",
+    "gaussian": "Gaussian prior", "mixture": "scale mixture", "plain": "no prior",
 }
 VARIANT_PATTERNS = (  # the parts that carry a value, as regular expressions and the words they stand for
     (re.compile(r"lr([0-9.]+e-?\d+|[0-9.]+)"), lambda m: f"Adam {m[1]}"),

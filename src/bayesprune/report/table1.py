@@ -3,6 +3,8 @@ Gaussian prior and with the scale mixture), each at the point chosen on validati
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from bayesprune.pipeline.profiles import Profile
@@ -36,8 +38,14 @@ def search_points(history: pd.DataFrame) -> pd.DataFrame:
     frame["chosen"] = frame["val_acc"] == frame.groupby("model")["val_acc"].transform("max")
     frame["point"] = frame["variant"].map(variant_label)
     order = {model: k for k, model in enumerate(MODELS.values())}
-    frame = frame.sort_values(["model", "variant"], key=lambda c: c.map(order) if c.name == "model" else c)
+    frame = frame.sort_values(["model", "variant"], key=lambda c: c.map(order) if c.name == "model" else c.map(_value))
     return frame.set_index(["model", "point"])[["variant", "val_acc", "best_epoch", "epochs", "chosen"]]
+
+
+def _value(variant: str) -> float:
+    """The number a search point's code ends with (a rate, or a prior's log scale), to order the points by."""
+    found = re.search(r"(-?[0-9.]+(?:e-?[0-9]+)?)$", variant)
+    return float(found[1]) if found else float("nan")
 
 
 def chosen_variants(history: pd.DataFrame) -> dict[str, str]:
