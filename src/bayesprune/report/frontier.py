@@ -274,10 +274,11 @@ def compression_verdict(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR
             means, gap = read["means"], read["gap"]
             found.append(gap.below(0.0))
             sparse_vd = means.get("Sparse VD", np.nan)
-            parts.append(f"at {ratio:.0f}x (achieved: {read['achieved']}) BBB {means['BBB']:.2f} %, "
-                         + ", ".join(f"{m} {e:.2f} %" for m, e in read["others"].items())
+            rival = read["rival"]
+            parts.append(f"at {ratio:.0f}x (achieved: {read['achieved']}) BBB {means['BBB']:.2f} %, the best method "
+                         f"without a posterior {rival} {means[rival]:.2f} %"
                          + (f" (Sparse VD {sparse_vd:.2f} %)" if pd.notna(sparse_vd) else "")
-                         + f"; BBB minus {read['rival']} {gap.text(2)} points")
+                         + f"; BBB minus {rival} {gap.text(2)} points")
         if found:
             verdicts.append(combine(found))
             lines.append(f"{dataset}: " + "; ".join(parts))
