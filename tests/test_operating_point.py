@@ -128,3 +128,13 @@ def test_the_decay_length_is_chosen_on_the_kept_epoch_s_validation_nll(tmp_path)
     assert list(table.index) == ["rate falling linearly to 0 over 25 epochs", "rate falling linearly to 0 over 50 epochs"]
     assert table["chosen"].tolist() == [True, False]
     assert table.loc["rate falling linearly to 0 over 50 epochs", "at epoch"] == 2
+
+
+def test_the_regime_summary_reads_snr_and_magnitude_once_each_whatever_else_the_sweep_records():
+    from bayesprune.report.chapters import RESULTS
+    from bayesprune.report.operating_point import regime_summary
+
+    summary = regime_summary(RESULTS / "regime")  # its runs also record the unit-level criterion
+    assert summary.columns.is_unique
+    assert {"SNR 90%", "|mu| 90%", "SNR 99%"} <= set(summary.columns)
+    assert summary["chosen"].any() and len(summary) == 10

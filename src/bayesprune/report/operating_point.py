@@ -54,7 +54,8 @@ def regime_summary(results_dir: Path, fields: tuple[str, ...] = RECIPE_FIELDS) -
         dead_mu=lambda d: d["mu_abs_mean"], dead_sigma_over_optimum=lambda d: d["sigma_median"] / d["sigma_kl_optimum"])
     frame = frame.merge(dead[RUN_KEYS + ["dead_mu", "dead_sigma_over_optimum"]], on=RUN_KEYS)
     pruning = load_table(results_dir, "pruning")
-    pruned = pruning[pruning["fraction"].round(6).isin(SHOWN_FRACTIONS)].pivot_table(
+    shown = pruning["fraction"].round(6).isin(SHOWN_FRACTIONS) & pruning["criterion"].isin(["snr", "magnitude"])
+    pruned = pruning[shown].pivot_table(
         index=RUN_KEYS, columns=["criterion", "fraction"], values="accuracy_mean")
     pruned.columns = [f"{'SNR' if c == 'snr' else '|mu|'} {f:.0%}" for c, f in pruned.columns]
     frame = frame.merge(pruned.reset_index(), on=RUN_KEYS).set_index("variant")
