@@ -64,7 +64,6 @@ def test_bench_times_every_model_and_derives_the_ratios(real_data_root):
     assert len(times) >= 5 and times == sorted(times, reverse=True) and times[0] > 0
     assert report["bbb-2x1200/sgd-2x1200"] == pytest.approx(
         report["models"]["bbb-2x1200"]["step_ms"] / report["models"]["sgd-2x1200"]["step_ms"])
-    assert report["models"]["bbb-2x1200"]["step_ms"] > report["models"]["bbb"]["step_ms"]  # 3.7x the weights
     text = format_report(report)
     assert "extrapolated" in text and "target" not in text
     assert report["noise_ms"]["torch.randn"] > 0
