@@ -87,6 +87,11 @@ def variant_label(code: str) -> str:
     return ", ".join(words)
 
 
+def mean_sd(mean: float, sd: float, seeds: int, digits: int = 2) -> str:
+    """'1.52 ± 0.04' over several seeds, '1.52' for one."""
+    return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if seeds > 1 else "")
+
+
 def column_label(name: Any) -> Any:
     """A column or index name in words (tuples of a column MultiIndex level by level)."""
     if isinstance(name, tuple):

@@ -9,7 +9,7 @@ import pandas as pd
 from bayesprune.config import RunConfig
 from bayesprune.pipeline.profiles import Profile, get_profile
 from bayesprune.pipeline.results import RUN_KEYS, load_manifests, load_table
-from bayesprune.report.formatting import variant_label
+from bayesprune.report.formatting import mean_sd, variant_label
 from bayesprune.report.reference import BLUNDELL_TABLE2
 
 RECIPE_FIELDS = ("optimizer", "lr", "momentum", "kl_weighting", "init_rho", "init_mu")
@@ -187,8 +187,7 @@ def table2(blundell_dir: Path) -> pd.DataFrame:
     snr = pruning[(pruning["method"] == "bbb") & (pruning["criterion"] == "snr")]
     errors = (100 * (1 - snr["accuracy_mean"])).groupby(snr["fraction"].round(6).rename("removed"))
     table = errors.agg(["mean", "std", "count"]).rename(columns={"count": "seeds"})
-    table["ours"] = [f"{m:.2f} ± {sd:.2f}" if n > 1 else f"{m:.2f}" for m, sd, n in
-                     zip(table["mean"], table["std"], table["seeds"])]
+    table["ours"] = [mean_sd(m, sd, n) for m, sd, n in zip(table["mean"], table["std"], table["seeds"])]
     table["Blundell et al."] = [BLUNDELL_TABLE2.get(f, float("nan")) for f in table.index]
     table.index = pd.Index([f"{100 * f:g} %" for f in table.index], name="removed")
     return table[["ours", "seeds", "Blundell et al.", "mean", "std"]]

@@ -8,7 +8,7 @@ import re
 import pandas as pd
 
 from bayesprune.pipeline.profiles import Profile
-from bayesprune.report.formatting import variant_label
+from bayesprune.report.formatting import mean_sd, variant_label
 from bayesprune.report.operating_point import best_validation
 from bayesprune.report.reference import BLUNDELL_TABLE1, BLUNDELL_TABLE1_UNITS
 from bayesprune.report.verdicts import difference
@@ -80,8 +80,9 @@ def table1(pruning: pd.DataFrame) -> pd.DataFrame:
     for model in [m for m in MODELS.values() if m in set(errors["model"])]:
         seeds = errors[errors["model"] == model]
         ensemble = seeds["ensemble error"].dropna()
-        rows.append({"model": model, "ours": _mean_sd(seeds["error"]),
-                     "ours, ensemble": _mean_sd(ensemble) if len(ensemble) else "—", "seeds": len(seeds),
+        rows.append({"model": model, "ours": mean_sd(seeds["error"].mean(), seeds["error"].std(), len(seeds)),
+                     "ours, ensemble": mean_sd(ensemble.mean(), ensemble.std(), len(ensemble)) if len(ensemble)
+                     else "—", "seeds": len(seeds),
                      "Blundell et al.": theirs(model),
                      "mean": seeds["error"].mean(), "sd": seeds["error"].std()})
     return pd.DataFrame(rows).set_index("model")
@@ -90,11 +91,6 @@ def table1(pruning: pd.DataFrame) -> pd.DataFrame:
 def theirs(model: str) -> float:
     """Blundell et al.'s test error (%) for a model at UNITS units."""
     return BLUNDELL_TABLE1[model][BLUNDELL_TABLE1_UNITS.index(UNITS)]
-
-
-def _mean_sd(values: pd.Series) -> str:
-    """'1.52 ± 0.04', or '1.52' for one value."""
-    return f"{values.mean():.2f} ± {values.std():.2f}" if len(values) > 1 else f"{values.mean():.2f}"
 
 
 COMPARISONS = (("BBB, scale mixture", "BBB, Gaussian prior"), ("BBB, scale mixture", "Dropout"),

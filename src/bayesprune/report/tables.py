@@ -6,7 +6,7 @@ import pandas as pd
 
 from bayesprune.config import DEVIATIONS
 from bayesprune.compress.prune import own_criteria
-from bayesprune.report.formatting import DATASET_LABELS
+from bayesprune.report.formatting import DATASET_LABELS, mean_sd
 from bayesprune.report.reference import FRACTIONS, METHOD_LABELS, REPORTED, method_label
 
 MAIN_PROTOCOLS = ("corrected", "study")
@@ -51,7 +51,7 @@ def study_layout(pruning: pd.DataFrame, dataset: str, protocol: str, column: str
             reported = REPORTED.get(dataset, {}).get(method)
             study = reported[FRACTIONS.index(fraction)] if reported else float("nan")
             table[(method_label(method), f"{fraction:.0%}")] = {
-                "ours": f"{mean:.4f}" + (f" ± {std:.4f}" if seeds > 1 else ""),
+                "ours": mean_sd(mean, std, seeds, digits=4),
                 "study": f"{study:.4f}", "ours − study": f"{mean - study:+.4f}"}
     frame = pd.DataFrame.from_dict(table, orient="index")
     frame.index = pd.MultiIndex.from_tuples(frame.index, names=["model", "pruned"])
