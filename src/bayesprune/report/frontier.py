@@ -184,30 +184,29 @@ BAYESIAN_LABELS = ("BBB", "Sparse VD")  # every other method was trained without
 
 
 def chosen_schedules(points: pd.DataFrame) -> dict[tuple[str, str], str]:
-    """(dataset, method label) -> the fine-tuning schedule with the higher validation accuracy averaged over its
-    fractions and seeds; empty where the fine-tuned rows record no validation accuracy."""
+    """(dataset, method) -> the fine-tuning schedule ('one-shot' or 'iterative') with the higher validation accuracy
+    averaged over its fractions and seeds; empty where the fine-tuned rows record no validation accuracy."""
     tuned = points[points["schedule"] != "none"]
     if "val_accuracy" not in tuned or tuned["val_accuracy"].isna().all():
         return {}
     means = tuned.groupby(["dataset", "method", "schedule"])["val_accuracy"].mean()
     chosen = means.groupby(level=["dataset", "method"]).idxmax()
-    return {(dataset, method_label(method)): SCHEDULE_LABELS[key[2]] for (dataset, method), key in chosen.items()}
+    return {(dataset, method): key[2] for (dataset, method), key in chosen.items()}
 
 
 ANCHOR_RATIOS = (12.0, 68.0)  # Han et al.'s pruning with retraining and Molchanov et al.'s Sparse VD on LeNet-300-100
 
 
-def errors_at_ratio(points: pd.DataFrame, ratio: float) -> pd.DataFrame:
+def errors_at_ratio(points: pd.DataFrame, ratio: float, default: str = "none") -> pd.DataFrame:
     """Per dataset, method label and seed (own criterion, the threshold network aside): the test error at the first
     achieved compression ratio at or above `ratio` and that ratio, at the fine-tuning schedule chosen on validation
-    accuracy (pruned once where the runs have no fine-tuning), NaN where a seed never reaches `ratio`."""
+    accuracy (`default` where the runs record no choice), NaN where a seed never reaches `ratio`."""
     own = _own(points)
     own = own[own["criterion"] != THRESHOLD_CRITERION]
-    schedules = {key: [k for k, label in SCHEDULE_LABELS.items() if label == value][0]
-                 for key, value in chosen_schedules(points).items()}
+    schedules = chosen_schedules(points)
     rows = {}
     for (dataset, method, seed), run in own.groupby(["dataset", "method", "seed"], sort=False):
-        schedule = schedules.get((dataset, method_label(method)), "none")
+        schedule = schedules.get((dataset, method), default)
         reached = run[(run["schedule"] == schedule) & (run["compression"] >= ratio)]
         first = reached.loc[reached["compression"].idxmin()] if len(reached) else None
         rows[(dataset, method_label(method), seed)] = {"error": first["error"] if first is not None else np.nan,
@@ -394,14 +393,13 @@ def han_comparison(points: pd.DataFrame, method: str = "sgd-l2", ratio: float = 
     whether their pruned error lies inside, below or above our interval."""
     (_, han_dense, _), (_, han_error, han_ratio) = LENET_ANCHORS[0], LENET_ANCHORS[1]
     label = method_label(method)
-    rows = _own(points[(points["dataset"] == "mnist") & (points["method"] == method)])
+    ours_points = points[(points["dataset"] == "mnist") & (points["method"] == method)]
+    rows = _own(ours_points)
     if rows.empty:
         return f"{label} is not on the frontier, so Han et al.'s point has no counterpart here."
-    chosen = {SCHEDULE_LABELS[k]: k for k in SCHEDULE_LABELS}
-    schedule = chosen.get(chosen_schedules(points).get(("mnist", label), ""), "iterative")
+    schedule = chosen_schedules(ours_points).get(("mnist", method), "iterative")
     dense = rows[(rows["schedule"] == "none") & (rows["fraction"] == 0.0)].set_index("seed")["error"]
-    pruned = rows[(rows["schedule"] == schedule) & (rows["compression"] >= ratio)]
-    first = pruned.loc[pruned.groupby("seed")["compression"].idxmin()].set_index("seed")
+    first = errors_at_ratio(ours_points, ratio, default="iterative").loc[("mnist", label)].dropna()
     ours_dense, ours = interval(dense.to_numpy()), interval(first["error"].to_numpy())
     where = ("inside" if ours.low <= han_error <= ours.high else "below" if han_error < ours.low else "above")
     return (f"Han et al.'s magnitude baseline: {han_dense:.2f} % dense, {han_error:.2f} % at {han_ratio:.0f}x after "
