@@ -61,7 +61,11 @@ def test_bench_times_every_model_and_derives_the_ratios(real_data_root):
     assert report["bbb/sgd"] == pytest.approx(report["models"]["bbb"]["step_ms"] / report["models"]["sgd"]["step_ms"])
     assert report["matmul_gflops"] > 0 and 0 < report["sgd_matmul_share_of_peak"]
     times = [op["self_ms_per_step"] for op in report["profile"]["bbb"]]
-    assert len(times) >= 5 and times == sorted(times, reverse=True) and times[0] > 0
+    assert 5 <= len(times) <= 12 and times == sorted(times, reverse=True) and times[0] > 0
+    assert set(report["step_parts"]) == {"sgd", "bbb", "sgd-2x1200", "bbb-2x1200"}
+    big_bbb, big_sgd = report["step_parts"]["bbb-2x1200"], report["step_parts"]["sgd-2x1200"]
+    assert big_bbb["sampling kernel"] > 0 and big_sgd["sampling kernel"] == 0
+    assert big_bbb["matrix products"] > 0 and big_sgd["matrix products"] > 0 and big_bbb["optimizer"] > 0
     assert report["bbb-2x1200/sgd-2x1200"] == pytest.approx(
         report["models"]["bbb-2x1200"]["step_ms"] / report["models"]["sgd-2x1200"]["step_ms"])
     text = format_report(report)
@@ -69,7 +73,7 @@ def test_bench_times_every_model_and_derives_the_ratios(real_data_root):
     assert report["noise_ms"]["torch.randn"] > 0
     crossover = report["sparse_crossover"]["784-300-100-10"]
     assert set(crossover) == {"1", "1000"} and all(s != s or 0 < s < 1 for s in crossover.values())
-    assert "CSR inference beats dense" in text
+    assert "CSR inference beats dense" in text and "one bbb-2x1200 step by part (ms): matrix products" in text
     with pytest.raises(ValueError, match="unknown bench model.*valid choices: sgd"):
         run_bench(["sgd", "adagrad"], device="cpu")
 
@@ -158,3 +162,29 @@ def test_active_units_are_read_at_the_kept_epoch():
 
 def test_architectures_average_layer_by_layer_in_whole_units():
     assert mean_architecture(pd.Series(["784-400-300-10", "784-425-277-10"])) == "784-412-288-10"
+
+
+def test_step_parts_sort_operations_by_kind_and_say_what_the_kernel_costs():
+    from bayesprune.performance.bench import step_part, step_parts
+    from bayesprune.report.compute import kernel_floor_reading, step_parts_table
+
+    assert [step_part(op) for op in ("aten::baddbmm", "KernelSampleWithCostBackward", "aten::_fused_adam_",
+                                     "Optimizer.step#Adam.step", "aten::relu")] == [
+        "matrix products", "sampling kernel", "optimizer", "optimizer", "everything else"]
+    ops = [{"op": "aten::mm", "self_ms_per_step": 3.0}, {"op": "aten::bmm", "self_ms_per_step": 5.0},
+           {"op": "KernelSampleWithCost", "self_ms_per_step": 2.0}, {"op": "KernelSampleWithCostBackward",
+                                                                  "self_ms_per_step": 1.0},
+           {"op": "aten::_fused_adam_", "self_ms_per_step": 2.0}, {"op": "aten::relu", "self_ms_per_step": 1.0}]
+    bbb = step_parts(ops)
+    assert bbb == {"matrix products": 8.0, "sampling kernel": 3.0, "optimizer": 2.0, "everything else": 1.0}
+    sgd = {"matrix products": 4.0, "sampling kernel": 0.0, "optimizer": 1.0, "everything else": 1.0}
+    models = {"sgd-2x1200": {"step_ms": 6.0}, "bbb-2x1200": {"step_ms": 15.0}}
+    reports = [{"machine": "cpu", "models": models, "step_parts": {"sgd-2x1200": sgd, "bbb-2x1200": bbb}},
+               {"machine": "old", "models": models}]
+    table = step_parts_table(reports)
+    assert table.loc[("cpu", "784-1200-1200-10", "matrix products"), "BBB / SGD"] == 2.0
+    assert table.index.get_level_values("network").unique().tolist() == ["784-1200-1200-10"]  # no study-size pair
+    reading = kernel_floor_reading(reports)
+    assert reading == ("784-1200-1200-10 on cpu: BBB's step takes 2.5x SGD's, its matrix products 2.0x; the sampling "
+                       "kernel is 21% of the step, which without it would take 2.0x SGD's.")  # 2.5 x (1 - 3 / 14)
+    assert "make bench" in kernel_floor_reading([{"machine": "old"}])

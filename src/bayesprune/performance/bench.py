@@ -225,8 +225,26 @@ RATIOS = {  # reported ratio -> (numerator, denominator)
 }
 
 
-def profile_step(step: Callable[[int], None], device: torch.device, steps: int = 5, top: int = 12) -> list[dict[str, Any]]:
-    """The operations that take the most time in a few training steps (self time per step, ms)."""
+PROFILE_TOP = 12  # operations a report keeps per profiled model
+PROFILED = ("sgd", "bbb", "sgd-2x1200", "bbb-2x1200")  # each network's SGD and BBB step, op by op
+# Where a step's time goes, by kind of operation (self time of the profiled ops; first match wins).
+STEP_PARTS = {
+    "matrix products": ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"),
+    "sampling kernel": ("KernelSampleWithCost", "SampleWithCost"),
+    "optimizer": ("aten::_fused_adam_", "Optimizer.", "aten::_foreach"),
+}
+
+
+def step_part(op: str) -> str:
+    """The STEP_PARTS kind an operation belongs to, else 'everything else'."""
+    for part, prefixes in STEP_PARTS.items():
+        if any(op.startswith(prefix) for prefix in prefixes):
+            return part
+    return "everything else"
+
+
+def profile_step(step: Callable[[int], None], device: torch.device, steps: int = 5) -> list[dict[str, Any]]:
+    """Every operation of a few training steps, the most expensive first (self time per step, ms)."""
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
@@ -234,9 +252,17 @@ def profile_step(step: Callable[[int], None], device: torch.device, steps: int =
         for index in range(steps):
             step(index)
         _synchronize(device)
-    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     return [{"op": e.key, "calls_per_step": e.count / steps, "self_ms_per_step": e.self_cpu_time_total / 1e3 / steps}
             for e in events]
+
+
+def step_parts(ops: list[dict[str, Any]]) -> dict[str, float]:
+    """Milliseconds per step in each STEP_PARTS kind and in everything else (all of a profile's ops)."""
+    parts = dict.fromkeys([*STEP_PARTS, "everything else"], 0.0)
+    for op in ops:
+        parts[step_part(op["op"])] += op["self_ms_per_step"]
+    return parts
 
 
 def noise_ms(device: torch.device, samples: int = 2) -> dict[str, float]:
@@ -294,7 +320,7 @@ def run_bench(
     for name in models:
         step = MODELS[name].build(str(target), x, y)
         timings[name] = Timing(name, time_steps(step, steps, repeats, warmup, target), RunConfig().batch_size)
-        if name in ("sgd", "bbb"):
+        if name in PROFILED:
             profiles[name] = profile_step(step, target)
     peak = matmul_gflops(target)
     report: dict[str, Any] = {
@@ -308,7 +334,8 @@ def run_bench(
                    for t in timings.values()},
         "matmul_gflops": peak,
         "noise_ms": noise_ms(target),
-        "profile": profiles,
+        "profile": {name: ops[:PROFILE_TOP] for name, ops in profiles.items()},
+        "step_parts": {name: step_parts(ops) for name, ops in profiles.items()},
     }
     if target.type == "cpu":
         report["sparse_crossover"] = sparse_crossover(max(3, steps // 5))
@@ -342,6 +369,8 @@ def format_report(report: dict[str, Any]) -> str:
         for batch, sparsity in batches.items():
             found = f"from {sparsity:.1%} of the weights pruned" if sparsity == sparsity else "at no sparsity tried"
             lines.append(f"CSR inference beats dense {found} ({network}, batch {batch})")
+    for name, parts in report.get("step_parts", {}).items():
+        lines.append(f"one {name} step by part (ms): " + ", ".join(f"{part} {ms:.2f}" for part, ms in parts.items()))
     for name, rows in report["profile"].items():
         lines += ["", f"where one {name} step spends its time (self time, ms per step):"]
         lines += [f"  {r['op'][:44]:44s} {r['self_ms_per_step']:7.2f}  ({r['calls_per_step']:.0f} calls)" for r in rows]

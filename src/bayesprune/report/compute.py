@@ -49,6 +49,46 @@ def profile_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["machine", "model", "op"])
 
 
+NETWORKS = {"": "784-500-500-10", "-2x1200": "784-1200-1200-10"}  # bench model suffix -> the network it trains
+
+
+def step_parts_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
+    """Milliseconds per step by kind of operation (bench `step_parts`), SGD beside BBB, per machine and network,
+    with BBB's multiple of SGD per kind."""
+    rows = []
+    for report in reports:
+        parts = report.get("step_parts", {})
+        for suffix, network in NETWORKS.items():
+            sgd, bbb = parts.get(f"sgd{suffix}"), parts.get(f"bbb{suffix}")
+            if sgd is None or bbb is None:
+                continue
+            for part in sgd:
+                rows.append({"machine": report["machine"], "network": network, "part": part, "SGD, ms": sgd[part],
+                             "BBB, ms": bbb[part], "BBB / SGD": bbb[part] / sgd[part] if sgd[part] else float("nan")})
+    columns = ["machine", "network", "part", "SGD, ms", "BBB, ms", "BBB / SGD"]
+    return pd.DataFrame(rows, columns=columns).set_index(["machine", "network", "part"])
+
+
+def kernel_floor_reading(reports: list[dict[str, Any]]) -> str:
+    """Per machine and network: BBB's timed step in SGD steps, the sampling kernel's share of its profiled step,
+    and the step without it (the floor that two samples' matrix products set)."""
+    sentences = []
+    for report in reports:
+        parts, models = report.get("step_parts", {}), report.get("models", {})
+        for suffix, network in NETWORKS.items():
+            sgd, bbb = f"sgd{suffix}", f"bbb{suffix}"
+            if not (sgd in parts and bbb in parts and sgd in models and bbb in models):
+                continue
+            ratio = models[bbb]["step_ms"] / models[sgd]["step_ms"]
+            share = parts[bbb]["sampling kernel"] / sum(parts[bbb].values())
+            products = parts[bbb]["matrix products"] / parts[sgd]["matrix products"]
+            sentences.append(
+                f"{network} on {report['machine']}: BBB's step takes {ratio:.1f}x SGD's, its matrix products "
+                f"{products:.1f}x; the sampling kernel is {share:.0%} of the step, which without it would take "
+                f"{ratio * (1 - share):.1f}x SGD's.")
+    return " ".join(sentences) or "No bench report here has the step broken down by part (`make bench` records it)."
+
+
 STALL = 3.0  # an epoch slower than this many times its run's median stalled (a paused or starved process)
 
 
