@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from bayesprune.performance.bench import STEP_PARTS
 from bayesprune.pipeline.results import RUN_KEYS, load_manifests, run_keys
 from bayesprune.report.reference import STUDY_BBB_OVER_SGD
 
@@ -62,7 +63,7 @@ def step_parts_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
             sgd, bbb = parts.get(f"sgd{suffix}"), parts.get(f"bbb{suffix}")
             if sgd is None or bbb is None:
                 continue
-            for part in sgd:
+            for part in [*STEP_PARTS, "everything else"]:  # a report's JSON keeps its keys sorted
                 rows.append({"machine": report["machine"], "network": network, "part": part, "SGD, ms": sgd[part],
                              "BBB, ms": bbb[part], "BBB / SGD": bbb[part] / sgd[part] if sgd[part] else float("nan")})
     columns = ["machine", "network", "part", "SGD, ms", "BBB, ms", "BBB / SGD"]
