@@ -8,7 +8,6 @@ from typing import Any
 
 import pandas as pd
 
-from bayesprune.performance.bench import STEP_PARTS
 from bayesprune.pipeline.results import RUN_KEYS, load_manifests, run_keys
 from bayesprune.report.reference import STUDY_BBB_OVER_SGD
 
@@ -55,7 +54,7 @@ NETWORKS = {"": "784-500-500-10", "-2x1200": "784-1200-1200-10"}  # bench model 
 
 def step_parts_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
     """Milliseconds per step by kind of operation (bench `step_parts`), SGD beside BBB, per machine and network,
-    with BBB's multiple of SGD per kind."""
+    with BBB's multiple of SGD per kind; the kinds by BBB's time, the largest first, and everything else last."""
     rows = []
     for report in reports:
         parts = report.get("step_parts", {})
@@ -63,7 +62,8 @@ def step_parts_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
             sgd, bbb = parts.get(f"sgd{suffix}"), parts.get(f"bbb{suffix}")
             if sgd is None or bbb is None:
                 continue
-            for part in [*STEP_PARTS, "everything else"]:  # a report's JSON keeps its keys sorted
+            rest = "everything else"  # last; the kinds before it by BBB's time, the largest first
+            for part in sorted(bbb, key=lambda p: (p == rest, -bbb[p])):
                 rows.append({"machine": report["machine"], "network": network, "part": part, "SGD, ms": sgd[part],
                              "BBB, ms": bbb[part], "BBB / SGD": bbb[part] / sgd[part] if sgd[part] else float("nan")})
     columns = ["machine", "network", "part", "SGD, ms", "BBB, ms", "BBB / SGD"]
