@@ -207,3 +207,39 @@ def test_han_et_al_s_point_is_read_against_our_retrained_magnitude_baseline_seed
     assert "and 2.30 [1.03, 3.57] % at 20x, the first of our ratios at or above 12x" in text
     assert "their 1.59 % lies inside our interval" in text and "by +0.20 points from dense, theirs by -0.05" in text
     assert "no counterpart" in han_comparison(points, method="sgd")
+
+
+def test_bc_gnj_joins_the_frontier_on_lenet_only_with_its_as_trained_network_as_one_star(tmp_path):
+    from matplotlib import pyplot as plt
+
+    from bayesprune.config import RunConfig
+    from bayesprune.pipeline.manifest import write_manifest
+    from bayesprune.pipeline.run_paths import run_id
+    from bayesprune.report.frontier import AS_TRAINED, anchors, structured_points
+    from bayesprune.report.plots import frontier_figure
+
+    assert structured_points(tmp_path).empty  # no BC-GNJ run: nothing to add
+    for variant, hidden in (("lenet", (300, 100)), ("study-network", (500, 500))):
+        for seed, removed in ((1, 0.9), (2, 0.92)):
+            cfg = RunConfig(method="bcgnj", seed=seed, variant=variant, hidden=hidden)
+            run = tmp_path / "runs" / run_id(cfg)
+            run.mkdir(parents=True)
+            architecture = "-".join(map(str, (784, *hidden, 10)))
+            rows = [(criterion, fraction, architecture if fraction == 0 else "784-400-50-10")
+                    for criterion in ("unit_log_alpha", "magnitude") for fraction in (0.0, 0.5, 0.9)]
+            rows.append(("unit_log_alpha>-3", removed, "784-300-40-10"))
+            pd.DataFrame([{"dataset": "mnist", "method": "bcgnj", "seed": seed, "protocol": "corrected",
+                           "variant": variant, "criterion": c, "fraction": f, "achieved_sparsity": f,
+                           "architecture": a, "accuracy_mean": 0.98, "compression": 1 / (1 - f)} for c, f, a in rows]
+                         ).to_csv(run / "pruning.csv", index=False)
+            write_manifest({"config": cfg.to_dict(), "run": run_id(cfg)}, run)
+    points = structured_points(tmp_path)
+    assert set(points["variant"]) == {"lenet"} and len(points) == 2 * 7
+    summary = frontier_summary(points)
+    star = summary[summary["criterion"] == "unit_log_alpha>-3"]
+    assert len(star) == 1 and star["fraction"].iloc[0] == pytest.approx(0.91)  # one point at the seeds' mean
+    figure = frontier_figure(summary, anchors())
+    labels = figure.axes[0].get_legend_handles_labels()[1] + [t.get_text() for t in figure.legends[0].get_texts()]
+    assert f"BC-GNJ {AS_TRAINED['unit_log_alpha>-3']}" in labels and "BC-GNJ" in labels
+    assert not any("by magnitude" in label for label in labels)  # its own criterion only, as for every method
+    plt.close(figure)

@@ -43,7 +43,7 @@ CHAPTERS: dict[str, tuple[str, ...]] = {
     "fairness": ("fair_search_dir",),
     "uncertainty": ("results_dir", "converged_dir"),
     "frontier": ("frontier_dir", "frontier_search_dir", "latency_path", "converged_dir", "study_sparsevd_dir",
-                 "sparsevd_schedule_dir"),
+                 "sparsevd_schedule_dir", "compression_dir"),
     "compression": ("compression_dir",),
     "compute": ("bench_dir", "results_dir"),
     "claims": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir", "frontier_dir",

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bayesprune.evaluate.scores import THRESHOLD_CRITERION
+from bayesprune.evaluate.scores import THRESHOLD_CRITERION, UNIT_THRESHOLD_CRITERION
 from bayesprune.compress.prune import own_criteria
 from bayesprune.config import RunConfig
+from bayesprune.model.group_nj import UNIT_THRESHOLD
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table
 from bayesprune.report.fairness import search_points, search_table
 from bayesprune.report.operating_point import RULES, choose_learning_rates
@@ -24,11 +25,13 @@ SCHEDULE_LABELS = {"none": "pruned once, no fine-tuning", "one-shot": "pruned on
                    "iterative": "pruned step by step, fine-tuned after each step"}
 TOLERANCES = (0.1, 0.5)  # points of test error above a method's dense error
 SERIES = ["dataset", "method", "criterion", "schedule"]
+AS_TRAINED = {THRESHOLD_CRITERION: "as trained (log alpha > 3)",  # a network that sets its own sparsity: one point
+              UNIT_THRESHOLD_CRITERION: f"as trained (units above log alpha {UNIT_THRESHOLD:g} removed)"}
 
 
 def _own(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows of each method's own criterion (BBB's SNR as defined; sparse VD's threshold row too)."""
-    own = [criterion in own_criteria(method)[:1] or criterion == THRESHOLD_CRITERION
+    """The rows of each method's own criterion (BBB's SNR as defined; the as-trained networks too)."""
+    own = [criterion in own_criteria(method)[:1] or criterion in AS_TRAINED
            for method, criterion in zip(frame["method"], frame["criterion"])]
     return frame[own]
 
@@ -86,11 +89,22 @@ def frontier_points(results_dir: Path) -> pd.DataFrame:
     return as_points(load_table(results_dir, "pruning"), at_chosen_rate(load_finetuned(results_dir)))
 
 
+def structured_points(results_dir: Path, architecture: str = "784-300-100-10") -> pd.DataFrame:
+    """`as_points` of a profile's BC-GNJ runs on one network (pruned once, no fine-tuning): whole units by log alpha,
+    single weights by magnitude and the network as trained; empty where none has run."""
+    if not any(Path(results_dir).glob("runs/*-bcgnj-*/manifest.json")):
+        return pd.DataFrame()
+    pruning = load_table(results_dir, "pruning")
+    pruning = pruning[pruning["method"] == "bcgnj"]
+    dense = pruning[pruning["fraction"] == 0].groupby("variant")["architecture"].first()
+    return as_points(pruning[pruning["variant"].isin(dense.index[dense == architecture])])
+
+
 def frontier_summary(points: pd.DataFrame) -> pd.DataFrame:
     """Mean and sd over seeds of test error and compression ratio per method, criterion, schedule and fraction
-    (sparse VD's threshold network as one point at its mean fraction)."""
+    (each as-trained network, sparse VD's or BC-GNJ's, as one point at its mean fraction)."""
     points = points.copy()
-    threshold = points["criterion"] == THRESHOLD_CRITERION
+    threshold = points["criterion"].isin(list(AS_TRAINED))
     points.loc[threshold, "fraction"] = points[threshold].groupby(SERIES)["fraction"].transform("mean").round(6)
     grouped = points.groupby([*SERIES, "fraction"])
     summary = grouped.agg(error=("error", "mean"), error_sd=("error", "std"), compression=("compression", "mean"),
@@ -112,7 +126,7 @@ def pareto_front(summary: pd.DataFrame) -> pd.DataFrame:
 def dense_errors(summary: pd.DataFrame) -> pd.Series:
     """Each dataset's and method's dense test error (%): its own criterion at fraction 0, pruned once."""
     dense = _own(summary)
-    dense = dense[(dense["schedule"] == "none") & (dense["fraction"] == 0.0) & (dense["criterion"] != THRESHOLD_CRITERION)]
+    dense = dense[(dense["schedule"] == "none") & (dense["fraction"] == 0.0) & ~dense["criterion"].isin(list(AS_TRAINED))]
     return dense.set_index(["dataset", "method"])["error"]
 
 
@@ -202,7 +216,7 @@ def errors_at_ratio(points: pd.DataFrame, ratio: float, default: str = "none") -
     achieved compression ratio at or above `ratio` and that ratio, at the fine-tuning schedule chosen on validation
     accuracy (`default` where the runs record no choice), NaN where a seed never reaches `ratio`."""
     own = _own(points)
-    own = own[own["criterion"] != THRESHOLD_CRITERION]
+    own = own[~own["criterion"].isin(list(AS_TRAINED))]
     schedules = chosen_schedules(points)
     rows = {}
     for (dataset, method, seed), run in own.groupby(["dataset", "method", "seed"], sort=False):
@@ -438,7 +452,7 @@ def study_network_points(converged_dir: Path, study_dir: Path) -> pd.DataFrame:
 def error_by_fraction(points: pd.DataFrame) -> pd.DataFrame:
     """Mean test error (%) of each method by its own criterion, pruned once, per fraction of weights removed."""
     own = _own(points)
-    own = own[(own["schedule"] == "none") & (own["criterion"] != THRESHOLD_CRITERION)]
+    own = own[(own["schedule"] == "none") & ~own["criterion"].isin(list(AS_TRAINED))]
     table = own.pivot_table(index="fraction", columns="method", values="error", aggfunc="mean")
     return table.rename(columns=method_label)
 

@@ -26,7 +26,7 @@ from bayesprune.model.bayes import GaussianPrior, ScaleMixturePrior
 from bayesprune.evaluate.diagnostics import LOG_MU_EDGES, LOG_SIGMA_EDGES
 from bayesprune.compress.prune import own_criteria
 from bayesprune.report.formatting import display_value
-from bayesprune.report.frontier import SCHEDULE_LABELS, THRESHOLD_CRITERION, pareto_front
+from bayesprune.report.frontier import AS_TRAINED, SCHEDULE_LABELS, pareto_front
 from bayesprune.report.reference import method_label
 from bayesprune.report.tables import method_order, summarise
 
@@ -500,8 +500,8 @@ WEIGHT_MAGNITUDES = {"bbb": "|mu|", "sparsevd": "|theta|"}  # what magnitude pru
 def frontier_figure(summary: pd.DataFrame, anchors: pd.DataFrame, limits: tuple[float, float] = (1.0, 20.0),
                     network: str = "LeNet-300-100", contrast: bool = False) -> Figure:
     """Test error against compression ratio, a panel per pruning schedule (and per group of methods where more
-    than fit one): each method's own criterion (mean over seeds, a band of +- 1 sd), sparse VD as trained as a
-    star, the published points in black and the Pareto front of all our points in grey; with `contrast`, only the
+    than fit one): each method's own criterion (mean over seeds, a band of +- 1 sd), each network as trained
+    (sparse VD's, BC-GNJ's) as a star, the published points in black and the Pareto front of all our points in grey; with `contrast`, only the
     methods with weight noise (BBB, sparse VD), each by its own criterion and dotted by its magnitude (|mu|,
     |theta|)."""
     schedules = [s for s in SCHEDULE_LABELS if s in set(summary["schedule"])]
@@ -509,7 +509,7 @@ def frontier_figure(summary: pd.DataFrame, anchors: pd.DataFrame, limits: tuple[
     if contrast:
         summary = summary[summary["method"].isin(list(WEIGHT_MAGNITUDES))]
     shown = [(m, c) for (m, c) in summary.groupby(["method", "criterion"], sort=False).groups
-             if contrast or c == THRESHOLD_CRITERION or c in own_criteria(m)[:1]]  # as frontier.best_ratios reads
+             if contrast or c in AS_TRAINED or c in own_criteria(m)[:1]]  # as frontier.best_ratios reads
     groups = in_groups(shown, MAX_SERIES - 1)  # the Pareto front is in every panel
     panels = [(schedule, group) for schedule in schedules for group in groups]
     names = [label.split(" (")[0] for label in anchors.index]
@@ -519,9 +519,9 @@ def frontier_figure(summary: pd.DataFrame, anchors: pd.DataFrame, limits: tuple[
         rows = summary[summary["schedule"] == schedule]
         for method, criterion in group:
             line = rows[(rows["method"] == method) & (rows["criterion"] == criterion)].sort_values("compression")
-            if criterion == THRESHOLD_CRITERION:
+            if criterion in AS_TRAINED:
                 ax.plot(line["compression"], line["error"], "*", markersize=13, color=method_color(method),
-                        markeredgecolor="black", label=f"{method_label(method)} as trained (log alpha > 3)")
+                        markeredgecolor="black", label=f"{method_label(method)} {AS_TRAINED[criterion]}")
                 continue
             own = criterion in own_criteria(method)[:1]
             ranked = WEIGHT_MAGNITUDES.get(method, criterion) if criterion == "magnitude" else criterion
