@@ -18,6 +18,7 @@ from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests,
 from bayesprune.report.fairness import search_points, search_table
 from bayesprune.report.operating_point import RULES, choose_learning_rates
 from bayesprune.report.reference import BLUNDELL_COMPRESSION, LENET_ANCHORS, SPARSE_VD_LAYER_SPARSITY, method_label
+from bayesprune.report.structured import dense_architectures, has_bcgnj
 from bayesprune.report.tables import method_order
 from bayesprune.report.verdicts import combine, difference, interval
 
@@ -92,12 +93,12 @@ def frontier_points(results_dir: Path) -> pd.DataFrame:
 def structured_points(results_dir: Path, architecture: str = "784-300-100-10") -> pd.DataFrame:
     """`as_points` of a profile's BC-GNJ runs on one network (pruned once, no fine-tuning): whole units by log alpha,
     single weights by magnitude and the network as trained; empty where none has run."""
-    if not any(Path(results_dir).glob("runs/*-bcgnj-*/manifest.json")):
+    if not has_bcgnj(results_dir):
         return pd.DataFrame()
     pruning = load_table(results_dir, "pruning")
     pruning = pruning[pruning["method"] == "bcgnj"]
-    dense = pruning[pruning["fraction"] == 0].groupby("variant")["architecture"].first()
-    return as_points(pruning[pruning["variant"].isin(dense.index[dense == architecture])])
+    variants = [variant for variant, dense in dense_architectures(pruning).items() if dense == architecture]
+    return as_points(pruning[pruning["variant"].isin(variants)])
 
 
 def frontier_summary(points: pd.DataFrame) -> pd.DataFrame:

@@ -501,9 +501,9 @@ def frontier_figure(summary: pd.DataFrame, anchors: pd.DataFrame, limits: tuple[
                     network: str = "LeNet-300-100", contrast: bool = False) -> Figure:
     """Test error against compression ratio, a panel per pruning schedule (and per group of methods where more
     than fit one): each method's own criterion (mean over seeds, a band of +- 1 sd), each network as trained
-    (sparse VD's, BC-GNJ's) as a star, the published points in black and the Pareto front of all our points in grey; with `contrast`, only the
-    methods with weight noise (BBB, sparse VD), each by its own criterion and dotted by its magnitude (|mu|,
-    |theta|)."""
+    (sparse VD's, BC-GNJ's) as a star, the published points in black and the Pareto front of all our points in
+    grey; with `contrast`, only the methods with weight noise (BBB, sparse VD), each by its own criterion and
+    dotted by its magnitude (|mu|, |theta|)."""
     schedules = [s for s in SCHEDULE_LABELS if s in set(summary["schedule"])]
     front = pareto_front(summary)
     if contrast:

@@ -26,10 +26,15 @@ def has_bcgnj(results_dir: Path) -> bool:
     return any(Path(results_dir).glob("runs/*-bcgnj-*/manifest.json"))
 
 
+def dense_architectures(pruning: pd.DataFrame) -> dict[str, str]:
+    """Each variant's dense architecture (784-300-100-10), from its unpruned rows."""
+    return pruning[pruning["fraction"] == 0].groupby("variant")["architecture"].first().to_dict()
+
+
 def networks(pruning: pd.DataFrame) -> dict[str, str]:
     """Each variant's network as readers know it: LeNet-300-100, else its dense architecture (784-500-500-10)."""
-    dense = pruning[pruning["fraction"] == 0].groupby("variant")["architecture"].first()
-    return {variant: NETWORK_NAMES.get(architecture, architecture) for variant, architecture in dense.items()}
+    return {variant: NETWORK_NAMES.get(architecture, architecture)
+            for variant, architecture in dense_architectures(pruning).items()}
 
 
 def structured_sweep(pruning: pd.DataFrame) -> pd.DataFrame:
