@@ -52,16 +52,20 @@ def profile_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
 NETWORKS = {"": "784-500-500-10", "-2x1200": "784-1200-1200-10"}  # bench model suffix -> the network it trains
 
 
+def _profiled_pairs(report: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(network, SGD model, BBB model) for each network whose SGD and BBB steps a bench report broke down by part."""
+    parts = report.get("step_parts", {})
+    return [(network, f"sgd{suffix}", f"bbb{suffix}") for suffix, network in NETWORKS.items()
+            if f"sgd{suffix}" in parts and f"bbb{suffix}" in parts]
+
+
 def step_parts_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
     """Milliseconds per step by kind of operation (bench `step_parts`), SGD beside BBB, per machine and network,
     with BBB's multiple of SGD per kind; the kinds by BBB's time, the largest first, and everything else last."""
     rows = []
     for report in reports:
-        parts = report.get("step_parts", {})
-        for suffix, network in NETWORKS.items():
-            sgd, bbb = parts.get(f"sgd{suffix}"), parts.get(f"bbb{suffix}")
-            if sgd is None or bbb is None:
-                continue
+        for network, sgd_model, bbb_model in _profiled_pairs(report):
+            sgd, bbb = report["step_parts"][sgd_model], report["step_parts"][bbb_model]
             rest = "everything else"  # last; the kinds before it by BBB's time, the largest first
             for part in sorted(bbb, key=lambda p: (p == rest, -bbb[p])):
                 rows.append({"machine": report["machine"], "network": network, "part": part, "SGD, ms": sgd[part],
@@ -76,9 +80,8 @@ def kernel_floor_reading(reports: list[dict[str, Any]]) -> str:
     sentences = []
     for report in reports:
         parts, models = report.get("step_parts", {}), report.get("models", {})
-        for suffix, network in NETWORKS.items():
-            sgd, bbb = f"sgd{suffix}", f"bbb{suffix}"
-            if not (sgd in parts and bbb in parts and sgd in models and bbb in models):
+        for network, sgd, bbb in _profiled_pairs(report):
+            if not (sgd in models and bbb in models):
                 continue
             ratio = models[bbb]["step_ms"] / models[sgd]["step_ms"]
             share = parts[bbb]["sampling kernel"] / sum(parts[bbb].values())
