@@ -19,7 +19,7 @@ ACTIONLINT := $(VENV)/actionlint/package/node.cjs
 
 BENCH_NAME ?= $(shell $(PY) -c "from bayesprune.host import machine_slug; print(machine_slug())")
 
-.PHONY: setup data test test-slow run book book-check report pdf publish bench reliability-record notebooks clean
+.PHONY: setup data test test-slow run book book-check report pdf publish bench latency reliability-record notebooks clean
 
 setup: $(VENV)/.installed $(MATHJAX) $(ACTIONLINT)
 
@@ -69,6 +69,10 @@ publish: book
 bench: setup data
 	$(VENV)/bin/pip install -q -e '.[bench]'
 	$(BP) bench --json results/bench/$(BENCH_NAME).json
+
+# BC-GNJ's networks as trained, timed against dense and CSR on this CPU: the compression chapter's latency table.
+latency: setup
+	$(BP) latency --runs results/bayesian-compression --csv results/bayesian-compression/latency.csv
 
 # The smoke report's output is kept in book/report-smoke.log for tests/test_report_output.py.
 test: setup data

@@ -60,3 +60,37 @@ def test_the_compact_network_computes_what_the_pruned_one_does_with_fewer_units(
     widths = narrower([784, 500, 500, 10], 0.1)
     kept = sum(a * b for a, b in zip(widths, widths[1:])) / (784 * 500 + 500 * 500 + 500 * 10)
     assert widths[0] == 784 and widths[-1] == 10 and abs(kept - 0.1) < 0.005
+
+
+def test_each_bcgnj_run_as_trained_is_timed_against_its_dense_network_and_csr_with_as_many_weights(tmp_path):
+    import pandas as pd
+
+    from bayesprune.cli import main
+    from bayesprune.config import RunConfig
+    from bayesprune.pipeline.manifest import write_manifest
+    from bayesprune.pipeline.run_paths import run_id
+    from bayesprune.performance.compression import architecture_latency, unit_pruned_latency, weight_count
+
+    kept = {1: "300-60-20-10", 2: "280-50-30-10"}
+    for seed, architecture in kept.items():
+        cfg = RunConfig(method="bcgnj", seed=seed, variant="lenet", hidden=(300, 100))
+        run = tmp_path / "runs" / run_id(cfg)
+        run.mkdir(parents=True)
+        keys = {"dataset": "mnist", "method": "bcgnj", "seed": seed, "variant": "lenet"}
+        pd.DataFrame([{**keys, "protocol": "corrected", "criterion": "unit_log_alpha", "fraction": 0.0,
+                       "architecture": "784-300-100-10"}]).to_csv(run / "pruning.csv", index=False)
+        pd.DataFrame([{**keys, "protocol": protocol, "threshold": -3.0, "architecture": architecture if protocol ==
+                       "corrected" else "784-300-100-10"} for protocol in ("corrected", "study")]).to_csv(run / "precision.csv", index=False)
+        write_manifest({"config": cfg.to_dict(), "run": run_id(cfg)}, run)
+    rows = unit_pruned_latency(tmp_path, batches=(1, 4), repeats=2)
+    assert [(row["seed"], row["batch"]) for row in rows] == [(1, 1), (1, 4), (2, 1), (2, 4)]  # corrected runs only
+    for row in rows:
+        sizes = [int(units) for units in kept[row["seed"]].split("-")]
+        assert row["network"] == "784-300-100-10" and row["units_architecture"] == kept[row["seed"]]
+        assert row["sparsity"] == pytest.approx(1 - weight_count(sizes) / weight_count([784, 300, 100, 10]))
+        assert min(row["dense_ms"], row["csr_ms"], row["units_ms"]) > 0
+    with pytest.raises(ValueError, match="cannot be 784-400-100-10"):
+        architecture_latency([784, 300, 100, 10], [784, 400, 100, 10])
+    assert main(["latency", "--runs", str(tmp_path), "--repeats", "2", "--csv", str(tmp_path / "latency.csv")]) == 0
+    written = pd.read_csv(tmp_path / "latency.csv")
+    assert len(written) == 4 and {"machine", "threads", "units_ms", "csr_ms"} <= set(written)

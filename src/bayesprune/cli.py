@@ -78,6 +78,8 @@ def _parser() -> argparse.ArgumentParser:
     latency = commands.add_parser("latency", help="time dense, CSR and unit-pruned inference of an MLP on this CPU, per sparsity")
     latency.add_argument("--hidden", nargs="+", type=int, default=[300, 100], help="hidden widths (784-...-10)")
     latency.add_argument("--repeats", type=int, default=50, help="timed forward passes per point (median kept)")
+    latency.add_argument("--runs", type=Path, default=None,
+                         help="instead of a sparsity grid, time each BC-GNJ run's network as trained in this results folder")
     latency.add_argument("--csv", type=Path, default=None, help="also write the table here")
 
     timing = commands.add_parser("time-training", help="train a profile's grid side by side and time it (no notebooks, no pruning)")
@@ -145,21 +147,23 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _latency(args: argparse.Namespace) -> int:
-    """Time dense, CSR and unit-pruned (smaller dense) inference per sparsity and batch size; print (and optionally
-    save) the table."""
+    """Time dense, CSR and unit-pruned (smaller dense) inference per batch size, per sparsity or per BC-GNJ run as
+    trained; print (and optionally save) the table."""
     import pandas as pd
     import torch
 
     from bayesprune.host import cpu_name
     from bayesprune.model.models import CLASSES, INPUT_SIZE
-    from bayesprune.performance.compression import latency_rows
+    from bayesprune.performance.compression import latency_rows, unit_pruned_latency
 
     if args.repeats < 1 or not args.hidden or min(args.hidden) < 1:
         raise ValueError("--repeats and every --hidden width must be >= 1")
-    sizes = (INPUT_SIZE, *args.hidden, CLASSES)
-    rows = latency_rows(sizes, repeats=args.repeats)
-    table = pd.DataFrame([{"network": "-".join(map(str, sizes)), "machine": cpu_name(), "threads": torch.get_num_threads(),
-                           **row} for row in rows])
+    if args.runs is not None:
+        rows = unit_pruned_latency(args.runs, repeats=args.repeats)
+    else:
+        sizes = (INPUT_SIZE, *args.hidden, CLASSES)
+        rows = [{"network": "-".join(map(str, sizes)), **row} for row in latency_rows(sizes, repeats=args.repeats)]
+    table = pd.DataFrame([{"machine": cpu_name(), "threads": torch.get_num_threads(), **row} for row in rows])
     print(table.drop(columns=["machine"]).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.csv:
         from bayesprune.pipeline.results import write_text_atomic

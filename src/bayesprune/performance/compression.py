@@ -7,11 +7,14 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from bayesprune.model.activation import forward
+from bayesprune.pipeline.results import dense_architectures, load_table
 
 
 def to_csr(weight: Tensor) -> Tensor:
@@ -62,12 +65,16 @@ def compact(weights: Sequence[Tensor], biases: Sequence[Tensor]) -> tuple[list[T
     return weights, biases, inputs
 
 
+def weight_count(sizes: Sequence[int]) -> int:
+    """The weights of an MLP of these layer sizes (biases not counted)."""
+    return sum(a * b for a, b in zip(sizes, sizes[1:]))
+
+
 def narrower(sizes: Sequence[int], share: float) -> list[int]:
     """Layer sizes whose hidden widths are scaled by one factor so that the network keeps about `share` of the
     weights (inputs and outputs unchanged): the dense network unit removal would leave at that share."""
     def count(factor: float) -> float:
-        widths = [sizes[0], *[max(1, round(h * factor)) for h in sizes[1:-1]], sizes[-1]]
-        return sum(a * b for a, b in zip(widths, widths[1:]))
+        return weight_count([sizes[0], *[max(1, round(h * factor)) for h in sizes[1:-1]], sizes[-1]])
     total, low, high = count(1.0), 0.0, 1.0
     for _ in range(50):
         middle = (low + high) / 2
@@ -75,26 +82,53 @@ def narrower(sizes: Sequence[int], share: float) -> list[int]:
     return [sizes[0], *[max(1, round(h * high)) for h in sizes[1:-1]], sizes[-1]]
 
 
+def _weights(sizes: Sequence[int], generator: torch.Generator) -> list[Tensor]:
+    """Random weight matrices of an MLP of these layer sizes."""
+    return [torch.randn(n_out, n_in, generator=generator) for n_in, n_out in zip(sizes, sizes[1:])]
+
+
+def _compared(dense: Sequence[Tensor], dense_ms: float, sparsity: float, widths: Sequence[int], batch: int,
+              repeats: int, generator: torch.Generator) -> dict[str, float | str]:
+    """One batch size and sparsity: the dense network's time, the CSR network with that share of its weights
+    removed at random, and the smaller dense network of these layer sizes (milliseconds)."""
+    masked = [w * (torch.rand(w.shape, generator=generator) >= sparsity) for w in dense]
+    zeros = [torch.zeros(w.shape[0]) for w in dense]
+    units = _weights(widths, generator)
+    return {"batch": batch, "sparsity": sparsity, "dense_ms": dense_ms,
+            "csr_ms": 1e3 * inference_seconds(masked, zeros, batch, repeats, sparse=True),
+            "units_ms": 1e3 * inference_seconds(units, [torch.zeros(b) for b in widths[1:]], batch, repeats),
+            "units_architecture": "-".join(map(str, widths))}
+
+
 def latency_rows(sizes: Sequence[int], batches: Sequence[int] = (1, 100), sparsities: Sequence[float] = SPARSITIES,
-                 repeats: int = 20, seed: int = 0) -> list[dict[str, float]]:
+                 repeats: int = 20, seed: int = 0) -> list[dict[str, float | str]]:
     """Median CPU milliseconds of one forward pass of an MLP of these layer sizes, per batch size: dense, with CSR
     weight matrices at each sparsity (random weights, random masks), and as the smaller dense network with the same
     share of weights that removing whole hidden units leaves (`narrower`)."""
     generator = torch.Generator().manual_seed(seed)
-    dense = [torch.randn(n_out, n_in, generator=generator) for n_in, n_out in zip(sizes, sizes[1:])]
-    biases = [torch.zeros(n_out) for n_out in sizes[1:]]
-    masked = {s: [w * (torch.rand(w.shape, generator=generator) >= s) for w in dense] for s in sparsities}
-    smaller = {s: narrower(sizes, 1.0 - s) for s in sparsities}
+    dense = _weights(sizes, generator)
     rows = []
     for batch in batches:
-        dense_ms = 1e3 * inference_seconds(dense, biases, batch, repeats)
-        for sparsity, weights in masked.items():
-            widths = smaller[sparsity]
-            units = [torch.randn(b, a, generator=generator) for a, b in zip(widths, widths[1:])]
-            rows.append({"batch": batch, "sparsity": sparsity, "dense_ms": dense_ms,
-                         "csr_ms": 1e3 * inference_seconds(weights, biases, batch, repeats, sparse=True),
-                         "units_ms": 1e3 * inference_seconds(units, [torch.zeros(b) for b in widths[1:]], batch, repeats),
-                         "units_architecture": "-".join(map(str, widths))})
+        dense_ms = 1e3 * inference_seconds(dense, [torch.zeros(w.shape[0]) for w in dense], batch, repeats)
+        rows += [_compared(dense, dense_ms, sparsity, narrower(sizes, 1.0 - sparsity), batch, repeats, generator)
+                 for sparsity in sparsities]
+    return rows
+
+
+def architecture_latency(sizes: Sequence[int], kept: Sequence[int], batches: Sequence[int] = (1, 100),
+                         repeats: int = 50, seed: int = 0) -> list[dict[str, float | str]]:
+    """Median CPU milliseconds of one forward pass per batch size of a dense MLP (`sizes`), of the smaller dense
+    network that unit pruning left (`kept`, inputs first), and of the dense one in CSR holding as many weights as
+    the smaller network, scattered at random: what removing units buys against removing single weights."""
+    if len(kept) != len(sizes) or any(k > s or k < 1 for k, s in zip(kept, sizes)):
+        raise ValueError(f"a network pruned from {'-'.join(map(str, sizes))} cannot be {'-'.join(map(str, kept))}")
+    generator = torch.Generator().manual_seed(seed)
+    dense = _weights(sizes, generator)
+    sparsity = 1.0 - weight_count(kept) / weight_count(sizes)
+    rows = []
+    for batch in batches:
+        dense_ms = 1e3 * inference_seconds(dense, [torch.zeros(w.shape[0]) for w in dense], batch, repeats)
+        rows.append(_compared(dense, dense_ms, sparsity, kept, batch, repeats, generator))
     return rows
 
 
@@ -104,3 +138,20 @@ def crossover_sparsity(sizes: Sequence[int], batch: int, sparsities: Sequence[fl
     one at this batch size; nan if it never does."""
     rows = latency_rows(sizes, (batch,), sparsities, repeats, seed)
     return next((row["sparsity"] for row in rows if row["csr_ms"] < row["dense_ms"]), float("nan"))
+
+
+def unit_pruned_latency(results_dir: Path, batches: Sequence[int] = (1, 100), repeats: int = 50) -> list[dict[str, Any]]:
+    """Every BC-GNJ run of a profile (corrected protocol), its network as trained (units above the threshold
+    removed) timed per batch size against its dense network and against CSR holding as many weights: a row per run,
+    threshold and batch."""
+    pruning, precision = load_table(results_dir, "pruning"), load_table(results_dir, "precision")
+    dense = dense_architectures(pruning[pruning["method"] == "bcgnj"])
+    runs = precision[(precision["method"] == "bcgnj") & (precision["protocol"] == "corrected")]
+    if runs.empty:
+        raise FileNotFoundError(f"no BC-GNJ run with a precision table under {results_dir}")
+    rows = []
+    for run in runs.itertuples():
+        sizes, kept = ([int(units) for units in name.split("-")] for name in (dense[run.variant], run.architecture))
+        rows += [{"dataset": run.dataset, "variant": run.variant, "seed": run.seed, "threshold": run.threshold,
+                  "network": dense[run.variant], **row} for row in architecture_latency(sizes, kept, batches, repeats)]
+    return rows

@@ -65,6 +65,11 @@ def load_table(results_dir: Path, name: str) -> pd.DataFrame:
     return table
 
 
+def dense_architectures(pruning: pd.DataFrame) -> dict[str, str]:
+    """Each variant's dense architecture (784-300-100-10), from its unpruned rows."""
+    return pruning[pruning["fraction"] == 0].groupby("variant")["architecture"].first().to_dict()
+
+
 def load_manifests(results_dir: Path) -> list[dict[str, Any]]:
     """Every finished run's manifest, each checked against the files it lists."""
     return [read_manifest(run_dir) for run_dir in finished_runs(results_dir)]

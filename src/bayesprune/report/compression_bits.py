@@ -1,6 +1,6 @@
 """BC-GNJ's compression in the paper's terms: per network, the units left, the bits per layer its posterior
 allows, the compression after pruning and after precision reduction, and the test error at full and at reduced
-precision, mean and sd over seeds."""
+precision, mean and sd over seeds; and what the smaller network saves at inference."""
 
 from __future__ import annotations
 
@@ -43,3 +43,19 @@ def published_compression() -> pd.DataFrame:
     frame = pd.DataFrame(BAYESIAN_COMPRESSION_README, columns=["published", "error (%)", "compression after pruning",
                                                                "after precision reduction"])
     return frame.assign(network="LeNet-5-Caffe").set_index(["network", "published"])
+
+
+def latency_summary(latency: pd.DataFrame, names: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per dataset, network (`names`: variant -> network) and batch size: the mean architecture as trained, the
+    share of weights it keeps, the median over seeds of the milliseconds per forward pass of the dense network, of
+    CSR holding as many weights and of the smaller dense network, and how many times faster that one runs than
+    each."""
+    rows = []
+    for (dataset, variant, batch), group in latency.groupby(["dataset", "variant", "batch"], sort=False, dropna=False):
+        dense, csr, units = (group[c].median() for c in ("dense_ms", "csr_ms", "units_ms"))
+        rows.append({"dataset": dataset, "network": (names or {}).get(variant, variant), "batch": batch,
+                     "units left": mean_architecture(group["units_architecture"]),
+                     "weights kept (%)": 100 * (1 - group["sparsity"].mean()), "seeds": group["seed"].nunique(),
+                     "dense (ms)": dense, "CSR, same weights (ms)": csr, "units removed (ms)": units,
+                     "faster than dense": dense / units, "faster than CSR": csr / units})
+    return pd.DataFrame(rows).set_index(["dataset", "network", "batch"])

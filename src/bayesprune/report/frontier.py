@@ -14,11 +14,11 @@ from bayesprune.evaluate.scores import THRESHOLD_CRITERION, UNIT_THRESHOLD_CRITE
 from bayesprune.compress.prune import own_criteria
 from bayesprune.config import RunConfig
 from bayesprune.model.group_nj import UNIT_THRESHOLD
-from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table
+from bayesprune.pipeline.results import RUN_KEYS, dense_architectures, finished_runs, load_manifests, load_table
 from bayesprune.report.fairness import search_points, search_table
 from bayesprune.report.operating_point import RULES, choose_learning_rates
 from bayesprune.report.reference import BLUNDELL_COMPRESSION, LENET_ANCHORS, SPARSE_VD_LAYER_SPARSITY, method_label
-from bayesprune.report.structured import dense_architectures, has_bcgnj
+from bayesprune.report.structured import has_bcgnj
 from bayesprune.report.tables import method_order
 from bayesprune.report.verdicts import combine, difference, interval
 

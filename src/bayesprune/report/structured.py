@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from bayesprune.evaluate.scores import UNIT_THRESHOLD_CRITERION
+from bayesprune.pipeline.results import dense_architectures
 from bayesprune.report.formatting import DATASET_LABELS
 from bayesprune.report.tables import mean_architecture
 from bayesprune.report.verdicts import NOT_TESTED, combine, interval
@@ -24,11 +25,6 @@ CRITERION_NAMES = {UNIT_THRESHOLD_CRITERION: "as trained (units above the thresh
 def has_bcgnj(results_dir: Path) -> bool:
     """Whether a profile has a finished BC-GNJ run."""
     return any(Path(results_dir).glob("runs/*-bcgnj-*/manifest.json"))
-
-
-def dense_architectures(pruning: pd.DataFrame) -> dict[str, str]:
-    """Each variant's dense architecture (784-300-100-10), from its unpruned rows."""
-    return pruning[pruning["fraction"] == 0].groupby("variant")["architecture"].first().to_dict()
 
 
 def networks(pruning: pd.DataFrame) -> dict[str, str]:
