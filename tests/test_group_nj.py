@@ -99,7 +99,7 @@ def test_bcgnj_trains_prunes_by_its_units_and_reports_its_precision(real_data_ro
     assert own_criteria("bcgnj") == ("unit_log_alpha",)
     model = result.model
     pruned = global_prune(__import__("copy").deepcopy(model), 0.5, "unit_log_alpha")
-    assert pruned == pytest.approx(0.5, abs=1e-3)
+    assert pruned >= 0.5 - 1e-3  # and above: the units left without outgoing weights lose their incoming ones
     x, y = scored_split(cfg, real_data_root, "cpu")
     rows = pruning_sweep(model, x, y, [0.0, 0.9])
     assert {r["criterion"] for r in rows} == {"unit_log_alpha", "magnitude", UNIT_THRESHOLD_CRITERION}

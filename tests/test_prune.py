@@ -181,3 +181,21 @@ def test_unit_criteria_remove_whole_input_units_first_the_weakest_first():
     assert structured_criteria(bbb) == ("unit_snr",)
     global_prune(bbb, 4 / (6 * 4 + 4 * 2), "unit_snr")
     assert (bbb.layers[0].weight_mu[:, 3] == 0).all() and int((bbb.layers[0].weight_mu == 0).sum()) == 4
+
+
+def test_a_unit_criterion_removes_a_unit_left_without_outgoing_weights_with_its_incoming_ones_down_the_layers():
+    torch.manual_seed(0)
+    mlp = MLP([6, 5, 4, 2])
+    (first, _), (middle, _), (last, _) = [(m, m.weight) for m, _ in prunable(mlp)]
+    with torch.no_grad():
+        last.weight[:, 3] *= 1e-3  # hidden unit 3 of layer 2: the weakest, removed by its outgoing weights
+        middle.weight[:3, 0] = 0  # hidden unit 0 of layer 1 feeds only unit 3 of layer 2
+    x = torch.randn(16, 6)
+    expected = copy.deepcopy(mlp)
+    with torch.no_grad():
+        [m for m, _ in prunable(expected)][-1].weight[:, 3] = 0  # the unit removed by its outgoing weights alone
+    achieved = global_prune(mlp, 2 / 58, "unit_norm")
+    assert (last.weight[:, 3] == 0).all() and (middle.weight[3] == 0).all()  # its incoming weights went with it
+    assert (middle.weight[:, 0] == 0).all() and (first.weight[0] == 0).all()  # and so did unit 0 below it
+    assert achieved == pytest.approx((2 + 3 + 5 + 6) / 58)
+    assert torch.equal(mlp.eval()(x), expected.eval()(x))  # the network computes what it computed

@@ -16,8 +16,8 @@ def _pruning() -> pd.DataFrame:
     """Two seeds of BC-GNJ on LeNet-300-100: as trained, and at 0 and 90 % by units and by weights."""
     rows = []
     for seed, shift in ((1, 0.0), (2, 0.02)):
-        rows.append(dict(seed=seed, criterion=UNIT_THRESHOLD_CRITERION, fraction=0.6, accuracy_mean=0.98 - shift,
-                         compression=2.5, architecture=f"{300 + 10 * seed}-90-30-10"))
+        rows.append(dict(seed=seed, criterion=UNIT_THRESHOLD_CRITERION, fraction=0.6 + shift, accuracy_mean=0.98 - shift,
+                         compression=2.5, architecture=f"{300 + 10 * seed}-90-30-10"))  # each seed its own share
         for criterion, architecture, pruned in (("unit_log_alpha", "200-50-20-10", 0.97),
                                                 ("magnitude", "700-300-100-10", 0.95)):
             rows.append(dict(seed=seed, criterion=criterion, fraction=0.0, accuracy_mean=0.985 - shift,
@@ -38,6 +38,7 @@ def test_the_sweep_names_the_network_averages_seeds_and_keeps_only_bcgnj_criteri
     trained = sweep.iloc[0]
     assert trained["test error (%)"] == pytest.approx(3.0) and trained["sd"] == pytest.approx(2 ** 0.5)
     assert trained["architecture left"] == "315-90-30-10" and trained["seeds"] == 2
+    assert trained["weights removed (%)"] == pytest.approx(61.0)  # one row for both seeds, at their mean share
     units = sweep.loc[("mnist", "LeNet-300-100", "whole units, by log alpha")]
     assert list(units["weights removed (%)"]) == [0.0, 90.0] and units["architecture left"].iloc[-1] == "200-50-20-10"
 

@@ -29,6 +29,8 @@ STRUCTURED = {"mlp": ("unit_norm",), "bbb": ("unit_snr",)}
 # BBB's SNR, as defined and as the study's code computed it; sparse VD's learned dropout rate (highest removed first);
 # BC-GNJ's dropout rate of each weight's input unit (whole units removed first, the noisiest first)
 OWN_CRITERIA = {"bbb": ("snr", "snr_rho"), "sparsevd": ("log_alpha",), "bcgnj": ("unit_log_alpha",)}
+# Criteria that remove whole input units: pruning by them ends with the unit-removal step (`remove_dead_units`)
+UNIT_CRITERIA = ("unit_norm", "unit_snr", "unit_log_alpha")
 
 
 class LowestScore(prune.BasePruningMethod):
@@ -167,12 +169,29 @@ def global_prune(model: nn.Module, fraction: float, criterion: str, include_bias
     _validate_criterion(model, criterion)
     pairs = prunable(model, include_bias)
     removed = masked_share(pairs)
+    if fraction < removed and criterion in UNIT_CRITERIA:
+        return sparsity(model, include_bias)  # an earlier step's unit removal already went past this fraction
     if fraction < removed:
         raise ValueError(f"cannot prune to {fraction}: earlier pruning already removed {removed:.4f} of the entries")
     scores = {(m, n): score(m, n, criterion) for m, n in pairs}
     amount = (fraction - removed) / (1 - removed)  # torch ranks only the entries still in
     prune.global_unstructured(pairs, pruning_method=LowestScore, importance_scores=scores, amount=amount)
+    if criterion in UNIT_CRITERIA:
+        remove_dead_units(model)
     return sparsity(model, include_bias)
+
+
+def remove_dead_units(model: nn.Module) -> None:
+    """The unit-removal step of structured pruning: a hidden unit whose outgoing weights are all pruned loses its
+    incoming weights too, from the top layer down (that can leave a unit below without outgoing weights). The
+    network computes what it computed; the weights it counts are those of the smaller network it now is."""
+    matrices = prunable(model)
+    for (lower, name), (upper, upper_name) in zip(matrices[-2::-1], matrices[:0:-1]):
+        dead = (getattr(upper, upper_name) == 0).all(dim=0)
+        if dead.any():
+            mask = torch.ones_like(getattr(lower, name))
+            mask[dead] = 0
+            prune.custom_from_mask(lower, name, mask)
 
 
 def magnitude_prune(model: nn.Module, fraction: float, include_bias: bool = False) -> float:

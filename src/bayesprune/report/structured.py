@@ -41,7 +41,8 @@ def structured_sweep(pruning: pd.DataFrame) -> pd.DataFrame:
     rows = rows[rows["criterion"].isin(CRITERION_NAMES)]
     rows["network"] = rows["variant"].map(networks(rows))
     rows["error"] = 100 * (1 - rows["accuracy_mean"])
-    rows["fraction"] = rows["fraction"].round(4)
+    # as trained, each seed removes its own share of the weights: one row for all of them
+    rows["fraction"] = rows["fraction"].round(4).where(rows["criterion"] != UNIT_THRESHOLD_CRITERION, -1.0)
     table = []
     for (dataset, network, criterion, fraction), group in rows.groupby(["dataset", "network", "criterion", "fraction"]):
         table.append({"dataset": dataset, "network": network, "pruned by": CRITERION_NAMES[criterion],
