@@ -24,7 +24,7 @@ FRACTIONS = (0.0, 0.5, 0.9, 0.95, 0.98)
 def _pruning(errors: dict[str, tuple[float, ...]], seeds: tuple[int, ...] = (1, 2)) -> pd.DataFrame:
     """A pruning table: per method, test error (%) at each fraction, its own criterion, the same for every seed
     but for a 0.2-point spread between seeds."""
-    criterion = {"bbb": "snr", "sparsevd": "log_alpha"}
+    criterion = {"bbb": "snr", "sparsevd": "log_alpha", "bcgnj": "unit_log_alpha"}
     rows = []
     for method, values in errors.items():
         for seed in seeds:
@@ -71,6 +71,10 @@ def test_the_verdict_compares_bbb_with_the_best_non_bayesian_method_at_the_same_
     assert verdict == "does not hold" and "BBB minus SGD 0.60 [" in ours and "chosen on validation" in ours
     assert compression_verdict(as_points(_pruning({"bbb": (2.2,) * 5})))[1] == "not tested"
     assert "68x" not in compression_verdict(as_points(pruning))[0]  # no network reaches 68x: judged at 12x alone
+    group_prior = _pruning({"sgd": (2.0, 2.05, 2.3, 4.0, 9.0), "bbb": (2.2, 2.2, 2.25, 2.6, 2.8),
+                            "bcgnj": (2.0, 2.0, 2.0, 2.1, 2.2)}, seeds=three)
+    ours, verdict = compression_verdict(as_points(group_prior), ratios=(12.0,))
+    assert verdict == "holds" and "without a posterior SGD" in ours  # BC-GNJ has a posterior: not BBB's rival
 
 
 def test_the_compression_verdict_knows_its_noise_and_says_when_it_rests_on_one_seed():

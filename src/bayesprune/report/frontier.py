@@ -200,7 +200,7 @@ def _series_label(row: pd.Series) -> str:
     return f"{method_label(row['method'])}, {SCHEDULE_LABELS[row['schedule']]}"
 
 
-BAYESIAN_LABELS = ("BBB", "Sparse VD")  # every other method was trained without a posterior
+BAYESIAN_LABELS = ("BBB", "Sparse VD", "BC-GNJ")  # every other method was trained without a posterior
 
 
 def chosen_schedules(points: pd.DataFrame) -> dict[tuple[str, str], str]:
