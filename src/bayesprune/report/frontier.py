@@ -437,8 +437,8 @@ def schedule_reading(points: pd.DataFrame) -> str:
     sd = table.loc["std"]
     seeds = sum(index.startswith("seed ") for index in table.index)
     text = (f"On its authors' schedule ({seeds} seed{'s' if seeds > 1 else ''}), Sparse VD as trained removes "
-            f"{ours['removed %']:.1f} % of the weights: {ours[WEIGHTS_RATIO]:.0f}x ± {sd[WEIGHTS_RATIO]:.0f} counted "
-            f"as Molchanov et al. count (nonzero weights, biases aside; {ours['compression']:.0f}x ± "
+            f"{ours['removed %']:.1f} % of the weights: {ours[WEIGHTS_RATIO]:.0f}x ± {sd[WEIGHTS_RATIO]:.0f} by "
+            f"Molchanov et al.'s count (weights over nonzero weights; {ours['compression']:.0f}x ± "
             f"{sd['compression']:.0f} over all parameters, the frontier's count), at {ours['error']:.2f} ± "
             f"{sd['error']:.2f} % test error, against their {published[WEIGHTS_RATIO]:.0f}x at {published['error']:.2f} %.")
     layers = [c for c in table.columns if c.startswith("layer ")]
