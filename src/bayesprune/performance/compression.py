@@ -92,12 +92,15 @@ def _compared(dense: Sequence[Tensor], dense_ms: float, sparsity: float, widths:
     """One batch size and sparsity: the dense network's time, the CSR network with that share of its weights
     removed at random, and the smaller dense network of these layer sizes (milliseconds)."""
     masked = [w * (torch.rand(w.shape, generator=generator) >= sparsity) for w in dense]
-    zeros = [torch.zeros(w.shape[0]) for w in dense]
     units = _weights(widths, generator)
     return {"batch": batch, "sparsity": sparsity, "dense_ms": dense_ms,
-            "csr_ms": 1e3 * inference_seconds(masked, zeros, batch, repeats, sparse=True),
-            "units_ms": 1e3 * inference_seconds(units, [torch.zeros(b) for b in widths[1:]], batch, repeats),
+            "csr_ms": _milliseconds(masked, batch, repeats, sparse=True), "units_ms": _milliseconds(units, batch, repeats),
             "units_architecture": "-".join(map(str, widths))}
+
+
+def _milliseconds(weights: Sequence[Tensor], batch: int, repeats: int, sparse: bool = False) -> float:
+    """`inference_seconds` of these weight matrices with zero biases, in milliseconds."""
+    return 1e3 * inference_seconds(weights, [torch.zeros(w.shape[0]) for w in weights], batch, repeats, sparse)
 
 
 def latency_rows(sizes: Sequence[int], batches: Sequence[int] = (1, 100), sparsities: Sequence[float] = SPARSITIES,
@@ -109,7 +112,7 @@ def latency_rows(sizes: Sequence[int], batches: Sequence[int] = (1, 100), sparsi
     dense = _weights(sizes, generator)
     rows = []
     for batch in batches:
-        dense_ms = 1e3 * inference_seconds(dense, [torch.zeros(w.shape[0]) for w in dense], batch, repeats)
+        dense_ms = _milliseconds(dense, batch, repeats)
         rows += [_compared(dense, dense_ms, sparsity, narrower(sizes, 1.0 - sparsity), batch, repeats, generator)
                  for sparsity in sparsities]
     return rows
@@ -127,7 +130,7 @@ def architecture_latency(sizes: Sequence[int], kept: Sequence[int], batches: Seq
     sparsity = 1.0 - weight_count(kept) / weight_count(sizes)
     rows = []
     for batch in batches:
-        dense_ms = 1e3 * inference_seconds(dense, [torch.zeros(w.shape[0]) for w in dense], batch, repeats)
+        dense_ms = _milliseconds(dense, batch, repeats)
         rows.append(_compared(dense, dense_ms, sparsity, kept, batch, repeats, generator))
     return rows
 
