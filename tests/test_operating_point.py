@@ -97,6 +97,32 @@ def test_table2_in_words_gives_both_rises_and_the_validation_optimum(tmp_path):
     assert "2.00 % → 2.50 % → 3.00 %" in text and "a rise of 0.50 and 1.00 points" in text
     assert "1.24 % → 1.29 % → 1.39 % (+0.05 and +0.15)" in text
     assert "lowest at epoch 2 of 3, where the unpruned test error was 1.50 %" in text
+    assert "0.50 (one seed) points of error above the optimum's: training on past the optimum" in text
+    assert "raises the error" in text
+
+
+@pytest.mark.parametrize(("last_errors", "said"), [
+    ((2.0, 2.1, 2.2), "raises the error rather than lowering it"),
+    ((1.2, 1.9, 2.4), "not clearly different from no change"),
+    ((1.0, 1.1, 1.2), "lowered the error, so more epochs may narrow the gap"),
+])
+def test_table2_in_words_judges_the_epochs_after_the_optimum_over_seeds(tmp_path, last_errors, said):
+    from bayesprune.config import RunConfig
+    from bayesprune.pipeline.manifest import write_manifest
+    from bayesprune.report.operating_point import table2_reading
+
+    for seed, last in zip((1, 2, 3), last_errors):  # every seed's optimum (epoch 2) at 1.50 % error
+        run = tmp_path / "runs" / f"mnist-bbb-corrected-s{seed}"
+        run.mkdir(parents=True)
+        keys = {"dataset": "mnist", "method": "bbb", "seed": seed, "protocol": "corrected", "variant": ""}
+        pd.DataFrame([{**keys, "criterion": "snr", "fraction": f, "achieved_sparsity": f, "accuracy_mean": 0.98,
+                       "accuracy_ensemble": 0.98} for f in (0.0, 0.95, 0.98)]).to_csv(run / "pruning.csv", index=False)
+        pd.DataFrame([{**keys, "epoch": e, "val_nll": nll, "test_acc": acc} for e, nll, acc in
+                      ((3, 0.2, 1 - last / 100), (1, 0.3, 0.95), (2, 0.1, 0.985))]).to_csv(run / "history.csv", index=False)
+        write_manifest({"config": RunConfig(method="bbb", seed=seed).to_dict()}, run)
+    text = table2_reading(tmp_path)
+    assert "lowest at epoch 2, 2, 2 of 3" in text
+    assert said in text
 
 
 def test_the_frontier_trains_its_baselines_at_the_points_its_search_chose_by_the_pruned_rule():
