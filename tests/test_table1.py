@@ -79,3 +79,20 @@ def test_blundell_table1_trains_each_model_at_the_point_its_search_chose():
         assert trained[model]["lr"] == point["lr"], model
         if model.startswith("BBB"):
             assert trained[model]["prior_log_sigma1"] == point["prior_log_sigma1"], model
+
+
+def test_the_search_says_which_choices_lie_at_the_edge_of_the_values_tried_and_by_how_many_images():
+    from bayesprune.report.table1 import search_edges
+
+    history = _history({("sgd", "lr3e-4"): [0.9815], ("sgd", "lr1e-3"): [0.9812], ("sgd", "lr3e-3"): [0.9778],
+                        ("dropout0.5", "lr3e-4"): [0.9819], ("dropout0.5", "lr1e-3"): [0.9833],
+                        ("dropout0.5", "lr3e-3"): [0.9760],
+                        ("bbb", "gaussian.s-2"): [0.9766], ("bbb", "gaussian.s-1"): [0.9797],
+                        ("bbb", "gaussian.s0"): [0.9808]})
+    text = search_edges(search_points(history))
+    assert text.startswith("2 of the 3 choices lie at the edge of the values tried")
+    assert "SGD at Adam 3e-4 (3 validation images of 10 000 ahead of Adam 1e-3)" in text
+    assert "BBB, Gaussian prior at Gaussian prior, log prior scale 0 (11 ahead of Gaussian prior, log prior scale -1)." in text
+    assert "Dropout" not in text  # its choice, Adam 1e-3, lies between the rates tried
+    inside = _history({("sgd", "lr3e-4"): [0.97], ("sgd", "lr1e-3"): [0.98], ("sgd", "lr3e-3"): [0.975]})
+    assert search_edges(search_points(inside)) == "Every chosen point lies inside the values its search tried."

@@ -48,6 +48,27 @@ def _value(variant: str) -> float:
     return float(found[1]) if found else float("nan")
 
 
+def search_edges(points: pd.DataFrame, validation_images: int = 10_000) -> str:
+    """In words, the models whose chosen point is the first or last value their search tried (where a wider
+    search could move the choice), each with its lead over the neighbouring point in validation images."""
+    edges = []
+    models = points.index.get_level_values("model").unique()
+    for model in models:
+        group = points.xs(model, level="model")
+        chosen = [k for k, flag in enumerate(group["chosen"]) if flag]
+        if len(group) < 2 or len(chosen) != 1 or chosen[0] not in (0, len(group) - 1):
+            continue
+        k = chosen[0]
+        near = 1 if k == 0 else k - 1
+        lead = round((group["val_acc"].iloc[k] - group["val_acc"].iloc[near]) * validation_images)
+        of = f" validation images of {validation_images:,}".replace(",", " ") if not edges else ""
+        edges.append(f"{model} at {group.index[k]} ({lead}{of} ahead of {group.index[near]})")
+    if not edges:
+        return "Every chosen point lies inside the values its search tried."
+    return (f"{len(edges)} of the {len(models)} choices lie at the edge of the values tried, where a wider search "
+            "could move them: " + "; ".join(edges) + ".")
+
+
 def chosen_variants(history: pd.DataFrame) -> dict[str, str]:
     """Model -> the variant (search point) with its highest validation accuracy."""
     points = search_points(history)
