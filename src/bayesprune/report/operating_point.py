@@ -232,16 +232,26 @@ def _training_on(rise: pd.Series) -> str:
 
 def schedule_choice(search_dir: Path) -> pd.DataFrame:
     """Per length of a decaying rate tried (the blundell-schedule-search's variants): the epochs trained, the
-    validation NLL and accuracy of the kept (last) epoch, the lowest validation NLL on the way and its epoch, and
-    `chosen` (the lowest validation NLL at the last epoch)."""
+    validation NLL and accuracy of the kept (last) epoch, the lowest validation NLL on the way and its epoch,
+    `chosen` (the lowest validation NLL at the last epoch), and, where the runs were pruned, the test error (%)
+    with each share of weights removed by signal-to-noise (no part in the choice)."""
     history = load_table(search_dir, "history").sort_values("epoch")
     rows = []
     for variant, run in history.groupby("variant", sort=False):
         last, best = run.iloc[-1], run.loc[run["val_nll"].idxmin()]
-        rows.append({"schedule": variant_label(variant), "epochs": int(last["epoch"]),
+        rows.append({"variant": variant, "schedule": variant_label(variant), "epochs": int(last["epoch"]),
                      "validation NLL, last epoch": last["val_nll"], "validation accuracy, last epoch": last["val_acc"],
                      "lowest validation NLL": best["val_nll"], "at epoch": int(best["epoch"])})
-    table = pd.DataFrame(rows).sort_values("epochs").set_index("schedule")
+    table = pd.DataFrame(rows).sort_values("epochs")
     table["chosen"] = table["validation NLL, last epoch"] == table["validation NLL, last epoch"].min()
-    return table
+    try:
+        pruning = load_table(search_dir, "pruning")
+    except FileNotFoundError:  # no run pruned yet
+        pruning = None
+    if pruning is not None:
+        snr = pruning[pruning["criterion"] == "snr"]
+        errors = (100 * (1 - snr.groupby(["variant", "fraction"])["accuracy_mean"].mean())).unstack("fraction")
+        for fraction in errors.columns:
+            table[f"test error %, {100 * fraction:g} % removed"] = table["variant"].map(errors[fraction])
+    return table.drop(columns="variant").set_index("schedule")
 
