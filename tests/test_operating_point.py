@@ -177,3 +177,22 @@ def test_the_regime_summary_reads_snr_and_magnitude_once_each_whatever_else_the_
     assert summary.columns.is_unique
     assert {"SNR 90%", "|mu| 90%", "SNR 99%"} <= set(summary.columns)
     assert summary["chosen"].any() and len(summary) == 10
+
+
+def test_blundell_schedule_trains_the_length_its_search_chose_and_otherwise_the_search_s_run():
+    from bayesprune.pipeline.profiles import get_profile
+    from bayesprune.pipeline.results import finished_runs
+    from bayesprune.report.chapters import RESULTS
+    from bayesprune.report.operating_point import schedule_choice
+
+    search = RESULTS / "blundell-schedule-search"
+    if not finished_runs(search):
+        pytest.skip("blundell-schedule-search has not run")
+    table = schedule_choice(search)
+    assert len(table) == len(get_profile("blundell-schedule-search").runs()), "the search is not whole"
+    epochs = int(table.loc[table["chosen"], "epochs"].iloc[0])
+    searched = next(cfg for cfg in get_profile("blundell-schedule-search").runs() if cfg.epochs == epochs)
+    for cfg in get_profile("blundell-schedule").runs():
+        differ = {k for k, v in cfg.to_dict().items() if searched.to_dict()[k] != v}
+        assert differ == {"seed", "variant"}, differ
+        assert cfg.seed != 0
