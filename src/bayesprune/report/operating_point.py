@@ -244,14 +244,19 @@ def schedule_choice(search_dir: Path) -> pd.DataFrame:
                      "lowest validation NLL": best["val_nll"], "at epoch": int(best["epoch"])})
     table = pd.DataFrame(rows).sort_values("epochs")
     table["chosen"] = table["validation NLL, last epoch"] == table["validation NLL, last epoch"].min()
-    try:
-        pruning = load_table(search_dir, "pruning")
-    except FileNotFoundError:  # no run pruned yet
-        pruning = None
-    if pruning is not None:
-        snr = pruning[pruning["criterion"] == "snr"]
-        errors = (100 * (1 - snr.groupby(["variant", "fraction"])["accuracy_mean"].mean())).unstack("fraction")
-        for fraction in errors.columns:
-            table[f"test error %, {100 * fraction:g} % removed"] = table["variant"].map(errors[fraction])
+    errors = _snr_test_errors(search_dir)
+    for fraction in errors.columns:
+        table[f"test error %, {100 * fraction:g} % removed"] = table["variant"].map(errors[fraction])
     return table.drop(columns="variant").set_index("schedule")
+
+
+def _snr_test_errors(results_dir: Path) -> pd.DataFrame:
+    """Variant x fraction removed by signal-to-noise: mean test error (%) over seeds; empty before any run is
+    pruned."""
+    try:
+        pruning = load_table(results_dir, "pruning")
+    except FileNotFoundError:
+        return pd.DataFrame()
+    snr = pruning[pruning["criterion"] == "snr"]
+    return (100 * (1 - snr.groupby(["variant", "fraction"])["accuracy_mean"].mean())).unstack("fraction")
 
