@@ -138,3 +138,13 @@ def test_the_kernel_never_samples_a_pruned_weight_and_trains_a_pruned_network_as
     assert torch.allclose(kernel[0], torch_path[0], rtol=1e-5) and torch.allclose(kernel[2], torch_path[2], atol=1e-4)
     for a, b in zip(kernel[3], torch_path[3]):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * b.abs().max().item())
+
+
+def test_the_kernel_backward_runs_once_and_says_so_when_asked_twice():
+    from bayesprune.training.fused import KernelSampleWithCost
+
+    layer = BayesianMLP([30, 4]).layers[0]
+    weights, cost = KernelSampleWithCost.apply(layer.weight_mu, layer.weight_rho, None, 2, 5, PRIORS[0], True)
+    (weights.sum() + cost).backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="runs once per forward pass"):
+        (weights.sum() + cost).backward()

@@ -73,8 +73,8 @@ def kernel() -> ctypes.CDLL | None:
     lib.bbb_normals.argtypes = [_I64, _I32, _U64, _P]
     lib.bbb_quantiles.argtypes = [_I64, _P, _P]
     lib.bbb_sample_forward.restype = ctypes.c_double
-    lib.bbb_sample_forward.argtypes = [_I64, _I32, _P, _P, _P, _U64, _P, _P, _P, _P, _P, _F32, _F32, _F32, _I32, _I32]
-    lib.bbb_sample_backward.argtypes = [_I64, _I32, _P, _P, _P, _P, _P, _F32, _P, _P]
+    lib.bbb_sample_forward.argtypes = [_I64, _I32, _P, _P, _P, _U64, _P, _P, _P, _P, _F32, _F32, _F32, _I32, _I32]
+    lib.bbb_sample_backward.argtypes = [_I64, _I32, _P, _P, _P, _P, _P, _P, _F32, _P, _P]
     return lib
 
 
@@ -110,28 +110,29 @@ def sample_forward(
     mask: Tensor | None = None,
 ) -> tuple[Tensor, float, tuple[Tensor, Tensor, Tensor, Tensor]]:
     """S weight samples (noise times `mask` where given: a pruned weight is never sampled), their summed
-    complexity cost (less its constants) and what the backward pass needs."""
+    complexity cost (less its constants) and what the backward pass needs besides the samples and mu."""
     mu, rho = mu.detach().contiguous(), rho.detach().contiguous()
     mask = None if mask is None else mask.detach().to(torch.float32).contiguous()
     n = mu.numel()
-    weights, eps = torch.empty((samples, *mu.shape)), torch.empty((samples, *mu.shape))
-    cost_mu, cost_rho, dsigma = torch.empty(n), torch.empty(n), torch.empty(n)
+    weights = torch.empty((samples, *mu.shape))
+    cost_mu, cost_rho, slope_rho = torch.empty(n), torch.empty(n), torch.empty(n)
     k1, k2, gap0, mixture = prior_terms
     total = kernel().bbb_sample_forward(
-        n, samples, mu.data_ptr(), rho.data_ptr(), None if mask is None else mask.data_ptr(), key, weights.data_ptr(), eps.data_ptr(), cost_mu.data_ptr(),
-        cost_rho.data_ptr(), dsigma.data_ptr(), k1, k2, gap0, int(mixture), int(entropy_gradient),
+        n, samples, mu.data_ptr(), rho.data_ptr(), None if mask is None else mask.data_ptr(), key, weights.data_ptr(),
+        cost_mu.data_ptr(), cost_rho.data_ptr(), slope_rho.data_ptr(), k1, k2, gap0, int(mixture), int(entropy_gradient),
     )
-    return weights, total, (eps, cost_mu, cost_rho, dsigma)
+    return weights, total, (cost_mu, cost_rho, slope_rho)
 
 
-def sample_backward(grad_weights: Tensor, grad_cost: float, saved: tuple[Tensor, Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor]:
-    """Gradients of mu and rho (flat) from the samples' gradient and the cost's."""
-    eps, cost_mu, cost_rho, dsigma = saved
-    grad_weights = grad_weights.contiguous()
-    n = cost_mu.numel()
-    grad_mu, grad_rho = torch.empty(n), torch.empty(n)
+def sample_backward(grad_weights: Tensor, grad_cost: float, weights: Tensor, mu: Tensor,
+                    saved: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """Gradients of mu and rho (flat) from the samples' gradient and the cost's, the noise read back from the
+    samples as (w - mu) / sigma. They are written over the cost's gradients (no fresh memory to fault in), so the
+    saved tensors serve one backward pass."""
+    cost_mu, cost_rho, slope_rho = saved
+    grad_weights, mu = grad_weights.contiguous(), mu.detach().contiguous()
     kernel().bbb_sample_backward(
-        n, eps.shape[0], grad_weights.data_ptr(), eps.data_ptr(), cost_mu.data_ptr(), cost_rho.data_ptr(),
-        dsigma.data_ptr(), grad_cost, grad_mu.data_ptr(), grad_rho.data_ptr(),
+        cost_mu.numel(), weights.shape[0], grad_weights.data_ptr(), weights.data_ptr(), mu.data_ptr(), cost_mu.data_ptr(),
+        cost_rho.data_ptr(), slope_rho.data_ptr(), grad_cost, cost_mu.data_ptr(), cost_rho.data_ptr(),
     )
-    return grad_mu, grad_rho
+    return cost_mu, cost_rho

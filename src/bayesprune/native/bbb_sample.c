@@ -7,6 +7,8 @@
  * Prior, up to the constant log_w2 the caller adds: log p(w) = -k2 w^2 (+ softplus(gap) for the
  * scale mixture), gap = gap0 + (k2 - k1) w^2, k_j = 1 / (2 s_j^2), the wide component's
  * responsibility sigmoid(gap). A single Gaussian N(0, s^2) is mixture = 0 with k2 = 1 / (2 s^2).
+ * The noise's, the prior's and softplus's log and exp are inline polynomials (a few ulp), so that every
+ * loop vectorises without a library call; the samples are kept, and backward reads eps back as (w - mu) / sigma.
  */
 #include <math.h>
 #include <stdint.h>
@@ -22,13 +24,62 @@ static inline uint64_t splitmix(uint64_t key, uint64_t counter) {
     return z ^ (z >> 31);
 }
 
+/* log(1 + f) for -1/3 <= f < 1/3, to about 2 ulp: a polynomial fitted to it there. */
+static inline float log1p_small(float f) {
+    float q = 0.134636223f;
+    q = -0.151314527f + q * f;
+    q = 0.141166434f + q * f;
+    q = -0.164706454f + q * f;
+    q = 0.200033069f + q * f;
+    q = -0.250043124f + q * f;
+    q = 0.333333462f + q * f;
+    return f - 0.5f * f * f + f * f * f * q;
+}
+
+/* log x for a positive normal float x, to about 2 ulp where |log x| > 1e-3 (and 1e-10 absolute nearer x = 1):
+ * x = 2^e m with m in [2/3, 4/3), log(1 + f) for f = m - 1 by log1p_small. Inline, so that the loops that call
+ * it vectorise without a library call. */
+static inline float log_normal(float x) {
+    union { float f; int32_t i; } bits = { x };
+    int32_t e = (bits.i - 0x3f2aaaab) >> 23; /* 0x3f2aaaab: 2/3 */
+    bits.i -= (int32_t)((uint32_t)e << 23);
+    float f = bits.f - 1.0f;
+    return (float)e * 0.693359375f + ((float)e * -2.12194440e-4f + log1p_small(f)); /* ln 2 in two parts */
+}
+
+/* e^x for -87 <= x <= 88 (clamped there), to about 5 ulp: x = n ln 2 + f with |f| <= ln 2 / 2, e^f by its Taylor
+ * series to f^7, times 2^n put into the exponent bits. Inline, like log_normal. */
+static inline float exp_clamped(float x) {
+    x = fminf(fmaxf(x, -87.0f), 88.0f);
+    float n = roundf(x * 1.44269504f);
+    float f = (x - n * 0.693359375f) - n * -2.12194440e-4f; /* ln 2 in two parts */
+    float p = 1.0f / 5040.0f;
+    p = 1.0f / 720.0f + p * f;
+    p = 1.0f / 120.0f + p * f;
+    p = 1.0f / 24.0f + p * f;
+    p = 1.0f / 6.0f + p * f;
+    p = 0.5f + p * f;
+    p = 1.0f + p * f;
+    p = 1.0f + p * f;
+    union { float f; int32_t i; } bits = { p };
+    bits.i += (int32_t)n << 23;
+    return bits.f;
+}
+
+/* softplus(r) = log(1 + e^r) for r <= 20, to about 7 ulp: log1p_small where e^r < 1/3, so that 1 + e^r is
+ * never rounded there. */
+static inline float softplus_below_20(float r, float e) {
+    return e < 0.33333333f ? log1p_small(e) : log_normal(1.0f + e);
+}
+
 /* The normal quantile of u = (m + 1/2) / 2^24 for the low 24 bits m of `bits`; u and 1 - u are
- * taken from m separately, so neither rounds to 0 or 1. */
-static inline float normal_from_bits(uint64_t bits) {
+ * taken from m separately, so neither rounds to 0 or 1. Where the tail's w >= 5 (about 1 draw in 300),
+ * the central polynomial is wrong and *tail is set: `tail_quantile` gives the value there. */
+static inline float central_quantile(uint64_t bits, int *tail) {
     int32_t m = (int32_t)(bits & 0xFFFFFF);
     float below = (float)m + 0.5f, above = (float)(0xFFFFFF - m) + 0.5f; /* 2^24 u, 2^24 (1 - u) */
     float x = (below - above) * 0x1p-24f;                                 /* 2u - 1 */
-    float w = -logf(below * above * 0x1p-46f);                           /* -log(4 u (1 - u)) */
+    float w = -log_normal(below * above * 0x1p-46f);                     /* -log(4 u (1 - u)) */
     float c = w - 2.5f;
     float p = 2.81022636e-08f;
     p = 3.43273939e-07f + p * c;
@@ -39,6 +90,16 @@ static inline float normal_from_bits(uint64_t bits) {
     p = -0.00417768164f + p * c;
     p = 0.246640727f + p * c;
     p = 1.50140941f + p * c;
+    *tail = w >= 5.0f;
+    return 1.41421356237f * p * x;
+}
+
+/* The quantile where central_quantile set *tail: Giles' tail polynomial in sqrt(w). */
+static float tail_quantile(uint64_t bits) {
+    int32_t m = (int32_t)(bits & 0xFFFFFF);
+    float below = (float)m + 0.5f, above = (float)(0xFFFFFF - m) + 0.5f;
+    float x = (below - above) * 0x1p-24f;
+    float w = -log_normal(below * above * 0x1p-46f);
     float t = sqrtf(w) - 3.0f;
     float q = -0.000200214257f;
     q = 0.000100950558f + q * t;
@@ -49,7 +110,13 @@ static inline float normal_from_bits(uint64_t bits) {
     q = 0.00943887047f + q * t;
     q = 1.00167406f + q * t;
     q = 2.83297682f + q * t;
-    return 1.41421356237f * (w < 5.0f ? p : q) * x;
+    return 1.41421356237f * q * x;
+}
+
+static inline float normal_from_bits(uint64_t bits) {
+    int tail;
+    float z = central_quantile(bits, &tail);
+    return tail ? tail_quantile(bits) : z;
 }
 
 /* The quantiles the generator maps 24-bit values to (for checking it against the exact ones). */
@@ -57,12 +124,27 @@ void bbb_quantiles(int64_t n, const int32_t *bits, float *out) {
     for (int64_t i = 0; i < n; i++) out[i] = normal_from_bits((uint64_t)(uint32_t)bits[i]);
 }
 
-/* Noise of one block: the hashes of counters pair0 .. pair0 + HALF - 1. */
+/* Noise of one block: the hashes of counters pair0 .. pair0 + HALF - 1; the central quantile for all,
+ * vectorised, then the rare tail values one by one. */
 static inline void normal_block(uint64_t key, uint64_t pair0, float *out) {
+    unsigned char tail[BLOCK];
     for (int j = 0; j < HALF; j++) {
         uint64_t z = splitmix(key, pair0 + (uint64_t)j);
-        out[j] = normal_from_bits(z >> 40);
-        out[j + HALF] = normal_from_bits(z >> 8);
+        int high, low;
+        out[j] = central_quantile(z >> 40, &high);
+        out[j + HALF] = central_quantile(z >> 8, &low);
+        tail[j] = (unsigned char)high;
+        tail[j + HALF] = (unsigned char)low;
+    }
+    for (int g = 0; g < BLOCK; g += 64) {
+        uint64_t any = 0;
+        for (int j = g; j < g + 64; j++) any |= tail[j];
+        if (!any) continue;
+        for (int j = g; j < g + 64; j++)
+            if (tail[j]) {
+                uint64_t z = splitmix(key, pair0 + (uint64_t)(j % HALF));
+                out[j] = tail_quantile(j < HALF ? z >> 40 : z >> 8);
+            }
     }
 }
 
@@ -78,33 +160,36 @@ void bbb_normals(int64_t n, int32_t samples, uint64_t key, float *out) {
     }
 }
 
-/* Forward. mu, rho: n; w, eps: S x n, eps drawn as bbb_normals(n, S, key) would, times mask (n, 0 or 1; NULL:
- * none) so that a pruned weight is never sampled (its noise still counts in log q, as the unmasked draw's);
- * cost_mu, cost_rho: d(complexity)/d mu and /d rho; dsigma: sigmoid(rho). Returns sum of
+/* Forward. mu, rho: n; w: S x n, mu + sigma eps with eps drawn as bbb_normals(n, S, key) would, times mask (n, 0 or 1;
+ * NULL: none) so that a pruned weight is never sampled (its noise still counts in log q, as the unmasked draw's);
+ * cost_mu, cost_rho: d(complexity)/d mu and /d rho; slope: sigmoid(rho) / sigma, which turns w - mu into
+ * d w / d rho for the backward pass (eps is not stored: backward reads it back from w). Returns sum of
  * log q - log p over samples and elements, without the constants -S n log sqrt(2 pi) and S n log_w2. */
-double bbb_sample_forward(int64_t n, int32_t samples, const float *mu, const float *rho, const float *mask, uint64_t key, float *w, float *eps,
-                          float *cost_mu, float *cost_rho, float *dsigma, float k1, float k2, float gap0, int32_t mixture,
+double bbb_sample_forward(int64_t n, int32_t samples, const float *mu, const float *rho, const float *mask, uint64_t key, float *w,
+                          float *cost_mu, float *cost_rho, float *slope_rho, float k1, float k2, float gap0, int32_t mixture,
                           int32_t entropy_gradient) {
     double total = 0.0;
     int64_t blocks = (n + BLOCK - 1) / BLOCK;
     #pragma omp parallel for schedule(static) reduction(+ : total)
     for (int64_t start = 0; start < n; start += BLOCK) {
         int64_t len = n - start < BLOCK ? n - start : BLOCK;
-        float sigma[BLOCK], gmu[BLOCK], grho[BLOCK], noise[BLOCK];
+        float sigma[BLOCK], dsigma[BLOCK], gmu[BLOCK], grho[BLOCK], noise[BLOCK];
         float block_total = 0.0f;
         for (int64_t j = 0; j < len; j++) {
             float r = rho[start + j];
-            float e = expf(fminf(r, 20.0f));
-            float s = r > 20.0f ? r : log1pf(e);
+            float e = exp_clamped(fminf(r, 20.0f));
+            float s = r > 20.0f ? r : softplus_below_20(r, e);
+            float slope = e / ((1.0f + e) * s); /* sigmoid(rho) / sigma in one division */
             sigma[j] = s;
-            dsigma[start + j] = e / (1.0f + e);
+            dsigma[j] = slope * s;
+            slope_rho[start + j] = slope;
             gmu[j] = 0.0f;
             grho[j] = 0.0f;
-            block_total -= samples * logf(s);
+            block_total -= samples * log_normal(fmaxf(s, 0x1p-126f)); /* s >= the smallest normal float: log stays finite */
         }
         for (int32_t k = 0; k < samples; k++) {
             int64_t offset = (int64_t)k * n + start;
-            float *ek = eps + offset, *wk = w + offset;
+            float *wk = w + offset;
             normal_block(key, (uint64_t)(k * blocks + start / BLOCK) * HALF, noise);
             if (mask) { /* a pass of its own: a test inside the loop below would keep it from vectorising */
                 for (int64_t j = 0; j < len; j++) {
@@ -115,17 +200,15 @@ double bbb_sample_forward(int64_t n, int32_t samples, const float *mu, const flo
             }
             for (int64_t j = 0; j < len; j++) {
                 float z = noise[j];
-                ek[j] = z;
                 float v = mu[start + j] + sigma[j] * z;
                 wk[j] = v;
                 float v2 = v * v;
                 float log_prior = -k2 * v2, slope = 2.0f * k2;
                 if (mixture) {
                     float gap = gap0 + (k2 - k1) * v2;
-                    /* e^-80 ~ 1e-35 is below float's use here, and the floor keeps the vector exp off its
-                     * slow out-of-range path (most weights sit far outside the narrow component) */
-                    float a = expf(fmaxf(-fabsf(gap), -80.0f));
-                    log_prior += fmaxf(gap, 0.0f) + logf(1.0f + a);
+                    /* e^-80 ~ 1e-35 is below float's use here (most weights sit far outside the narrow component) */
+                    float a = exp_clamped(fmaxf(-fabsf(gap), -80.0f));
+                    log_prior += fmaxf(gap, 0.0f) + log_normal(1.0f + a);
                     /* each responsibility directly: 2 k2 + 2 (k1 - k2) wide loses 1 % to cancellation at wide ~ 1 */
                     float inv = 1.0f / (1.0f + a);
                     float wide = gap >= 0.0f ? inv : a * inv, narrow = gap >= 0.0f ? a * inv : inv;
@@ -140,28 +223,29 @@ double bbb_sample_forward(int64_t n, int32_t samples, const float *mu, const flo
         for (int64_t j = 0; j < len; j++) {
             float entropy = entropy_gradient ? samples / sigma[j] : 0.0f;
             cost_mu[start + j] = gmu[j];
-            cost_rho[start + j] = (grho[j] - entropy) * dsigma[start + j];
+            cost_rho[start + j] = (grho[j] - entropy) * dsigma[j];
         }
         total += block_total;
     }
     return total;
 }
 
-/* Backward: grad_mu = sum_s g_s + gc cost_mu, grad_rho = dsigma sum_s g_s eps_s + gc cost_rho. */
-void bbb_sample_backward(int64_t n, int32_t samples, const float *grad_w, const float *eps, const float *cost_mu,
-                         const float *cost_rho, const float *dsigma, float grad_cost, float *grad_mu, float *grad_rho) {
+/* Backward: grad_mu = sum_s g_s + gc cost_mu, grad_rho = slope_rho sum_s g_s (w_s - mu) + gc cost_rho. grad_mu and
+ * grad_rho may be cost_mu and cost_rho themselves (each element is read before it is written). */
+void bbb_sample_backward(int64_t n, int32_t samples, const float *grad_w, const float *w, const float *mu, const float *cost_mu,
+                         const float *cost_rho, const float *slope_rho, float grad_cost, float *grad_mu, float *grad_rho) {
     #pragma omp parallel for schedule(static)
     for (int64_t start = 0; start < n; start += BLOCK) {
         int64_t len = n - start < BLOCK ? n - start : BLOCK;
         float gm[BLOCK], gr[BLOCK];
         for (int64_t j = 0; j < len; j++) { gm[j] = 0.0f; gr[j] = 0.0f; }
         for (int32_t k = 0; k < samples; k++) {
-            const float *g = grad_w + (int64_t)k * n + start, *z = eps + (int64_t)k * n + start;
-            for (int64_t j = 0; j < len; j++) { gm[j] += g[j]; gr[j] += g[j] * z[j]; }
+            const float *g = grad_w + (int64_t)k * n + start, *v = w + (int64_t)k * n + start;
+            for (int64_t j = 0; j < len; j++) { gm[j] += g[j]; gr[j] += g[j] * (v[j] - mu[start + j]); }
         }
         for (int64_t j = 0; j < len; j++) {
             grad_mu[start + j] = gm[j] + grad_cost * cost_mu[start + j];
-            grad_rho[start + j] = dsigma[start + j] * gr[j] + grad_cost * cost_rho[start + j];
+            grad_rho[start + j] = slope_rho[start + j] * gr[j] + grad_cost * cost_rho[start + j];
         }
     }
 }

@@ -61,18 +61,24 @@ class KernelSampleWithCost(torch.autograd.Function):
     def forward(ctx, mu: Tensor, rho: Tensor, mask: Tensor | None, samples: int, key: int, prior: Prior,
                 entropy_gradient: bool) -> tuple[Tensor, Tensor]:  # noqa: D102
         terms = prior.kernel_terms()
-        weights, total, ctx.saved = native.sample_forward(
+        weights, total, saved = native.sample_forward(
             mu, rho, samples, key, (terms.k1, terms.k2, terms.gap0, terms.mixture), entropy_gradient, mask)
+        ctx.save_for_backward(weights, mu, *saved)  # the samples through the context, so no reference cycle keeps them
+        ctx.spent = False
         constant = -samples * mu.numel() * (HALF_LOG_2PI + terms.log_const)
-        ctx.shape = mu.shape
         return weights, mu.new_tensor(total + constant)
 
     @staticmethod
     def backward(ctx, grad_weights: Tensor, grad_cost: Tensor):  # noqa: D102
+        if ctx.spent:
+            raise RuntimeError("the BBB kernel's backward pass writes the gradients over its saved tensors, so it runs "
+                               "once per forward pass (retain_graph=True is not supported; BAYESPRUNE_NATIVE=0 is)")
+        ctx.spent = True
+        weights, mu, *saved = ctx.saved_tensors
         if grad_weights is None:
-            grad_weights = ctx.saved[0].new_zeros(ctx.saved[0].shape)
-        grad_mu, grad_rho = native.sample_backward(grad_weights, float(grad_cost), ctx.saved)
-        return grad_mu.view(ctx.shape), grad_rho.view(ctx.shape), None, None, None, None, None
+            grad_weights = torch.zeros_like(weights)
+        grad_mu, grad_rho = native.sample_backward(grad_weights, float(grad_cost), weights, mu, saved)
+        return grad_mu.view(mu.shape), grad_rho.view(mu.shape), None, None, None, None, None
 
 
 def posterior(layer: BayesianLinear, name: str) -> tuple[Tensor, Tensor, Tensor | None]:
