@@ -68,6 +68,7 @@ def test_bench_times_every_model_and_derives_the_ratios(real_data_root):
     assert big_bbb["matrix products"] > 0 and big_sgd["matrix products"] > 0 and big_bbb["optimizer"] > 0
     assert report["bbb-2x1200/sgd-2x1200"] == pytest.approx(
         report["models"]["bbb-2x1200"]["step_ms"] / report["models"]["sgd-2x1200"]["step_ms"])
+    assert report["ratio_ranges"]["bbb/sgd"] == [pytest.approx(report["bbb/sgd"])] * 2  # one repeat: no range
     text = format_report(report)
     assert "extrapolated" in text and "target" not in text
     assert report["noise_ms"]["torch.randn"] > 0
@@ -76,6 +77,30 @@ def test_bench_times_every_model_and_derives_the_ratios(real_data_root):
     assert "CSR inference beats dense" in text and "one bbb-2x1200 step by part (ms): matrix products" in text
     with pytest.raises(ValueError, match="unknown bench model.*valid choices: sgd"):
         run_bench(["sgd", "adagrad"], device="cpu")
+
+
+def test_bench_models_take_turns_within_each_repeat_and_ratios_pair_repeats(monkeypatch):
+    from bayesprune.performance import bench
+
+    calls = []
+    named = {name: (lambda i, name=name: calls.append(name)) for name in ("sgd", "bbb")}
+    seconds = bench.time_in_turns(named, steps=2, repeats=2, warmup=1, device=torch.device("cpu"))
+    assert calls == ["sgd", "bbb"] + ["sgd", "sgd", "bbb", "bbb"] * 2  # warm-up, then one turn each per repeat
+    assert {name: len(times) for name, times in seconds.items()} == {"sgd": 2, "bbb": 2}
+    # a machine that slows down from the second repeat's bbb turn on: two of three repeats pair at 3x,
+    # while the medians (1 and 6 s) would say 6x
+    drifting = {"sgd": [1.0, 1.0, 2.0], "bbb": [3.0, 6.0, 6.0]}
+    monkeypatch.setattr(bench, "time_in_turns", lambda named_steps, *args: {k: drifting[k] for k in named_steps})
+    monkeypatch.setattr(bench, "profile_step", lambda step, device: [])
+    monkeypatch.setattr(bench, "matmul_gflops", lambda device: 1.0)
+    monkeypatch.setattr(bench, "noise_ms", lambda device: {})
+    monkeypatch.setattr(bench, "sparse_crossover", lambda repeats: {})
+    monkeypatch.setattr(bench, "load_split", lambda *args: (torch.zeros(200, 784), torch.zeros(200, dtype=torch.long)))
+    monkeypatch.setattr(bench, "MODELS", {k: bench.BenchModel(k, lambda device, x, y: (lambda i: None)) for k in drifting})
+    report = bench.run_bench(["sgd", "bbb"], repeats=3, device="cpu")
+    assert report["bbb/sgd"] == pytest.approx(3.0) and report["ratio_ranges"]["bbb/sgd"] == [3.0, 6.0]
+    assert report["models"]["bbb"]["step_ms"] == pytest.approx(6000.0)
+    assert "bbb/sgd: 3.00x (repeats 3.00-6.00x)" in bench.format_report(report)
 
 
 def test_run_cost_table_takes_the_median_epoch_and_each_run_s_own_epoch_count():

@@ -1,8 +1,10 @@
 """`bayesprune bench`: what one training epoch of each model costs on this machine.
 
 Every model trains on the same real minibatches (batch 100; the 784-500-500-10 network, or Blundell
-et al.'s 784-1200-1200-10 for the models named -2x1200) with the same optimizer as `train`. After warm-up, each is timed over a fixed number of steps, several
-times; the median step time is extrapolated to an epoch of 600 steps (said in the output).
+et al.'s 784-1200-1200-10 for the models named -2x1200) with the same optimizer as `train`. After warm-up, each is
+timed over a fixed number of steps, several times, the models taking turns repeat by repeat so that a machine
+whose speed drifts slows them all alike; the median step time is extrapolated to an epoch of 600 steps (said
+in the output), and each ratio is the median of the ratios within a repeat, with their range.
 """
 
 from __future__ import annotations
@@ -37,11 +39,16 @@ BLITZ_HINT = "pip install -e .[bench]  (blitz-bayesian-pytorch)"
 
 @dataclass
 class Timing:
-    """Median cost of one training step of a model."""
+    """Cost of one training step of a model: the mean of each timed repeat."""
 
     name: str
-    step_seconds: float
+    repeat_seconds: list[float]
     batch_size: int
+
+    @property
+    def step_seconds(self) -> float:
+        """Median over repeats of the seconds per step."""
+        return statistics.median(self.repeat_seconds)
 
     @property
     def epoch_seconds(self) -> float:
@@ -62,17 +69,27 @@ def _synchronize(device: torch.device) -> None:
 
 def time_steps(step: Callable[[int], None], steps: int, repeats: int, warmup: int, device: torch.device) -> float:
     """Median over repeats of the mean seconds per step, after warm-up."""
-    for index in range(warmup):
-        step(index)
-    _synchronize(device)
-    means = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for index in range(steps):
+    return statistics.median(time_in_turns({"": step}, steps, repeats, warmup, device)[""])
+
+
+def time_in_turns(
+    named_steps: dict[str, Callable[[int], None]], steps: int, repeats: int, warmup: int, device: torch.device
+) -> dict[str, list[float]]:
+    """Per step function, the mean seconds per step of each repeat, after warm-up; in every repeat each
+    function runs its steps in turn, so that a drift in the machine's speed reaches all of them alike."""
+    for step in named_steps.values():
+        for index in range(warmup):
             step(index)
-        _synchronize(device)
-        means.append((time.perf_counter() - started) / steps)
-    return statistics.median(means)
+    _synchronize(device)
+    means: dict[str, list[float]] = {name: [] for name in named_steps}
+    for _ in range(repeats):
+        for name, step in named_steps.items():
+            started = time.perf_counter()
+            for index in range(steps):
+                step(index)
+            _synchronize(device)
+            means[name].append((time.perf_counter() - started) / steps)
+    return means
 
 
 def minibatch(i: int, batches: int, size: int) -> slice:
@@ -316,19 +333,18 @@ def run_bench(
     target = resolve_device(device)
     keep_freed_memory()
     x, y = load_split("mnist", True, data_root, target)
-    timings, profiles = {}, {}
-    for name in models:
-        step = MODELS[name].build(str(target), x, y)
-        timings[name] = Timing(name, time_steps(step, steps, repeats, warmup, target), RunConfig().batch_size)
-        if name in PROFILED:
-            profiles[name] = profile_step(step, target)
+    named_steps = {name: MODELS[name].build(str(target), x, y) for name in models}
+    seconds = time_in_turns(named_steps, steps, repeats, warmup, target)
+    timings = {name: Timing(name, seconds[name], RunConfig().batch_size) for name in models}
+    profiles = {name: profile_step(step, target) for name, step in named_steps.items() if name in PROFILED}
     peak = matmul_gflops(target)
     report: dict[str, Any] = {
         "machine": device_description(str(target)),
         "platform": platform.platform(),
         "libraries": {k: v for k, v in library_versions().items() if k in ("torch", "bayesprune")},
-        "method": f"median over {repeats} repeats of {steps} steps after {warmup} warm-up steps; "
-                  f"epoch = {STEPS_PER_EPOCH} steps, extrapolated",
+        "method": f"median over {repeats} repeats of {steps} steps after {warmup} warm-up steps, the models in "
+                  f"turn within each repeat; epoch = {STEPS_PER_EPOCH} steps, extrapolated; ratios: median and range "
+                  f"of the ratios within a repeat",
         "models": {t.name: {"step_ms": t.step_seconds * 1e3, "epoch_seconds": t.epoch_seconds,
                             "samples_per_second": t.samples_per_second, "what": MODELS[t.name].what}
                    for t in timings.values()},
@@ -342,9 +358,13 @@ def run_bench(
     if "sgd" in timings:
         achieved = sgd_epoch_gflop(RunConfig()) / timings["sgd"].epoch_seconds
         report["sgd_matmul_share_of_peak"] = achieved / peak
+    ranges = {}
     for ratio, (top, bottom) in RATIOS.items():
         if top in timings and bottom in timings:
-            report[ratio] = timings[top].step_seconds / timings[bottom].step_seconds
+            within = [a / b for a, b in zip(timings[top].repeat_seconds, timings[bottom].repeat_seconds)]
+            report[ratio] = statistics.median(within)
+            ranges[ratio] = [min(within), max(within)]
+    report["ratio_ranges"] = ranges
     return report
 
 
@@ -364,7 +384,8 @@ def format_report(report: dict[str, Any]) -> str:
     lines += [f"one step's weight noise by {name}: {ms:.2f} ms" for name, ms in noise.items()]
     for key, value in report.items():
         if "/" in key:
-            lines.append(f"{key}: {value:.2f}x")
+            low, high = report.get("ratio_ranges", {}).get(key, (value, value))
+            lines.append(f"{key}: {value:.2f}x (repeats {low:.2f}-{high:.2f}x)")
     for network, batches in report.get("sparse_crossover", {}).items():
         for batch, sparsity in batches.items():
             found = f"from {sparsity:.1%} of the weights pruned" if sparsity == sparsity else "at no sparsity tried"

@@ -83,7 +83,7 @@ def kernel_floor_reading(reports: list[dict[str, Any]]) -> str:
         for network, sgd, bbb in _profiled_pairs(report):
             if not (sgd in models and bbb in models):
                 continue
-            ratio = models[bbb]["step_ms"] / models[sgd]["step_ms"]
+            ratio = report.get(f"{bbb}/{sgd}", models[bbb]["step_ms"] / models[sgd]["step_ms"])
             share = parts[bbb]["sampling kernel"] / sum(parts[bbb].values())
             products = parts[bbb]["matrix products"] / parts[sgd]["matrix products"]
             sentences.append(
