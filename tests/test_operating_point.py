@@ -154,19 +154,33 @@ def test_the_decay_length_is_chosen_on_the_kept_epoch_s_validation_nll(tmp_path)
     assert list(table.index) == ["rate falling linearly to 0 over 25 epochs", "rate falling linearly to 0 over 50 epochs"]
     assert table["chosen"].tolist() == [True, False]
     assert table.loc["rate falling linearly to 0 over 50 epochs", "at epoch"] == 2
-    assert not any(column.startswith("test error") for column in table.columns)  # not pruned: no test columns
+    assert not any(column.startswith(("test error", "validation error")) for column in table.columns)  # not pruned
+    assert "chosen, pruned" not in table
 
-    for variant, accuracy in (("linear25", (0.983, 0.941)), ("linear50", (0.983, 0.979))):  # pruned: shown beside
-        keys = {"dataset": "mnist", "method": "bbb", "seed": 0, "protocol": "corrected", "variant": variant}
-        pd.DataFrame([{**keys, "criterion": c, "fraction": f, "achieved_sparsity": f, "accuracy_mean": a - (c != "snr")}
-                      for c in ("snr", "magnitude") for f, a in zip((0.0, 0.98), accuracy)]
-                     ).to_csv(tmp_path / "runs" / f"mnist-bbb-corrected-{variant}-s0" / "pruning.csv", index=False)
-        write_manifest({"config": RunConfig(method="bbb", variant=variant).to_dict()},
-                       tmp_path / "runs" / f"mnist-bbb-corrected-{variant}-s0")
-    table = schedule_choice(tmp_path)
+    def prune(validation: dict[str, float] | None) -> pd.DataFrame:
+        for variant, accuracy in (("linear25", (0.983, 0.941)), ("linear50", (0.983, 0.979))):  # shown beside
+            keys = {"dataset": "mnist", "method": "bbb", "seed": 0, "protocol": "corrected", "variant": variant}
+            rows = [{**keys, "criterion": c, "fraction": f, "achieved_sparsity": f, "accuracy_mean": a - (c != "snr")}
+                    for c in ("snr", "magnitude") for f, a in zip((0.0, 0.98), accuracy)]
+            if validation is not None:  # the own criterion's validation score, as prune_run writes it
+                rows = [{**row, "val_accuracy_mean": validation[variant] - row["fraction"] / 100 if row["criterion"] == "snr"
+                         else float("nan")} for row in rows]
+            pd.DataFrame(rows).to_csv(tmp_path / "runs" / f"mnist-bbb-corrected-{variant}-s0" / "pruning.csv", index=False)
+            write_manifest({"config": RunConfig(method="bbb", variant=variant).to_dict()},
+                           tmp_path / "runs" / f"mnist-bbb-corrected-{variant}-s0")
+        return schedule_choice(tmp_path)
+
+    table = prune(None)  # swept before validation images were scored: test columns only, no second choice
     assert table["test error %, 98 % removed"].round(2).tolist() == [5.9, 2.1]
     assert table["test error %, 0 % removed"].round(2).tolist() == [1.7, 1.7]
     assert table["chosen"].tolist() == [True, False]  # the test errors take no part in the choice
+    assert "chosen, pruned" not in table
+
+    table = prune({"linear25": 0.96, "linear50": 0.97})  # validation prunes 50 best; test would agree
+    assert table["validation error %, 98 % removed"].round(2).tolist() == [4.98, 3.98]
+    assert table["chosen, pruned"].tolist() == [False, True] and table["chosen"].tolist() == [True, False]
+    table = prune({"linear25": 0.99, "linear50": 0.97})  # validation prunes 25 best, whatever the test says
+    assert table["chosen, pruned"].tolist() == [True, False]
 
 
 def test_the_regime_summary_reads_snr_and_magnitude_once_each_whatever_else_the_sweep_records():

@@ -199,3 +199,35 @@ def test_a_unit_criterion_removes_a_unit_left_without_outgoing_weights_with_its_
     assert (middle.weight[:, 0] == 0).all() and (first.weight[0] == 0).all()  # and so did unit 0 below it
     assert achieved == pytest.approx((2 + 3 + 5 + 6) / 58)
     assert torch.equal(mlp.eval()(x), expected.eval()(x))  # the network computes what it computed
+
+
+def test_the_prune_step_scores_the_own_criterion_on_validation_images_too(real_data_root, tmp_path):
+    import pandas as pd
+
+    from bayesprune.data.splits import training_splits
+    from bayesprune.evaluate.scores import pruning_sweep
+    from bayesprune.pipeline.runs import load_trained, prune_run, train_run
+    from tests.conftest import small_config
+
+    cfg = small_config(method="bbb", epochs=1, validation=500)
+    train_run(cfg, tmp_path, real_data_root, progress=False)
+    prune_run(tmp_path, [0.0, 0.9], data_root=real_data_root)
+    table = pd.read_csv(tmp_path / "pruning.csv").set_index(["criterion", "fraction"])
+    assert table.loc[("magnitude", 0.9), "val_accuracy_mean"] != table.loc[("magnitude", 0.9), "val_accuracy_mean"]  # NaN
+    _, model = load_trained(tmp_path)
+    _, (x_val, y_val) = training_splits(cfg, real_data_root, "cpu")
+    expected = {row["fraction"]: row["accuracy_mean"] for row in pruning_sweep(model, x_val, y_val, [0.0, 0.9], primary_only=True)}
+    assert len(y_val) == 500 and table.loc[("snr", 0.9), "val_accuracy_mean"] == pytest.approx(expected[0.9])
+    assert table.loc[("snr", 0.0), "val_accuracy_mean"] == pytest.approx(expected[0.0])
+    assert table.loc[("snr", 0.9), "val_accuracy_mean"] != table.loc[("snr", 0.9), "accuracy_mean"]  # not the test score
+
+
+def test_without_a_validation_split_the_sweep_has_no_validation_scores(real_data_root, tmp_path):
+    import pandas as pd
+
+    from bayesprune.pipeline.runs import prune_run, train_run
+    from tests.conftest import small_config
+
+    train_run(small_config(epochs=1, validation=0), tmp_path, real_data_root, progress=False)
+    prune_run(tmp_path, [0.5], data_root=real_data_root)
+    assert "val_accuracy_mean" not in pd.read_csv(tmp_path / "pruning.csv")

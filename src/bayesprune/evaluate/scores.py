@@ -127,6 +127,13 @@ def pruning_sweep(
     return rows
 
 
+def with_validation_accuracy(rows: list[dict[str, Any]], validation_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sweep rows with `val_accuracy_mean`: the same network pruned the same way, scored on the validation
+    split (NaN for a criterion or fraction the validation sweep did not score)."""
+    scored = {(row["criterion"], row["fraction"]): row["accuracy_mean"] for row in validation_rows}
+    return [{**row, "val_accuracy_mean": scored.get((row["criterion"], row["fraction"]), float("nan"))} for row in rows]
+
+
 @torch.no_grad()
 def precision_rows(model: GroupNJMLP, x: Tensor, y: Tensor, thresholds: Sequence[float] = (UNIT_THRESHOLD,)) -> list[dict[str, Any]]:
     """BC-GNJ with its units above each threshold removed, then its weights at the bit precision their posterior

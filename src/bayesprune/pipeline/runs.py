@@ -18,7 +18,7 @@ from bayesprune.model.bayes import BayesianMLP
 from bayesprune.model.group_nj import GroupNJMLP
 from bayesprune.evaluate.diagnostics import dead_input_rows, dead_inputs, initial_sigmas, mu_sigma_histogram, snr_histogram
 from bayesprune.compress.prune import sweep_criteria
-from bayesprune.evaluate.scores import precision_rows, pruning_sweep
+from bayesprune.evaluate.scores import precision_rows, pruning_sweep, with_validation_accuracy
 from bayesprune.evaluate.uncertainty import uncertainty_sweep
 from bayesprune.model.models import build_model, build_prior, initial_model
 from bayesprune.model.weights import weight_matrices, weight_stats
@@ -92,8 +92,9 @@ def prune_run(
     finetune_patience: int = 0,
     finetune_rates: Sequence[float] = (1.0,),
 ) -> pd.DataFrame:
-    """Pruning sweep of a trained run at every fraction and criterion; writes the pruning, uncertainty and weight
-    tables, and with finetune_epochs > 0 the own criterion's sweeps with fine-tuning (finetuned.csv)."""
+    """Pruning sweep of a trained run at every fraction and criterion (the own criterion also scored on the
+    validation split, where the run has one); writes the pruning, uncertainty and weight tables, and with
+    finetune_epochs > 0 the own criterion's sweeps with fine-tuning (finetuned.csv)."""
     run_dir = Path(run_dir)
     fractions = [validate_fraction(f) for f in fractions]  # before the model is loaded
     if not isinstance(finetune_epochs, int) or finetune_epochs < 0:
@@ -102,8 +103,12 @@ def prune_run(
     target = resolve_device(device)
     cfg, model = load_trained(run_dir, str(target))
     x, y = scored_split(cfg, data_root, target)
+    fit, validation = training_splits(cfg, data_root, target)
     keys = run_keys(cfg.to_dict())
     rows = pruning_sweep(model, x, y, fractions, include_bias, cfg.eval_samples, cfg.seed, cfg.deviations)
+    if validation is not None:  # the own criterion's sweep on validation images too, so choices can rest on it
+        rows = with_validation_accuracy(rows, pruning_sweep(model, *validation, fractions, include_bias, cfg.eval_samples,
+                                                            cfg.seed, cfg.deviations, primary_only=True))
     shifted = shifted_splits(cfg, data_root, target)
     uncertainty, bins = uncertainty_sweep(model, (x, y), shifted, fractions, sweep_criteria(model), cfg.eval_samples,
                                           cfg.seed)
@@ -117,7 +122,6 @@ def prune_run(
         write_table(pruning_ablation(model, x, y, fractions, include_bias, cfg), keys, run_dir / "ablation.csv")
         write_posterior_tables(cfg, model, keys, run_dir, data_root)
     if finetune_epochs:
-        fit, validation = training_splits(cfg, data_root, target)
         parts = run_dir / FINETUNED_PARTS
         finetuned = finetuned_sweep(model, cfg, fit, (x, y), fractions, finetune_epochs, validation, finetune_patience,
                                     finetune_rates, parts)

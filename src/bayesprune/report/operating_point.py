@@ -17,6 +17,7 @@ RECIPE_FIELDS = ("optimizer", "lr", "momentum", "kl_weighting", "init_rho", "ini
 PRIOR_FIELDS = ("lr", "prior_pi", "prior_log_sigma1", "prior_log_sigma2")  # what the blundell search varies
 SHOWN_FRACTIONS = (0.9, 0.95, 0.98, 0.99)
 RULES = {"val_acc": "as trained", "val_acc_pruned": "pruned 90 %"}  # the two selection rules, by their score
+PRUNED_CHOICE_FRACTION = 0.98  # the decay length's second rule: validation error with this share removed by SNR
 
 
 def recipes(results_dir: Path, fields: tuple[str, ...] = RECIPE_FIELDS) -> pd.DataFrame:
@@ -184,10 +185,9 @@ def table2(blundell_dir: Path) -> pd.DataFrame:
     """Blundell et al.'s Table 2 head to head: MNIST test error (%) of the blundell profile's BBB (posterior
     mean) against the fraction of weights removed by signal-to-noise, mean and sd over its seeds, beside
     theirs."""
-    pruning = load_table(blundell_dir, "pruning")
-    snr = pruning[(pruning["method"] == "bbb") & (pruning["criterion"] == "snr")]
-    errors = (100 * (1 - snr["accuracy_mean"])).groupby(snr["fraction"].round(6).rename("removed"))
-    table = errors.agg(["mean", "std", "count"]).rename(columns={"count": "seeds"})
+    errors = snr_errors(blundell_dir)
+    table = errors.groupby(errors["fraction"].rename("removed"))["error"].agg(["mean", "std", "count"])
+    table = table.rename(columns={"count": "seeds"})
     table["ours"] = [mean_sd(m, sd, n) for m, sd, n in zip(table["mean"], table["std"], table["seeds"])]
     table["Blundell et al."] = [BLUNDELL_TABLE2.get(f, float("nan")) for f in table.index]
     table.index = pd.Index([f"{100 * f:g} %" for f in table.index], name="removed")
@@ -233,8 +233,9 @@ def _training_on(rise: pd.Series) -> str:
 def schedule_choice(search_dir: Path) -> pd.DataFrame:
     """Per length of a decaying rate tried (the blundell-schedule-search's variants): the epochs trained, the
     validation NLL and accuracy of the kept (last) epoch, the lowest validation NLL on the way and its epoch,
-    `chosen` (the lowest validation NLL at the last epoch), and, where the runs were pruned, the test error (%)
-    with each share of weights removed by signal-to-noise (no part in the choice)."""
+    `chosen` (the lowest validation NLL at the last epoch), and, where the runs were pruned, the validation and
+    test error (%) with each share of weights removed by signal-to-noise, and `chosen, pruned` (the lowest
+    validation error with PRUNED_CHOICE_FRACTION removed; the test errors take no part in either choice)."""
     history = load_table(search_dir, "history").sort_values("epoch")
     rows = []
     for variant, run in history.groupby("variant", sort=False):
@@ -244,19 +245,28 @@ def schedule_choice(search_dir: Path) -> pd.DataFrame:
                      "lowest validation NLL": best["val_nll"], "at epoch": int(best["epoch"])})
     table = pd.DataFrame(rows).sort_values("epochs")
     table["chosen"] = table["validation NLL, last epoch"] == table["validation NLL, last epoch"].min()
-    errors = _snr_test_errors(search_dir)
-    for fraction in errors.columns:
-        table[f"test error %, {100 * fraction:g} % removed"] = table["variant"].map(errors[fraction])
+    for split, score in (("validation", "val_accuracy_mean"), ("test", "accuracy_mean")):
+        errors = snr_errors(search_dir, score)
+        errors = errors.groupby(["variant", "fraction"])["error"].mean().unstack("fraction")  # mean over seeds
+        for fraction in errors.columns:
+            table[f"{split} error %, {100 * fraction:g} % removed"] = table["variant"].map(errors[fraction])
+    pruned = f"validation error %, {100 * PRUNED_CHOICE_FRACTION:g} % removed"
+    if pruned in table:
+        table["chosen, pruned"] = table[pruned] == table[pruned].min()
     return table.drop(columns="variant").set_index("schedule")
 
 
-def _snr_test_errors(results_dir: Path) -> pd.DataFrame:
-    """Variant x fraction removed by signal-to-noise: mean test error (%) over seeds; empty before any run is
-    pruned."""
+def snr_errors(results_dir: Path, score: str = "accuracy_mean") -> pd.DataFrame:
+    """Per run (variant, seed) and share of weights removed by signal-to-noise: the error (%) by `score`
+    (accuracy_mean: test images; val_accuracy_mean: validation images, where the sweep scored them); empty
+    before any run is pruned or has that score."""
+    columns = ["variant", "seed", "fraction", "error"]
     try:
         pruning = load_table(results_dir, "pruning")
     except FileNotFoundError:
-        return pd.DataFrame()
-    snr = pruning[pruning["criterion"] == "snr"]
-    return (100 * (1 - snr.groupby(["variant", "fraction"])["accuracy_mean"].mean())).unstack("fraction")
+        return pd.DataFrame(columns=columns)
+    if score not in pruning:  # swept before validation images were scored
+        return pd.DataFrame(columns=columns)
+    snr = pruning[(pruning["criterion"] == "snr") & pruning[score].notna()]
+    return snr.assign(fraction=snr["fraction"].round(6), error=100 * (1 - snr[score]))[columns].reset_index(drop=True)
 
