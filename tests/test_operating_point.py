@@ -79,6 +79,30 @@ def test_table2_sets_our_error_by_fraction_removed_beside_blundell_s(tmp_path):
     assert pd.isna(table.loc["99.5 %", "Blundell et al."])
 
 
+def test_the_decayed_rate_is_read_against_the_constant_one_seed_by_seed(tmp_path):
+    from bayesprune.config import RunConfig
+    from bayesprune.pipeline.manifest import write_manifest
+    from bayesprune.report.operating_point import decay_reading
+
+    # unpruned and 98 %-pruned errors (%) per seed: the decay lowers the level and raises the rise
+    profiles = {"constant": {1: (2.3, 2.5), 2: (2.2, 2.4), 3: (2.4, 2.7)},
+                "decayed": {1: (1.7, 5.0), 2: (1.65, 7.0), 3: (1.72, 6.5)}}
+    for name, seeds in profiles.items():
+        for seed, errors in seeds.items():
+            run = tmp_path / name / "runs" / f"mnist-bbb-corrected-s{seed}"
+            run.mkdir(parents=True)
+            keys = {"dataset": "mnist", "method": "bbb", "seed": seed, "protocol": "corrected", "variant": ""}
+            pd.DataFrame([{**keys, "criterion": c, "fraction": f, "achieved_sparsity": f, "accuracy_mean": 1 - e / 100 - (c != "snr")}
+                          for c in ("snr", "magnitude") for f, e in zip((0.0, 0.98), errors)]).to_csv(run / "pruning.csv", index=False)
+            write_manifest({"config": RunConfig(method="bbb", seed=seed).to_dict()}, run)
+    text = decay_reading(tmp_path / "constant", tmp_path / "decayed")
+    assert "unpruned error by -0.61 [" in text and "(lower: 1.69 % against 2.30 %)" in text
+    assert "rise at 98 % removed by 4.24 [" in text and "(higher: +4.48 against +0.23)" in text
+    assert text.endswith("over 3 and 3 seeds.")
+    same = decay_reading(tmp_path / "constant", tmp_path / "constant")
+    assert "by 0.00 [0.00, 0.00] points" not in same and same.count("not clearly different") == 2
+
+
 def test_table2_in_words_gives_both_rises_and_the_validation_optimum(tmp_path):
     from bayesprune.config import RunConfig
     from bayesprune.pipeline.manifest import write_manifest
@@ -147,13 +171,15 @@ def test_the_decay_length_is_chosen_on_the_kept_epoch_s_validation_nll(tmp_path)
         run = tmp_path / "runs" / f"mnist-bbb-corrected-{variant}-s0"
         run.mkdir(parents=True)
         keys = {"dataset": "mnist", "method": "bbb", "seed": 0, "protocol": "corrected", "variant": variant}
-        pd.DataFrame([{**keys, "epoch": e, "val_nll": v, "val_acc": 0.98} for e, v in enumerate(values, start=1)]
-                     ).to_csv(run / "history.csv", index=False)
+        pd.DataFrame([{**keys, "epoch": e, "val_nll": v, "val_acc": 0.98, "sigma_moved": e / 10, "sigma_q50": e / 100}
+                      for e, v in enumerate(values, start=1)]).to_csv(run / "history.csv", index=False)
         write_manifest({"config": RunConfig(method="bbb", variant=variant).to_dict()}, run)
     table = schedule_choice(tmp_path)
     assert list(table.index) == ["rate falling linearly to 0 over 25 epochs", "rate falling linearly to 0 over 50 epochs"]
     assert table["chosen"].tolist() == [True, False]
     assert table.loc["rate falling linearly to 0 over 50 epochs", "at epoch"] == 2
+    assert table["share of σ moved, last epoch"].tolist() == [0.3, 0.4]  # the kept epoch's posterior
+    assert table["median σ, last epoch"].tolist() == [0.03, 0.04]
     assert not any(column.startswith(("test error", "validation error")) for column in table.columns)  # not pruned
     assert "chosen, pruned" not in table
 

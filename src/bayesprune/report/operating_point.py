@@ -11,12 +11,13 @@ from bayesprune.pipeline.profiles import Profile, get_profile
 from bayesprune.pipeline.results import RUN_KEYS, load_manifests, load_table
 from bayesprune.report.formatting import mean_sd, variant_label
 from bayesprune.report.reference import BLUNDELL_TABLE2
-from bayesprune.report.verdicts import HOLDS, interval
+from bayesprune.report.verdicts import HOLDS, Interval, difference, interval
 
 RECIPE_FIELDS = ("optimizer", "lr", "momentum", "kl_weighting", "init_rho", "init_mu")
 PRIOR_FIELDS = ("lr", "prior_pi", "prior_log_sigma1", "prior_log_sigma2")  # what the blundell search varies
 SHOWN_FRACTIONS = (0.9, 0.95, 0.98, 0.99)
 RULES = {"val_acc": "as trained", "val_acc_pruned": "pruned 90 %"}  # the two selection rules, by their score
+SIGMA_COLUMNS = {"sigma_moved": "share of σ moved, last epoch", "sigma_q50": "median σ, last epoch"}  # has it learned?
 PRUNED_CHOICE_FRACTION = 0.98  # the decay length's second rule: validation error with this share removed by SNR
 
 
@@ -230,19 +231,42 @@ def _training_on(rise: pd.Series) -> str:
             "brings no clear gain, so more epochs at this rate are not what the gap in level lacks.")
 
 
+def decay_reading(constant_dir: Path, decayed_dir: Path, deepest: float = 0.98) -> str:
+    """Table 2 under a decaying rate against the constant rate's, over seeds: the unpruned error and the rise
+    at the deepest fraction, each as the decayed minus the constant with its 95 % Welch interval."""
+    def per_seed(results_dir: Path) -> pd.DataFrame:
+        return snr_errors(results_dir).pivot_table(index="seed", columns="fraction", values="error")
+
+    constant, decayed = per_seed(constant_dir), per_seed(decayed_dir)
+    level = difference(decayed[0.0], constant[0.0])
+    rise = difference(decayed[deepest] - decayed[0.0], constant[deepest] - constant[0.0])
+
+    def word(gap: Interval) -> str:
+        return ("lower" if gap.below(0.0) == HOLDS else "higher" if gap.above(0.0) == HOLDS
+                else "not clearly different" if gap.seeds > 1 else "one seed")
+
+    return (f"Against the constant rate, the decaying rate moves the unpruned error by {level.text(2)} points "
+            f"({word(level)}: {decayed[0.0].mean():.2f} % against {constant[0.0].mean():.2f} %) and the rise at "
+            f"{100 * deepest:g} % removed by {rise.text(2)} points ({word(rise)}: "
+            f"{(decayed[deepest] - decayed[0.0]).mean():+.2f} against {(constant[deepest] - constant[0.0]).mean():+.2f}), "
+            f"over {len(decayed)} and {len(constant)} seeds.")
+
+
 def schedule_choice(search_dir: Path) -> pd.DataFrame:
     """Per length of a decaying rate tried (the blundell-schedule-search's variants): the epochs trained, the
     validation NLL and accuracy of the kept (last) epoch, the lowest validation NLL on the way and its epoch,
-    `chosen` (the lowest validation NLL at the last epoch), and, where the runs were pruned, the validation and
+    how far sigma has moved by the last epoch (where recorded), `chosen` (the lowest validation NLL at the last
+    epoch), and, where the runs were pruned, the validation and
     test error (%) with each share of weights removed by signal-to-noise, and `chosen, pruned` (the lowest
     validation error with PRUNED_CHOICE_FRACTION removed; the test errors take no part in either choice)."""
     history = load_table(search_dir, "history").sort_values("epoch")
     rows = []
     for variant, run in history.groupby("variant", sort=False):
         last, best = run.iloc[-1], run.loc[run["val_nll"].idxmin()]
+        posterior = {label: last[column] for column, label in SIGMA_COLUMNS.items() if column in run}
         rows.append({"variant": variant, "schedule": variant_label(variant), "epochs": int(last["epoch"]),
                      "validation NLL, last epoch": last["val_nll"], "validation accuracy, last epoch": last["val_acc"],
-                     "lowest validation NLL": best["val_nll"], "at epoch": int(best["epoch"])})
+                     "lowest validation NLL": best["val_nll"], "at epoch": int(best["epoch"]), **posterior})
     table = pd.DataFrame(rows).sort_values("epochs")
     table["chosen"] = table["validation NLL, last epoch"] == table["validation NLL, last epoch"].min()
     for split, score in (("validation", "val_accuracy_mean"), ("test", "accuracy_mean")):
