@@ -280,6 +280,20 @@ def schedule_choice(search_dir: Path) -> pd.DataFrame:
     return table.drop(columns="variant").set_index("schedule")
 
 
+def schedule_rules_reading(search_dir: Path) -> str:
+    """Which length each of the decay search's two rules chose, and whether they agree."""
+    table = schedule_choice(search_dir)
+    by_nll = table.index[table["chosen"]][0]
+    if "chosen, pruned" not in table:
+        return f"Validation NLL chooses the {by_nll}; the search's networks were not scored pruned on validation images."
+    by_pruned = table.index[table["chosen, pruned"]][0]
+    column = f"validation error %, {100 * PRUNED_CHOICE_FRACTION:g} % removed"
+    pruned = ", ".join(f"{table.loc[length, column]:.2f} %" for length in table.index)
+    said = (f"Validation NLL chooses the {by_nll}; the validation error with {100 * PRUNED_CHOICE_FRACTION:g} % of "
+            f"the weights removed by signal-to-noise ({pruned} by length) chooses the {by_pruned}")
+    return said + (": the two rules agree." if by_nll == by_pruned else ": the two rules disagree.")
+
+
 def snr_errors(results_dir: Path, score: str = "accuracy_mean") -> pd.DataFrame:
     """Per run (variant, seed) and share of weights removed by signal-to-noise: the error (%) by `score`
     (accuracy_mean: test images; val_accuracy_mean: validation images, where the sweep scored them); empty
