@@ -186,7 +186,7 @@ def table2(blundell_dir: Path) -> pd.DataFrame:
     """Blundell et al.'s Table 2 head to head: MNIST test error (%) of the blundell profile's BBB (posterior
     mean) against the fraction of weights removed by signal-to-noise, mean and sd over its seeds, beside
     theirs."""
-    errors = snr_errors(blundell_dir)
+    errors = pruned_errors(blundell_dir)
     table = errors.groupby(errors["fraction"].rename("removed"))["error"].agg(["mean", "std", "count"])
     table = table.rename(columns={"count": "seeds"})
     table["ours"] = [mean_sd(m, sd, n) for m, sd, n in zip(table["mean"], table["std"], table["seeds"])]
@@ -233,11 +233,14 @@ def _training_on(rise: pd.Series) -> str:
 
 def decay_reading(constant_dir: Path, decayed_dir: Path, deepest: float = 0.98) -> str:
     """Table 2 under a decaying rate against the constant rate's, over seeds: the unpruned error and the rise
-    at the deepest fraction, each as the decayed minus the constant with its 95 % Welch interval."""
-    def per_seed(results_dir: Path) -> pd.DataFrame:
-        return snr_errors(results_dir).pivot_table(index="seed", columns="fraction", values="error")
+    at the deepest fraction, each as the decayed minus the constant with its 95 % Welch interval, and the error
+    with the same share removed by |mu| instead."""
+    def per_seed(results_dir: Path, criterion: str = "snr") -> pd.DataFrame:
+        errors = pruned_errors(results_dir, criterion=criterion)
+        return errors.pivot_table(index="seed", columns="fraction", values="error")
 
     constant, decayed = per_seed(constant_dir), per_seed(decayed_dir)
+    by_magnitude = [per_seed(d, "magnitude")[deepest].mean() for d in (constant_dir, decayed_dir)]
     level = difference(decayed[0.0], constant[0.0])
     rise = difference(decayed[deepest] - decayed[0.0], constant[deepest] - constant[0.0])
 
@@ -249,7 +252,8 @@ def decay_reading(constant_dir: Path, decayed_dir: Path, deepest: float = 0.98) 
             f"({word(level)}: {decayed[0.0].mean():.2f} % against {constant[0.0].mean():.2f} %) and the rise at "
             f"{100 * deepest:g} % removed by {rise.text(2)} points ({word(rise)}: "
             f"{(decayed[deepest] - decayed[0.0]).mean():+.2f} against {(constant[deepest] - constant[0.0]).mean():+.2f}), "
-            f"over {len(decayed)} and {len(constant)} seeds.")
+            f"over {len(decayed)} and {len(constant)} seeds. Removing the same {100 * deepest:g} % by |μ| instead "
+            f"leaves {by_magnitude[1]:.2f} % error with the decaying rate and {by_magnitude[0]:.2f} % with the constant one.")
 
 
 def schedule_choice(search_dir: Path) -> pd.DataFrame:
@@ -270,7 +274,7 @@ def schedule_choice(search_dir: Path) -> pd.DataFrame:
     table = pd.DataFrame(rows).sort_values("epochs")
     table["chosen"] = table["validation NLL, last epoch"] == table["validation NLL, last epoch"].min()
     for split, score in (("validation", "val_accuracy_mean"), ("test", "accuracy_mean")):
-        errors = snr_errors(search_dir, score)
+        errors = pruned_errors(search_dir, score)
         errors = errors.groupby(["variant", "fraction"])["error"].mean().unstack("fraction")  # mean over seeds
         for fraction in errors.columns:
             table[f"{split} error %, {100 * fraction:g} % removed"] = table["variant"].map(errors[fraction])
@@ -294,10 +298,10 @@ def schedule_rules_reading(search_dir: Path) -> str:
     return said + (": the two rules agree." if by_nll == by_pruned else ": the two rules disagree.")
 
 
-def snr_errors(results_dir: Path, score: str = "accuracy_mean") -> pd.DataFrame:
-    """Per run (variant, seed) and share of weights removed by signal-to-noise: the error (%) by `score`
-    (accuracy_mean: test images; val_accuracy_mean: validation images, where the sweep scored them); empty
-    before any run is pruned or has that score."""
+def pruned_errors(results_dir: Path, score: str = "accuracy_mean", criterion: str = "snr") -> pd.DataFrame:
+    """Per run (variant, seed) and share of weights removed by `criterion` (signal-to-noise unless said): the
+    error (%) by `score` (accuracy_mean: test images; val_accuracy_mean: validation images, where the sweep scored
+    them); empty before any run is pruned or has that score."""
     columns = ["variant", "seed", "fraction", "error"]
     try:
         pruning = load_table(results_dir, "pruning")
@@ -305,6 +309,6 @@ def snr_errors(results_dir: Path, score: str = "accuracy_mean") -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     if score not in pruning:  # swept before validation images were scored
         return pd.DataFrame(columns=columns)
-    snr = pruning[(pruning["criterion"] == "snr") & pruning[score].notna()]
-    return snr.assign(fraction=snr["fraction"].round(6), error=100 * (1 - snr[score]))[columns].reset_index(drop=True)
+    rows = pruning[(pruning["criterion"] == criterion) & pruning[score].notna()]
+    return rows.assign(fraction=rows["fraction"].round(6), error=100 * (1 - rows[score]))[columns].reset_index(drop=True)
 
