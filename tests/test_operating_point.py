@@ -227,7 +227,8 @@ def test_the_regime_summary_reads_snr_and_magnitude_once_each_whatever_else_the_
     assert summary["chosen"].any() and len(summary) == 10
 
 
-def test_blundell_schedule_trains_the_length_its_search_chose_and_otherwise_the_search_s_run():
+@pytest.mark.parametrize(("profile", "rule"), [("blundell-schedule", "chosen"), ("blundell-schedule-pruned", "chosen, pruned")])
+def test_each_decayed_table2_trains_the_length_its_rule_chose_and_otherwise_the_search_s_run(profile, rule):
     from bayesprune.pipeline.profiles import get_profile
     from bayesprune.pipeline.results import finished_runs
     from bayesprune.report.chapters import RESULTS
@@ -238,9 +239,9 @@ def test_blundell_schedule_trains_the_length_its_search_chose_and_otherwise_the_
         pytest.skip("blundell-schedule-search has not run")
     table = schedule_choice(search)
     assert len(table) == len(get_profile("blundell-schedule-search").runs()), "the search is not whole"
-    epochs = int(table.loc[table["chosen"], "epochs"].iloc[0])
+    epochs = int(table.loc[table[rule], "epochs"].iloc[0])
     searched = next(cfg for cfg in get_profile("blundell-schedule-search").runs() if cfg.epochs == epochs)
-    for cfg in get_profile("blundell-schedule").runs():
+    for cfg in get_profile(profile).runs():
         differ = {k for k, v in cfg.to_dict().items() if searched.to_dict()[k] != v}
         assert differ == {"seed", "variant"}, differ
         assert cfg.seed != 0

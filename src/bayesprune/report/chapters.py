@@ -79,6 +79,7 @@ def parameter_values(results_dir: Path) -> dict[str, str]:
         "blundell_dir": RESULTS / "blundell",
         "blundell_schedule_search_dir": RESULTS / "blundell-schedule-search",
         "blundell_schedule_dir": RESULTS / "blundell-schedule",
+        "blundell_schedule_pruned_dir": RESULTS / "blundell-schedule-pruned",
         "table1_search_dir": RESULTS / "table1-search",
         "table1_dir": RESULTS / "blundell-table1",
         "frontier_dir": RESULTS / "frontier",
