@@ -16,6 +16,7 @@
 #define BLOCK 512
 
 #define HALF (BLOCK / 2)
+#define LANES 16
 
 static inline uint64_t splitmix(uint64_t key, uint64_t counter) {
     uint64_t z = key + (counter + 1) * 0x9E3779B97F4A7C15ull;
@@ -70,6 +71,20 @@ static inline float exp_clamped(float x) {
  * never rounded there. */
 static inline float softplus_below_20(float r, float e) {
     return e < 0.33333333f ? log1p_small(e) : log_normal(1.0f + e);
+}
+
+/* sum_j log x_j for 1 <= x_j <= 2, j < len <= BLOCK: the logs of LANES products of at most BLOCK / LANES
+ * factors each (below 2^32), so that one log serves many terms. */
+static inline float log_sum(const float *x, int64_t len) {
+    float product[LANES];
+    for (int l = 0; l < LANES; l++) product[l] = 1.0f;
+    int64_t whole = len - len % LANES;
+    for (int64_t j0 = 0; j0 < whole; j0 += LANES)
+        for (int l = 0; l < LANES; l++) product[l] *= x[j0 + l];
+    for (int64_t j = whole; j < len; j++) product[j - whole] *= x[j];
+    float sum = 0.0f;
+    for (int l = 0; l < LANES; l++) sum += log_normal(product[l]);
+    return sum;
 }
 
 /* The normal quantile of u = (m + 1/2) / 2^24 for the low 24 bits m of `bits`; u and 1 - u are
@@ -173,7 +188,7 @@ double bbb_sample_forward(int64_t n, int32_t samples, const float *mu, const flo
     #pragma omp parallel for schedule(static) reduction(+ : total)
     for (int64_t start = 0; start < n; start += BLOCK) {
         int64_t len = n - start < BLOCK ? n - start : BLOCK;
-        float sigma[BLOCK], dsigma[BLOCK], gmu[BLOCK], grho[BLOCK], noise[BLOCK];
+        float sigma[BLOCK], dsigma[BLOCK], gmu[BLOCK], grho[BLOCK], noise[BLOCK], spread[BLOCK];
         float block_total = 0.0f;
         for (int64_t j = 0; j < len; j++) {
             float r = rho[start + j];
@@ -208,7 +223,8 @@ double bbb_sample_forward(int64_t n, int32_t samples, const float *mu, const flo
                     float gap = gap0 + (k2 - k1) * v2;
                     /* e^-80 ~ 1e-35 is below float's use here (most weights sit far outside the narrow component) */
                     float a = exp_clamped(fmaxf(-fabsf(gap), -80.0f));
-                    log_prior += fmaxf(gap, 0.0f) + log_normal(1.0f + a);
+                    log_prior += fmaxf(gap, 0.0f);
+                    spread[j] = 1.0f + a; /* log(1 + a) is summed below, as logs of products */
                     /* each responsibility directly: 2 k2 + 2 (k1 - k2) wide loses 1 % to cancellation at wide ~ 1 */
                     float inv = 1.0f / (1.0f + a);
                     float wide = gap >= 0.0f ? inv : a * inv, narrow = gap >= 0.0f ? a * inv : inv;
@@ -219,6 +235,7 @@ double bbb_sample_forward(int64_t n, int32_t samples, const float *mu, const flo
                 grho[j] += g * z;
                 block_total -= 0.5f * z * z + log_prior;
             }
+            if (mixture) block_total -= log_sum(spread, len);
         }
         for (int64_t j = 0; j < len; j++) {
             float entropy = entropy_gradient ? samples / sigma[j] : 0.0f;
