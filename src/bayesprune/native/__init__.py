@@ -108,7 +108,7 @@ def quantiles(bits: Tensor) -> Tensor:
 def sample_forward(
     mu: Tensor, rho: Tensor, samples: int, key: int, prior_terms: tuple[float, float, float, bool], entropy_gradient: bool,
     mask: Tensor | None = None,
-) -> tuple[Tensor, float, tuple[Tensor, Tensor, Tensor, Tensor]]:
+) -> tuple[Tensor, float, tuple[Tensor, Tensor, Tensor]]:
     """S weight samples (noise times `mask` where given: a pruned weight is never sampled), their summed
     complexity cost (less its constants) and what the backward pass needs besides the samples and mu."""
     mu, rho = mu.detach().contiguous(), rho.detach().contiguous()

@@ -11,7 +11,7 @@ from bayesprune.pipeline.profiles import Profile, get_profile
 from bayesprune.pipeline.results import RUN_KEYS, load_manifests, load_table
 from bayesprune.report.formatting import mean_sd, variant_label
 from bayesprune.report.reference import BLUNDELL_TABLE2
-from bayesprune.report.verdicts import HOLDS, Interval, difference, interval
+from bayesprune.report.verdicts import HOLDS, difference, direction, interval
 
 RECIPE_FIELDS = ("optimizer", "lr", "momentum", "kl_weighting", "init_rho", "init_mu")
 PRIOR_FIELDS = ("lr", "prior_pi", "prior_log_sigma1", "prior_log_sigma2")  # what the blundell search varies
@@ -19,6 +19,7 @@ SHOWN_FRACTIONS = (0.9, 0.95, 0.98, 0.99)
 RULES = {"val_acc": "as trained", "val_acc_pruned": "pruned 90 %"}  # the two selection rules, by their score
 SIGMA_COLUMNS = {"sigma_moved": "share of σ moved, last epoch", "sigma_q50": "median σ, last epoch"}  # has it learned?
 PRUNED_CHOICE_FRACTION = 0.98  # the decay length's second rule: validation error with this share removed by SNR
+PRUNED_CHOICE_COLUMN = f"validation error %, {100 * PRUNED_CHOICE_FRACTION:g} % removed"  # what that rule reads
 
 
 def recipes(results_dir: Path, fields: tuple[str, ...] = RECIPE_FIELDS) -> pd.DataFrame:
@@ -243,14 +244,9 @@ def decay_reading(constant_dir: Path, decayed_dir: Path, deepest: float = 0.98) 
     by_magnitude = [per_seed(d, "magnitude")[deepest].mean() for d in (constant_dir, decayed_dir)]
     level = difference(decayed[0.0], constant[0.0])
     rise = difference(decayed[deepest] - decayed[0.0], constant[deepest] - constant[0.0])
-
-    def word(gap: Interval) -> str:
-        return ("lower" if gap.below(0.0) == HOLDS else "higher" if gap.above(0.0) == HOLDS
-                else "not clearly different" if gap.seeds > 1 else "one seed")
-
     return (f"Against the constant rate, the decaying rate moves the unpruned error by {level.text(2)} points "
-            f"({word(level)}: {decayed[0.0].mean():.2f} % against {constant[0.0].mean():.2f} %) and the rise at "
-            f"{100 * deepest:g} % removed by {rise.text(2)} points ({word(rise)}: "
+            f"({direction(level)}: {decayed[0.0].mean():.2f} % against {constant[0.0].mean():.2f} %) and the rise at "
+            f"{100 * deepest:g} % removed by {rise.text(2)} points ({direction(rise)}: "
             f"{(decayed[deepest] - decayed[0.0]).mean():+.2f} against {(constant[deepest] - constant[0.0]).mean():+.2f}), "
             f"over {len(decayed)} and {len(constant)} seeds. Removing the same {100 * deepest:g} % by |μ| instead "
             f"leaves {by_magnitude[1]:.2f} % error with the decaying rate and {by_magnitude[0]:.2f} % with the constant one.")
@@ -260,9 +256,9 @@ def schedule_choice(search_dir: Path) -> pd.DataFrame:
     """Per length of a decaying rate tried (the blundell-schedule-search's variants): the epochs trained, the
     validation NLL and accuracy of the kept (last) epoch, the lowest validation NLL on the way and its epoch,
     how far sigma has moved by the last epoch (where recorded), `chosen` (the lowest validation NLL at the last
-    epoch), and, where the runs were pruned, the validation and
-    test error (%) with each share of weights removed by signal-to-noise, and `chosen, pruned` (the lowest
-    validation error with PRUNED_CHOICE_FRACTION removed; the test errors take no part in either choice)."""
+    epoch), and, where the runs were pruned, the validation and test error (%) with each share of weights removed
+    by signal-to-noise, and `chosen, pruned` (the lowest validation error with PRUNED_CHOICE_FRACTION removed;
+    the test errors take no part in either choice)."""
     history = load_table(search_dir, "history").sort_values("epoch")
     rows = []
     for variant, run in history.groupby("variant", sort=False):
@@ -278,9 +274,8 @@ def schedule_choice(search_dir: Path) -> pd.DataFrame:
         errors = errors.groupby(["variant", "fraction"])["error"].mean().unstack("fraction")  # mean over seeds
         for fraction in errors.columns:
             table[f"{split} error %, {100 * fraction:g} % removed"] = table["variant"].map(errors[fraction])
-    pruned = f"validation error %, {100 * PRUNED_CHOICE_FRACTION:g} % removed"
-    if pruned in table:
-        table["chosen, pruned"] = table[pruned] == table[pruned].min()
+    if PRUNED_CHOICE_COLUMN in table:
+        table["chosen, pruned"] = table[PRUNED_CHOICE_COLUMN] == table[PRUNED_CHOICE_COLUMN].min()
     return table.drop(columns="variant").set_index("schedule")
 
 
@@ -291,8 +286,7 @@ def schedule_rules_reading(search_dir: Path) -> str:
     if "chosen, pruned" not in table:
         return f"Validation NLL chooses the {by_nll}; the search's networks were not scored pruned on validation images."
     by_pruned = table.index[table["chosen, pruned"]][0]
-    column = f"validation error %, {100 * PRUNED_CHOICE_FRACTION:g} % removed"
-    pruned = ", ".join(f"{table.loc[length, column]:.2f} %" for length in table.index)
+    pruned = ", ".join(f"{table.loc[length, PRUNED_CHOICE_COLUMN]:.2f} %" for length in table.index)
     said = (f"Validation NLL chooses the {by_nll}; the validation error with {100 * PRUNED_CHOICE_FRACTION:g} % of "
             f"the weights removed by signal-to-noise ({pruned} by length) chooses the {by_pruned}")
     return said + (": the two rules agree." if by_nll == by_pruned else ": the two rules disagree.")

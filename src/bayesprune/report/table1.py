@@ -11,7 +11,7 @@ from bayesprune.pipeline.profiles import Profile
 from bayesprune.report.formatting import mean_sd, variant_label
 from bayesprune.report.operating_point import best_validation
 from bayesprune.report.reference import BLUNDELL_TABLE1, BLUNDELL_TABLE1_UNITS
-from bayesprune.report.verdicts import difference
+from bayesprune.report.verdicts import difference, direction
 
 MODELS = {"sgd": "SGD", "dropout0.5": "Dropout", "gaussian": "BBB, Gaussian prior", "mixture": "BBB, scale mixture"}
 UNITS = 400  # the column of their table these runs fill
@@ -131,8 +131,6 @@ def table1_reading(pruning: pd.DataFrame) -> str:
     for first, second in COMPARISONS:
         if first in table.index and second in table.index:
             gap = difference(errors.loc[errors["model"] == first, "error"], errors.loc[errors["model"] == second, "error"])
-            word = ("lower" if gap.below(0.0) == "holds" else "higher" if gap.above(0.0) == "holds"
-                    else "not clearly different" if gap.seeds > 1 else "one seed")
-            phrases.append(f"{first} against {second}: {gap.text(2)} points, {word} "
+            phrases.append(f"{first} against {second}: {gap.text(2)} points, {direction(gap)} "
                            f"(theirs {theirs(first) - theirs(second):+.2f})")
     return text + (" " + "; ".join(phrases) + "." if phrases else "")

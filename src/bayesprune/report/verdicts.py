@@ -82,6 +82,14 @@ def difference(first: Sequence[float], second: Sequence[float]) -> Interval:
     return Interval(mean, mean - half, mean + half, seeds)
 
 
+def direction(gap: Interval) -> str:
+    """A difference's interval in a word: 'lower' or 'higher' where it excludes zero, else 'not clearly
+    different' ('one seed' where it rests on one)."""
+    if gap.seeds < 2:
+        return "one seed"
+    return "lower" if gap.below(0.0) == HOLDS else "higher" if gap.above(0.0) == HOLDS else "not clearly different"
+
+
 def combine(verdicts: Sequence[str]) -> str:
     """One verdict over several (datasets): FAILS if any fails, HOLDS if all hold, else INCONCLUSIVE; the
     one-seed mark is kept."""
