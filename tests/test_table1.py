@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -33,10 +36,33 @@ def test_the_search_chooses_per_model_the_point_of_highest_validation_accuracy()
                                         "BBB, scale mixture": "mixture.s1-0"}
     points = search_points(history)
     assert list(points.index.get_level_values("model").unique()) == ["SGD", "BBB, Gaussian prior", "BBB, scale mixture"]
-    assert points.loc[("BBB, Gaussian prior", "Gaussian prior, log prior scale -1"), "best_epoch"] == 1
+    assert points.loc[("BBB, Gaussian prior", "log prior scale -1"), "best_epoch"] == 1
     assert points["chosen"].sum() == 3
     gaussian = points.xs("BBB, Gaussian prior", level="model").index.tolist()  # strongest prior first
-    assert gaussian == ["Gaussian prior, log prior scale -1", "Gaussian prior, log prior scale 0"]
+    assert gaussian == ["log prior scale -1", "log prior scale 0"]
+
+
+def test_the_edge_search_reads_as_part_of_the_search_and_its_points_fall_in_order(tmp_path):
+    from bayesprune.data.datasets import sha256_of
+    from bayesprune.pipeline.results import MANIFEST
+    from bayesprune.report.table1 import searched_history
+
+    def search(name: str, points: dict) -> Path:
+        for (method, variant), accs in points.items():
+            run = tmp_path / name / "runs" / f"{method}-{variant}"
+            run.mkdir(parents=True)
+            _history({(method, variant): accs}).to_csv(run / "history.csv", index=False)
+            (run / MANIFEST).write_text(json.dumps({"files": {"history.csv": sha256_of(run / "history.csv")}}))
+        return tmp_path / name
+
+    first = search("table1-search", {("bbb", "mixture.s1-0"): [0.981], ("bbb", "mixture.s1-1"): [0.978]})
+    edges = search("table1-search-edges", {("bbb", "mixture.s1--1"): [0.983]})
+    history = searched_history(first, edges, tmp_path / "absent")
+    points = search_points(history).xs("BBB, scale mixture", level="model")
+    assert points.index.tolist() == ["−log σ1 = 1", "−log σ1 = 0", "−log σ1 = -1"]  # the prior widening
+    assert points["chosen"].tolist() == [False, False, True]
+    with pytest.raises(FileNotFoundError, match="no search"):
+        searched_history(tmp_path / "absent")
 
 
 def _pruning(errors: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
@@ -64,14 +90,16 @@ def test_table1_sets_our_dense_errors_beside_theirs_and_reads_the_orderings_with
 
 
 def test_blundell_table1_trains_each_model_at_the_point_its_search_chose():
-    from bayesprune.pipeline.results import finished_runs, load_table
+    from bayesprune.pipeline.results import finished_runs
     from bayesprune.report.chapters import RESULTS
+    from bayesprune.report.table1 import searched_history
 
     search = RESULTS / "table1-search"
     if not finished_runs(search):
         pytest.skip("table1-search has not run")
-    history = load_table(search, "history")
-    searched = {cfg.variant: cfg for cfg in get_profile("table1-search").runs()}
+    history = searched_history(search, RESULTS / "table1-search-edges")  # the edges' search, where it has run
+    searched = {cfg.variant: cfg for name in ("table1-search", "table1-search-edges")
+                for cfg in get_profile(name).runs()}
     chosen = {model: {"lr": searched[v].lr, "prior_log_sigma1": searched[v].prior_log_sigma1}
               for model, v in chosen_variants(history).items()}
     trained = trained_points(get_profile("blundell-table1"))
@@ -92,7 +120,7 @@ def test_the_search_says_which_choices_lie_at_the_edge_of_the_values_tried_and_b
     text = search_edges(search_points(history))
     assert text.startswith("2 of the 3 choices lie at the edge of the values tried")
     assert "SGD at Adam 3e-4 (3 validation images of 10 000 ahead of Adam 1e-3)" in text
-    assert "BBB, Gaussian prior at Gaussian prior, log prior scale 0 (11 ahead of Gaussian prior, log prior scale -1)." in text
+    assert "BBB, Gaussian prior at log prior scale 0 (11 ahead of log prior scale -1)." in text
     assert "Dropout" not in text  # its choice, Adam 1e-3, lies between the rates tried
     inside = _history({("sgd", "lr3e-4"): [0.97], ("sgd", "lr1e-3"): [0.98], ("sgd", "lr3e-3"): [0.975]})
     assert search_edges(search_points(inside)) == "Every chosen point lies inside the values its search tried."

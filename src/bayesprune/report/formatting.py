@@ -47,7 +47,7 @@ VARIANT_PATTERNS = (  # the parts that carry a value, as regular expressions and
     (re.compile(r"(\d+)ep"), lambda m: f"{m[1]} epochs"),
     (re.compile(r"linear(\d+)"), lambda m: f"rate falling linearly to 0 over {m[1]} epochs"),
     (re.compile(r"pi([0-9.]+)"), lambda m: f"π = {m[1]}"),
-    (re.compile(r"s([12])-(\d+)"), lambda m: f"−log σ{m[1]} = {m[2]}"),
+    (re.compile(r"s([12])-(-?\d+)"), lambda m: f"−log σ{m[1]} = {m[2]}"),
     (re.compile(r"s(-?\d+)"), lambda m: f"log prior scale {m[1]}"),
 )
 _DATASET_CODES = re.compile(r"(?<![\w-])(fashion-mnist|mnist)(?![\w-])")

@@ -4,10 +4,12 @@ Gaussian prior and with the scale mixture), each at the point chosen on validati
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pandas as pd
 
 from bayesprune.pipeline.profiles import Profile
+from bayesprune.pipeline.results import finished_runs, load_table
 from bayesprune.report.formatting import mean_sd, variant_label
 from bayesprune.report.operating_point import best_validation
 from bayesprune.report.reference import BLUNDELL_TABLE1, BLUNDELL_TABLE1_UNITS
@@ -30,20 +32,39 @@ def _models(frame: pd.DataFrame) -> pd.Series:
     return pd.Series([table1_model(m, v) for m, v in zip(frame["method"], frame["variant"])], index=frame.index)
 
 
+def searched_history(*search_dirs: Path) -> pd.DataFrame:
+    """The training history of every finished run of the searches given (the table1-search and the search one
+    step past its edges), read as one search."""
+    histories = [load_table(d, "history") for d in search_dirs if finished_runs(d)]
+    if not histories:
+        raise FileNotFoundError(f"no search under {', '.join(map(str, search_dirs))} has a finished run")
+    return pd.concat(histories, ignore_index=True)
+
+
 def search_points(history: pd.DataFrame) -> pd.DataFrame:
     """Every point the search tried, per model: its best validation accuracy, the epoch of it, the epochs
     trained, and `chosen` (the highest validation accuracy of its model)."""
     frame = best_validation(history)
     frame["model"] = _models(frame)
     frame["chosen"] = frame["val_acc"] == frame.groupby("model")["val_acc"].transform("max")
-    frame["point"] = frame["variant"].map(variant_label)
+    frame["point"] = [point_label(m, v) for m, v in zip(frame["method"], frame["variant"])]
     order = {model: k for k, model in enumerate(MODELS.values())}
     frame = frame.sort_values(["model", "variant"], key=lambda c: c.map(order) if c.name == "model" else c.map(_value))
     return frame.set_index(["model", "point"])[["variant", "val_acc", "best_epoch", "epochs", "chosen"]]
 
 
+def point_label(method: str, variant: str) -> str:
+    """A search point in words, without the prior its Table 1 model already names ('gaussian.s-1' -> 'log prior
+    scale -1')."""
+    return variant_label(variant.split(".", 1)[1] if method == "bbb" and "." in variant else variant)
+
+
 def _value(variant: str) -> float:
-    """The number a search point's code ends with (a rate, or a prior's log scale), to order the points by."""
+    """The value a search point's code ends with, to order the points by: a rate, or the prior's log scale (for
+    the mixture, log sigma1 = -N from its code 's1-N')."""
+    mixture = re.search(r"s[12]-(-?\d+)$", variant)
+    if mixture:
+        return -float(mixture[1])
     found = re.search(r"(-?[0-9.]+(?:e-?[0-9]+)?)$", variant)
     return float(found[1]) if found else float("nan")
 
