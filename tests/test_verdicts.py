@@ -29,6 +29,12 @@ def test_one_seed_decides_by_its_point_and_says_so():
     assert "one seed" in single.text()
 
 
+def test_an_interval_reads_a_mean_that_rounds_to_zero_without_a_minus_sign():
+    assert interval([-0.001, 0.0, 0.0]).text(2).startswith("0.00 [")  # not '-0.00'
+    assert interval([-0.2, -0.1, -0.3]).text(2).startswith("-0.20 [")
+    assert interval([-0.004]).text(2) == "0.00 (one seed)"
+
+
 def test_welch_difference_of_separated_and_overlapping_groups():
     apart = difference([0.98, 0.981, 0.979], [0.90, 0.91, 0.905])
     assert apart.above(0.0) == HOLDS and apart.mean == pytest.approx(0.075, abs=1e-3)

@@ -41,8 +41,15 @@ class Interval:
     def text(self, digits: int = 3, scale: float = 1.0) -> str:
         """'0.012 [0.004, 0.020]', or '0.012 (one seed)'."""
         if self.seeds < 2:
-            return f"{scale * self.mean:.{digits}f} (one seed)"
-        return f"{scale * self.mean:.{digits}f} [{scale * self.low:.{digits}f}, {scale * self.high:.{digits}f}]"
+            return f"{rounded(scale * self.mean, digits)} (one seed)"
+        return (f"{rounded(scale * self.mean, digits)} [{rounded(scale * self.low, digits)}, "
+                f"{rounded(scale * self.high, digits)}]")
+
+
+def rounded(value: float, digits: int) -> str:
+    """A value at `digits` decimals, with no minus sign on a value that rounds to zero ('0.00', not '-0.00')."""
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def t_quantile(dof: float) -> float:
