@@ -88,3 +88,30 @@ def test_the_strength_grid_is_read_at_its_own_rate_not_at_the_rates_tried_around
     assert set(strength_curves(points)["lr"]) == {1e-3}
     assert set(bracketed(points).index.get_level_values("lr")) == {1e-3}
     assert choices(points).loc[("sgd-l2", "as trained"), "lr"] == 3e-3  # the rate still takes part in the choice
+
+
+def test_a_search_past_the_edges_is_read_with_its_search_and_can_move_the_choice(tmp_path):
+    from bayesprune.config import RunConfig
+    from bayesprune.pipeline.manifest import write_manifest
+
+    def search(name: str, scores: dict[str, float]) -> None:
+        for variant, pruned in scores.items():
+            lr = {"lr3e-5": 3e-5, "lr1e-4": 1e-4, "lr1e-3": 1e-3}[variant]
+            run = tmp_path / name / "runs" / f"fashion-mnist-sgd-corrected-{variant}-s0"
+            run.mkdir(parents=True)
+            keys = {"dataset": "fashion-mnist", "method": "sgd", "seed": 0, "protocol": "corrected", "variant": variant}
+            pd.DataFrame([{**keys, "epoch": e, "val_acc": 0.88, "val_acc_pruned": pruned - (2 - e) / 100,
+                           "seconds": 1.0} for e in (1, 2)]).to_csv(run / "history.csv", index=False)
+            write_manifest({"config": RunConfig(dataset="fashion-mnist", method="sgd", variant=variant, lr=lr,
+                                                validation=1000).to_dict()}, run)
+
+    search("search", {"lr1e-4": 0.70, "lr1e-3": 0.60})
+    search("edges", {"lr3e-5": 0.75})
+    alone = choices(search_points(tmp_path / "search")).loc[("sgd", "pruned 90 %")]
+    both = search_points(tmp_path / "search", tmp_path / "edges", tmp_path / "absent")
+    assert alone["lr"] == 1e-4
+    assert sorted(both["lr"]) == [3e-5, 1e-4, 1e-3]
+    assert choices(both).loc[("sgd", "pruned 90 %"), "lr"] == 3e-5
+    assert choices(both).loc[("sgd", "pruned 90 %"), "validation"] == pytest.approx(0.75)
+    with pytest.raises(FileNotFoundError, match="no search"):
+        search_points(tmp_path / "absent")

@@ -13,16 +13,25 @@ from pathlib import Path
 import pandas as pd
 
 from bayesprune.config import SELECTIONS
-from bayesprune.pipeline.results import RUN_KEYS, load_table
+from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
 from bayesprune.report.operating_point import RULES, profile_points, recipes  # noqa: F401 - the rules' home
 from bayesprune.report.reference import method_label
 
 POINT_FIELDS = ("lr", "prior_log_sigma1", "kl_weighting")
 
 
-def search_points(results_dir: Path) -> pd.DataFrame:
-    """One row per search run: its method, dataset, rate and prior scale, and per rule the best validation score
-    and its epoch, with the epochs trained and the training time (seconds)."""
+def search_points(*results_dirs: Path) -> pd.DataFrame:
+    """One row per search run of the searches given (a search and the one past its edges, read as one search): its
+    method, dataset, rate and prior scale, and per rule the best validation score and its epoch, with the epochs
+    trained and the training time (seconds)."""
+    searched = [d for d in results_dirs if finished_runs(d)]
+    if not searched:
+        raise FileNotFoundError(f"no search under {', '.join(map(str, results_dirs))} has a finished run")
+    return pd.concat([_points(d) for d in searched], ignore_index=True)
+
+
+def _points(results_dir: Path) -> pd.DataFrame:
+    """`search_points` of one search."""
     history = load_table(results_dir, "history")
     rows = []
     for keys, run in history.groupby(RUN_KEYS, sort=False):

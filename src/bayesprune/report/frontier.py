@@ -352,11 +352,12 @@ def training_recipes(results_dir: Path) -> pd.DataFrame:
     return table.sort_index(key=lambda index: index.map(order)).rename(index=method_label)
 
 
-def search_choice(search_dir: Path) -> pd.DataFrame:
-    """The frontier-search's points and what each rule chose (`fairness.search_table`) where its runs record the
-    pruned validation score, else the rate chosen on validation accuracy alone (`choose_learning_rates`)."""
+def search_choice(search_dir: Path, *edge_dirs: Path) -> pd.DataFrame:
+    """The frontier-search's points, with those of any search past its edges, and what each rule chose
+    (`fairness.search_table`) where its runs record the pruned validation score, else the rate chosen on
+    validation accuracy alone (`choose_learning_rates`)."""
     if "val_acc_pruned" in load_table(search_dir, "history"):
-        return search_table(search_points(search_dir))
+        return search_table(search_points(search_dir, *edge_dirs))
     return choose_learning_rates(search_dir)
 
 
