@@ -250,3 +250,33 @@ def test_bc_gnj_joins_the_frontier_on_lenet_only_with_its_as_trained_network_as_
     assert f"BC-GNJ {AS_TRAINED['unit_log_alpha>-3']}" in labels and "BC-GNJ" in labels
     assert not any("by magnitude" in label for label in labels)  # its own criterion only, as for every method
     plt.close(figure)
+
+
+def test_the_frontier_reads_one_dataset_at_a_time_and_names_it():
+    from bayesprune.report.frontier import frontier_reading
+
+    three = (1, 2, 3)
+    mnist = _pruning({"sgd": (2.0, 2.05, 2.3, 4.0, 9.0), "bbb": (2.2, 2.2, 2.25, 2.6, 2.8)}, seeds=three)
+    fashion = _pruning({"sgd": (11.0, 11.1, 12.0, 20.0, 40.0), "bbb": (12.0, 12.0, 12.2, 12.6, 13.0)}, seeds=three)
+    points = as_points(pd.concat([mnist, fashion.assign(dataset="fashion-mnist")], ignore_index=True))
+    on_mnist, on_fashion = frontier_reading(points), frontier_reading(points, dataset="fashion-mnist")
+    assert on_mnist.startswith("On LeNet-300-100 (3 seeds per method)") and "SGD (2.10 % dense)" in on_mnist
+    assert on_fashion.startswith("On Fashion-MNIST (LeNet-300-100, 3 seeds per method)")
+    assert "SGD (11.10 % dense)" in on_fashion and "(2.10 % dense)" not in on_fashion
+    assert "at 12x, BBB's test error is 12.70 % against 20.10 % for SGD" in on_fashion
+
+
+def test_the_search_reading_names_each_choice_its_epoch_and_a_choice_at_the_end_of_what_was_tried():
+    from bayesprune.report.formatting import rate_text
+    from bayesprune.report.frontier import search_reading
+
+    rows = [("sgd", lr, np.nan, 0.88, pruned, epoch) for lr, pruned, epoch in ((3e-5, 0.72, 3), (1e-4, 0.67, 1),
+                                                                                 (1e-3, 0.51, 1))]
+    rows += [("sgd-l2", 1e-3, s, 0.88, pruned, 24) for s, pruned in ((0.0, 0.80), (-2.0, 0.88), (-3.0, 0.86))]
+    points = pd.DataFrame([{"dataset": "fashion-mnist", "method": m, "lr": lr, "prior scale": s, "val_acc": a,
+                            "val_acc_pruned": p, "val_acc_pruned epoch": e, "val_acc epoch": 40, "epochs": 60}
+                           for m, lr, s, a, p, e in rows])
+    text = search_reading(points)
+    assert "SGD at Adam 3e-5 (the lowest value tried): 0.7200, best at epoch 3 of 60" in text
+    assert "SGD + L2 at Adam 1e-3, prior scale e^-2: 0.8800, best at epoch 24 of 60" in text
+    assert [rate_text(lr) for lr in (3e-5, 1e-3, 2.5e-4)] == ["3e-5", "1e-3", "2.5e-4"]

@@ -151,15 +151,21 @@ def test_table2_in_words_judges_the_epochs_after_the_optimum_over_seeds(tmp_path
     assert said in text
 
 
-def test_the_frontier_trains_its_baselines_at_the_points_its_search_chose_by_the_pruned_rule():
+@pytest.mark.parametrize("frontier, searches", [
+    ("frontier", ("frontier-search",)),
+    ("frontier-fashion", ("frontier-search-fashion", "frontier-search-fashion-edges")),
+])
+def test_the_frontier_trains_its_baselines_at_the_points_its_search_chose_by_the_pruned_rule(frontier, searches):
     from bayesprune.pipeline.profiles import PROJECT_ROOT, get_profile
     from bayesprune.report.fairness import choices, search_points
 
-    # the frontier-search, re-run from a clean tree
-    chosen = choices(search_points(PROJECT_ROOT / "results" / "frontier-search")).xs("pruned 90 %", level="rule")
-    trained = profile_points(get_profile("frontier")).xs("pruned 90 %", level="rule")
+    # the search (with the one past its edges), re-run from a clean tree
+    points = search_points(*(PROJECT_ROOT / "results" / search for search in searches))
+    assert set(points["dataset"]) == set(get_profile(frontier).datasets)
+    chosen = choices(points).xs("pruned 90 %", level="rule")
+    trained = profile_points(get_profile(frontier)).xs("pruned 90 %", level="rule")
     assert set(chosen.index) == {"sgd", "dropout0.5", "sgd-l2"}
-    assert set(profile_points(get_profile("frontier")).index.get_level_values("rule")) == {"pruned 90 %"}
+    assert set(profile_points(get_profile(frontier)).index.get_level_values("rule")) == {"pruned 90 %"}
     assert {m: trained.loc[m].to_dict() for m in chosen.index} == \
         {m: chosen.loc[m, ["lr", "prior scale"]].to_dict() for m in chosen.index}
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
 from bayesprune.report.calibration import has_uncertainty, pruning_keeps_uncertainty
-from bayesprune.report.formatting import dataset_words
+from bayesprune.report.formatting import DATASET_LABELS, dataset_words
 from bayesprune.report.frontier import as_points, at_chosen_rate, compression_verdict, load_finetuned
 from bayesprune.report.operating_point import operating_point_tables
 from bayesprune.report.structured import has_bcgnj, prunes_units_and_bits
@@ -440,7 +440,7 @@ def headline_numbers(regimes: dict[str, pd.DataFrame]) -> dict[str, str]:
         accuracy = accuracy_table(pruning).xs("corrected", level="protocol")
         bbb, baseline = [], []
         for dataset in _mnist_first(accuracy.index.get_level_values("dataset")):
-            at, label = accuracy[dataset], {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}.get(dataset, dataset)
+            at, label = accuracy[dataset], DATASET_LABELS.get(dataset, dataset)
             if "bbb" in at:
                 bbb.append(f"{at[('bbb', 0.0)]:.3f} → {at[('bbb', 0.9)]:.3f} ({label})")
             others = at.xs(0.9, level="fraction").drop(list(BAYESIAN), errors="ignore")

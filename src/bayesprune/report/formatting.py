@@ -87,6 +87,12 @@ def variant_label(code: str) -> str:
     return ", ".join(words)
 
 
+def rate_text(lr: float) -> str:
+    """A learning rate as variant codes write it (0.00003 -> '3e-5', 0.001 -> '1e-3')."""
+    mantissa, exponent = f"{lr:.3e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
 def mean_sd(mean: float, sd: float, seeds: int, digits: int = 2) -> str:
     """'1.52 ± 0.04' over several seeds, '1.52' for one."""
     return f"{mean:.{digits}f}" + (f" ± {sd:.{digits}f}" if seeds > 1 else "")

@@ -15,7 +15,8 @@ from bayesprune.compress.prune import own_criteria
 from bayesprune.config import RunConfig
 from bayesprune.model.group_nj import UNIT_THRESHOLD
 from bayesprune.pipeline.results import RUN_KEYS, dense_architectures, finished_runs, load_manifests, load_table
-from bayesprune.report.fairness import search_points, search_table
+from bayesprune.report.formatting import DATASET_LABELS, rate_text
+from bayesprune.report.fairness import choices, search_points, search_table, with_dash
 from bayesprune.report.operating_point import RULES, choose_learning_rates
 from bayesprune.report.reference import BLUNDELL_COMPRESSION, LENET_ANCHORS, SPARSE_VD_LAYER_SPARSITY, method_label
 from bayesprune.report.structured import has_bcgnj
@@ -361,6 +362,23 @@ def search_choice(search_dir: Path, *edge_dirs: Path) -> pd.DataFrame:
     return choose_learning_rates(search_dir)
 
 
+def search_reading(points: pd.DataFrame, rule: str = "val_acc_pruned") -> str:
+    """What a frontier-search chose by one rule, in words (`fairness.search_points` of one dataset): per method the
+    point, whether it lies at an end of the values tried, and the epoch its score was best at of those trained."""
+    phrases = []
+    for method, row in choices(points).xs(RULES[rule], level="rule").iterrows():
+        tried = points[points["method"] == method]
+        at = tried[(tried["lr"] == row["lr"]) & (with_dash(tried)["prior scale"] == row["prior scale"])].iloc[0]
+        searched, value = (("prior scale", row["prior scale"]) if row["prior scale"] != "—" else ("lr", row["lr"]))
+        values = tried[tried["lr"] == row["lr"]][searched] if searched == "prior scale" else tried[searched]
+        end = (" (the lowest value tried)" if value == values.min() else " (the highest value tried)"
+               if value == values.max() else "")
+        point = f"Adam {rate_text(row['lr'])}" + (f", prior scale e^{value:g}" if searched == "prior scale" else "")
+        phrases.append(f"{method_label(method)} at {point}{end}: {row['validation']:.4f}, best at epoch "
+                       f"{int(at[f'{rule} epoch'])} of {int(at['epochs'])}")
+    return f"By the {RULES[rule]} rule: " + "; ".join(phrases) + "."
+
+
 def _seed_counts(points: pd.DataFrame) -> str:
     """'3 seeds per method', or each method's count where they differ."""
     counts = points.groupby("method")["seed"].nunique()
@@ -391,14 +409,17 @@ def _as_trained(points: pd.DataFrame) -> str:
             f"({threshold['compression'].mean():.0f}x) at {threshold['error'].mean():.2f} % error")
 
 
-def frontier_reading(points: pd.DataFrame, tolerance: float = 0.5) -> str:
-    """The frontier in words: per method its dense error and highest compression ratio within `tolerance` points
-    of it, pruned once without fine-tuning and at its best fine-tuned schedule; Sparse VD as trained beside
-    Molchanov et al.'s; and the verdict on BBB against the non-Bayesian methods."""
-    points = points[points["dataset"] == "mnist"]
-    text = (f"On LeNet-300-100 ({_seed_counts(points)}), the highest compression ratio within {tolerance:g} points "
-            f"of each method's own dense test error is: {'; '.join(_compression_phrases(points, tolerance))}.")
-    if (points["criterion"] == THRESHOLD_CRITERION).any():
+def frontier_reading(points: pd.DataFrame, tolerance: float = 0.5, dataset: str = "mnist") -> str:
+    """The frontier on one dataset in words: per method its dense error and highest compression ratio within
+    `tolerance` points of it, pruned once without fine-tuning and at its best fine-tuned schedule; on MNIST Sparse
+    VD as trained beside Molchanov et al.'s; and the verdict on BBB against the non-Bayesian methods."""
+    points = points[points["dataset"] == dataset]
+    where = (f"LeNet-300-100 ({_seed_counts(points)})" if dataset == "mnist"
+             else f"{DATASET_LABELS.get(dataset, dataset)} (LeNet-300-100, {_seed_counts(points)})")
+    text = (f"On {where}, the highest compression ratio within {tolerance:g} points of each method's own dense "
+            f"test error is: "
+            f"{'; '.join(_compression_phrases(points, tolerance))}.")
+    if dataset == "mnist" and (points["criterion"] == THRESHOLD_CRITERION).any():
         molchanov = next(anchor for anchor in LENET_ANCHORS if anchor[0].startswith("Sparse VD"))
         text += f" {_as_trained(points)}, against Molchanov et al.'s {molchanov[2]:.0f}x at {molchanov[1]:.2f} %."
     phrases = same_ratio_phrases(points)

@@ -25,12 +25,11 @@ from bayesprune.data.augment import random_affine
 from bayesprune.model.bayes import GaussianPrior, ScaleMixturePrior
 from bayesprune.evaluate.diagnostics import LOG_MU_EDGES, LOG_SIGMA_EDGES
 from bayesprune.compress.prune import own_criteria
-from bayesprune.report.formatting import display_value
+from bayesprune.report.formatting import DATASET_LABELS, display_value
 from bayesprune.report.frontier import AS_TRAINED, SCHEDULE_LABELS, pareto_front
 from bayesprune.report.reference import method_label
 from bayesprune.report.tables import method_order, summarise
 
-DATASET_TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 FIGURE_DPI = 90  # PNG pixels per inch: one figure pixel is one CSS pixel of the page
 COLUMN_PX = 688  # an output image's width in the narrowest text column at a 1300 px window (CSS pixels); the
@@ -183,7 +182,7 @@ PROTOCOL_LINES = {"corrected": "-", "study": "--"}
 def training_curves(history: pd.DataFrame, column: str = "nll") -> Figure:
     """A column of the history by epoch (mean over seeds), a row per protocol and a column per dataset, a colour
     per method; losses on a log axis, accuracies on a linear one."""
-    datasets = [d for d in DATASET_TITLES if d in set(history["dataset"])]
+    datasets = [d for d in DATASET_LABELS if d in set(history["dataset"])]
     protocols = sorted(history["protocol"].unique())
     labels = [method_label(m) for m in method_order(history["method"].unique())]
     fig, axes = panel_grid(len(protocols) * len(datasets), 3.0, columns=len(datasets), legend_rows=legend_rows(labels))
@@ -193,7 +192,7 @@ def training_curves(history: pd.DataFrame, column: str = "nll") -> Figure:
             curve = rows[rows["method"] == method].groupby("epoch")[column].mean()
             if len(curve):
                 ax.plot(curve.index, curve.values, color=method_color(method), label=method_label(method))
-        ax.set_title(DATASET_TITLES[dataset] + (f", {protocol}" if len(protocols) > 1 else ""))
+        ax.set_title(DATASET_LABELS[dataset] + (f", {protocol}" if len(protocols) > 1 else ""))
         ax.set_xlabel("epoch")
         ax.set_ylabel(COLUMN_LABELS.get(column, column))
         if column in ("nll", "loss"):
@@ -213,7 +212,7 @@ def weight_histograms(histogram: pd.DataFrame, dataset: str, protocol: str = "")
         ax.stairs(bins["count"], np.append(bins["bin_left"].values, bins["bin_right"].values[-1]), fill=True)
         ax.set_title(method_label(method))
         ax.set_yscale("log")
-    fig.suptitle(DATASET_TITLES.get(dataset, dataset) + (f", {protocol} protocol" if protocol else ""))
+    fig.suptitle(DATASET_LABELS.get(dataset, dataset) + (f", {protocol} protocol" if protocol else ""))
     fig.supxlabel("weight (BBB: posterior mean)")
     fig.supylabel("count")
     fig.tight_layout()
@@ -250,7 +249,7 @@ def pruning_curves(pruning: pd.DataFrame, column: str = "accuracy_mean") -> Figu
     per group of at most `MAX_SERIES` lines where more share one): a colour per method, a line style per criterion
     (solid: magnitude, dashed: SNR, dotted: the study's |mu|/rho)."""
     summary = summarise(pruning, column)
-    datasets = [d for d in DATASET_TITLES if d in set(summary["dataset"])]
+    datasets = [d for d in DATASET_LABELS if d in set(summary["dataset"])]
     protocols = sorted(summary["protocol"].unique())
     panels = []  # (protocol, its series group, the group's number among the protocol's)
     for protocol in protocols:
@@ -272,7 +271,7 @@ def pruning_curves(pruning: pd.DataFrame, column: str = "accuracy_mean") -> Figu
                             color=method_color(method), linestyle=CRITERION_LINES.get(criterion, "-."),
                             label=f"{method_label(method)} ({criterion})")
         _fraction_axis(ax)
-        title = DATASET_TITLES[dataset] + (f", {protocol}" if len(protocols) > 1 else "")
+        title = DATASET_LABELS[dataset] + (f", {protocol}" if len(protocols) > 1 else "")
         ax.set_title(title + (f" ({part + 1})" if part is not None else ""))
     legend_below(fig, *unique_handles(axes))
     return fig
@@ -336,7 +335,7 @@ def spread_figure(frame: pd.DataFrame, stat: str = "std") -> Figure:
             ax.scatter(group[stat], group["kept"], color=method_color(method), label=method_label(method))
         ax.set_xlabel(f"weight {stat}")
         ax.set_ylabel("accuracy kept, 90 % pruned")
-        ax.set_title(f"{DATASET_TITLES.get(dataset, dataset)}, {protocol}")
+        ax.set_title(f"{DATASET_LABELS.get(dataset, dataset)}, {protocol}")
     legend_below(fig, *unique_handles(axes))
     return fig
 
@@ -600,7 +599,7 @@ SCORE_TITLES = {"val_acc": "as trained", "val_acc_pruned": "pruned 90 %"}
 def strength_figure(curves: pd.DataFrame) -> Figure:
     """The penalised baselines' best validation accuracy against the log of their prior's scale (strong on the
     left, weak on the right): a row per score (as trained, pruned 90 %), a column per dataset, a line per method."""
-    datasets = [d for d in DATASET_TITLES if d in set(curves["dataset"])]
+    datasets = [d for d in DATASET_LABELS if d in set(curves["dataset"])]
     scores = [s for s in SCORE_TITLES if s in set(curves["score"])]
     methods = method_order(curves["method"].unique())
     fig, flat = panel_grid(len(scores) * len(datasets), 3.0, columns=len(datasets), legend_rows=legend_rows(methods))
@@ -613,7 +612,7 @@ def strength_figure(curves: pd.DataFrame) -> Figure:
                 line = part[part["method"] == method].sort_values("prior scale")
                 ax.plot(line["prior scale"], line["validation accuracy"], marker="o", color=method_color(method),
                         linestyle="--" if method.endswith("-l1") else "-", label=method_label(method))
-            ax.set_title(f"{DATASET_TITLES[dataset]}, {SCORE_TITLES[score]}")
+            ax.set_title(f"{DATASET_LABELS[dataset]}, {SCORE_TITLES[score]}")
             ax.set_xlabel("log prior scale (sigma or b)")
             ax.set_ylabel("validation accuracy")
     legend_below(fig, *unique_handles(flat))
@@ -624,7 +623,7 @@ def strength_figure(curves: pd.DataFrame) -> Figure:
 def uncertainty_curves(summary: pd.DataFrame, metrics: dict[str, str], methods: list[str]) -> Figure:
     """Each metric (mean over seeds, band: +- 1 sd) against the fraction pruned: a row per metric, a column per
     dataset, a line per method (at most six)."""
-    datasets = [d for d in DATASET_TITLES if d in set(summary.index.get_level_values("dataset"))]
+    datasets = [d for d in DATASET_LABELS if d in set(summary.index.get_level_values("dataset"))]
     labels = [method_label(m) for m in methods]
     fig, flat = panel_grid(len(metrics) * len(datasets), 2.7, columns=len(datasets), legend_rows=legend_rows(labels))
     axes = flat.reshape(len(metrics), len(datasets))
@@ -641,7 +640,7 @@ def uncertainty_curves(summary: pd.DataFrame, metrics: dict[str, str], methods: 
             _fraction_axis(ax)
             ax.set_ylim(auto=True)
             ax.set_ylabel(label)
-            ax.set_title(DATASET_TITLES[dataset])
+            ax.set_title(DATASET_LABELS[dataset])
     legend_below(fig, *unique_handles(flat))
     return fig
 
@@ -673,7 +672,7 @@ def reliability_diagrams(bins: pd.DataFrame, dataset: str, methods: list[str],
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.set_xticks([0, 0.5, 1])
-    fig.suptitle(DATASET_TITLES.get(dataset, dataset))
+    fig.suptitle(DATASET_LABELS.get(dataset, dataset))
     legend_below(fig, *unique_handles(axes))
     return fig
 
@@ -682,7 +681,7 @@ def reliability_diagrams(bins: pd.DataFrame, dataset: str, methods: list[str],
 def scores_by_epoch(history: pd.DataFrame, methods: list[str]) -> Figure:
     """What either checkpoint rule would keep: validation accuracy as trained and after pruning 90 % by epoch
     (mean over seeds), a row per score, a column per dataset, a line per method (at most six)."""
-    datasets = [d for d in DATASET_TITLES if d in set(history["dataset"])]
+    datasets = [d for d in DATASET_LABELS if d in set(history["dataset"])]
     scores = [s for s in SCORE_TITLES if s in history]
     labels = [method_label(m) for m in methods]
     fig, flat = panel_grid(len(scores) * len(datasets), 2.9, columns=len(datasets), legend_rows=legend_rows(labels))
@@ -695,7 +694,7 @@ def scores_by_epoch(history: pd.DataFrame, methods: list[str]) -> Figure:
                 curve = rows[rows["method"] == method].groupby("epoch")[score].mean()
                 if len(curve):
                     ax.plot(curve.index, curve.values, color=method_color(method), label=method_label(method))
-            ax.set_title(f"{DATASET_TITLES[dataset]}, {SCORE_TITLES[score]}")
+            ax.set_title(f"{DATASET_LABELS[dataset]}, {SCORE_TITLES[score]}")
             ax.set_xlabel("epoch")
             ax.set_ylabel("validation accuracy")
     legend_below(fig, *unique_handles(flat))
@@ -714,7 +713,7 @@ def units_over_training(units: pd.DataFrame) -> Figure:
         part = units[at].droplevel(["dataset", "network"])
         for layer, style in zip(layers, ("-", "--", ":", "-.")):
             ax.plot(part.index, 100 * part[layer] / part[layer].iloc[0], style, color="0.2", label=layer)
-        ax.set_title(f"{DATASET_TITLES.get(dataset, dataset)}, {network}")
+        ax.set_title(f"{DATASET_LABELS.get(dataset, dataset)}, {network}")
         ax.set_xlabel("epoch")
         ax.set_ylabel("units kept (%)")
         ax.set_ylim(0, 105)
@@ -751,6 +750,6 @@ def structured_figure(sweep: pd.DataFrame) -> Figure:
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
         ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_ylabel("test error (%)")
-        ax.set_title(f"{DATASET_TITLES.get(dataset, dataset)}, {network}")
+        ax.set_title(f"{DATASET_LABELS.get(dataset, dataset)}, {network}")
     legend_below(fig, *unique_handles(axes))
     return fig
