@@ -245,3 +245,16 @@ def test_the_fair_comparison_sets_bbb_beside_the_best_map_estimate_and_says_when
     reading = fair_comparison_reading(table)
     assert "against the best MAP estimate, BBB keeps more in 0, less in 0, not clearly different in 1" in reading
     assert fair_comparison_reading(fair_comparison_table({})) == "The operating point has not run."
+
+
+def test_a_decaying_rate_s_table2_is_judged_as_the_constant_rate_s_and_read_against_it_where_that_ran(tmp_path):
+    from bayesprune.report.chapters import RESULTS
+    from bayesprune.report.claims import decayed_table2, table2_judged
+
+    constant, decayed = RESULTS / "blundell", RESULTS / "blundell-schedule-pruned"  # both trained from clean trees
+    table, judged, reading = decayed_table2(constant, decayed)
+    assert judged == table2_judged(decayed) and judged["verdict"].startswith("shape: ")
+    assert judged != table2_judged(constant)  # each profile judged on its own runs
+    assert reading is not None and "constant" in reading
+    assert table.shape[0] >= 3  # unpruned, 95 % and 98 % at least
+    assert decayed_table2(tmp_path / "absent", decayed)[2] is None

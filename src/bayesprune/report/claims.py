@@ -12,7 +12,7 @@ from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
 from bayesprune.report.calibration import has_uncertainty, pruning_keeps_uncertainty
 from bayesprune.report.formatting import DATASET_LABELS, dataset_words
 from bayesprune.report.frontier import as_points, at_chosen_rate, compression_verdict, load_finetuned
-from bayesprune.report.operating_point import operating_point_tables
+from bayesprune.report.operating_point import decay_reading, operating_point_tables, table2
 from bayesprune.report.structured import has_bcgnj, prunes_units_and_bits
 from bayesprune.report.reference import BLUNDELL_TABLE2, REPORTED, STUDY_BBB_OVER_SGD, method_label
 from bayesprune.report.tables import main_protocols, primary_rows, spread_and_kept
@@ -328,6 +328,18 @@ def blundell_table2(accuracy: pd.Series) -> dict[str, Any]:
             "study": (f"Blundell et al. (2 x 1200 units): {BLUNDELL_TABLE2[0.0]:.2f} % unpruned, "
                       f"{BLUNDELL_TABLE2[0.95]:.2f} % at 95 %, {BLUNDELL_TABLE2[0.98]:.2f} % at 98 %"),
             "ours": ours, "verdict": verdict, "see": ("operating_point",)}
+
+
+def table2_judged(blundell_dir: Path) -> dict[str, Any]:
+    """Claim B judged on one profile's BBB runs (`blundell_table2` of their pruning sweeps)."""
+    return blundell_table2(seed_accuracy(load_table(blundell_dir, "pruning")))
+
+
+def decayed_table2(constant_dir: Path, decayed_dir: Path) -> tuple[pd.DataFrame, dict[str, Any], str | None]:
+    """A decaying rate's Table 2 (`operating_point.table2`), Claim B judged on it, and its reading against the
+    constant rate (`operating_point.decay_reading`; None where the constant rate has not run)."""
+    reading = decay_reading(constant_dir, decayed_dir) if finished_runs(constant_dir) else None
+    return table2(decayed_dir), table2_judged(decayed_dir), reading
 
 
 def bbb_compresses_better(pruning: pd.DataFrame, finetuned: pd.DataFrame | None = None) -> dict[str, Any]:

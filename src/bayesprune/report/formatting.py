@@ -128,6 +128,18 @@ def number_format(values: pd.Series) -> Any:
     return lambda v: MISSING if _missing(v) else f"{float(v):.{digits}f}"
 
 
+def _index_format(name: Any) -> Any:
+    """A formatter for one index level: learning rates as their codes write them (1e-3), other decimals as short
+    as they are exact (0.9, -2), anything else unchanged."""
+    def short(value: Any) -> Any:
+        if not isinstance(value, float):
+            return value
+        if math.isnan(value):
+            return MISSING
+        return rate_text(value) if name == COLUMN_LABELS["lr"] else f"{value:g}"
+    return short
+
+
 def _missing(value: Any) -> bool:
     """Whether a cell holds no value."""
     return value is None or (isinstance(value, float) and math.isnan(value))
@@ -149,6 +161,8 @@ def readable(table: pd.DataFrame | pd.Series, caption: str | None = None) -> Sty
                                                          else p for p in c) for c in frame.columns])
     formats = {c: number_format(frame[c]) for c in frame.columns}
     styler = frame.style.format(formats).set_uuid(_digest(frame, formats))
+    for level, name in enumerate(frame.index.names):
+        styler = styler.format_index(_index_format(name), axis="index", level=level)
     if default_index:
         styler = styler.hide(axis="index")
     if caption:
