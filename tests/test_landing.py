@@ -67,3 +67,6 @@ def test_the_compression_finding_quotes_the_claim_s_errors_at_the_same_ratio_and
     assert text.startswith("at 12x, BBB's test error is 2.30 % against 3.00 % for SGD (BBB compresses better")
     assert "holds, by the 95 % interval" in text and "68x" not in text
     assert compression_finding(as_points(_curves({"sgd": sgd}))) is None
+    mnist = as_points(_curves({"sgd": sgd, "bbb": bbb}))
+    both = compression_finding(pd.concat([mnist.assign(dataset="fashion-mnist"), mnist], ignore_index=True))
+    assert both.startswith("MNIST: at 12x") and ". Fashion-MNIST: at 12x" in both

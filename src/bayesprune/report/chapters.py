@@ -32,7 +32,7 @@ BUILT = ("_build", "results", "runs")  # what a build writes into a book folder:
 RUN_NOTEBOOKS = ("train", "prune")  # executed per run by the runner, copied into the book
 CHAPTERS: dict[str, tuple[str, ...]] = {
     "summary": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir", "frontier_dir",
-                "reference_dir", "compression_dir"),  # landing page
+                "frontier_fashion_dir", "reference_dir", "compression_dir"),  # landing page
     "prior": (),
     "training": ("results_dir", "converged_dir"),
     "weights": ("results_dir", "converged_dir"),

@@ -8,6 +8,7 @@ from html import escape
 import pandas as pd
 
 from bayesprune.report.claims import fair_counts
+from bayesprune.report.formatting import DATASET_LABELS
 from bayesprune.report.frontier import compression_verdict, same_ratio_phrases
 from bayesprune.report.reference import REPORTED
 
@@ -122,11 +123,15 @@ def masks_reach_the_network(ablation: pd.DataFrame, dataset: str = "mnist") -> d
 
 def compression_finding(points: pd.DataFrame) -> str | None:
     """BBB's test error against the best method without a posterior's (and Sparse VD's) at the published anchors'
-    compression ratios (MNIST, mean over seeds, as the claim reads them), with the verdict, in words; None where
-    BBB and such a method never reach an anchor's ratio."""
-    mnist = points[points["dataset"] == "mnist"]
-    phrases = same_ratio_phrases(mnist)
-    if not phrases:
-        return None
-    return ("; ".join(phrases) + f" (BBB compresses better than every method without a posterior: "
-            f"{compression_verdict(mnist)[1]}, by the 95 % interval over seeds)")
+    compression ratios (mean over seeds, as the claim reads them), with the verdict, in words, per dataset (named
+    where there are several, MNIST first); None where BBB and such a method never reach an anchor's ratio."""
+    datasets = sorted(points["dataset"].unique(), key=lambda d: d != "mnist")
+    parts = []
+    for dataset in datasets:
+        ours = points[points["dataset"] == dataset]
+        phrases = same_ratio_phrases(ours)
+        if phrases:
+            parts.append(("" if len(datasets) == 1 else f"{DATASET_LABELS.get(dataset, dataset)}: ")
+                         + "; ".join(phrases) + " (BBB compresses better than every method without a posterior: "
+                         f"{compression_verdict(ours)[1]}, by the 95 % interval over seeds)")
+    return ". ".join(parts) or None
