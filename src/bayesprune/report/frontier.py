@@ -417,8 +417,7 @@ def frontier_reading(points: pd.DataFrame, tolerance: float = 0.5, dataset: str 
     where = (f"LeNet-300-100 ({_seed_counts(points)})" if dataset == "mnist"
              else f"{DATASET_LABELS.get(dataset, dataset)} (LeNet-300-100, {_seed_counts(points)})")
     text = (f"On {where}, the highest compression ratio within {tolerance:g} points of each method's own dense "
-            f"test error is: "
-            f"{'; '.join(_compression_phrases(points, tolerance))}.")
+            f"test error is: {'; '.join(_compression_phrases(points, tolerance))}.")
     if dataset == "mnist" and (points["criterion"] == THRESHOLD_CRITERION).any():
         molchanov = next(anchor for anchor in LENET_ANCHORS if anchor[0].startswith("Sparse VD"))
         text += f" {_as_trained(points)}, against Molchanov et al.'s {molchanov[2]:.0f}x at {molchanov[1]:.2f} %."
