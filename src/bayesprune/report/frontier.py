@@ -365,10 +365,10 @@ def search_choice(search_dir: Path, *edge_dirs: Path) -> pd.DataFrame:
 def search_reading(points: pd.DataFrame, rule: str = "val_acc_pruned") -> str:
     """What a frontier-search chose by one rule, in words (`fairness.search_points` of one dataset): per method the
     point, whether it lies at an end of the values tried, and the epoch its score was best at of those trained."""
-    phrases = []
+    phrases, dashed = [], with_dash(points)
     for method, row in choices(points).xs(RULES[rule], level="rule").iterrows():
         tried = points[points["method"] == method]
-        at = tried[(tried["lr"] == row["lr"]) & (with_dash(tried)["prior scale"] == row["prior scale"])].iloc[0]
+        at = tried[(tried["lr"] == row["lr"]) & (dashed.loc[tried.index, "prior scale"] == row["prior scale"])].iloc[0]
         searched, value = (("prior scale", row["prior scale"]) if row["prior scale"] != "—" else ("lr", row["lr"]))
         values = tried[tried["lr"] == row["lr"]][searched] if searched == "prior scale" else tried[searched]
         end = (" (the lowest value tried)" if value == values.min() else " (the highest value tried)"
