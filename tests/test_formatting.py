@@ -30,11 +30,12 @@ def test_index_levels_and_method_columns_take_display_names_and_the_html_is_stab
     assert "SGD" in readable(wide).to_html()
 
 
-def test_decimal_index_levels_read_as_short_as_they_are_exact_and_rates_as_their_codes():
-    index = pd.MultiIndex.from_tuples([("sgd", 1e-5, "—", 0.985), ("sgd-l2", 1e-3, -2.0, 0.9)],
-                                      names=["method", "lr", "prior scale", "fraction"])
+def test_decimal_index_levels_read_as_short_as_they_are_exact_rates_as_their_codes_and_pruned_shares_in_percent():
+    index = pd.MultiIndex.from_tuples([("sgd", 1e-5, "—", 0.0, 0.25), ("sgd-l2", 1e-3, -2.0, 0.995, 0.9)],
+                                      names=["method", "lr", "prior scale", "fraction", "keep"])
     html = readable(pd.DataFrame({"val_acc": [0.7362, 0.8847]}, index=index)).to_html()
-    assert ">1e-5<" in html and ">1e-3<" in html and ">-2<" in html and ">0.985<" in html and ">0.9<" in html
+    assert ">1e-5<" in html and ">1e-3<" in html and ">-2<" in html and ">0.25<" in html and ">0.9<" in html
+    assert ">0 %<" in html and ">99.5 %<" in html and ">0<" not in html
     assert "0.000010" not in html and "-2.000000" not in html and "0.900000" not in html
 
 

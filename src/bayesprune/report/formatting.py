@@ -128,15 +128,22 @@ def number_format(values: pd.Series) -> Any:
     return lambda v: MISSING if _missing(v) else f"{float(v):.{digits}f}"
 
 
+_FRACTION_LEVELS = {COLUMN_LABELS["fraction"], COLUMN_LABELS["achieved_sparsity"]}
+
+
 def _index_format(name: Any) -> Any:
-    """A formatter for one index level: learning rates as their codes write them (1e-3), other decimals as short
-    as they are exact (0.9, -2), anything else unchanged."""
+    """A formatter for one index level: learning rates as their codes write them (1e-3), shares of weights pruned
+    as percentages (99.5 %), other decimals as short as they are exact (0.9, -2), anything else unchanged."""
     def short(value: Any) -> Any:
         if not isinstance(value, float):
             return value
         if math.isnan(value):
             return MISSING
-        return rate_text(value) if name == COLUMN_LABELS["lr"] else f"{value:g}"
+        if name == COLUMN_LABELS["lr"]:
+            return rate_text(value)
+        if name in _FRACTION_LEVELS:
+            return f"{round(100 * value, 4):g} %"
+        return f"{value:g}"
     return short
 
 
