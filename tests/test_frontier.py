@@ -169,6 +169,28 @@ def test_the_training_table_reads_each_model_s_recipe_and_fine_tuning_from_its_r
     assert l2["epochs trained"] == 35 and l2["fine-tuning rates"] == "1, 0.1" and l2["fine-tuning patience"] == "2"
 
 
+def test_the_kept_epoch_follows_each_run_s_own_checkpoint_rule(tmp_path):
+    from bayesprune.config import RunConfig
+    from bayesprune.pipeline.manifest import write_manifest
+    from bayesprune.pipeline.run_paths import run_id
+    from bayesprune.pipeline.results import load_table
+    from bayesprune.report.frontier import kept_epochs
+
+    dense, pruned = [0.90, 0.95, 0.97, 0.97, 0.96], [0.80, 0.85, 0.82, 0.70, 0.60]  # best at epochs 3 and 2
+    runs = {"sgd": dict(patience=3, select="val_acc"), "sgd-l2": dict(patience=3, select="val_acc_pruned"),
+            "bbb": dict(patience=0)}
+    for method, fields in runs.items():
+        cfg = RunConfig(method=method, seed=1, lr=1e-3, validation=100, **fields)
+        run = tmp_path / "runs" / run_id(cfg)
+        run.mkdir(parents=True)
+        pd.DataFrame({"dataset": "mnist", "method": method, "seed": 1, "protocol": "corrected", "variant": "",
+                      "epoch": range(1, 6), "val_acc": dense, "val_acc_pruned": pruned}).to_csv(run / "history.csv",
+                                                                                              index=False)
+        write_manifest({"config": cfg.to_dict(), "run": run_id(cfg)}, run)
+    kept = kept_epochs(tmp_path, load_table(tmp_path, "history")).droplevel(["seed", "protocol", "variant"])
+    assert kept.xs("mnist").to_dict() == {"sgd": 3, "sgd-l2": 2, "bbb": 5}
+
+
 def test_sparse_vd_as_trained_sits_beside_molchanov_et_al_layer_by_layer():
     from bayesprune.report.frontier import threshold_point
     from bayesprune.report.reference import SPARSE_VD_LAYER_SPARSITY

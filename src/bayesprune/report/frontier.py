@@ -17,7 +17,7 @@ from bayesprune.model.group_nj import UNIT_THRESHOLD
 from bayesprune.pipeline.results import RUN_KEYS, dense_architectures, finished_runs, load_manifests, load_table
 from bayesprune.report.formatting import DATASET_LABELS, rate_text
 from bayesprune.report.fairness import choices, search_points, search_table, with_dash
-from bayesprune.report.operating_point import RULES, choose_learning_rates
+from bayesprune.report.operating_point import RULES, choose_learning_rates, recipes
 from bayesprune.report.reference import BLUNDELL_COMPRESSION, LENET_ANCHORS, SPARSE_VD_LAYER_SPARSITY, method_label
 from bayesprune.report.structured import has_bcgnj
 from bayesprune.report.tables import method_order
@@ -312,12 +312,14 @@ def compression_verdict(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR
 
 
 def training_check(results_dir: Path) -> pd.DataFrame:
-    """Did each model train before it was pruned: per method, mean over seeds of the epochs trained, the best
-    validation accuracy and the dense test error; for BBB the share of sigmas that left a factor-2 band around
-    their initial value and the median sigma at the end; for sparse VD the share of weights above log alpha = 3."""
+    """Did each model train before it was pruned: per method, mean over seeds of the epochs trained, the epoch
+    kept, the best validation accuracy and the dense test error; for BBB the share of sigmas that left a factor-2
+    band around their initial value and the median sigma at the end; for sparse VD the share of weights above
+    log alpha = 3."""
     history = load_table(results_dir, "history").sort_values("epoch")
     last = history.groupby(["dataset", "method", "seed"]).last()
     runs = history.groupby(["dataset", "method", "seed"]).agg(epochs=("epoch", "max"), best_val_acc=("val_acc", "max"))
+    runs.insert(1, "epoch kept", kept_epochs(results_dir, history).droplevel(["protocol", "variant"]))
     runs["sigma moved"] = last["sigma_moved"] if "sigma_moved" in last else np.nan
     runs["median sigma"] = last["sigma_q50"] if "sigma_q50" in last else np.nan
     runs["above log alpha = 3"] = last["sparsity"] if "sparsity" in last else np.nan
@@ -325,6 +327,16 @@ def training_check(results_dir: Path) -> pd.DataFrame:
     table = runs.groupby(level=["dataset", "method"]).mean().join(dense)
     table["seeds"] = runs.groupby(level=["dataset", "method"]).size()
     return table.rename(index=method_label, level="method")
+
+
+def kept_epochs(results_dir: Path, history: pd.DataFrame) -> pd.Series:
+    """Per run: the epoch its checkpoint rule kept (the best by its selection score, the earliest on ties; the
+    last epoch when it trained without patience)."""
+    runs = recipes(results_dir, ("select", "patience")).merge(history, on=RUN_KEYS)
+    kept = {keys: int(run.loc[run[run["select"].iloc[0]].idxmax(), "epoch"] if run["patience"].iloc[0]
+                      else run["epoch"].max())
+            for keys, run in runs.sort_values("epoch").groupby(RUN_KEYS, sort=False)}
+    return pd.Series(kept, name="epoch kept").rename_axis(RUN_KEYS)
 
 
 def training_recipes(results_dir: Path) -> pd.DataFrame:
