@@ -274,6 +274,21 @@ def test_bc_gnj_joins_the_frontier_on_lenet_only_with_its_as_trained_network_as_
     plt.close(figure)
 
 
+def test_the_frontier_figure_keeps_the_error_axis_it_is_given_and_marks_only_ticks_inside_it():
+    from matplotlib import pyplot as plt
+
+    from bayesprune.report.frontier import anchors
+    from bayesprune.report.plots import frontier_figure
+
+    summary = frontier_summary(as_points(_pruning({"sgd": (12.0, 12.5, 20.0, 40.0, 80.0)})))
+    figure = frontier_figure(summary, anchors().iloc[:0], limits=(8.0, 95.0))
+    ax = figure.axes[0]
+    assert ax.get_ylim() == pytest.approx((8.0, 95.0))
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["10", "20", "30", "50", "90"]
+    assert not any(t.get_text() for t in ax.get_yticklabels(minor=True))
+    plt.close(figure)
+
+
 def test_the_frontier_reads_one_dataset_at_a_time_and_names_it():
     from bayesprune.report.frontier import frontier_reading
 

@@ -493,6 +493,7 @@ def _ratio_axis(ax, label: str = "compression ratio (all parameters / nonzero on
 
 
 WEIGHT_MAGNITUDES = {"bbb": "|mu|", "sparsevd": "|theta|"}  # what magnitude pruning ranks in a method with noise
+ERROR_TICKS = (1, 1.5, 2, 3, 5, 10, 20, 30, 50, 90)  # test error (%) marked on a log axis: those within its limits
 
 
 @book_figure
@@ -538,9 +539,10 @@ def frontier_figure(summary: pd.DataFrame, anchors: pd.DataFrame, limits: tuple[
                         textcoords="offset points")
         _ratio_axis(ax)
         ax.set_yscale("log")
-        ax.set_ylim(*limits)
-        ax.set_yticks([1, 1.5, 2, 3, 5, 10, 20])
-        ax.set_yticklabels(["1", "1.5", "2", "3", "5", "10", "20"])
+        ticks = [t for t in ERROR_TICKS if limits[0] <= t <= limits[1]]
+        ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # the marked ticks only, no 6x10^1 between them
+        ax.set_ylim(*limits)  # after the ticks, which would otherwise widen it
         ax.set_title(SCHEDULE_LABELS[schedule])
         ax.set_ylabel(f"test error (%), {network}")
     if key:
