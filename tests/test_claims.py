@@ -258,3 +258,20 @@ def test_a_decaying_rate_s_table2_is_judged_as_the_constant_rate_s_and_read_agai
     assert reading is not None and "constant" in reading
     assert table.shape[0] >= 3  # unpruned, 95 % and 98 % at least
     assert decayed_table2(tmp_path / "absent", decayed)[2] is None
+
+
+def test_the_frontier_regime_reads_the_frontier_of_every_dataset_that_has_run_as_one(tmp_path):
+    from bayesprune.report.chapters import RESULTS
+    from bayesprune.pipeline.results import load_table
+    from bayesprune.report.claims import _joined_tables, regimes
+
+    both = _joined_tables([RESULTS / "frontier", RESULTS / "frontier-fashion"], finetuned=True)
+    pruning, finetuned, uncertainty, precision = both[0], both[3], both[4], both[5]
+    assert set(pruning["dataset"]) == set(finetuned["dataset"]) == set(uncertainty["dataset"]) == {"mnist", "fashion-mnist"}
+    assert precision is None  # no folder has BC-GNJ bits
+    mnist = _joined_tables([RESULTS / "frontier"], finetuned=True)[0]
+    assert len(pruning) == len(mnist) + len(load_table(RESULTS / "frontier-fashion", "pruning"))
+    regime = regimes(RESULTS / "paper", tmp_path / "none", tmp_path / "none", tmp_path / "none",
+                     (RESULTS / "frontier", tmp_path / "none", RESULTS / "frontier-fashion"))
+    assert list(regime) == ["recipe", "frontier"]
+    assert set(regime["frontier"][1][0]["dataset"]) == {"mnist", "fashion-mnist"}

@@ -49,7 +49,7 @@ CHAPTERS: dict[str, tuple[str, ...]] = {
     "compression": ("compression_dir",),
     "compute": ("bench_dir", "results_dir"),
     "claims": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir", "frontier_dir",
-               "compression_dir"),
+               "frontier_fashion_dir", "compression_dir"),
     "reproducibility": ("results_dir", "results_root"),
     "reliability": ("record_path",),
 }

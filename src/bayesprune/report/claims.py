@@ -384,19 +384,29 @@ def _tables(folder: Path, finetuned: bool = False) -> tuple:
             load_table(folder, "precision") if has_bcgnj(folder) else None)
 
 
+def _joined_tables(folders: list[Path], finetuned: bool = False) -> tuple:
+    """One regime's tables read from several folders (one profile per dataset), each table stacked where any
+    folder has it."""
+    parts = [_tables(folder, finetuned) for folder in folders]
+    return tuple(None if all(p is None for p in column) else pd.concat([p for p in column if p is not None],
+                                                                       ignore_index=True)
+                 for column in zip(*parts))
+
+
 POINT_REGIMES = {"point": "as trained", "point-pruned": "pruned 90 %"}  # the operating point under each rule
 
 
 def regimes(
-    results_dir: Path, converged_dir: Path, search_dir: Path, blundell_dir: Path, frontier_dir: Path | None = None,
-    compression_dir: Path | None = None,
+    results_dir: Path, converged_dir: Path, search_dir: Path, blundell_dir: Path,
+    frontier_dirs: tuple[Path, ...] = (), compression_dir: Path | None = None,
 ) -> dict[str, tuple]:
     """The regimes the claims are judged in, key -> (title, its pruning, history and weights tables, its
     fine-tuned sweeps and its uncertainty table, each None where it has none): the
     profile's runs (`recipe`; for the reference, the study's 50-epoch recipe; beside another profile's, the
     reference's as `reference`), every model at its operating
     point (`point`: the converged runs, the search's standing in where a model has none) and Blundell et
-    al.'s protocol (`blundell`), each where it has run."""
+    al.'s protocol (`blundell`), and the frontier (`frontier`: its profiles on each dataset read as one), each
+    where it has run."""
     name, reference = Path(results_dir).name, Path(results_dir).parent / "paper"
     found = {"recipe": ("the study's recipe, 50 epochs" if name == "paper" else f"profile {name}", _tables(results_dir))}
     if name != "paper" and finished_runs(reference):
@@ -415,8 +425,9 @@ def regimes(
                           (*point, None, kept))
     if finished_runs(blundell_dir):
         found["blundell"] = ("Blundell et al.'s protocol (BBB only)", _tables(blundell_dir))
-    if frontier_dir is not None and finished_runs(frontier_dir):
-        found["frontier"] = ("LeNet-300-100 with fine-tuning (the frontier)", _tables(frontier_dir, finetuned=True))
+    frontiers = [Path(folder) for folder in frontier_dirs if finished_runs(folder)]
+    if frontiers:
+        found["frontier"] = ("LeNet-300-100 with fine-tuning (the frontier)", _joined_tables(frontiers, finetuned=True))
     if compression_dir is not None and has_bcgnj(compression_dir) and not has_bcgnj(results_dir):
         found["compression"] = ("Bayesian compression (BC-GNJ)", _tables(compression_dir))
     return found
