@@ -37,6 +37,8 @@ def test_decimal_index_levels_read_as_short_as_they_are_exact_rates_as_their_cod
     assert ">1e-5<" in html and ">1e-3<" in html and ">-2<" in html and ">0.25<" in html and ">0.9<" in html
     assert ">0 %<" in html and ">99.5 %<" in html and ">0<" not in html
     assert "0.000010" not in html and "-2.000000" not in html and "0.900000" not in html
+    columns = readable(pd.DataFrame({"lr": [1e-5, None], "val_acc": [0.7362, 0.8847]})).to_html()
+    assert ">1e-5<" in columns and ">—<" in columns and "0.0000" not in columns
 
 
 def test_method_codes_are_told_from_other_names():

@@ -128,6 +128,13 @@ def number_format(values: pd.Series) -> Any:
     return lambda v: MISSING if _missing(v) else f"{float(v):.{digits}f}"
 
 
+def _rate_format(value: Any) -> Any:
+    """A learning-rate cell as variant codes write it (1e-5, not 0.0000); text (several rates) unchanged."""
+    if _missing(value):
+        return MISSING
+    return rate_text(float(value)) if isinstance(value, (int, float)) else value
+
+
 _FRACTION_LEVELS = {COLUMN_LABELS["fraction"], COLUMN_LABELS["achieved_sparsity"]}
 
 
@@ -166,7 +173,7 @@ def readable(table: pd.DataFrame | pd.Series, caption: str | None = None) -> Sty
     if isinstance(frame.columns, pd.MultiIndex):
         frame.columns = pd.MultiIndex.from_tuples([tuple(DATASET_LABELS.get(p, column_label(p)) if isinstance(p, str)
                                                          else p for p in c) for c in frame.columns])
-    formats = {c: number_format(frame[c]) for c in frame.columns}
+    formats = {c: _rate_format if c == COLUMN_LABELS["lr"] else number_format(frame[c]) for c in frame.columns}
     styler = frame.style.format(formats).set_uuid(_digest(frame, formats))
     for level, name in enumerate(frame.index.names):
         styler = styler.format_index(_index_format(name), axis="index", level=level)

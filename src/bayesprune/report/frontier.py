@@ -348,7 +348,7 @@ def training_recipes(results_dir: Path) -> pd.DataFrame:
     for manifest in load_manifests(results_dir):
         cfg = RunConfig.from_dict(manifest["config"])
         tuning = json.loads((Path(results_dir) / "runs" / manifest["run"] / "prune.json").read_text())
-        rows.append({"method": cfg.method, "Adam rate": cfg.lr,
+        rows.append({"method": cfg.method, "Adam rate": rate_text(cfg.lr),
                      "log prior scale": cfg.prior_log_sigma1 if cfg.penalty in ("l1", "l2") else "—",
                      "epoch kept by": RULES[cfg.select] if cfg.patience else "the last epoch",
                      "patience": cfg.patience or "—", "epochs at most": cfg.epochs,
