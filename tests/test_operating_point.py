@@ -210,17 +210,20 @@ def test_the_decay_length_is_chosen_on_the_kept_epoch_s_validation_nll(tmp_path)
     assert table["chosen"].tolist() == [True, False]  # the test errors take no part in the choice
     assert "chosen, pruned" not in table
 
-    assert schedule_rules_reading(tmp_path).endswith("were not scored pruned on validation images.")
+    assert schedule_rules_reading(tmp_path).endswith("were not scored pruned on validation images. The choice is the "
+                                                     "shortest length tried; no shorter one was run.")
     table = prune({"linear25": 0.96, "linear50": 0.97})  # validation prunes 50 best; test would agree
     assert table["validation error %, 98 % removed"].round(2).tolist() == [4.98, 3.98]
     assert table["chosen, pruned"].tolist() == [False, True] and table["chosen"].tolist() == [True, False]
     assert schedule_rules_reading(tmp_path) == (
         "Validation NLL chooses the rate falling linearly to 0 over 25 epochs; the validation error with 98 % of the "
         "weights removed by signal-to-noise (4.98 %, 3.98 % by length) chooses the rate falling linearly to 0 over "
-        "50 epochs: the two rules disagree.")
+        "50 epochs: the two rules disagree. Both choices lie at an end of the lengths tried (the shortest and the "
+        "longest); no length past them was run.")
     table = prune({"linear25": 0.99, "linear50": 0.97})  # validation prunes 25 best, whatever the test says
     assert table["chosen, pruned"].tolist() == [True, False]
-    assert schedule_rules_reading(tmp_path).endswith("over 25 epochs: the two rules agree.")
+    assert schedule_rules_reading(tmp_path).endswith("over 25 epochs: the two rules agree. The choice is the shortest "
+                                                     "length tried; no shorter one was run.")
 
 
 def test_the_regime_summary_reads_snr_and_magnitude_once_each_whatever_else_the_sweep_records():

@@ -280,16 +280,35 @@ def schedule_choice(search_dir: Path) -> pd.DataFrame:
 
 
 def schedule_rules_reading(search_dir: Path) -> str:
-    """Which length each of the decay search's two rules chose, and whether they agree."""
+    """Which length each of the decay search's two rules chose, whether they agree, and which choice lies at an
+    end of the lengths tried (where a longer or shorter decay might score better still)."""
     table = schedule_choice(search_dir)
     by_nll = table.index[table["chosen"]][0]
     if "chosen, pruned" not in table:
-        return f"Validation NLL chooses the {by_nll}; the search's networks were not scored pruned on validation images."
+        return (f"Validation NLL chooses the {by_nll}; the search's networks were not scored pruned on validation "
+                f"images.") + _grid_ends(table, [by_nll])
     by_pruned = table.index[table["chosen, pruned"]][0]
     pruned = ", ".join(f"{table.loc[length, PRUNED_CHOICE_COLUMN]:.2f} %" for length in table.index)
     said = (f"Validation NLL chooses the {by_nll}; the validation error with {100 * PRUNED_CHOICE_FRACTION:g} % of "
             f"the weights removed by signal-to-noise ({pruned} by length) chooses the {by_pruned}")
-    return said + (": the two rules agree." if by_nll == by_pruned else ": the two rules disagree.")
+    return said + (": the two rules agree." if by_nll == by_pruned else ": the two rules disagree.") + _grid_ends(
+        table, [by_nll, by_pruned])
+
+
+def _grid_ends(table: pd.DataFrame, chosen: list[str]) -> str:
+    """A sentence on the chosen lengths that are the shortest or the longest tried (the table is in order of
+    length); '' where none is."""
+    chosen = list(dict.fromkeys(chosen))
+    ends = {length: "shortest" if length == table.index[0] else "longest"
+            for length in chosen if length in (table.index[0], table.index[-1])}
+    if not ends:
+        return ""
+    if len(ends) == 2:
+        return (" Both choices lie at an end of the lengths tried (the shortest and the longest); no length past "
+                "them was run.")
+    end = next(iter(ends.values()))
+    which = "The choice" if len(chosen) == 1 else "One choice"
+    return f" {which} is the {end} length tried; no {'shorter' if end == 'shortest' else 'longer'} one was run."
 
 
 def pruned_errors(results_dir: Path, score: str = "accuracy_mean", criterion: str = "snr") -> pd.DataFrame:
