@@ -236,6 +236,27 @@ def test_the_regime_summary_reads_snr_and_magnitude_once_each_whatever_else_the_
     assert summary["chosen"].any() and len(summary) == 10
 
 
+def test_the_decay_search_past_its_end_is_read_as_part_of_the_search(tmp_path):
+    from bayesprune.config import RunConfig
+    from bayesprune.pipeline.manifest import write_manifest
+    from bayesprune.report.operating_point import schedule_choice, schedule_rules_reading
+
+    for folder, variant, nll in (("search", "linear25", 0.08), ("search", "linear50", 0.09), ("edges", "linear12", 0.07)):
+        run = tmp_path / folder / "runs" / f"mnist-bbb-corrected-{variant}-s0"
+        run.mkdir(parents=True)
+        epochs = int(variant.removeprefix("linear"))
+        keys = {"dataset": "mnist", "method": "bbb", "seed": 0, "protocol": "corrected", "variant": variant}
+        pd.DataFrame([{**keys, "epoch": e, "val_nll": nll + (epochs - e) / 100, "val_acc": 0.98}
+                      for e in range(1, epochs + 1)]).to_csv(run / "history.csv", index=False)
+        write_manifest({"config": RunConfig(method="bbb", variant=variant, epochs=epochs).to_dict()}, run)
+    alone = schedule_choice(tmp_path / "search", tmp_path / "not-run")
+    assert alone["epochs"].tolist() == [25, 50] and alone["chosen"].tolist() == [True, False]
+    both = schedule_choice(tmp_path / "search", tmp_path / "edges")
+    assert both["epochs"].tolist() == [12, 25, 50] and both["chosen"].tolist() == [True, False, False]
+    assert schedule_rules_reading(tmp_path / "search", tmp_path / "edges").startswith(
+        "Validation NLL chooses the rate falling linearly to 0 over 12 epochs")
+
+
 @pytest.mark.parametrize(("profile", "rule"), [("blundell-schedule", "chosen"), ("blundell-schedule-pruned", "chosen, pruned")])
 def test_each_decayed_table2_trains_the_length_its_rule_chose_and_otherwise_the_search_s_run(profile, rule):
     from bayesprune.pipeline.profiles import get_profile
@@ -243,13 +264,15 @@ def test_each_decayed_table2_trains_the_length_its_rule_chose_and_otherwise_the_
     from bayesprune.report.chapters import RESULTS
     from bayesprune.report.operating_point import schedule_choice
 
-    search = RESULTS / "blundell-schedule-search"
+    search, edges = RESULTS / "blundell-schedule-search", RESULTS / "blundell-schedule-search-edges"
     if not finished_runs(search):
         pytest.skip("blundell-schedule-search has not run")
-    table = schedule_choice(search)
-    assert len(table) == len(get_profile("blundell-schedule-search").runs()), "the search is not whole"
+    table = schedule_choice(search, edges)
+    tried = get_profile("blundell-schedule-search").runs() + (
+        get_profile("blundell-schedule-search-edges").runs() if finished_runs(edges) else [])
+    assert len(table) == len(tried), "the search is not whole"
     epochs = int(table.loc[table[rule], "epochs"].iloc[0])
-    searched = next(cfg for cfg in get_profile("blundell-schedule-search").runs() if cfg.epochs == epochs)
+    searched = next(cfg for cfg in tried if cfg.epochs == epochs)
     for cfg in get_profile(profile).runs():
         differ = {k for k, v in cfg.to_dict().items() if searched.to_dict()[k] != v}
         assert differ == {"seed", "variant"}, differ

@@ -8,7 +8,7 @@ import pandas as pd
 
 from bayesprune.config import RunConfig
 from bayesprune.pipeline.profiles import Profile, get_profile
-from bayesprune.pipeline.results import RUN_KEYS, load_manifests, load_table
+from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table
 from bayesprune.report.formatting import mean_sd, variant_label
 from bayesprune.report.reference import BLUNDELL_TABLE2
 from bayesprune.report.verdicts import HOLDS, difference, direction, interval
@@ -252,14 +252,16 @@ def decay_reading(constant_dir: Path, decayed_dir: Path, deepest: float = 0.98) 
             f"leaves {by_magnitude[1]:.2f} % error with the decaying rate and {by_magnitude[0]:.2f} % with the constant one.")
 
 
-def schedule_choice(search_dir: Path) -> pd.DataFrame:
-    """Per length of a decaying rate tried (the blundell-schedule-search's variants): the epochs trained, the
+def schedule_choice(search_dir: Path, *edges: Path) -> pd.DataFrame:
+    """Per length of a decaying rate tried (the blundell-schedule-search's variants, and those of the searches
+    past its ends in `edges` that have run, read as one search): the epochs trained, the
     validation NLL and accuracy of the kept (last) epoch, the lowest validation NLL on the way and its epoch,
     how far sigma has moved by the last epoch (where recorded), `chosen` (the lowest validation NLL at the last
     epoch), and, where the runs were pruned, the validation and test error (%) with each share of weights removed
     by signal-to-noise, and `chosen, pruned` (the lowest validation error with PRUNED_CHOICE_FRACTION removed;
     the test errors take no part in either choice)."""
-    history = load_table(search_dir, "history").sort_values("epoch")
+    dirs = [search_dir, *(edge for edge in edges if finished_runs(edge))]
+    history = pd.concat([load_table(d, "history") for d in dirs], ignore_index=True).sort_values("epoch")
     rows = []
     for variant, run in history.groupby("variant", sort=False):
         last, best = run.iloc[-1], run.loc[run["val_nll"].idxmin()]
@@ -270,7 +272,7 @@ def schedule_choice(search_dir: Path) -> pd.DataFrame:
     table = pd.DataFrame(rows).sort_values("epochs")
     table["chosen"] = table["validation NLL, last epoch"] == table["validation NLL, last epoch"].min()
     for split, score in (("validation", "val_accuracy_mean"), ("test", "accuracy_mean")):
-        errors = pruned_errors(search_dir, score)
+        errors = pd.concat([pruned_errors(d, score) for d in dirs], ignore_index=True)
         errors = errors.groupby(["variant", "fraction"])["error"].mean().unstack("fraction")  # mean over seeds
         for fraction in errors.columns:
             table[f"{split} error %, {100 * fraction:g} % removed"] = table["variant"].map(errors[fraction])
@@ -279,10 +281,11 @@ def schedule_choice(search_dir: Path) -> pd.DataFrame:
     return table.drop(columns="variant").set_index("schedule")
 
 
-def schedule_rules_reading(search_dir: Path) -> str:
-    """Which length each of the decay search's two rules chose, whether they agree, and which choice lies at an
-    end of the lengths tried (where a longer or shorter decay might score better still)."""
-    table = schedule_choice(search_dir)
+def schedule_rules_reading(search_dir: Path, *edges: Path) -> str:
+    """Which length each of the decay search's two rules chose (the search and its edges read as one), whether
+    they agree, and which choice lies at an end of the lengths tried (where a longer or shorter decay might score
+    better still)."""
+    table = schedule_choice(search_dir, *edges)
     by_nll = table.index[table["chosen"]][0]
     if "chosen, pruned" not in table:
         return (f"Validation NLL chooses the {by_nll}; the search's networks were not scored pruned on validation "
