@@ -65,6 +65,15 @@ def load_table(results_dir: Path, name: str) -> pd.DataFrame:
     return table
 
 
+def load_search_table(name: str, *results_dirs: Path) -> pd.DataFrame:
+    """One table over every finished run of the searches given (a search and the one past its edges), read as one
+    search; FileNotFoundError where none has a finished run."""
+    tables = [load_table(d, name) for d in results_dirs if finished_runs(d)]
+    if not tables:
+        raise FileNotFoundError(f"no search under {', '.join(map(str, results_dirs))} has a finished run")
+    return pd.concat(tables, ignore_index=True)
+
+
 def dense_architectures(pruning: pd.DataFrame) -> dict[str, str]:
     """Each variant's dense architecture (784-300-100-10), from its unpruned rows."""
     return pruning[pruning["fraction"] == 0].groupby("variant")["architecture"].first().to_dict()

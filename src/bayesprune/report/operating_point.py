@@ -8,7 +8,7 @@ import pandas as pd
 
 from bayesprune.config import RunConfig
 from bayesprune.pipeline.profiles import Profile, get_profile
-from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table
+from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_search_table, load_table
 from bayesprune.report.formatting import mean_sd, variant_label
 from bayesprune.report.reference import BLUNDELL_TABLE2
 from bayesprune.report.verdicts import HOLDS, difference, direction, interval
@@ -261,7 +261,7 @@ def schedule_choice(search_dir: Path, *edges: Path) -> pd.DataFrame:
     by signal-to-noise, and `chosen, pruned` (the lowest validation error with PRUNED_CHOICE_FRACTION removed;
     the test errors take no part in either choice)."""
     dirs = [search_dir, *(edge for edge in edges if finished_runs(edge))]
-    history = pd.concat([load_table(d, "history") for d in dirs], ignore_index=True).sort_values("epoch")
+    history = load_search_table("history", *dirs).sort_values("epoch")
     rows = []
     for variant, run in history.groupby("variant", sort=False):
         last, best = run.iloc[-1], run.loc[run["val_nll"].idxmin()]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from bayesprune.pipeline.profiles import Profile
-from bayesprune.pipeline.results import finished_runs, load_table
+from bayesprune.pipeline.results import load_search_table
 from bayesprune.report.formatting import mean_sd, variant_label
 from bayesprune.report.operating_point import best_validation
 from bayesprune.report.reference import BLUNDELL_TABLE1, BLUNDELL_TABLE1_UNITS
@@ -35,10 +35,7 @@ def _models(frame: pd.DataFrame) -> pd.Series:
 def searched_history(*search_dirs: Path) -> pd.DataFrame:
     """The training history of every finished run of the searches given (the table1-search and the search one
     step past its edges), read as one search."""
-    histories = [load_table(d, "history") for d in search_dirs if finished_runs(d)]
-    if not histories:
-        raise FileNotFoundError(f"no search under {', '.join(map(str, search_dirs))} has a finished run")
-    return pd.concat(histories, ignore_index=True)
+    return load_search_table("history", *search_dirs)
 
 
 def search_points(history: pd.DataFrame) -> pd.DataFrame:
