@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+import statistics
 
 import pytest
+
+from scipy import stats
 
 from bayesprune.report.verdicts import FAILS, HOLDS, INCONCLUSIVE, combine, difference, interval, t_quantile
 
@@ -12,7 +15,7 @@ from bayesprune.report.verdicts import FAILS, HOLDS, INCONCLUSIVE, combine, diff
 def test_interval_of_three_seeds_is_the_t_interval():
     found = interval([1.0, 2.0, 3.0])
     assert found.mean == 2.0 and found.seeds == 3
-    assert found.high - found.mean == pytest.approx(4.303 * 1.0 / math.sqrt(3))
+    assert found.high - found.mean == pytest.approx(4.302653 * 1.0 / math.sqrt(3), rel=1e-6)  # t(2) = 4.302653
 
 
 def test_a_margin_inside_seed_spread_is_inconclusive_and_outside_it_decides():
@@ -50,8 +53,25 @@ def test_combine_fails_if_any_fails_and_holds_only_if_all_hold():
     assert combine([HOLDS, HOLDS + " (one seed)"]) == HOLDS + " (one seed)"
 
 
-def test_t_quantile_widens_for_fractional_degrees_and_tends_to_the_normal():
-    assert t_quantile(2.7) == t_quantile(2)
-    assert t_quantile(1000) == 1.96
+def test_t_quantile_is_exact_at_fractional_degrees_and_tends_to_the_normal():
+    assert t_quantile(2) == pytest.approx(4.302653, rel=1e-6) and t_quantile(4) == pytest.approx(2.776445, rel=1e-6)
+    assert t_quantile(3) < t_quantile(2.7) < t_quantile(2)  # not rounded down to 2's, which widened
+    assert t_quantile(1000) == pytest.approx(1.962339, rel=1e-6)  # not the normal's 1.96 above 30 degrees
     with pytest.raises(ValueError):
-        t_quantile(0.5)
+        t_quantile(0)
+
+
+def test_welch_interval_with_two_seeds_each_is_the_hand_computed_one():
+    found = difference([0.0, 2.0], [5.0, 7.0])  # variances 2 and 2 over n = 2: se = sqrt(2), 2 degrees of freedom
+    half = 4.302653 * math.sqrt(2)
+    assert (found.mean, found.low, found.high) == pytest.approx((-5.0, -5.0 - half, -5.0 + half), rel=1e-6)
+
+
+def test_welch_interval_with_unequal_variances_matches_scipy_s_own_welch_test():
+    first, second = [0.981, 0.979, 0.984], [0.95, 0.97, 0.91, 0.96]  # spreads 10x apart, 3 against 4 seeds
+    found = difference(first, second)
+    expected = stats.ttest_ind(first, second, equal_var=False).confidence_interval(0.95)
+    assert (found.low, found.high) == pytest.approx((expected.low, expected.high), rel=1e-9)
+    va, vb = statistics.variance(first) / 3, statistics.variance(second) / 4  # Welch-Satterthwaite by hand: about 3.1
+    dof = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 3)
+    assert 3.0 < dof < 3.2 and found.high - found.mean < t_quantile(3) * math.sqrt(va + vb)
