@@ -66,6 +66,8 @@ def test_finished_runs_are_skipped_and_tables_are_tidy(real_data_root, tmp_path)
     assert pruning["accuracy_ensemble"].isna().all()
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["config"]["method"] == "sgd" and manifest["libraries"]["torch"]
+    scoring = manifest["prune_seconds_by_part"]  # where the pruning notebook's seconds went
+    assert {"loading", "masks", "deterministic passes", "metrics"} <= set(scoring) and min(scoring.values()) >= 0
     assert not RunPaths(run_dir.parent, run_dir.name).partial.exists()
 
 

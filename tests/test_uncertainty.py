@@ -11,8 +11,9 @@ from bayesprune.compress.footprint import units_left
 from bayesprune.compress.prune import global_prune
 from bayesprune.data.splits import noise_images
 from bayesprune.evaluate.uncertainty import (
-    auroc, calibration, fpr_at_tpr, ood_score, probabilities, uncertainty_sweep,
+    auroc, calibration, fpr_at_tpr, ood_score, probabilities,
 )
+from bayesprune.evaluate.scores import scored_sweep
 from bayesprune.model.bayes import BayesianMLP
 from bayesprune.model.models import MLP
 
@@ -72,13 +73,15 @@ def test_bbb_monte_carlo_average_never_draws_a_pruned_weight(monkeypatch):
     global_prune(model, 0.9, "snr")
     masks = [layer.weight_mu_mask for layer in model.layers]
     drawn = []
-    linear = F.linear
+    for layer in model.layers:
+        sample = layer.sample_weights
 
-    def recording(x, weight, bias=None):
-        drawn.append(weight.detach().clone())
-        return linear(x, weight, bias)
+        def recording(sample=sample):
+            weight, bias = sample()
+            drawn.append(weight.detach().clone())
+            return weight, bias
 
-    monkeypatch.setattr(F, "linear", recording)
+        monkeypatch.setattr(layer, "sample_weights", recording)
     probabilities(model, torch.rand(8, 784), "mc", samples=4)
     assert len(drawn) == 4 * len(masks)
     for index, weight in enumerate(drawn):
@@ -109,7 +112,8 @@ def test_the_sweep_scores_each_fraction_and_prediction_against_each_shift():
     torch.manual_seed(0)
     model = MLP([784, 30, 10], dropout=0.5)
     x, y = torch.rand(200, 784), torch.randint(0, 10, (200,))
-    rows, bins = uncertainty_sweep(model, (x, y), {"noise": noise_images(100, 255.0)}, [0.0, 0.9], ["magnitude"], 3)
+    sweep = scored_sweep(model, (x, y), [0.0, 0.9], samples=3, shifted={"noise": noise_images(100, 255.0)})
+    rows, bins = sweep.uncertainty, sweep.bins
     assert [(r["fraction"], r["prediction"]) for r in rows] == [
         (0.0, "deterministic"), (0.0, "mc"), (0.9, "deterministic"), (0.9, "mc")]
     assert {"auroc_entropy_noise", "fpr95_maxprob_noise", "ece", "brier"} <= set(rows[0])

@@ -1,9 +1,15 @@
-"""Test accuracy: the deterministic (posterior-mean) network and the BBB Monte Carlo ensemble."""
+"""Scoring pruned networks: test accuracy of the deterministic (posterior-mean) network and of BBB's Monte Carlo
+ensemble, validation accuracy, and calibration and out-of-distribution detection (`evaluate.uncertainty`), every
+network pruned once per criterion and fraction and every (image set, prediction) computed once for all of them."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any
 
 import torch
@@ -13,31 +19,14 @@ from bayesprune.model.bayes import BayesianMLP
 from bayesprune.compress.footprint import footprint
 from bayesprune.compress.prune import give_pruned_noise, global_prune, sparsity, structured_criteria, sweep_criteria
 from bayesprune.compress.precision import precision_of, rounded
+from bayesprune.evaluate.passes import PREDICTIONS, ensemble_probabilities, has_mc, mc_probabilities, mean_logits
+from bayesprune.evaluate.uncertainty import uncertainty_row
 from bayesprune.model.activation import forward
 from bayesprune.model.group_nj import UNIT_THRESHOLD, GroupNJMLP
 from bayesprune.model.sparse_vd import SparseVDMLP
 
 THRESHOLD_CRITERION = "log_alpha>3"  # sparse VD as trained: every weight above its threshold removed
 UNIT_THRESHOLD_CRITERION = f"unit_log_alpha>{UNIT_THRESHOLD:g}"  # BC-GNJ as trained: every unit above it removed
-
-
-@torch.no_grad()
-def mean_logits(model: nn.Module, x: Tensor) -> Tensor:
-    """Logits of the deterministic network: dropout off, BBB at its posterior mean."""
-    model.eval()
-    return model(x, sample=False) if isinstance(model, BayesianMLP) else model(x)
-
-
-@torch.no_grad()
-def ensemble_probabilities(model: BayesianMLP, x: Tensor, samples: int) -> Tensor:
-    """Mean of the softmax over `samples` sampled networks."""
-    if samples < 1:
-        raise ValueError(f"samples must be >= 1, got {samples}")
-    model.eval()
-    total = torch.zeros(len(x), model.layers[-1].bias_mu.numel(), device=x.device)
-    for _ in range(samples):
-        total += torch.softmax(model(x, sample=True), dim=1)
-    return total / samples
 
 
 def accuracy(scores: Tensor, y: Tensor) -> float:
@@ -84,6 +73,194 @@ def scored_row(
     return {**evaluate(model, x, y, samples, mixed_metric), **footprint(model)}
 
 
+STUDY_SCORING = ("pruned_rho_zero", "pruning_detached", "mixed_metric")  # deviations that change what is scored
+
+
+@dataclass
+class Parts:
+    """Seconds spent in each named part of a computation."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def timing(self, name: str) -> Iterator[None]:
+        """Add the time the block takes to the part `name`."""
+        started = perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + perf_counter() - started
+
+
+class NetworkScores:
+    """One network's predictions on named image sets, each computed once: deterministic logits per set, and the
+    Monte Carlo predictive of the sets in `mc_sets`, drawn in their order from one seeded generator (so the first
+    set's samples are those a seeded ensemble of it alone draws); a set is drawn only when asked for."""
+
+    def __init__(self, network: nn.Module, sets: dict[str, Tensor], mc_sets: Sequence[str], samples: int, seed: int,
+                 parts: Parts) -> None:
+        self.network, self.sets, self.mc_sets, self.samples, self.seed = network, sets, tuple(mc_sets), samples, seed
+        self.parts = parts
+        self._logits: dict[str, Tensor] = {}
+        self._mc: dict[str, Tensor] = {}
+        self._generator_state: tuple[Tensor, list[Tensor]] | None = None
+
+    def logits(self, name: str) -> Tensor:
+        """The deterministic network's logits on a set."""
+        if name not in self._logits:
+            with self.parts.timing("deterministic passes"):
+                self._logits[name] = mean_logits(self.network, self.sets[name])
+        return self._logits[name]
+
+    def probabilities(self, name: str, prediction: str) -> Tensor:
+        """Class probabilities of a set under a prediction ('deterministic' or 'mc')."""
+        if prediction == "deterministic":
+            return torch.softmax(self.logits(name), dim=1)
+        for earlier in self.mc_sets[:self.mc_sets.index(name) + 1]:
+            if earlier not in self._mc:
+                with self.parts.timing("Monte Carlo passes"):
+                    self._mc[earlier] = self._draw(earlier)
+        return self._mc[name]
+
+    def _draw(self, name: str) -> Tensor:
+        """The next set's Monte Carlo predictive, the generator resumed where the previous set left it."""
+        if self._generator_state is None:
+            torch.manual_seed(self.seed)
+        else:
+            torch.set_rng_state(self._generator_state[0])
+            if torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(self._generator_state[1])
+        probs = mc_probabilities(self.network, self.sets[name], self.samples)
+        self._generator_state = (torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
+        return probs
+
+
+def mask_signature(model: nn.Module) -> str:
+    """A digest of which entries pruning removed: networks with equal signatures compute the same function."""
+    digest = hashlib.sha1()
+    for name, buffer in model.named_buffers():
+        if name.endswith("_mask"):
+            digest.update(name.encode() + buffer.bool().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class Sweep:
+    """A scored sweep: the pruning rows, the uncertainty rows, the reliability diagrams' bins, and where the time
+    went."""
+
+    rows: list[dict[str, Any]]
+    uncertainty: list[dict[str, Any]]
+    bins: list[dict[str, Any]]
+    parts: Parts
+
+
+def scored_sweep(
+    model: nn.Module,
+    test: tuple[Tensor, Tensor],
+    fractions: Sequence[float],
+    include_bias: bool = False,
+    samples: int = 10,
+    seed: int = 0,
+    deviations: Sequence[str] = (),
+    primary_only: bool = False,
+    validation: tuple[Tensor, Tensor] | None = None,
+    shifted: dict[str, Tensor] | None = None,
+) -> Sweep:
+    """Fresh copies of model pruned to each fraction by each criterion that applies, each scored once for all.
+
+    Pruning rows: test accuracy and footprint per criterion and fraction (`deviations` switches on the study's
+    pruning and scoring code paths, config.DEVIATIONS; `primary_only` keeps the model's own criterion, SNR for
+    BBB); with a validation split, `val_accuracy_mean` of the own criterion (NaN for the others). Sparse VD also
+    gets a row for the network as trained (`THRESHOLD_CRITERION`), BC-GNJ one with its units above the unit
+    threshold removed (`UNIT_THRESHOLD_CRITERION`). With shifted image sets, the uncertainty rows
+    (`evaluate.uncertainty`) of the model's own criteria as defined, for every prediction it has. A network that
+    two criteria prune alike (every criterion at fraction 0) is scored once.
+    """
+    parts = Parts()
+    sets = {"test": test[0], **({"validation": validation[0]} if validation is not None else {}), **(shifted or {})}
+    mc_sets = ["test", *(shifted or {})]
+    bayesian = isinstance(model, BayesianMLP)
+    scorers: dict[str, NetworkScores] = {}
+
+    def scorer(network: nn.Module) -> NetworkScores:
+        """The one scorer of a network's pruned function."""
+        key = mask_signature(network)
+        if key not in scorers:
+            scorers[key] = NetworkScores(network, sets, mc_sets, samples, seed, parts)
+        return scorers[key]
+
+    networks: dict[tuple[str, float, bool], tuple[nn.Module, float]] = {}
+
+    def pruned(criterion: str, fraction: float, with_bias: bool) -> tuple[nn.Module, float]:
+        """The one copy of model pruned to fraction by criterion, and its achieved sparsity."""
+        if (criterion, fraction, with_bias) not in networks:
+            with parts.timing("masks"):
+                copied = copy.deepcopy(model)
+                networks[criterion, fraction, with_bias] = copied, global_prune(copied, fraction, criterion, with_bias)
+        return networks[criterion, fraction, with_bias]
+
+    rows: list[dict[str, Any]] = []
+    for criterion, thresholded in threshold_networks(model):
+        removed = sparsity(thresholded)
+        rows.append({"criterion": criterion, "fraction": removed, "achieved_sparsity": removed,
+                     **scored_row(thresholded, *test, samples, seed),
+                     **({"val_accuracy_mean": accuracy(mean_logits(thresholded, validation[0]), validation[1])}
+                        if validation is not None else {})})
+    criteria = sweep_criteria(model, tuple(deviations)) + structured_criteria(model)
+    study_scoring = bayesian and any(d in deviations for d in STUDY_SCORING)
+    for criterion in criteria[:1] if primary_only else criteria:
+        for fraction in fractions:
+            network, achieved = pruned(criterion, fraction, include_bias or criterion == "snr_rho")
+            row: dict[str, Any] = {"criterion": criterion, "fraction": fraction, "achieved_sparsity": achieved}
+            if study_scoring:
+                if "pruned_rho_zero" in deviations:  # on a copy of its own: the shared one keeps its noise masked
+                    network = copy.deepcopy(model)
+                    global_prune(network, fraction, criterion, include_bias or criterion == "snr_rho")
+                    give_pruned_noise(network)
+                scored = model if "pruning_detached" in deviations else network
+                row.update(scored_row(scored, *test, samples, seed, "mixed_metric" in deviations))
+                validation_logits = None if validation is None else mean_logits(scored, validation[0])
+            else:
+                scores = scorer(network)
+                logits, ensemble = scores.logits("test"), scores.probabilities("test", "mc") if bayesian else None
+                with parts.timing("metrics"):
+                    row["accuracy_mean"] = accuracy(logits, test[1])
+                    row["accuracy_ensemble"] = None if ensemble is None else accuracy(ensemble, test[1])
+                    row.update(footprint(network))
+                validation_logits = None if validation is None else scores.logits("validation")
+            if validation is not None:
+                own = criterion == criteria[0]
+                row["val_accuracy_mean"] = accuracy(validation_logits, validation[1]) if own else float("nan")
+            rows.append(row)
+    uncertainty, bins = [], []
+    for criterion in sweep_criteria(model) if shifted is not None else ():
+        for fraction in fractions:
+            network, achieved = pruned(criterion, fraction, False)
+            scores = scorer(network)
+            for prediction in PREDICTIONS if has_mc(model) else PREDICTIONS[:1]:
+                outside = {name: scores.probabilities(name, prediction) for name in shifted}
+                probs = scores.probabilities("test", prediction)
+                with parts.timing("metrics"):
+                    row, diagram = uncertainty_row(probs, test[1], outside)
+                keys = {"criterion": criterion, "fraction": fraction, "prediction": prediction}
+                uncertainty.append({**keys, "achieved_sparsity": achieved, **row})
+                bins += [{**keys, **b} for b in diagram]
+    return Sweep(rows, uncertainty, bins, parts)
+
+
+def threshold_networks(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The networks as their own thresholds leave them: sparse VD's weights above log alpha = 3 removed, BC-GNJ's
+    units above the unit threshold removed (none for other models)."""
+    if isinstance(model, SparseVDMLP):
+        return [(THRESHOLD_CRITERION, model)]
+    if isinstance(model, GroupNJMLP):
+        thresholded = copy.deepcopy(model)
+        thresholded.remove_units()
+        return [(UNIT_THRESHOLD_CRITERION, thresholded)]
+    return []
+
+
 def pruning_sweep(
     model: nn.Module,
     x: Tensor,
@@ -95,43 +272,8 @@ def pruning_sweep(
     deviations: Sequence[str] = (),
     primary_only: bool = False,
 ) -> list[dict[str, Any]]:
-    """Accuracy and footprint of fresh copies of model pruned to each fraction by each criterion that applies.
-
-    `deviations` switches on the study's pruning and scoring code paths (config.DEVIATIONS);
-    `primary_only` keeps the model's own criterion (SNR for BBB) and skips magnitude. Sparse VD also gets
-    a row for the network as trained, its weights above log alpha = 3 removed (`THRESHOLD_CRITERION`), BC-GNJ one
-    with its units above the unit threshold removed (`UNIT_THRESHOLD_CRITERION`).
-    """
-    bayesian = isinstance(model, BayesianMLP)
-    rows = []
-    if isinstance(model, SparseVDMLP):
-        removed = sparsity(model)  # the weights above log alpha = 3
-        rows.append({"criterion": THRESHOLD_CRITERION, "fraction": removed, "achieved_sparsity": removed,
-                     **scored_row(model, x, y, samples, seed)})
-    if isinstance(model, GroupNJMLP):
-        thresholded = copy.deepcopy(model)
-        thresholded.remove_units()
-        removed = sparsity(thresholded)
-        rows.append({"criterion": UNIT_THRESHOLD_CRITERION, "fraction": removed, "achieved_sparsity": removed,
-                     **scored_row(thresholded, x, y, samples, seed)})
-    criteria = sweep_criteria(model, tuple(deviations)) + structured_criteria(model)
-    for criterion in criteria[:1] if primary_only else criteria:
-        for fraction in fractions:
-            pruned = copy.deepcopy(model)
-            achieved = global_prune(pruned, fraction, criterion, include_bias or criterion == "snr_rho")
-            if bayesian and "pruned_rho_zero" in deviations:
-                give_pruned_noise(pruned)
-            scored = model if bayesian and "pruning_detached" in deviations else pruned
-            rows.append({"criterion": criterion, "fraction": fraction, "achieved_sparsity": achieved,
-                         **scored_row(scored, x, y, samples, seed, "mixed_metric" in deviations)})
-    return rows
-
-
-def with_validation_accuracy(rows: list[dict[str, Any]], validation_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Sweep rows with `val_accuracy_mean`: the same network pruned the same way, scored on the validation
-    split (NaN for a criterion or fraction the validation sweep did not score)."""
-    scored = {(row["criterion"], row["fraction"]): row["accuracy_mean"] for row in validation_rows}
-    return [{**row, "val_accuracy_mean": scored.get((row["criterion"], row["fraction"]), float("nan"))} for row in rows]
+    """The pruning rows of `scored_sweep` on (x, y) alone: accuracy and footprint per criterion and fraction."""
+    return scored_sweep(model, (x, y), fractions, include_bias, samples, seed, deviations, primary_only).rows
 
 
 @torch.no_grad()

@@ -12,38 +12,15 @@ ones (FPR at 95 % TPR).
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from bayesprune.compress.prune import global_prune
-from bayesprune.evaluate.scores import ensemble_probabilities, mean_logits
-from bayesprune.model.bayes import BayesianMLP
+from bayesprune.evaluate.passes import PREDICTIONS, has_mc, mc_probabilities, mean_logits
 
 ECE_BINS = 15
-PREDICTIONS = ("deterministic", "mc")
 OOD_SCORES = ("entropy", "maxprob")
-
-
-def has_mc(model: nn.Module) -> bool:
-    """Whether a model has a stochastic predictive distribution: BBB's posterior, or dropout layers."""
-    return isinstance(model, BayesianMLP) or any(isinstance(m, nn.Dropout) for m in model.modules())
-
-
-@torch.no_grad()
-def mc_dropout_probabilities(model: nn.Module, x: Tensor, samples: int) -> Tensor:
-    """Mean softmax of `samples` passes with dropout on (the rest of the network in evaluation mode)."""
-    model.eval()
-    dropouts = [m for m in model.modules() if isinstance(m, nn.Dropout)]
-    for layer in dropouts:
-        layer.train()
-    try:
-        return torch.stack([torch.softmax(model(x), dim=1) for _ in range(samples)]).mean(0)
-    finally:
-        model.eval()
 
 
 def probabilities(model: nn.Module, x: Tensor, prediction: str, samples: int) -> Tensor:
@@ -53,9 +30,7 @@ def probabilities(model: nn.Module, x: Tensor, prediction: str, samples: int) ->
     if prediction != "mc" or not has_mc(model):
         raise ValueError(f"prediction {prediction!r} does not apply to {type(model).__name__}; valid choices: "
                          f"{', '.join(PREDICTIONS if has_mc(model) else PREDICTIONS[:1])}")
-    if isinstance(model, BayesianMLP):
-        return ensemble_probabilities(model, x, samples)
-    return mc_dropout_probabilities(model, x, samples)
+    return mc_probabilities(model, x, samples)
 
 
 def confidence_bins(probs: Tensor, y: Tensor, bins: int = ECE_BINS) -> list[dict[str, float]]:
@@ -117,38 +92,14 @@ def fpr_at_tpr(inside: Tensor, outside: Tensor, tpr: float = 0.95) -> float:
 
 
 def uncertainty_row(
-    model: nn.Module, test: tuple[Tensor, Tensor], shifted: dict[str, Tensor], prediction: str, samples: int
+    probs: Tensor, y: Tensor, shifted: dict[str, Tensor]
 ) -> tuple[dict[str, Any], list[dict[str, float]]]:
-    """Calibration on the test images and OOD detection against each shifted set, for one prediction; and the
+    """Calibration of the test probabilities and OOD detection against each shifted set's probabilities; and the
     reliability diagram's bins."""
-    x, y = test
-    probs = probabilities(model, x, prediction, samples)
-    row: dict[str, Any] = {"prediction": prediction, **calibration(probs, y)}
-    for name, images in shifted.items():
-        outside = probabilities(model, images, prediction, samples)
+    row: dict[str, Any] = calibration(probs, y)
+    for name, outside in shifted.items():
         for score in OOD_SCORES:
             inside_score, outside_score = ood_score(probs, score), ood_score(outside, score)
             row[f"auroc_{score}_{name}"] = auroc(inside_score, outside_score)
             row[f"fpr95_{score}_{name}"] = fpr_at_tpr(inside_score, outside_score)
     return row, confidence_bins(probs, y)
-
-
-def uncertainty_sweep(
-    model: nn.Module, test: tuple[Tensor, Tensor], shifted: dict[str, Tensor], fractions: Sequence[float],
-    criteria: Sequence[str], samples: int, seed: int = 0,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """`uncertainty_row` of fresh copies of model pruned to each fraction by each criterion, for every prediction
-    the model has (the noise of the Monte Carlo passes seeded alike for every row); and the reliability
-    diagrams' bins of the same rows."""
-    rows, bins = [], []
-    for criterion in criteria:
-        for fraction in fractions:
-            pruned = copy.deepcopy(model)
-            achieved = global_prune(pruned, fraction, criterion)
-            for prediction in PREDICTIONS if has_mc(model) else PREDICTIONS[:1]:
-                torch.manual_seed(seed)
-                row, diagram = uncertainty_row(pruned, test, shifted, prediction, samples)
-                keys = {"criterion": criterion, "fraction": fraction, "prediction": prediction}
-                rows.append({**keys, "achieved_sparsity": achieved, **row})
-                bins += [{**keys, **b} for b in diagram]
-    return rows, bins

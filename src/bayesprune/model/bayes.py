@@ -179,6 +179,10 @@ class BayesianLinear(nn.Module):
             log_q = log_q.detach()
         return value, log_q - prior.log_prob(value).sum()
 
+    def sample_weights(self) -> tuple[Tensor, Tensor]:
+        """One draw of the weights, then of the bias (noise masked where pruned), as the sampled forward draws them."""
+        return self._draw("weight", None)[0], self._draw("bias", None)[0]
+
     def forward(
         self, x: Tensor, sample: bool = True, prior: Prior | None = None,
         noise: tuple[Tensor, Tensor] | None = None, entropy_gradient: bool = True,

@@ -18,8 +18,7 @@ from bayesprune.model.bayes import BayesianMLP
 from bayesprune.model.group_nj import GroupNJMLP
 from bayesprune.evaluate.diagnostics import dead_input_rows, dead_inputs, initial_sigmas, mu_sigma_histogram, snr_histogram
 from bayesprune.compress.prune import sweep_criteria
-from bayesprune.evaluate.scores import precision_rows, pruning_sweep, with_validation_accuracy
-from bayesprune.evaluate.uncertainty import uncertainty_sweep
+from bayesprune.evaluate.scores import Parts, precision_rows, pruning_sweep, scored_sweep
 from bayesprune.model.models import build_model, build_prior, initial_model
 from bayesprune.model.weights import weight_matrices, weight_stats
 from bayesprune.pipeline.results import run_keys, write_json, write_table
@@ -59,13 +58,20 @@ def histogram_rows(model: nn.Module) -> list[dict[str, Any]]:
 
 
 def pruning_ablation(
-    model: BayesianMLP, x: Tensor, y: Tensor, fractions: Sequence[float], include_bias: bool, cfg: RunConfig
+    model: BayesianMLP, x: Tensor, y: Tensor, fractions: Sequence[float], include_bias: bool, cfg: RunConfig,
+    as_run: Sequence[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """BBB's own-criterion sweep with the run's deviations, then with each pruning-time one fixed alone."""
+    """BBB's own-criterion sweep with the run's deviations (`as_run`: its rows, where the run's sweep scored them
+    already), then with each pruning-time one fixed alone."""
     rows = []
     for fixed in ("none", *[d for d in PRUNING_DEVIATIONS if cfg.deviates(d)]):
         deviations = tuple(d for d in cfg.deviations if d != fixed)
-        sweep = pruning_sweep(model, x, y, fractions, include_bias, cfg.eval_samples, cfg.seed, deviations, True)
+        if fixed == "none" and as_run is not None:
+            own = sweep_criteria(model, tuple(deviations))[0]
+            sweep = [{k: v for k, v in row.items() if k != "val_accuracy_mean"} for row in as_run
+                     if row["criterion"] == own]
+        else:
+            sweep = pruning_sweep(model, x, y, fractions, include_bias, cfg.eval_samples, cfg.seed, deviations, True)
         rows += [{"fixed": fixed, **row} for row in sweep]
     return rows
 
@@ -104,31 +110,35 @@ def prune_run(
     cfg, model = load_trained(run_dir, str(target))
     x, y = scored_split(cfg, data_root, target)
     fit, validation = training_splits(cfg, data_root, target)
-    keys = run_keys(cfg.to_dict())
-    rows = pruning_sweep(model, x, y, fractions, include_bias, cfg.eval_samples, cfg.seed, cfg.deviations)
-    if validation is not None:  # the own criterion's sweep on validation images too, so choices can rest on it
-        rows = with_validation_accuracy(rows, pruning_sweep(model, *validation, fractions, include_bias, cfg.eval_samples,
-                                                            cfg.seed, cfg.deviations, primary_only=True))
     shifted = shifted_splits(cfg, data_root, target)
-    uncertainty, bins = uncertainty_sweep(model, (x, y), shifted, fractions, sweep_criteria(model), cfg.eval_samples,
-                                          cfg.seed)
-    write_table(uncertainty, keys, run_dir / "uncertainty.csv")
-    write_table(bins, keys, run_dir / "reliability.csv")
-    write_table(weight_stats(model), keys, run_dir / "weights.csv")
-    write_table(histogram_rows(model), keys, run_dir / "weight_histogram.csv")
+    keys = run_keys(cfg.to_dict())
+    loaded = time.perf_counter()
+    sweep = scored_sweep(model, (x, y), fractions, include_bias, cfg.eval_samples, cfg.seed, cfg.deviations,
+                         validation=validation, shifted=shifted)
+    parts = Parts({"loading": loaded - started, **sweep.parts.seconds})
+    with parts.timing("tables"):
+        write_table(sweep.uncertainty, keys, run_dir / "uncertainty.csv")
+        write_table(sweep.bins, keys, run_dir / "reliability.csv")
+        write_table(weight_stats(model), keys, run_dir / "weights.csv")
+        write_table(histogram_rows(model), keys, run_dir / "weight_histogram.csv")
     if isinstance(model, GroupNJMLP):
-        write_table(precision_rows(model, x, y), keys, run_dir / "precision.csv")
+        with parts.timing("precision"):
+            write_table(precision_rows(model, x, y), keys, run_dir / "precision.csv")
     if isinstance(model, BayesianMLP):
-        write_table(pruning_ablation(model, x, y, fractions, include_bias, cfg), keys, run_dir / "ablation.csv")
-        write_posterior_tables(cfg, model, keys, run_dir, data_root)
+        with parts.timing("ablation"):
+            ablation = pruning_ablation(model, x, y, fractions, include_bias, cfg, sweep.rows)
+            write_table(ablation, keys, run_dir / "ablation.csv")
+        with parts.timing("posterior tables"):
+            write_posterior_tables(cfg, model, keys, run_dir, data_root)
     if finetune_epochs:
-        parts = run_dir / FINETUNED_PARTS
-        finetuned = finetuned_sweep(model, cfg, fit, (x, y), fractions, finetune_epochs, validation, finetune_patience,
-                                    finetune_rates, parts)
+        parts_dir = run_dir / FINETUNED_PARTS
+        with parts.timing("fine-tuning"):
+            finetuned = finetuned_sweep(model, cfg, fit, (x, y), fractions, finetune_epochs, validation,
+                                        finetune_patience, finetune_rates, parts_dir)
         write_table(finetuned, keys, run_dir / "finetuned.csv")
-        shutil.rmtree(parts, ignore_errors=True)
-    frame = write_table(rows, keys, run_dir / "pruning.csv")
-    write_json({"seconds": time.perf_counter() - started, "include_bias": include_bias,
-                "finetune_epochs": finetune_epochs, "finetune_patience": finetune_patience,
-                "finetune_rates": list(finetune_rates)}, run_dir / "prune.json")
+        shutil.rmtree(parts_dir, ignore_errors=True)
+    frame = write_table(sweep.rows, keys, run_dir / "pruning.csv")
+    write_json({"seconds": time.perf_counter() - started, "seconds_by_part": parts.seconds,
+                "include_bias": include_bias, "finetune_epochs": finetune_epochs,
+                "finetune_patience": finetune_patience, "finetune_rates": list(finetune_rates)}, run_dir / "prune.json")
     return frame

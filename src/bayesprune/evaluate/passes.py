@@ -1,0 +1,134 @@
+"""Forward passes for scoring, at the cost of the weights a pruned network still has.
+
+Scoring feeds 10 000 images at a time, so its cost is matrix products. A pruned layer reads only the input columns
+some weight still reads (the rest are exact zeros: leaving them out changes nothing but the order of a sum), and a
+layer sparse enough to gain multiplies in compressed sparse rows. BBB's Monte Carlo passes draw each sample's
+noise exactly as `BayesianMLP.forward` does (the same generator calls in the same order), and MC dropout reuses the
+first layer's product, which no dropout mask precedes, across its passes (the masks are drawn as before). So every
+pass computes what the network's own forward computes, faster.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from bayesprune.model.activation import relu_between
+from bayesprune.model.bayes import BayesianMLP
+from bayesprune.model.models import MLP
+
+PREDICTIONS = ("deterministic", "mc")
+# Share of nonzero weights below which a layer multiplies in compressed sparse rows: measured on this project's
+# CPUs at 10 000 images (784-500-500-10), CSR beats the dense product only from about 5 % density down.
+CSR_DENSITY = 0.03
+
+
+def read_columns(weight: Tensor) -> Tensor | None:
+    """Indices of the input columns some weight reads, or None where every column is read."""
+    alive = (weight != 0).any(dim=0)
+    return None if bool(alive.all()) else alive.nonzero().squeeze(1)
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """x W^T + b for a dense or pruned W, at the cost of the weights it keeps (see the module docstring)."""
+    if x.device.type != "cpu" or weight.dim() != 2:
+        return F.linear(x, weight, bias)
+    columns = read_columns(weight)
+    if columns is not None:
+        x, weight = x.index_select(1, columns), weight.index_select(1, columns)
+    if weight.numel() and torch.count_nonzero(weight) < CSR_DENSITY * weight.numel():
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            return torch.sparse.mm(weight.to_sparse_csr(), x.T.contiguous()).T + bias
+    return F.linear(x, weight, bias)
+
+
+def network(x: Tensor, weights: Sequence[Tensor], biases: Sequence[Tensor]) -> Tensor:
+    """Logits of the ReLU network with these weights and biases; a hidden unit that no weight of the next layer
+    reads is not computed."""
+    weights, biases = list(weights), list(biases)
+    for k in range(len(weights) - 1):
+        read = read_columns(weights[k + 1]) if x.device.type == "cpu" else None
+        if read is not None:
+            weights[k], biases[k] = weights[k].index_select(0, read), biases[k].index_select(0, read)
+            weights[k + 1] = weights[k + 1].index_select(1, read)
+    for (weight, bias), activation in relu_between(list(zip(weights, biases))):
+        x = activation(linear(x, weight, bias))
+    return x
+
+
+def fast_kind(model: nn.Module) -> bool:
+    """Whether the passes here cover the model: BBB and the baseline MLPs (the others run their own forward)."""
+    return isinstance(model, (BayesianMLP, MLP))
+
+
+def mlp_layers(model: MLP) -> tuple[list[nn.Linear], list[float], float]:
+    """The linear layers, the dropout rate after each hidden one, and the input dropout rate."""
+    linears, after, before = [], [], 0.0
+    for module in model.net:
+        if isinstance(module, nn.Linear):
+            linears.append(module)
+            after.append(0.0)
+        elif isinstance(module, nn.Dropout):
+            if linears:
+                after[-1] = module.p
+            else:
+                before = module.p
+    return linears, after[:-1], before
+
+
+@torch.no_grad()
+def mean_logits(model: nn.Module, x: Tensor) -> Tensor:
+    """Logits of the network as deployed: dropout off, BBB at its posterior mean."""
+    model.eval()
+    if isinstance(model, BayesianMLP):
+        return network(x, [layer.weight_mu for layer in model.layers], [layer.bias_mu for layer in model.layers])
+    if isinstance(model, MLP):
+        linears = mlp_layers(model)[0]
+        return network(x, [layer.weight for layer in linears], [layer.bias for layer in linears])
+    return model(x)
+
+
+@torch.no_grad()
+def ensemble_probabilities(model: BayesianMLP, x: Tensor, samples: int) -> Tensor:
+    """Mean of the softmax over `samples` sampled networks (each layer's weights, then its bias, drawn in turn)."""
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    model.eval()
+    total = torch.zeros(len(x), model.layers[-1].bias_mu.numel(), device=x.device)
+    for _ in range(samples):
+        draws = [layer.sample_weights() for layer in model.layers]
+        total += torch.softmax(network(x, [w for w, _ in draws], [b for _, b in draws]), dim=1)
+    return total / samples
+
+
+@torch.no_grad()
+def mc_dropout_probabilities(model: MLP, x: Tensor, samples: int) -> Tensor:
+    """Mean softmax of `samples` passes with dropout on: the first product is shared where no dropout precedes it."""
+    model.eval()
+    linears, rates, input_rate = mlp_layers(model)
+    weights, biases = [layer.weight for layer in linears], [layer.bias for layer in linears]
+    first = None if input_rate else torch.relu(linear(x, weights[0], biases[0]))
+    passes = []
+    for _ in range(samples):
+        h = torch.relu(linear(F.dropout(x, input_rate, True), weights[0], biases[0])) if first is None else first
+        for weight, bias, rate, (_, activation) in zip(weights[1:], biases[1:], rates, relu_between(weights[1:])):
+            h = activation(linear(F.dropout(h, rate, True) if rate else h, weight, bias))
+        passes.append(torch.softmax(h, dim=1))
+    return torch.stack(passes).mean(0)
+
+
+def has_mc(model: nn.Module) -> bool:
+    """Whether a model has a stochastic predictive distribution: BBB's posterior, or dropout layers."""
+    return isinstance(model, BayesianMLP) or any(isinstance(m, nn.Dropout) for m in model.modules())
+
+
+def mc_probabilities(model: nn.Module, x: Tensor, samples: int) -> Tensor:
+    """The Monte Carlo predictive: BBB's posterior samples, or MC dropout."""
+    if isinstance(model, BayesianMLP):
+        return ensemble_probabilities(model, x, samples)
+    return mc_dropout_probabilities(model, x, samples)

@@ -1,0 +1,108 @@
+"""The scoring passes compute what each network's own forward computes: the same logits, the same Monte Carlo
+draws, whatever the pruning left; and a sweep scores each pruned network once and its rows read the same."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from bayesprune.compress.prune import global_prune
+from bayesprune.data.splits import noise_images
+from bayesprune.evaluate.passes import CSR_DENSITY, ensemble_probabilities, mc_dropout_probabilities, mean_logits, network
+from bayesprune.evaluate.scores import accuracy, scored_sweep
+from bayesprune.evaluate.uncertainty import calibration
+from bayesprune.model.bayes import BayesianMLP
+from bayesprune.model.models import MLP
+
+
+def _own_mc(model: torch.nn.Module, x: torch.Tensor, samples: int) -> torch.Tensor:
+    """The Monte Carlo predictive through the model's own forward: the reference the passes must match."""
+    model.eval()
+    if isinstance(model, BayesianMLP):
+        return torch.stack([torch.softmax(model(x, sample=True), dim=1) for _ in range(samples)]).mean(0)
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.Dropout):
+            layer.train()
+    try:
+        return torch.stack([torch.softmax(model(x), dim=1) for _ in range(samples)]).mean(0)
+    finally:
+        model.eval()
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.5, 0.9, 0.995])
+@pytest.mark.parametrize("criterion", ["magnitude", "unit_norm"])
+def test_deterministic_and_mc_dropout_passes_match_the_model_s_own_forward(fraction, criterion):
+    torch.manual_seed(0)
+    model = MLP([784, 64, 32, 10], dropout=0.5)
+    x = torch.rand(300, 784)
+    x[:, :100] = 0  # pixels that carry nothing, as MNIST's border
+    global_prune(model, fraction, criterion)
+    model.eval()
+    assert torch.allclose(mean_logits(model, x), model(x), atol=1e-5)
+    torch.manual_seed(3)
+    fast = mc_dropout_probabilities(model, x, 4)
+    torch.manual_seed(3)
+    assert torch.allclose(fast, _own_mc(model, x, 4), atol=1e-6)  # the same masks, drawn in the same order
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.9, 0.995])
+def test_bbb_passes_draw_the_same_networks_as_the_model_s_own_sampled_forward(fraction):
+    torch.manual_seed(0)
+    model = BayesianMLP([784, 40, 30, 10], init_rho=(-3.0, -2.0))
+    x = torch.rand(200, 784)
+    global_prune(model, fraction, "snr")
+    assert torch.allclose(mean_logits(model, x), model(x, sample=False), atol=1e-5)
+    torch.manual_seed(5)
+    fast = ensemble_probabilities(model, x, 6)
+    torch.manual_seed(5)
+    assert torch.allclose(fast, _own_mc(model, x, 6), atol=1e-6)
+
+
+def test_a_layer_sparse_enough_multiplies_in_csr_and_gives_the_dense_product():
+    torch.manual_seed(0)
+    weights = [torch.randn(50, 784) * (torch.rand(50, 784) < CSR_DENSITY / 2), torch.randn(10, 50)]
+    biases = [torch.randn(50), torch.randn(10)]
+    weights[1][:, :7] = 0  # hidden units nobody reads: not computed
+    x = torch.rand(64, 784)
+    dense = torch.relu(x @ weights[0].T + biases[0]) @ weights[1].T + biases[1]
+    assert torch.allclose(network(x, weights, biases), dense, atol=1e-5)
+
+
+def test_a_sweep_scores_each_pruned_network_once_and_reads_as_the_network_s_own_scores(monkeypatch):
+    import bayesprune.evaluate.scores as scores
+
+    calls = []
+    draw = scores.mc_probabilities
+    monkeypatch.setattr(scores, "mc_probabilities", lambda *args: calls.append(len(args[1])) or draw(*args))
+    torch.manual_seed(0)
+    model = BayesianMLP([784, 30, 10], init_rho=(-3.0, -2.0))
+    x, y = torch.rand(120, 784), torch.randint(0, 10, (120,))
+    val = (torch.rand(50, 784), torch.randint(0, 10, (50,)))
+    noise = {"noise": noise_images(80, 255.0)}
+    sweep = scored_sweep(model, (x, y), [0.0, 0.9], samples=3, seed=7, validation=val, shifted=noise)
+    for row in sweep.rows:
+        pruned = copy.deepcopy(model)
+        global_prune(pruned, row["fraction"], row["criterion"])
+        assert row["accuracy_mean"] == accuracy(pruned(x, sample=False), y)
+        torch.manual_seed(7)
+        assert row["accuracy_ensemble"] == accuracy(_own_mc(pruned, x, 3), y)
+        own = row["criterion"] == "snr"
+        assert (row["val_accuracy_mean"] == accuracy(pruned(val[0], sample=False), val[1])) if own else \
+            row["val_accuracy_mean"] != row["val_accuracy_mean"]  # NaN for a criterion that is not the model's own
+    mc = [r for r in sweep.uncertainty if r["prediction"] == "mc" and r["fraction"] == 0.9 and r["criterion"] == "snr"][0]
+    pruned = copy.deepcopy(model)
+    global_prune(pruned, 0.9, "snr")
+    torch.manual_seed(7)
+    assert mc["nll"] == pytest.approx(calibration(_own_mc(pruned, x, 3), y)["nll"], rel=1e-5)
+    # Monte Carlo passes: the unpruned network once for its three criteria (test and noise images), SNR and
+    # magnitude at 90 % (test and noise), unit SNR at 90 % (test only, as no uncertainty row reads it)
+    assert sorted(calls) == sorted([120, 80] * 3 + [120])
+
+
+def test_the_scored_sweep_times_its_parts():
+    model = MLP([784, 20, 10], dropout=0.5)
+    x, y = torch.rand(50, 784), torch.randint(0, 10, (50,))
+    sweep = scored_sweep(model, (x, y), [0.0, 0.5], samples=2, shifted={"noise": noise_images(30, 255.0)})
+    assert {"masks", "deterministic passes", "Monte Carlo passes", "metrics"} <= set(sweep.parts.seconds)
