@@ -15,6 +15,12 @@ OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "linear", "cosine")
 PRIORS = ("mixture", "gaussian", "laplace")
 SELECTIONS = ("val_acc", "val_acc_pruned")  # what picks a run's kept epoch (and a search's point): dense or pruned
+# The sparsities the verdicts speak of: every epoch with a validation split records validation accuracy after pruning
+# each by the method's own criterion (`val_acc_pruned90`, ...), and the rule "chosen for f" (`for90`, ...) keeps the
+# epoch with the best of it among those whose dense validation accuracy lies within SELECTION_MARGIN of the best.
+TARGETS = (0.9, 0.95, 0.98, 0.99)
+SELECTION_MARGIN = 0.005  # half a point of dense validation accuracy, fixed before any run that uses it
+TARGET_RULES = tuple(f"for{round(100 * f)}" for f in TARGETS)
 KL_WEIGHTINGS = ("blundell", "uniform", "study")
 DEVICES = ("auto", "cpu", "cuda")
 PROTOCOLS = ("corrected", "study", "custom")
@@ -128,8 +134,9 @@ class RunConfig:
     test_subset: int = 0  # first N test images; 0 = all 10 000
     validation: int = 0  # last N training images held out for choices (Blundell: 10 000); 0 = none
     patience: int = 0  # stop once this many epochs improved none of the validation scores, keep the best; 0 = never
-    select: str = "val_acc"  # the validation score that picks the kept epoch: val_acc | val_acc_pruned (see below)
+    select: str = "val_acc"  # the rule that picks the kept epoch: val_acc | val_acc_pruned (see below) | for90 ... for99
     select_fraction: float = 0.9  # val_acc_pruned: validation accuracy after pruning this share by the own criterion
+    targets: bool = False  # every epoch also records validation accuracy pruned to each of TARGETS (for90 ... for99)
     # Bayes by Backprop's prior and complexity cost; the KL weighting and warm-up also apply to sparse variational
     # dropout's KL, and the prior and its weighting to the MAP methods (<base>-l2 etc.), whose name sets `prior`
     prior: str = "mixture"  # mixture | gaussian | laplace (MAP methods only)
@@ -165,9 +172,11 @@ class RunConfig:
         _choice("prior", self.prior, PRIORS)
         if self.prior == "laplace" and not self.penalty:
             raise ValueError("prior 'laplace' is for the MAP methods (<base>-l1); BBB takes mixture or gaussian")
-        _choice("select", self.select, SELECTIONS)
+        _choice("select", self.select, SELECTIONS + TARGET_RULES)
         if not (isinstance(self.select_fraction, (int, float)) and 0.0 < self.select_fraction < 1.0):
             raise ValueError(f"select_fraction must be in (0, 1), got {self.select_fraction!r}")
+        if self.select in TARGET_RULES and not self.targets:
+            raise ValueError(f"select {self.select!r} needs the per-target record (targets: true)")
         if self.select != "val_acc" and not self.validation:
             raise ValueError(f"select {self.select!r} needs a validation split (validation > 0)")
         _choice("kl_weighting", self.kl_weighting, KL_WEIGHTINGS)
@@ -322,3 +331,10 @@ class RunConfig:
         if unknown:
             raise ValueError(f"unknown config keys {unknown}; valid keys: {', '.join(sorted(known))}")
         return cls(**{k: tuple(v) if k in ("hidden", "deviations", "init_rho") else v for k, v in data.items()})
+
+
+def target_score(rule: str) -> str:
+    """The history column a "chosen for f" rule maximises: validation accuracy pruned to f (`for98` ->
+    `val_acc_pruned98`)."""
+    _choice("target rule", rule, TARGET_RULES)
+    return f"val_acc_pruned{rule[3:]}"

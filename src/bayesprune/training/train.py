@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from bayesprune.config import SELECTIONS, RunConfig
+from bayesprune.config import SELECTION_MARGIN, SELECTIONS, TARGET_RULES, TARGETS, RunConfig, target_score
 from bayesprune.data.augment import augments, random_affine
 from bayesprune.data.datasets import batch_indices
 from bayesprune.data.splits import scored_split, training_splits
@@ -149,29 +149,72 @@ def best_epoch(history: list[dict[str, Any]], score: str = "val_acc") -> int:
     return scores.index(max(scores)) + 1
 
 
+def chosen_epoch(history: list[dict[str, Any]], rule: str) -> int:
+    """The epoch (1-based) a rule keeps: the best of its score (`SELECTIONS`), or, chosen for f (`TARGET_RULES`), the
+    best validation accuracy pruned to f among the epochs whose dense validation accuracy lies within
+    SELECTION_MARGIN of the run's best; the earliest on ties."""
+    if rule in SELECTIONS:
+        return best_epoch(history, rule)
+    score = target_score(rule)
+    floor = max(record["val_acc"] for record in history) - SELECTION_MARGIN - 1e-12
+    eligible = [(record[score], -index) for index, record in enumerate(history) if record["val_acc"] >= floor]
+    return 1 - max(eligible)[1]
+
+
+def recorded_rules(record: dict[str, Any]) -> list[str]:
+    """The selection rules an epoch's record can serve: those whose score it holds."""
+    return [rule for rule in SELECTIONS if rule in record] + [r for r in TARGET_RULES if target_score(r) in record]
+
+
+def candidate_epochs(history: list[dict[str, Any]]) -> set[int]:
+    """Epochs (1-based) some "chosen for f" rule may still keep, however training goes on: within the margin of the
+    best dense validation accuracy so far, and bettered by no other epoch on both scores (an earlier one that
+    equals it on both keeps the tie)."""
+    if not history:
+        return set()
+    floor = max(record["val_acc"] for record in history) - SELECTION_MARGIN - 1e-12
+    kept = set()
+    for rule in (r for r in TARGET_RULES if target_score(r) in history[-1]):
+        score = target_score(rule)
+        points = [(r["val_acc"], r[score]) for r in history]
+        for index, (dense, pruned) in enumerate(points):
+            beaten = any((d >= dense and p >= pruned) if other < index else (d >= dense and p > pruned)
+                         for other, (d, p) in enumerate(points) if other != index)
+            if dense >= floor and not beaten:
+                kept.add(index + 1)
+    return kept
+
+
 def training_done(cfg: RunConfig, history: list[dict[str, Any]]) -> bool:
-    """Whether training has ended: the epoch cap is reached, or `patience` epochs improved none of the validation
-    scores the history records (dense and pruned alike, so that either selection rule sees the same budget)."""
+    """Whether training has ended: the epoch cap is reached, or the last `patience` epochs changed the kept epoch of
+    no rule the history records (dense, pruned and chosen for each target alike, so that every rule sees the same
+    budget)."""
     if len(history) >= cfg.train_epochs:
         return True
     if not (cfg.patience and history):
         return False
-    scores = [score for score in SELECTIONS if score in history[-1]]
-    return all(len(history) - best_epoch(history, score) >= cfg.patience for score in scores)
+    return all(len(history) - chosen_epoch(history, rule) >= cfg.patience for rule in recorded_rules(history[-1]))
 
 
 def trained_state(cfg: RunConfig, state: dict[str, Any]) -> dict[str, Tensor]:
-    """The model weights a run keeps: under early stopping those of the best epoch by `cfg.select`, else the last.
-    (A checkpoint keeps the best epoch of every score it records, so a run that differs only in its score reuses it.)"""
+    """The model weights a run keeps: under early stopping those of the epoch `cfg.select` keeps, else the last.
+    (A checkpoint keeps the kept epoch of every rule it records, so a run that differs only in its rule reuses it.)"""
     if not cfg.patience:
         return state["model"]
+    if cfg.select in TARGET_RULES:
+        return state["candidate_models"][chosen_epoch(state["history"], cfg.select)]
     return state["best_models"][cfg.select] if "best_models" in state else state["best_model"]
 
 
 def validation_record(cfg: RunConfig, model: nn.Module, x: Tensor, y: Tensor) -> dict[str, float]:
-    """The epoch's validation scores: accuracy and NLL of the network, and accuracy pruned by its own criterion."""
+    """The epoch's validation scores: accuracy and NLL of the network, accuracy pruned by its own criterion to
+    `cfg.select_fraction`, and with `cfg.targets` to every target sparsity too (`val_acc_pruned90`, ...)."""
     val_acc, val_nll = _scores(model, x, y)
-    return {"val_acc": val_acc, "val_nll": val_nll, "val_acc_pruned": pruned_accuracy(model, x, y, cfg.select_fraction)}
+    pruned = {f"val_acc_pruned{round(100 * f)}": pruned_accuracy(model, x, y, f) for f in TARGETS} if cfg.targets else {}
+    own = f"val_acc_pruned{round(100 * cfg.select_fraction)}"
+    at_select = pruned[own] if cfg.select_fraction in TARGETS and own in pruned else \
+        pruned_accuracy(model, x, y, cfg.select_fraction)
+    return {"val_acc": val_acc, "val_nll": val_nll, "val_acc_pruned": at_select, **pruned}
 
 
 @torch.no_grad()
@@ -210,6 +253,7 @@ def train(
     state = _restore(checkpoint, cfg, model, optimizer) if checkpoint and checkpoint.exists() else {}
     history = state.get("history", [])
     best_models = state.get("best_models", {"val_acc": state["best_model"]} if "best_model" in state else {})
+    candidates = state.get("candidate_models", {})  # the epochs a "chosen for f" rule may still keep
 
     n = len(x_train)
     batches = math.ceil(n / cfg.batch_size)
@@ -260,20 +304,24 @@ def train(
             record.update({f"units_kept_{k}": units for k, units in enumerate(model.units_below())})
         history.append(record)
         if cfg.patience:
+            weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
             for score in (s for s in SELECTIONS if s in record):
                 if best_epoch(history, score) == len(history):
-                    best_models[score] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    best_models[score] = weights
+            alive = candidate_epochs(history)
+            candidates = {epoch: kept for epoch, kept in {**candidates, len(history): weights}.items() if epoch in alive}
         bar.set_postfix(loss=f"{record['loss']:.4f}", **({"val_acc": f"{record['val_acc']:.4f}"} if validation is not None else {}))
         if checkpoint is not None:
             save_checkpoint(
                 {"config": cfg.to_dict(), "epoch": epoch + 1, "model": model.state_dict(),
                  "optimizer": optimizer.state_dict(), "history": history,
-                 **({"best_models": best_models} if cfg.patience else {})},
+                 **({"best_models": best_models, "candidate_models": candidates} if cfg.patience else {})},
                 checkpoint,
             )
         if on_epoch_end is not None:
             on_epoch_end(record)
     bar.close()
     if cfg.patience:
-        model.load_state_dict(best_models[cfg.select])
+        model.load_state_dict(trained_state(cfg, {"history": history, "best_models": best_models,
+                                                  "candidate_models": candidates}))
     return TrainResult(cfg, model, history, str(device))
