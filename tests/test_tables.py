@@ -124,6 +124,23 @@ def test_run_cost_table_takes_the_median_epoch_and_each_run_s_own_epoch_count():
     assert row["pruning sweep minutes"] == pytest.approx(1.0)
 
 
+def test_scoring_parts_add_up_to_the_sweep_and_leave_fine_tuning_apart():
+    from bayesprune.config import RunConfig
+    from bayesprune.report.compute import scoring_parts_table
+
+    parts = {"loading": 2.0, "masks": 1.0, "deterministic passes": 3.0, "Monte Carlo passes": 20.0, "metrics": 1.0,
+             "tables": 0.5, "fine-tuning": 100.0}
+    manifests = [{"config": RunConfig(method="bbb", seed=seed).to_dict(), "train_seconds": 55.0,
+                  "prune_seconds_by_part": parts} for seed in (0, 1)]
+    manifests.append({"config": RunConfig(method="sgd").to_dict(), "train_seconds": 9.0})  # scored before parts
+    table = scoring_parts_table(manifests)
+    row = table.loc[("mnist", "bbb", "")]
+    assert list(table.index) == [("mnist", "bbb", "")]
+    assert row["scoring, s"] == pytest.approx(27.5) and row["other"] == pytest.approx(2.5)
+    assert row["masks and metrics"] == pytest.approx(2.0) and row["fine-tuning, s"] == pytest.approx(100.0)
+    assert row["scoring / training"] == pytest.approx(0.5)
+
+
 def test_bbb_predictions_keep_each_protocol_s_networks_apart():
     from bayesprune.report.tables import bbb_predictions
 

@@ -129,6 +129,33 @@ def run_cost_table(manifests: list[dict[str, Any]], history: pd.DataFrame) -> pd
     })
 
 
+SCORING_GROUPS = {"Monte Carlo passes": ("Monte Carlo passes",), "deterministic passes": ("deterministic passes",),
+                  "masks and metrics": ("masks", "metrics")}  # the rest of the sweep is "other"
+
+
+def scoring_parts_table(manifests: list[dict[str, Any]]) -> pd.DataFrame:
+    """Where each run's pruning notebook spent its seconds (its manifest's `prune_seconds_by_part`), beside its
+    training: the passes, masks and metrics, the rest (loading, tables, diagnostics) and fine-tuning apart; runs
+    from before the parts were recorded are left out."""
+    rows = []
+    for manifest in manifests:
+        parts = manifest.get("prune_seconds_by_part")
+        if not parts:
+            continue
+        keys = run_keys(manifest["config"])
+        scoring = sum(v for k, v in parts.items() if k != "fine-tuning")
+        grouped = {name: sum(parts.get(p, 0.0) for p in members) for name, members in SCORING_GROUPS.items()}
+        rows.append({"dataset": keys["dataset"], "method": keys["method"], "variant": keys["variant"],
+                     "training, s": manifest["train_seconds"], "scoring, s": scoring, **grouped,
+                     "other": scoring - sum(grouped.values()), "fine-tuning, s": parts.get("fine-tuning", 0.0),
+                     "scoring / training": scoring / manifest["train_seconds"] if manifest["train_seconds"] else
+                     float("nan")})
+    if not rows:
+        return pd.DataFrame()
+    table = pd.DataFrame(rows).groupby(["dataset", "method", "variant"]).mean()
+    return table.round({**{column: 1 for column in table.columns}, "scoring / training": 2})
+
+
 def step_ratio_text(reports: list[dict[str, Any]]) -> str:
     """BBB's training step in SGD steps, as each machine's benchmark measured it, both run eagerly:
     '3.0x (Intel(R) Xeon(R) Processor, 2 threads) and 3.3x (...) an SGD step'."""
