@@ -1,4 +1,5 @@
-"""The package's folders are its layers: nothing imports upward, and the README's table lists every module."""
+"""The package's folders are its layers: nothing imports upward, and the library map ("Using bayesprune") lists
+every module."""
 
 from __future__ import annotations
 
@@ -26,9 +27,18 @@ def _modules() -> dict[str, str]:
     return found
 
 
-def _readme_table() -> dict[str, str]:
-    """module -> folder, as the README's library table gives them."""
-    section = (ROOT / "README.md").read_text().split("## The library", 1)[1]
+def _library_section() -> str:
+    """The library map and what follows it in the "Using bayesprune" appendix."""
+    import nbformat
+
+    notebook = nbformat.read(ROOT / "notebooks" / "using.ipynb", as_version=4)
+    text = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    return text.split("## The library", 1)[1]
+
+
+def _library_table() -> dict[str, str]:
+    """module -> folder, as the appendix's library table gives them."""
+    section = _library_section()
     listed, folder = {}, None
     for row in re.findall(r"^\|(.*)\|$", section, flags=re.M)[2:]:  # after the header and its rule
         cells = row.split("|")
@@ -38,12 +48,12 @@ def _readme_table() -> dict[str, str]:
     return listed
 
 
-def test_the_readme_lists_every_module_in_its_folder():
-    assert _readme_table() == _modules()
+def test_the_library_map_lists_every_module_in_its_folder():
+    assert _library_table() == _modules()
 
 
-def test_the_readme_names_every_kl_weighting():
-    section = (ROOT / "README.md").read_text().split("## The library", 1)[1]
+def test_the_library_map_names_every_kl_weighting():
+    section = _library_section()
     assert all(f"`{name}`" in section for name in KL_WEIGHTINGS)
 
 

@@ -232,3 +232,30 @@ def test_step_parts_sort_operations_by_kind_and_say_what_the_kernel_costs():
     assert reading == ("784-1200-1200-10 on cpu: BBB's step takes 2.5x SGD's, its matrix products 2.0x; the sampling "
                        "kernel is 19% of the step, which without it would take 2.0x SGD's.")  # 2.5 x (1 - 3 / 15.5)
     assert "make bench" in kernel_floor_reading([{"machine": "old"}])
+
+
+def test_the_profile_list_reads_each_profile_s_state_from_its_folder(tmp_path):
+    from bayesprune.report.provenance import profile_status
+
+    profiles = tmp_path / "profiles.yml"
+    profiles.write_text("""
+tiny:
+  description: "A tiny grid: two runs. More words."
+  datasets: [mnist]
+  methods: [sgd, bbb]
+  seeds: [0]
+  fractions: [0.0, 0.9]
+other:
+  reference: true
+  description: Another.
+  datasets: [mnist]
+  methods: [sgd]
+  seeds: [0, 1]
+  fractions: [0.0, 0.9]
+""")
+    (tmp_path / "results" / "tiny" / "runs" / "mnist-sgd-corrected-s0").mkdir(parents=True)
+    (tmp_path / "results" / "tiny" / "runs" / "mnist-sgd-corrected-s0" / "manifest.json").write_text("{}")
+    table = profile_status(tmp_path / "results", profiles)
+    assert table.loc["tiny", "what it is for"] == "A tiny grid."
+    assert (table.loc["tiny", "runs"], table.loc["tiny", "finished here"], table.loc["tiny", "state"]) == (2, 1, "partly run")
+    assert (table.loc["other", "state"], table.loc["other", "reference"]) == ("not yet run", "yes")

@@ -53,6 +53,7 @@ CHAPTERS: dict[str, tuple[str, ...]] = {
                "frontier_fashion_dir", "compression_dir"),
     "reproducibility": ("results_dir", "results_root"),
     "reliability": ("record_path",),
+    "using": ("results_root",),
 }
 
 
