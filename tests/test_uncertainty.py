@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from bayesprune.compress.footprint import units_left
 from bayesprune.compress.prune import global_prune

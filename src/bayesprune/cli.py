@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import re
 import subprocess
 import sys
 from dataclasses import MISSING, fields
+from importlib import metadata
 from pathlib import Path
 
-from bayesprune.config import DATASETS, RunConfig
+from bayesprune.config import (DATASETS, DEVIATIONS, DEVICES, KL_WEIGHTINGS, LR_SCHEDULES, METHOD_CHOICES, OPTIMIZERS,
+                               PRIORS, PROTOCOLS, SELECTIONS, TARGET_RULES, RunConfig)
 from bayesprune.data.datasets import DataIntegrityError, data_root, fetch
 from bayesprune.pipeline.executors import MissingExtra
 from bayesprune.pipeline.manifest import ResultsIntegrityError
@@ -17,46 +21,92 @@ from bayesprune.pipeline.recheck import RecheckFailed
 from bayesprune.training.checkpoint import CheckpointError
 
 
+# Config fields whose values are a closed set: the flag lists them and rejects anything else with the list.
+CONFIG_CHOICES = {"dataset": DATASETS, "protocol": PROTOCOLS, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES,
+                  "prior": PRIORS, "select": SELECTIONS + TARGET_RULES, "kl_weighting": KL_WEIGHTINGS,
+                  "device": DEVICES, "deviations": tuple(DEVIATIONS)}
+EXECUTORS = ("local", "ray")
+BENCH_MODELS = ("sgd", "dropout0.5", "bbb", "bbb-torch", "bbb-plain", "bbb-study", "blitz", "sgd-2x1200", "bbb-2x1200")
+
+
+def field_help() -> dict[str, str]:
+    """Each RunConfig field's help: the comment beside it in the class, where the settings are documented once."""
+    found: dict[str, str] = {}
+    for line in inspect.getsource(RunConfig).splitlines():
+        match = re.match(r"\s+(\w+): [^=]+=[^#]*#\s*(.+)$", line)
+        if match:
+            found[match.group(1)] = match.group(2).strip()
+    return found
+
+
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
-    """One --option per RunConfig field, defaulting to the field's default."""
+    """One --option per RunConfig field, defaulting to the field's default, its help the field's comment."""
+    helps = field_help()
     for field in fields(RunConfig):
         flag = "--" + field.name.replace("_", "-")
         default = field.default if field.default is not MISSING else None
+        options = {"help": helps.get(field.name, field.name.replace("_", " ")), "choices": CONFIG_CHOICES.get(field.name)}
+        if field.name == "method":
+            options["help"] = f"the method: {METHOD_CHOICES}"
         if field.name == "hidden":
-            parser.add_argument(flag, type=int, nargs="+", default=list(default))
+            parser.add_argument(flag, type=int, nargs="+", default=list(default), **options)
         elif field.name == "init_rho":
-            parser.add_argument(flag, type=float, nargs=2, default=list(default), metavar=("LOW", "HIGH"))
+            parser.add_argument(flag, type=float, nargs=2, default=list(default), metavar=("LOW", "HIGH"), **options)
         elif field.name == "deviations":
-            parser.add_argument(flag, nargs="*", default=[], help="the study's code paths to switch on")
+            parser.add_argument(flag, nargs="*", default=[], metavar="DEVIATION",
+                                **{**options, "help": "the study's code paths to switch on"})
         elif isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=options["help"])
         else:
-            parser.add_argument(flag, type=type(default), default=default)
+            parser.add_argument(flag, type=type(default), default=default, **options)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help that shows each flag's default where its text does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        """The flag's help, with '(default: X)' where a default exists and the text names none."""
+        text = action.help or ""
+        quiet = action.default in (None, argparse.SUPPRESS, False) or not action.option_strings
+        return text if quiet or "default" in text else f"{text} (default: %(default)s)"
+
+
+def _command(commands: argparse._SubParsersAction, name: str, text: str, data: bool = False) -> argparse.ArgumentParser:
+    """A sub-command whose help shows defaults; with data, it takes --data-dir where it reads the images."""
+    parser = commands.add_parser(name, help=text, description=text, formatter_class=_Formatter)
+    if data:
+        parser.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS,
+                            help="folder of the MNIST / Fashion-MNIST files (default: $BAYESPRUNE_DATA, else "
+                                 "~/.cache/bayesprune)")
+    return parser
 
 
 def _parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
-    parser = argparse.ArgumentParser(prog="bayesprune", description=__doc__)
-    parser.add_argument("--data-dir", type=Path, default=None, help="data directory (default: $BAYESPRUNE_DATA)")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="bayesprune", description=__doc__, formatter_class=_Formatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder of the data files, for every sub-command (default: $BAYESPRUNE_DATA, else "
+                             "~/.cache/bayesprune)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    data = commands.add_parser("data", help="fetch and verify MNIST / Fashion-MNIST")
-    data_commands = data.add_subparsers(dest="data_command", required=True)
-    data_fetch = data_commands.add_parser("fetch", help="fetch every file and check its SHA-256")
-    data_fetch.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    data = _command(commands, "data", "fetch and verify MNIST / Fashion-MNIST")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    data_fetch = _command(data_commands, "fetch", "fetch every file and check its SHA-256", data=True)
+    data_fetch.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS, help="datasets to fetch")
 
-    train = commands.add_parser("train", help="train one model, print its per-epoch history")
+    train = _command(commands, "train", "train one model, print its per-epoch history", data=True)
     _add_config_options(train)
     train.add_argument("--out", type=Path, default=None, help="checkpoint directory (resumes if present)")
 
-    run = commands.add_parser("run", help="execute a profile's grid of runs through the notebooks")
+    run = _command(commands, "run", "execute a profile's grid of runs through the notebooks", data=True)
     run.add_argument("--profile", default=None, help="profile in profiles.yml (default: paper with CUDA, quick without)")
-    run.add_argument("--datasets", nargs="+", default=None)
-    run.add_argument("--methods", nargs="+", default=None)
-    run.add_argument("--seeds", nargs="+", type=int, default=None)
-    run.add_argument("--protocols", nargs="+", default=None)
-    run.add_argument("--results", type=Path, default=Path("results"), help="results root (default: results)")
-    run.add_argument("--executor", default="local", help="local (default) or ray")
+    run.add_argument("--datasets", nargs="+", default=None, choices=DATASETS, help="only these datasets of the grid")
+    run.add_argument("--methods", nargs="+", default=None, help="only these methods of the grid")
+    run.add_argument("--seeds", nargs="+", type=int, default=None, help="only these seeds of the grid")
+    run.add_argument("--protocols", nargs="+", default=None, choices=PROTOCOLS, help="only these protocols")
+    run.add_argument("--results", type=Path, default=Path("results"), help="results root")
+    run.add_argument("--executor", default="local", choices=EXECUTORS, help="where the runs execute")
     run.add_argument("--allow-dirty", action="store_true",
                      help="train a reference profile even though the code differs from its commit")
     run.add_argument("--jobs", type=int, default=None,
@@ -66,43 +116,53 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--gpus-per-run", type=float, default=None,
                      help="ray executor: GPUs per run (default: 1 if the cluster has GPUs, else 0)")
 
-    bench = commands.add_parser("bench", help="time one training epoch of each model on this machine")
-    bench.add_argument("--models", nargs="+",
-                       default=["sgd", "dropout0.5", "bbb", "bbb-torch", "bbb-plain", "bbb-study", "blitz", "sgd-2x1200",
-                                "bbb-2x1200"])
+    bench = _command(commands, "bench", "time one training epoch of each model on this machine", data=True)
+    bench.add_argument("--models", nargs="+", default=list(BENCH_MODELS), choices=BENCH_MODELS, help="models to time")
     bench.add_argument("--steps", type=int, default=50, help="timed steps per repeat")
-    bench.add_argument("--repeats", type=int, default=5)
-    bench.add_argument("--device", default="auto")
+    bench.add_argument("--repeats", type=int, default=5, help="timed repeats (the median is kept)")
+    bench.add_argument("--device", default="auto", choices=DEVICES, help="where to time")
     bench.add_argument("--json", type=Path, default=None, help="also write the report here as JSON")
 
-    latency = commands.add_parser("latency", help="time dense, CSR and unit-pruned inference of an MLP on this CPU, per sparsity")
+    latency = _command(commands, "latency", "time dense, CSR and unit-pruned inference of an MLP on this CPU, per "
+                       "sparsity")
     latency.add_argument("--hidden", nargs="+", type=int, default=[300, 100], help="hidden widths (784-...-10)")
     latency.add_argument("--repeats", type=int, default=50, help="timed forward passes per point (median kept)")
     latency.add_argument("--runs", type=Path, default=None,
                          help="instead of a sparsity grid, time each BC-GNJ run's network as trained in this results folder")
     latency.add_argument("--csv", type=Path, default=None, help="also write the table here")
 
-    timing = commands.add_parser("time-training", help="train a profile's grid side by side and time it (no notebooks, no pruning)")
-    timing.add_argument("--profile", default="paper")
-    timing.add_argument("--seeds", nargs="+", type=int, default=[0])
-    timing.add_argument("--protocols", nargs="+", default=["corrected"])
+    timing = _command(commands, "time-training", "train a profile's grid side by side and time it (no notebooks, no "
+                      "pruning)", data=True)
+    timing.add_argument("--profile", default="paper", help="profile in profiles.yml")
+    timing.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds of the grid to train")
+    timing.add_argument("--protocols", nargs="+", default=["corrected"], choices=PROTOCOLS, help="protocols to train")
     timing.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
-    timing.add_argument("--device", default="auto")
+    timing.add_argument("--device", default="auto", choices=DEVICES, help="where to train")
     timing.add_argument("--json", type=Path, default=None, help="also write the report here as JSON")
 
-    recheck = commands.add_parser("recheck", help="retrain one finished run and compare it with its recorded accuracies")
+    recheck = _command(commands, "recheck", "retrain one finished run and compare it with its recorded accuracies",
+                       data=True)
     recheck.add_argument("run", help="run folder name, e.g. mnist-sgd-corrected-s0")
-    recheck.add_argument("--profile", default="paper")
-    recheck.add_argument("--results", type=Path, default=Path("results"))
+    recheck.add_argument("--profile", default="paper", help="profile in profiles.yml")
+    recheck.add_argument("--results", type=Path, default=Path("results"), help="results root")
     recheck.add_argument("--scratch", type=Path, default=None, help="where to retrain (default: a new temporary folder)")
-    book = commands.add_parser("book", help="execute the book's result chapters on a profile's results and build the HTML")
-    book.add_argument("--profile", default=None)
-    book.add_argument("--results", type=Path, default=Path("results"))
 
-    pdf = commands.add_parser("pdf", help="print the built book to one PDF (headless Chromium)")
-    pdf.add_argument("--html", type=Path, default=Path("book/_build/html"))
-    pdf.add_argument("--out", type=Path, default=Path("book/_build/report.pdf"))
+    book = _command(commands, "book", "execute the book's result chapters on a profile's results and build the HTML")
+    book.add_argument("--profile", default=None, help="profile whose results the chapters read (default as for run)")
+    book.add_argument("--results", type=Path, default=Path("results"), help="results root")
+
+    pdf = _command(commands, "pdf", "print the built book to one PDF (headless Chromium)")
+    pdf.add_argument("--html", type=Path, default=Path("book/_build/html"), help="the built book")
+    pdf.add_argument("--out", type=Path, default=Path("book/_build/report.pdf"), help="where the PDF goes")
     return parser
+
+
+def package_version() -> str:
+    """The installed package's version."""
+    try:
+        return metadata.version("bayesprune")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _run_grid(args: argparse.Namespace) -> int:

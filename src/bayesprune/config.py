@@ -134,7 +134,7 @@ class RunConfig:
     test_subset: int = 0  # first N test images; 0 = all 10 000
     validation: int = 0  # last N training images held out for choices (Blundell: 10 000); 0 = none
     patience: int = 0  # stop once this many epochs improved none of the validation scores, keep the best; 0 = never
-    select: str = "val_acc"  # the rule that picks the kept epoch: val_acc | val_acc_pruned (see below) | for90 ... for99
+    select: str = "val_acc"  # the rule that keeps an epoch: val_acc, val_acc_pruned (at select_fraction), for90-99
     select_fraction: float = 0.9  # val_acc_pruned: validation accuracy after pruning this share by the own criterion
     targets: bool = False  # every epoch also records validation accuracy pruned to each of TARGETS (for90 ... for99)
     # Bayes by Backprop's prior and complexity cost; the KL weighting and warm-up also apply to sparse variational

@@ -44,7 +44,7 @@ def structured_sweep(pruning: pd.DataFrame) -> pd.DataFrame:
     # as trained, each seed removes its own share of the weights: one row for all of them
     rows["fraction"] = rows["fraction"].round(4).where(rows["criterion"] != UNIT_THRESHOLD_CRITERION, -1.0)
     table = []
-    for (dataset, network, criterion, fraction), group in rows.groupby(["dataset", "network", "criterion", "fraction"]):
+    for (dataset, network, criterion, _), group in rows.groupby(["dataset", "network", "criterion", "fraction"]):
         table.append({"dataset": dataset, "network": network, "pruned by": CRITERION_NAMES[criterion],
                       "weights removed (%)": 100 * group["achieved_sparsity"].mean(), "seeds": group["seed"].nunique(),
                       "test error (%)": group["error"].mean(), "sd": group["error"].std(),
