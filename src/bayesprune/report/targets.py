@@ -1,0 +1,76 @@
+"""Every method chosen for the sparsity it is judged at: the target search read under each rule.
+
+Each run of the search records, every epoch, its dense validation accuracy and its validation accuracy after
+pruning 90, 95, 98 and 99 % by its own criterion. The rule chosen for f picks, per dataset and method, the point
+(rate, prior scale) and epoch with the best validation accuracy pruned to f among every epoch of every point whose
+dense validation accuracy lies within SELECTION_MARGIN of the method's best; the rule "as trained" takes the best
+dense validation accuracy. Each choice says whether its prior scale lies at an end of the scales tried (the grid
+should go further that way), and what the method's search cost. Test images play no part.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bayesprune.config import SELECTION_MARGIN, TARGET_RULES, TARGETS, target_score
+from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
+from bayesprune.report.operating_point import recipes
+
+RULE_LABELS = {"val_acc": "as trained", **{rule: f"chosen for {round(100 * f)} %" for rule, f in
+                                           zip(TARGET_RULES, TARGETS)}}
+POINT_FIELDS = ("lr", "prior_log_sigma1")
+
+
+def search_history(*results_dirs: Path) -> pd.DataFrame:
+    """Every epoch of every run of the searches given, with its point: rate and prior scale (NaN for a method
+    without a prior)."""
+    searched = [d for d in results_dirs if finished_runs(d)]
+    if not searched:
+        raise FileNotFoundError(f"no search under {', '.join(map(str, results_dirs))} has a finished run")
+    frames = [load_table(d, "history").merge(recipes(d, POINT_FIELDS), on=RUN_KEYS) for d in searched]
+    history = pd.concat(frames, ignore_index=True)
+    priored = history["method"].str.contains("-") | (history["method"] == "bbb")
+    history["prior scale"] = history["prior_log_sigma1"].where(priored)
+    return history
+
+
+def rule_choice(runs: pd.DataFrame, rule: str) -> pd.Series:
+    """The epoch (a row of runs, every epoch of every point of one method and dataset) a rule picks: the best dense
+    validation accuracy, or chosen for f the best pruned to f among rows within the margin of the best dense one;
+    the earliest epoch of the earliest point on ties."""
+    if rule == "val_acc":
+        return runs.loc[runs["val_acc"].idxmax()]
+    score = target_score(rule)
+    eligible = runs[runs["val_acc"] >= runs["val_acc"].max() - SELECTION_MARGIN - 1e-12]
+    return eligible.loc[eligible[score].idxmax()]
+
+
+def target_choices(history: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset, method and rule: the chosen point and epoch, its dense validation accuracy and its accuracy
+    pruned to each target, where the chosen scale lies in the scales tried, and the method's search cost."""
+    rows = []
+    for (dataset, method), runs in history.groupby(["dataset", "method"], sort=False):
+        scales = sorted(runs["prior scale"].dropna().unique())
+        epochs = runs.groupby("variant")["epoch"].max()
+        for rule, label in RULE_LABELS.items():
+            chosen = rule_choice(runs, rule)
+            scale = chosen["prior scale"]
+            where = "—" if pd.isna(scale) else "strong end" if scale == scales[0] and len(scales) > 1 else \
+                "weak end" if scale == scales[-1] and len(scales) > 1 else "inside"
+            rows.append({"dataset": dataset, "method": method, "rule": label, "lr": chosen["lr"], "prior scale": scale,
+                         "scale in grid": where, "epoch": int(chosen["epoch"]),
+                         "stopped at": int(epochs[chosen["variant"]]), "val_acc": chosen["val_acc"],
+                         **{f"pruned {round(100 * f)} %": chosen[target_score(r)] for r, f in zip(TARGET_RULES, TARGETS)},
+                         "points tried": len(epochs), "search epochs": int(epochs.sum()),
+                         "search hours": runs["seconds"].sum() / 3600})
+    return pd.DataFrame(rows).set_index(["dataset", "method", "rule"])
+
+
+def chosen_points(choices: pd.DataFrame) -> pd.DataFrame:
+    """The distinct points the rules chose per dataset and method, and the rules that chose each: what the seeds
+    are trained at."""
+    frame = choices.reset_index()
+    grouped = frame.groupby(["dataset", "method", "lr", "prior scale"], dropna=False)["rule"]
+    return grouped.apply(lambda rules: ", ".join(rules)).rename("chosen by").to_frame()

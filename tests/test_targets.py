@@ -1,0 +1,44 @@
+"""The target search read under each rule: the point and epoch chosen for each sparsity within the margin of the
+method's best dense accuracy, the grid's ends flagged, and the search's cost."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bayesprune.report.targets import chosen_points, rule_choice, target_choices
+
+
+def _history() -> pd.DataFrame:
+    """Two points of L1 on MNIST (scales 1 and -2) and one of SGD, three epochs each."""
+    rows = []
+    runs = {("sgd-l1", "s1", 1.0): [(0.970, 0.90, 0.60), (0.980, 0.91, 0.55), (0.981, 0.92, 0.50)],
+            ("sgd-l1", "s-2", -2.0): [(0.960, 0.95, 0.90), (0.977, 0.96, 0.85), (0.972, 0.97, 0.88)],
+            ("sgd", "plain", float("nan")): [(0.975, 0.50, 0.11), (0.978, 0.55, 0.12), (0.979, 0.40, 0.10)]}
+    for (method, variant, scale), epochs in runs.items():
+        for epoch, (dense, pruned90, pruned98) in enumerate(epochs, start=1):
+            rows.append({"dataset": "mnist", "method": method, "seed": 0, "protocol": "corrected", "variant": variant,
+                         "epoch": epoch, "val_acc": dense, "val_acc_pruned90": pruned90, "val_acc_pruned95": pruned90,
+                         "val_acc_pruned98": pruned98, "val_acc_pruned99": pruned98, "seconds": 10.0, "lr": 1e-3,
+                         "prior scale": scale})
+    return pd.DataFrame(rows)
+
+
+def test_each_rule_takes_its_best_epoch_of_any_point_inside_the_margin_of_the_method_s_best():
+    history = _history()
+    l1 = history[history["method"] == "sgd-l1"]
+    assert rule_choice(l1, "val_acc")[["variant", "epoch"]].tolist() == ["s1", 3]
+    # within 0.981 - 0.005: s1 epochs 2-3 and s-2 epoch 2; at 98 % the strong prior's epoch 2 keeps most
+    assert rule_choice(l1, "for98")[["variant", "epoch"]].tolist() == ["s-2", 2]
+    assert rule_choice(l1, "for90")[["variant", "epoch"]].tolist() == ["s-2", 2]  # 0.96 against s1's 0.92
+
+
+def test_the_choices_flag_a_scale_at_the_grid_s_end_and_count_the_search():
+    choices = target_choices(_history())
+    row = choices.loc[("mnist", "sgd-l1", "chosen for 98 %")]
+    assert row["prior scale"] == -2.0 and row["scale in grid"] == "strong end" and row["pruned 98 %"] == 0.85
+    assert (row["points tried"], row["search epochs"]) == (2, 6) and row["search hours"] == pytest.approx(60 / 3600)
+    assert choices.loc[("mnist", "sgd-l1", "as trained"), "scale in grid"] == "weak end"
+    assert choices.loc[("mnist", "sgd", "as trained"), "scale in grid"] == "—"
+    points = chosen_points(choices)
+    assert points.loc[("mnist", "sgd-l1", 1e-3, -2.0), "chosen by"].startswith("chosen for 90 %")
