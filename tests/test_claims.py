@@ -229,6 +229,10 @@ def test_epochs_to_a_pruned_accuracy_compare_bbb_with_the_regularised_baselines(
     assert reversed_["verdict"] == "does not hold"
     no_record = pd.DataFrame(runs("bbb", (0.5,), 6.0)).drop(columns="val_acc_pruned")
     assert fewer_epochs_to_a_pruned_accuracy(no_record)["verdict"].startswith("not tested")
+    # a BBB trained without a validation split records no pruned score beside a baseline that does: not compared
+    unsplit = pd.DataFrame(runs("bbb", (0.5, 0.6), 6.0)).assign(val_acc_pruned=float("nan"))
+    mixed = fewer_epochs_to_a_pruned_accuracy(pd.concat([unsplit, pd.DataFrame(runs("sgd-l1", (0.5, 0.9), 2.0))]))
+    assert mixed["verdict"].startswith("not tested")
 
 
 def test_the_fair_comparison_sets_bbb_beside_the_best_map_estimate_and_says_when_seeds_cannot_tell():

@@ -235,8 +235,8 @@ def fewer_epochs_to_a_pruned_accuracy(history: pd.DataFrame) -> dict[str, Any]:
     compared = ["bbb", *[m for m in rows["method"].unique() if m.endswith(MAP_METHODS)]]
     verdicts, lines = [], []
     for dataset in _mnist_first(rows["dataset"]):
-        runs = rows[(rows["dataset"] == dataset) & rows["method"].isin(compared)]
-        best = runs.groupby(["method", "seed"])["val_acc_pruned"].max()
+        runs = rows[(rows["dataset"] == dataset) & rows["method"].isin(compared)].dropna(subset=["val_acc_pruned"])
+        best = runs.groupby(["method", "seed"])["val_acc_pruned"].max()  # runs without a validation split left out
         methods = best.index.get_level_values("method").unique()
         if "bbb" not in methods or len(methods) < 2:
             continue
