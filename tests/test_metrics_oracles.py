@@ -1,5 +1,5 @@
-"""The uncertainty metrics agree with scikit-learn's on random and on tied inputs: accuracy, NLL, Brier, AUROC and
-FPR at 95 % TPR (ECE against its definition computed bin by bin in numpy)."""
+"""The uncertainty metrics agree with scikit-learn's and torchmetrics' on random and on tied inputs: accuracy, NLL,
+Brier, ECE, AUROC and FPR at 95 % TPR."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn import metrics
+from torchmetrics.functional.classification import multiclass_calibration_error
 
 from bayesprune.evaluate.uncertainty import auroc, calibration, fpr_at_tpr
 
@@ -37,6 +38,8 @@ def test_ece_is_the_share_weighted_gap_of_fifteen_equal_bins():
     expected = sum(np.mean(which == b) * abs(correct[which == b].mean() - confidence.numpy()[which == b].mean())
                    for b in range(15) if np.any(which == b))
     assert calibration(probs, y)["ece"] == pytest.approx(expected, rel=1e-9)
+    oracle = multiclass_calibration_error(probs.float(), y, num_classes=10, n_bins=15, norm="l1").item()
+    assert calibration(probs, y)["ece"] == pytest.approx(oracle, abs=1e-5)  # torchmetrics computes in float32
 
 
 @pytest.mark.parametrize("tied", [False, True])

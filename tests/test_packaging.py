@@ -78,3 +78,13 @@ def test_a_book_from_another_profile_than_the_reference_carries_a_banner_and_lea
 def test_jupyter_book_finds_the_top_level_configuration_in_book():
     assert (ROOT / "book" / "_config.yml").resolve() == ROOT / "_config.yml"
     assert (ROOT / "book" / "_toc.yml").resolve() == ROOT / "_toc.yml"
+
+
+def test_make_setup_names_a_missing_prerequisite_before_installing_anything(tmp_path):
+    import subprocess
+
+    result = subprocess.run(["make", "-s", "-C", str(ROOT), "prerequisites", "PYTHON=/nonexistent/python3"],
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "make setup needs: python3-venv" in result.stdout and "apt-get install" in result.stdout
+    assert subprocess.run(["make", "-s", "-C", str(ROOT), "prerequisites"], capture_output=True).returncode == 0
