@@ -15,8 +15,9 @@ HTML = BOOK / "_build" / "html"
 
 def test_pages_follow_the_table_of_contents():
     pages = [str(p.relative_to(HTML)) for p in page_order(BOOK / "_toc.yml", HTML)]
-    assert pages[:3] == ["results/summary.html", "methods.html", "results.html"]
-    assert pages.index("results/claims.html") < pages.index("results/reproducibility.html") < pages.index("runs.html")
+    assert pages[:3] == ["results/summary.html", "results/claims.html", "results/audit.html"]  # the answer, then the claims
+    assert pages.index("discussion.html") < pages.index("methods.html") < pages.index("results/reproducibility.html") \
+        < pages.index("runs.html")  # the report, then its appendices
     assert any(p.startswith("runs/") for p in pages)
 
 
