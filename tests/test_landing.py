@@ -32,6 +32,10 @@ def test_the_matrix_has_a_row_per_claim_and_a_column_per_regime_with_no_numbers(
     assert html.count("<tr>") == 2 and "operating point</th>" in html and "study&#x27;s recipe</th>" in html
     assert "0.002" not in html and 'class="verdict holds"' in html and 'class="verdict fails"' in html
     assert short_claim(claims["claim"][0]) in html
+    assert "does not hold</span>: the interval lies on the wrong side" in html and "holds</span>: the interval" in html
+    assert "inconclusive</span>" not in html and "¹" not in html  # a key to the words shown, no footnote to nothing
+    one_seed = claims.assign(**{"verdict: at the operating point": "holds (one seed)"})
+    assert "¹ rests on one seed" in verdict_matrix_html(one_seed)
 
 
 def test_the_study_s_own_bbb_with_its_masks_applied():

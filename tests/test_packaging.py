@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -88,3 +89,14 @@ def test_make_setup_names_a_missing_prerequisite_before_installing_anything(tmp_
     assert result.returncode != 0
     assert "make setup needs: python3-venv" in result.stdout and "apt-get install" in result.stdout
     assert subprocess.run(["make", "-s", "-C", str(ROOT), "prerequisites"], capture_output=True).returncode == 0
+
+
+def test_the_book_build_stops_loudly_without_its_vendored_mathjax(tmp_path):
+    from bayesprune.report.chapters import build_book, check_vendored_mathjax
+    from bayesprune.pipeline.profiles import get_profile
+
+    with pytest.raises(FileNotFoundError, match="make setup"):
+        build_book(get_profile("smoke"), tmp_path / "results", tmp_path)
+    (tmp_path / "_vendor" / "mathjax").mkdir(parents=True)
+    (tmp_path / "_vendor" / "mathjax" / "tex-chtml.js").write_text("/* MathJax */")
+    check_vendored_mathjax(tmp_path)  # in place: no error

@@ -259,3 +259,14 @@ other:
     assert table.loc["tiny", "what it is for"] == "A tiny grid."
     assert (table.loc["tiny", "runs"], table.loc["tiny", "finished here"], table.loc["tiny", "state"]) == (2, 1, "partly run")
     assert (table.loc["other", "state"], table.loc["other", "reference"]) == ("not yet run", "yes")
+
+
+def test_a_comparison_panel_always_holds_bbb_and_its_prior_matched_map_estimate():
+    from bayesprune.report.tables import compared_methods
+
+    methods = ["sgd", "dropout0.5", "dropout0.75", "dropout0.9", "sgd-l2", "dropout0.5-l2", "sgd-l1", "dropout0.5-l1",
+               "sgd-mixture", "bbb"]
+    shown = compared_methods(methods)
+    assert len(shown) == 6 and "bbb" in shown and "sgd-mixture" in shown
+    assert shown == ["sgd", "dropout0.5", "sgd-l2", "sgd-l1", "sgd-mixture", "bbb"]  # the strongest, in the study's order
+    assert compared_methods(["bbb", "sgd"]) == ["sgd", "bbb"]

@@ -205,8 +205,20 @@ def book_source(profile: Profile, book_dir: Path = BOOK, stage: Path = STAGE) ->
     return stage
 
 
+VENDORED_MATHJAX = Path("_vendor") / "mathjax" / "tex-chtml.js"  # the book's MathJax, served from the book itself
+
+
+def check_vendored_mathjax(book_dir: Path = BOOK) -> None:
+    """Raise FileNotFoundError unless the book's own MathJax is in place: without it every formula fails silently in
+    a book that must work with no network."""
+    if not (Path(book_dir) / VENDORED_MATHJAX).is_file():
+        raise FileNotFoundError(f"{Path(book_dir) / VENDORED_MATHJAX} is missing: the book serves its own MathJax; "
+                                "run `make setup` (it fetches MathJax with npm) and build again")
+
+
 def build_book(profile: Profile, results_root: Path = RESULTS, book_dir: Path = BOOK) -> Path:
     """Execute the chapters on results_root/<profile> and build the HTML into book_dir/_build/html; its index."""
+    check_vendored_mathjax(book_dir)
     shutil.rmtree(Path(book_dir) / "_build", ignore_errors=True)
     source = book_source(profile, book_dir, Path(book_dir) / "_build" / "source")
     written = build_chapters(Path(results_root) / profile.name, source)

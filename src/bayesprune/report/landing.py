@@ -39,6 +39,16 @@ OUTCOMES = (  # (verdict's opening, word shown, class): the first that matches
     ("not tested", "—", "none"), ("shape: does not hold", "does not hold", "fails"),
     ("shape: inconclusive", "inconclusive", "unclear"),
 )
+VERDICT_KEY = {  # what each word of the matrix means
+    "holds": "the interval over seeds clears the claim's threshold",
+    "does not hold": "the interval lies on the wrong side of the threshold",
+    "inconclusive": "the interval straddles the threshold: the seeds cannot decide",
+    "partly": "holds for some methods or datasets, not for others",
+    "shape only": "the curve has the claimed shape but not the claimed level",
+    "weak": "the effect goes the claimed way but is weak or mixed",
+    "study's code only": "holds only with the study's code paths switched on",
+    "—": "not tested in this regime",
+}
 COLOURS = {"holds": "#117733", "fails": "#CC3311", "unclear": "#BB8800", "partly": "#0077BB", "only": "#AA4499",
            "none": "#999999"}
 
@@ -65,14 +75,18 @@ def verdict_matrix_html(claims: pd.DataFrame, link: str = "claims.html") -> str:
     """Claims as rows, regimes as columns, each cell one coloured word; the numbers stay in the claims chapter."""
     regimes = [c.removeprefix("verdict: ") for c in claims.columns if c.startswith("verdict: ")]
     head = "".join(f"<th>{escape(short_regime(r))}</th>" for r in regimes)
-    rows = []
+    rows, shown = [], {}
     for _, row in claims.iterrows():
         cells = []
         for regime in regimes:
             word, kind = outcome(str(row[f"verdict: {regime}"]))
+            shown[word.removesuffix(" ¹")] = kind
             cells.append(f'<td class="verdict {kind}" style="color:{COLOURS[kind]}">{escape(word)}</td>')
         rows.append(f'<tr><th scope="row"><a href="{link}">{escape(short_claim(row["claim"]))}</a></th>{"".join(cells)}</tr>')
-    note = ('<p class="matrix-note"><small>¹ rests on one seed. Each cell\'s numbers, interval and rule: '
+    key = "; ".join(f'<span style="color:{COLOURS[shown[word]]}">{escape(word)}</span>: {escape(meaning)}'
+                    for word, meaning in VERDICT_KEY.items() if word in shown)
+    one_seed = " ¹ rests on one seed." if any("¹" in row for row in rows) else ""
+    note = (f'<p class="matrix-note"><small>{key}.{one_seed} Each cell\'s numbers, interval and rule: '
             f'<a href="{link}">the claims chapter</a>.</small></p>')
     return (f'<table class="verdict-matrix" style="font-size: 0.85em; width: 100%"><thead><tr><th>claim</th>{head}</tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table>{note}')

@@ -24,6 +24,20 @@ def method_order(methods) -> list[str]:
     return known + sorted(set(methods) - set(known))
 
 
+# Who a comparison figure shows first: BBB and the MAP estimate under its own prior, then the prior-trained point
+# estimates, then the study's plain baselines
+COMPARED_FIRST = ("bbb", "sgd-mixture", "sgd-l1", "sgd-l2", "sgd", "dropout0.5")
+
+
+def compared_methods(methods, limit: int = 6) -> list[str]:
+    """At most `limit` methods for one figure panel, in the study's order: BBB and its prior-matched MAP estimate
+    always, then the prior-trained baselines and the plain ones (`COMPARED_FIRST`), the rest until it is full."""
+    ordered = method_order(methods)
+    ranked = [m for m in COMPARED_FIRST if m in ordered] + [m for m in ordered if m not in COMPARED_FIRST]
+    kept = set(ranked[:limit])
+    return [m for m in ordered if m in kept]
+
+
 def primary_rows(pruning: pd.DataFrame) -> pd.DataFrame:
     """Rows of each method's own criterion (SNR for BBB, magnitude otherwise)."""
     own = [c in own_criteria(m) for m, c in zip(pruning["method"], pruning["criterion"])]
