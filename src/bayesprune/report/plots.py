@@ -232,9 +232,11 @@ def _fraction_axis(ax) -> None:
 
 # One colour per method for the whole book, from Paul Tol's colour-blind-safe "muted" scheme (black and grey for
 # the last two); line styles tell criteria and protocols apart.
+# BBB in a vivid orange that no other method's hue comes near (the prior-trained baselines are purples, its
+# prior-matched MAP estimate black), so the method under test stands out in every figure
 METHOD_COLORS = {"sgd": "#332288", "dropout0.5": "#88CCEE", "dropout0.75": "#44AA99", "dropout0.9": "#999933",
-                 "bbb": "#CC6677", "sparsevd": "#117733", "sgd-l2": "#AA4499", "dropout0.5-l2": "#DDCC77",
-                 "sgd-l1": "#882255", "dropout0.5-l1": "#777777", "sgd-mixture": "#000000", "bcgnj": "#EE7733"}
+                 "bbb": "#EE7733", "sparsevd": "#117733", "sgd-l2": "#AA4499", "dropout0.5-l2": "#DDCC77",
+                 "sgd-l1": "#882255", "dropout0.5-l1": "#777777", "sgd-mixture": "#000000", "bcgnj": "#0077BB"}
 CRITERION_LINES = {"magnitude": "-", "snr": "--", "snr_rho": ":"}
 
 
@@ -741,7 +743,7 @@ def structured_figure(sweep: pd.DataFrame) -> Figure:
             ax.fill_between(line["compression ratio"], line["test error (%)"] - sd, line["test error (%)"] + sd,
                             color="0.2", alpha=0.12)
         trained = part[part.index.str.startswith("as trained")]
-        ax.plot(trained["compression ratio"], trained["test error (%)"], "*", markersize=14, color="#CC6677",
+        ax.plot(trained["compression ratio"], trained["test error (%)"], "*", markersize=14, color=METHOD_COLORS["bcgnj"],
                 label="as trained")
         _ratio_axis(ax, "compression ratio")
         ax.set_xlim(0.8, max(200.0, 1.2 * part["compression ratio"].max()))
