@@ -42,3 +42,17 @@ def test_the_choices_flag_a_scale_at_the_grid_s_end_and_count_the_search():
     assert choices.loc[("mnist", "sgd", "as trained"), "scale in grid"] == "—"
     points = chosen_points(choices)
     assert points.loc[("mnist", "sgd-l1", 1e-3, -2.0), "chosen by"].startswith("chosen for 90 %")
+
+
+def test_a_search_s_history_carries_each_run_s_point_from_its_configuration():
+    from pathlib import Path
+
+    from bayesprune.report.targets import search_history
+
+    history = search_history(Path(__file__).resolve().parents[1] / "results" / "fair-search")
+    assert "lr" in history and not {"lr_x", "lr_y"} & set(history.columns)
+    assert history.loc[history["method"] == "sgd", "prior scale"].isna().all()
+    l1 = history[history["method"] == "sgd-l1"]
+    assert l1["prior scale"].notna().all() and set(l1["lr"]) <= {1e-3, 3e-4, 3e-3}
+    with pytest.raises(FileNotFoundError, match="no search"):
+        search_history(Path("/nonexistent"))

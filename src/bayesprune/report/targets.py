@@ -29,7 +29,9 @@ def search_history(*results_dirs: Path) -> pd.DataFrame:
     searched = [d for d in results_dirs if finished_runs(d)]
     if not searched:
         raise FileNotFoundError(f"no search under {', '.join(map(str, results_dirs))} has a finished run")
-    frames = [load_table(d, "history").merge(recipes(d, POINT_FIELDS), on=RUN_KEYS) for d in searched]
+    # the point's rate from its configuration (the history's `lr` is each epoch's rate under a schedule)
+    frames = [load_table(d, "history").drop(columns="lr", errors="ignore").merge(recipes(d, POINT_FIELDS), on=RUN_KEYS)
+              for d in searched]
     history = pd.concat(frames, ignore_index=True)
     priored = history["method"].str.contains("-") | (history["method"] == "bbb")
     history["prior scale"] = history["prior_log_sigma1"].where(priored)
