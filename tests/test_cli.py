@@ -41,10 +41,11 @@ def test_every_command_that_reads_data_takes_data_dir_after_its_name():
 def test_closed_sets_list_their_values_in_the_error(capsys):
     with pytest.raises(SystemExit):
         cli._parser().parse_args(["train", "--optimizer", "rmsprop"])
-    assert "choose from 'adam', 'sgd'" in capsys.readouterr().err
+    assert "unknown optimizer 'rmsprop'; valid choices: adam, sgd" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli._parser().parse_args(["run", "--executor", "slurm"])
-    assert "choose from 'local', 'ray'" in capsys.readouterr().err
+    assert "unknown executor 'slurm'; valid choices: local, ray" in capsys.readouterr().err
+    assert "{mnist,fashion-mnist}" in dict(_subparsers(cli._parser()))[("train",)].format_usage()  # shown in the usage
 
 
 def test_train_flags_take_their_help_from_the_config_fields_comments():

@@ -224,7 +224,7 @@ def test_nan_loss_stops_the_run_with_no_result_row(real_data_root, tmp_path, rec
 
 
 BAD_CLI = [
-    (["run", "--profile", "smoke", "--datasets", "cifar10"], "dataset ['cifar10'] not in profile"),
+    (["run", "--profile", "smoke", "--datasets", "cifar10"], "unknown dataset 'cifar10'; valid choices: mnist, fashion-mnist"),
     (["run", "--profile", "nope"], "unknown profile 'nope'; valid choices"),
     (["run", "--profile", "smoke", "--executor", "slurm"], "unknown executor 'slurm'; valid choices: local, ray"),
     (["run", "--profile", "smoke", "--jobs", "0"], "jobs must be an integer >= 1"),

@@ -11,9 +11,10 @@ import sys
 from dataclasses import MISSING, fields
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from bayesprune.config import (DATASETS, DEVIATIONS, DEVICES, KL_WEIGHTINGS, LR_SCHEDULES, METHOD_CHOICES, OPTIMIZERS,
-                               PRIORS, PROTOCOLS, SELECTIONS, TARGET_RULES, RunConfig)
+                               PRIORS, PROTOCOLS, SELECTIONS, TARGET_RULES, RunConfig, check_choice)
 from bayesprune.data.datasets import DataIntegrityError, data_root, fetch
 from bayesprune.pipeline.executors import MissingExtra
 from bayesprune.pipeline.manifest import ResultsIntegrityError
@@ -27,6 +28,19 @@ CONFIG_CHOICES = {"dataset": DATASETS, "protocol": PROTOCOLS, "optimizer": OPTIM
                   "device": DEVICES, "deviations": tuple(DEVIATIONS)}
 EXECUTORS = ("local", "ray")
 BENCH_MODELS = ("sgd", "dropout0.5", "bbb", "bbb-torch", "bbb-plain", "bbb-study", "blitz", "sgd-2x1200", "bbb-2x1200")
+
+
+def closed(name: str, values: tuple[str, ...]) -> dict[str, Any]:
+    """argparse options for a flag whose values are a closed set: the set shown in the usage, and a value outside it
+    rejected with the project's one message ("unknown dataset 'x'; valid choices: ...")."""
+    def check(value: str) -> str:
+        try:
+            check_choice(name, value, values)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        return value
+
+    return {"type": check, "metavar": "{" + ",".join(values) + "}"}
 
 
 def field_help() -> dict[str, str]:
@@ -45,7 +59,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     for field in fields(RunConfig):
         flag = "--" + field.name.replace("_", "-")
         default = field.default if field.default is not MISSING else None
-        options = {"help": helps.get(field.name, field.name.replace("_", " ")), "choices": CONFIG_CHOICES.get(field.name)}
+        options = {"help": helps.get(field.name, field.name.replace("_", " ")),
+                   **(closed(field.name, CONFIG_CHOICES[field.name]) if field.name in CONFIG_CHOICES else {})}
         if field.name == "method":
             options["help"] = f"the method: {METHOD_CHOICES}"
         if field.name == "hidden":
@@ -53,12 +68,11 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         elif field.name == "init_rho":
             parser.add_argument(flag, type=float, nargs=2, default=list(default), metavar=("LOW", "HIGH"), **options)
         elif field.name == "deviations":
-            parser.add_argument(flag, nargs="*", default=[], metavar="DEVIATION",
-                                **{**options, "help": "the study's code paths to switch on"})
+            parser.add_argument(flag, nargs="*", default=[], **{**options, "help": "the study's code paths to switch on"})
         elif isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=options["help"])
         else:
-            parser.add_argument(flag, type=type(default), default=default, **options)
+            parser.add_argument(flag, **{"type": type(default), **options}, default=default)
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -93,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     data = _command(commands, "data", "fetch and verify MNIST / Fashion-MNIST")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     data_fetch = _command(data_commands, "fetch", "fetch every file and check its SHA-256", data=True)
-    data_fetch.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS, help="datasets to fetch")
+    data_fetch.add_argument("--datasets", nargs="+", default=list(DATASETS), **closed("dataset", DATASETS), help="datasets to fetch")
 
     train = _command(commands, "train", "train one model, print its per-epoch history", data=True)
     _add_config_options(train)
@@ -101,12 +115,12 @@ def _parser() -> argparse.ArgumentParser:
 
     run = _command(commands, "run", "execute a profile's grid of runs through the notebooks", data=True)
     run.add_argument("--profile", default=None, help="profile in profiles.yml (default: paper with CUDA, quick without)")
-    run.add_argument("--datasets", nargs="+", default=None, choices=DATASETS, help="only these datasets of the grid")
+    run.add_argument("--datasets", nargs="+", default=None, **closed("dataset", DATASETS), help="only these datasets of the grid")
     run.add_argument("--methods", nargs="+", default=None, help="only these methods of the grid")
     run.add_argument("--seeds", nargs="+", type=int, default=None, help="only these seeds of the grid")
-    run.add_argument("--protocols", nargs="+", default=None, choices=PROTOCOLS, help="only these protocols")
+    run.add_argument("--protocols", nargs="+", default=None, **closed("protocol", PROTOCOLS), help="only these protocols")
     run.add_argument("--results", type=Path, default=Path("results"), help="results root")
-    run.add_argument("--executor", default="local", choices=EXECUTORS, help="where the runs execute")
+    run.add_argument("--executor", default="local", **closed("executor", EXECUTORS), help="where the runs execute")
     run.add_argument("--allow-dirty", action="store_true",
                      help="train a reference profile even though the code differs from its commit")
     run.add_argument("--jobs", type=int, default=None,
@@ -117,10 +131,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="ray executor: GPUs per run (default: 1 if the cluster has GPUs, else 0)")
 
     bench = _command(commands, "bench", "time one training epoch of each model on this machine", data=True)
-    bench.add_argument("--models", nargs="+", default=list(BENCH_MODELS), choices=BENCH_MODELS, help="models to time")
+    bench.add_argument("--models", nargs="+", default=list(BENCH_MODELS), **closed("model", BENCH_MODELS), help="models to time")
     bench.add_argument("--steps", type=int, default=50, help="timed steps per repeat")
     bench.add_argument("--repeats", type=int, default=5, help="timed repeats (the median is kept)")
-    bench.add_argument("--device", default="auto", choices=DEVICES, help="where to time")
+    bench.add_argument("--device", default="auto", **closed("device", DEVICES), help="where to time")
     bench.add_argument("--json", type=Path, default=None, help="also write the report here as JSON")
 
     latency = _command(commands, "latency", "time dense, CSR and unit-pruned inference of an MLP on this CPU, per "
@@ -135,9 +149,9 @@ def _parser() -> argparse.ArgumentParser:
                       "pruning)", data=True)
     timing.add_argument("--profile", default="paper", help="profile in profiles.yml")
     timing.add_argument("--seeds", nargs="+", type=int, default=[0], help="seeds of the grid to train")
-    timing.add_argument("--protocols", nargs="+", default=["corrected"], choices=PROTOCOLS, help="protocols to train")
+    timing.add_argument("--protocols", nargs="+", default=["corrected"], **closed("protocol", PROTOCOLS), help="protocols to train")
     timing.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
-    timing.add_argument("--device", default="auto", choices=DEVICES, help="where to train")
+    timing.add_argument("--device", default="auto", **closed("device", DEVICES), help="where to train")
     timing.add_argument("--json", type=Path, default=None, help="also write the report here as JSON")
 
     recheck = _command(commands, "recheck", "retrain one finished run and compare it with its recorded accuracies",

@@ -51,7 +51,7 @@ METHOD_CHOICES = (
 UNDROPPED_METHODS = ("sgd", "bbb", "sparsevd", "bcgnj")
 
 
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     """Raise ValueError unless value is one of choices."""
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(choices)}")
@@ -65,7 +65,7 @@ def _positive(name: str, value: float) -> None:
 
 def validate_dataset(dataset: str) -> str:
     """Return dataset if known, else raise ValueError naming the valid choices."""
-    _choice("dataset", dataset, DATASETS)
+    check_choice("dataset", dataset, DATASETS)
     return dataset
 
 
@@ -100,7 +100,7 @@ def method_dropout(method: str) -> float:
 def schedule_factor(schedule: str, epoch: int, epochs: int, decay_start: float = 0.0) -> float:
     """Share of the full learning rate in epoch `epoch` (0-based) of `epochs`: 1 before decay_start (a share of
     the epochs), then linear or half-cosine decay that reaches 1 / (decay length) of it in the last epoch."""
-    _choice("lr_schedule", schedule, LR_SCHEDULES)
+    check_choice("lr_schedule", schedule, LR_SCHEDULES)
     start = round(decay_start * epochs)
     if schedule == "constant" or epoch < start:
         return 1.0
@@ -164,23 +164,23 @@ class RunConfig:
         method_dropout(self.method)
         if self.penalty:
             object.__setattr__(self, "prior", PENALTY_PRIORS[self.penalty])
-        _choice("protocol", self.protocol, PROTOCOLS)
+        check_choice("protocol", self.protocol, PROTOCOLS)
         if not isinstance(self.variant, str) or not _VARIANT.match(self.variant):
             raise ValueError(f"variant must be a name of letters, digits, '_', '-' and '.', got {self.variant!r}")
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        _choice("prior", self.prior, PRIORS)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        check_choice("prior", self.prior, PRIORS)
         if self.prior == "laplace" and not self.penalty:
             raise ValueError("prior 'laplace' is for the MAP methods (<base>-l1); BBB takes mixture or gaussian")
-        _choice("select", self.select, SELECTIONS + TARGET_RULES)
+        check_choice("select", self.select, SELECTIONS + TARGET_RULES)
         if not (isinstance(self.select_fraction, (int, float)) and 0.0 < self.select_fraction < 1.0):
             raise ValueError(f"select_fraction must be in (0, 1), got {self.select_fraction!r}")
         if self.select in TARGET_RULES and not self.targets:
             raise ValueError(f"select {self.select!r} needs the per-target record (targets: true)")
         if self.select != "val_acc" and not self.validation:
             raise ValueError(f"select {self.select!r} needs a validation split (validation > 0)")
-        _choice("kl_weighting", self.kl_weighting, KL_WEIGHTINGS)
-        _choice("device", self.device, DEVICES)
+        check_choice("kl_weighting", self.kl_weighting, KL_WEIGHTINGS)
+        check_choice("device", self.device, DEVICES)
         for name in ("epochs", "batch_size", "train_samples", "eval_samples"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -217,7 +217,7 @@ class RunConfig:
 
     def _resolve_protocol(self) -> None:
         """Check protocol and deviations together and write their effects into the other fields."""
-        _choice("protocol", self.protocol, PROTOCOLS)
+        check_choice("protocol", self.protocol, PROTOCOLS)
         unknown = sorted(set(self.deviations) - set(DEVIATIONS))
         if unknown:
             raise ValueError(f"unknown deviations {unknown}; valid choices: {', '.join(DEVIATIONS)}")
@@ -336,5 +336,5 @@ class RunConfig:
 def target_score(rule: str) -> str:
     """The history column a "chosen for f" rule maximises: validation accuracy pruned to f (`for98` ->
     `val_acc_pruned98`)."""
-    _choice("target rule", rule, TARGET_RULES)
+    check_choice("target rule", rule, TARGET_RULES)
     return f"val_acc_pruned{rule[3:]}"
