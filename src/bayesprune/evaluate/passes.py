@@ -61,11 +61,6 @@ def network(x: Tensor, weights: Sequence[Tensor], biases: Sequence[Tensor]) -> T
     return x
 
 
-def fast_kind(model: nn.Module) -> bool:
-    """Whether the passes here cover the model: BBB and the baseline MLPs (the others run their own forward)."""
-    return isinstance(model, (BayesianMLP, MLP))
-
-
 def mlp_layers(model: MLP) -> tuple[list[nn.Linear], list[float], float]:
     """The linear layers, the dropout rate after each hidden one, and the input dropout rate."""
     linears, after, before = [], [], 0.0
