@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bayesprune.report.targets import chosen_points, rule_choice, target_choices
+from bayesprune.report.targets import chosen_points, grid_extensions, rule_choice, target_choices
 
 
 def _history() -> pd.DataFrame:
@@ -56,3 +56,24 @@ def test_a_search_s_history_carries_each_run_s_point_from_its_configuration():
     assert l1["prior scale"].notna().all() and set(l1["lr"]) <= {1e-3, 3e-4, 3e-3}
     with pytest.raises(FileNotFoundError, match="no search"):
         search_history(Path("/nonexistent"))
+
+
+def test_the_search_extends_one_step_past_every_end_a_rule_chose_and_nowhere_else():
+    choices = target_choices(_history())
+    assert choices.loc[("mnist", "sgd", "as trained"), "rate in grid"] == "—"  # one rate tried: nothing to bracket
+    extensions = grid_extensions(choices).set_index(["method", "past"])
+    assert set(extensions.index) == {("sgd-l1", "strong end"), ("sgd-l1", "weak end")}
+    assert extensions.loc[("sgd-l1", "strong end"), "prior scale"] == -3.0
+    assert extensions.loc[("sgd-l1", "weak end"), "prior scale"] == 2.0
+    assert extensions.loc[("sgd-l1", "weak end"), "asked by"] == "as trained"
+    inside = _history()
+    inside = pd.concat([inside, inside[inside["variant"] == "s1"].assign(variant="s3", **{"prior scale": 3.0},
+                                                                          val_acc=0.5),
+                        inside[inside["variant"] == "s-2"].assign(variant="s-4", **{"prior scale": -4.0}, val_acc=0.5)],
+                       ignore_index=True)
+    assert grid_extensions(target_choices(inside)).empty  # every choice bracketed: the search is complete
+    rates = pd.concat([_history().query("method == 'sgd'"),
+                       _history().query("method == 'sgd'").assign(variant="fast", lr=3e-3, val_acc=0.5)],
+                      ignore_index=True)
+    slow = grid_extensions(target_choices(rates)).set_index("past")
+    assert slow.loc["slow end", "lr"] == pytest.approx(1e-3 / 10 ** 0.5)

@@ -55,19 +55,50 @@ def target_choices(history: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (dataset, method), runs in history.groupby(["dataset", "method"], sort=False):
         scales = sorted(runs["prior scale"].dropna().unique())
+        rates = sorted(runs["lr"].unique())
         epochs = runs.groupby("variant")["epoch"].max()
         for rule, label in RULE_LABELS.items():
             chosen = rule_choice(runs, rule)
             scale = chosen["prior scale"]
-            where = "—" if pd.isna(scale) else "strong end" if scale == scales[0] and len(scales) > 1 else \
-                "weak end" if scale == scales[-1] and len(scales) > 1 else "inside"
+            where = "—" if pd.isna(scale) else _end(scale, scales, "strong end", "weak end")
             rows.append({"dataset": dataset, "method": method, "rule": label, "lr": chosen["lr"], "prior scale": scale,
-                         "scale in grid": where, "epoch": int(chosen["epoch"]),
+                         "scale in grid": where, "rate in grid": _end(chosen["lr"], rates, "slow end", "fast end"),
+                         "epoch": int(chosen["epoch"]),
                          "stopped at": int(epochs[chosen["variant"]]), "val_acc": chosen["val_acc"],
                          **{f"pruned {round(100 * f)} %": chosen[target_score(r)] for r, f in zip(TARGET_RULES, TARGETS)},
                          "points tried": len(epochs), "search epochs": int(epochs.sum()),
                          "search hours": runs["seconds"].sum() / 3600})
     return pd.DataFrame(rows).set_index(["dataset", "method", "rule"])
+
+
+def _end(value: float, tried: list[float], low: str, high: str) -> str:
+    """Where a chosen value lies among the values tried: at the low or the high end, inside, or '—' where one was
+    tried (nothing to bracket)."""
+    if len(tried) < 2:
+        return "—"
+    return low if value == tried[0] else high if value == tried[-1] else "inside"
+
+
+SCALE_STEP, RATE_STEP = 1.0, 10 ** 0.5  # one step of the searches' grids: e^1 in prior scale, half a decade in rate
+
+
+def grid_extensions(choices: pd.DataFrame) -> pd.DataFrame:
+    """The search's rule for its own edges: wherever any rule chose a point at an end of the scales or rates tried,
+    one more point one step past that end (the same for every method); empty once every choice lies inside."""
+    rows = []
+    for (dataset, method), rules in choices.groupby(level=["dataset", "method"], sort=False):
+        for column, ends, step in (("scale in grid", {"strong end": -1, "weak end": 1}, SCALE_STEP),
+                                   ("rate in grid", {"slow end": -1, "fast end": 1}, RATE_STEP)):
+            for end, sign in ends.items():
+                chosen = rules[rules[column] == end]
+                if chosen.empty:
+                    continue
+                first = chosen.iloc[0]
+                point = ({"lr": first["lr"], "prior scale": first["prior scale"] + sign * step} if column == "scale in grid"
+                         else {"lr": first["lr"] * step ** sign, "prior scale": first["prior scale"]})
+                rows.append({"dataset": dataset, "method": method, "past": end, **point,
+                             "asked by": ", ".join(chosen.index.get_level_values("rule"))})
+    return pd.DataFrame(rows, columns=["dataset", "method", "past", "lr", "prior scale", "asked by"])
 
 
 def chosen_points(choices: pd.DataFrame) -> pd.DataFrame:
