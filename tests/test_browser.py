@@ -147,11 +147,11 @@ def test_the_landing_page_holds_the_reproducibility_summary(server, browser):
     page = browser.new_page()
     page.goto(f"{server}/index.html", wait_until="networkidle")
     text = page.locator("main").inner_text()
-    for part in ("Reproducibility summary", "Scope of reproducibility", "Methodology", "Results", "What was easy",
-                 "What was difficult"):
+    for part in ("The answer.", "Reproducibility summary", "Scope of reproducibility", "Methodology", "Results",
+                 "What was easy", "What was difficult", "Communication with original authors"):
         assert part in text
     assert page.locator("figure figcaption").count() >= 1 and page.locator("table.verdict-matrix").count() == 1
-    assert "→" in text  # the headline numbers glued from the runs
+    assert page.locator("ul.findings li").count() in range(1, 5)  # at most four findings, computed from the runs
     page.close()
 
 
@@ -184,3 +184,47 @@ def _table_problems(page_path: str, page) -> list[str]:
             problems.append(f"{page_path} table {index}: NaN")
         problems += [f"{page_path} table {index}: raw code {code}" for code in RAW_CODES if code in table["text"].split()]
     return problems
+
+
+MAIN_PARTS = ("Landing page", "Report")
+MAIN_SCREENS = 60  # screens of 1300 x 900 the landing page and the report may fill together
+MOST_NUMBERS = {"Landing page": 10, "Report": 10, "Appendices": 25}  # numbers in one paragraph, per part
+
+
+@pytest.fixture(scope="module")
+def measured(browser):
+    """Every page but the runs' notebooks, as a reader meets it (`report.readability`)."""
+    from bayesprune.report.readability import measure_book
+
+    return measure_book(HTML, HTML.parents[2] / "_toc.yml", browser)
+
+
+def test_the_landing_page_answers_within_its_first_screen(measured):
+    landing = measured[measured["part"] == "Landing page"]
+    assert len(landing) == 1
+    assert landing["answer ends at (px)"].iloc[0] is not None, "the landing page has no answer paragraph"
+    assert landing["answer ends at (px)"].iloc[0] <= 900
+
+
+def test_the_report_is_tens_of_screens_not_hundreds(measured):
+    from bayesprune.report.readability import screens_per_part
+
+    screens = screens_per_part(measured)
+    print(screens.round(1).to_string())
+    assert screens[list(MAIN_PARTS)].sum() <= MAIN_SCREENS, screens
+
+
+def test_no_paragraph_is_a_wall_of_numbers(measured):
+    walls = [f"{page} ({row['part']}): {row['most numbers in a paragraph']} numbers in: {row['dense paragraphs']}"
+             for page, row in measured.iterrows()
+             if row["most numbers in a paragraph"] > MOST_NUMBERS.get(row["part"], 10)]
+    assert walls == []
+
+
+def test_no_table_shows_nan_or_outgrows_the_report_s_column(measured):
+    """No "nan" in any table, collapsed ones included (the reliability appendix's NaN losses are its point); in the
+    landing page and the report no table wider than the text column."""
+    nan = measured[(measured["nan cells"] > 0) & (measured.index != "results/reliability.html")]
+    assert nan.empty, nan["nan cells"]
+    wide = measured[measured["part"].isin(MAIN_PARTS) & (measured["tables wider than the column"] > 0)]
+    assert wide.empty, wide["tables wider than the column"]

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from bayesprune.report.claims import (
-    baselines_collapse, bbb_keeps_accuracy, claims_html, posterior_not_prior, seed_accuracy, underfitting,
+    baselines_collapse, bbb_keeps_accuracy, posterior_not_prior, seed_accuracy, underfitting,
 )
 from bayesprune.report.tables import defect_ablation, spread_and_kept, spread_correlation
 
@@ -110,12 +110,6 @@ def test_underfitting_reads_the_last_fifth_of_training():
     assert underfitting(flat)["verdict"] == "does not hold" and "SGD 0.000 [" in underfitting(flat)["ours"]
 
 
-def test_claims_html_escapes_text_and_links_chapters():
-    row = {"claim": "a < b", "study": "s", "ours": "o", "verdict": "holds", "see": ("pruning",)}
-    html = claims_html(pd.DataFrame([row]))
-    assert "a &lt; b" in html and '<a href="pruning.html">pruning</a>' in html
-
-
 def test_cost_claim_uses_the_median_epoch_and_names_the_study_style_ratio():
     from bayesprune.report.claims import bbb_cost
 
@@ -154,8 +148,6 @@ def test_claims_by_regime_puts_each_regime_s_verdict_side_by_side():
     keeps = table.iloc[0]
     assert keeps["verdict: 50 epochs"].startswith("holds only under the study's code")
     assert keeps["verdict: converged"] == "holds (one seed)"
-    html = claims_html(table)
-    assert "<th>50 epochs</th><th>converged</th>" in html and html.count("<b>holds</b>") >= 1
 
 
 def test_table2_holds_when_pruning_by_snr_raises_the_error_no_more_than_blundell_s_plus_slack():

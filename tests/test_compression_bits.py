@@ -16,8 +16,8 @@ def test_the_summary_averages_seeds_and_shows_where_they_disagree_on_bits():
     table = precision_summary(pd.DataFrame(rows), {"lenet": "LeNet-300-100"})
     row = table.loc[("mnist", "LeNet-300-100", -3.0)]
     assert row["units left"] == "305-95-10" and row["bits per layer"] == "7..8-9" and row["seeds"] == 2
-    assert row["error (%)"] == pytest.approx(1.9) and row["error at reduced precision (%)"] == pytest.approx(2.0)
-    assert row["compression after pruning"] == 11.0 and row["after precision reduction"] == 44.0
+    assert row["error (%)"] == "1.90 ± 0.14" and row["error at reduced precision (%)"] == "2.00 ± 0.14"
+    assert row["compression after pruning"] == "11.0 ± 1.4" and row["after precision reduction"] == "44.0 ± 5.7"
 
 
 def test_the_latency_table_takes_medians_over_seeds_and_says_how_much_faster_the_smaller_network_runs():

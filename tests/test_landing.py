@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bayesprune.report.frontier import as_points
-from bayesprune.report.landing import (compression_finding, findings, masks_reach_the_network, outcome, short_claim,
-                                       verdict_matrix_html)
+import pytest
+
+from bayesprune.report.frontier import as_points, frontier_answer, highest_anchor
+from bayesprune.report.landing import (answer, bbb_kept, claim_anchor, claim_sections_html, claims_reading, findings,
+                                       masks_reach_the_network, outcome, short_claim, verdict_matrix_html)
 from tests.test_frontier import _curves
 
 
@@ -46,31 +48,90 @@ def test_the_study_s_own_bbb_with_its_masks_applied():
     assert masks_reach_the_network(ablation[ablation["fixed"] == "none"]) is None
 
 
+def _claims(**verdicts) -> pd.DataFrame:
+    """A claims table of one regime beside the study's recipe: claim opening -> verdict at the operating point."""
+    return pd.DataFrame([{"claim": claim, "study": "s", "see": ("pruning",),
+                          "ours: the study's recipe, 50 epochs": "o", "verdict: the study's recipe, 50 epochs": "holds",
+                          "ours: at the operating point": "lost 0.002 [0.001, 0.003]",
+                          "verdict: at the operating point": verdict} for claim, verdict in verdicts.items()])
+
+
+KEEPS = "BBB keeps its accuracy after 90 % of its weights are pruned"
+POSTERIOR = "BBB's robustness to pruning comes from its posterior, not from its prior"
+
+
+def test_the_answer_follows_the_verdicts():
+    study = {"fixed": 0.101, "reported": 0.982}
+    prior = answer(_claims(**{KEEPS: "holds", POSTERIOR: "does not hold"}), study)
+    assert "falls to 0.10 accuracy at 90 % pruned" in prior and "does keep its accuracy" in prior
+    assert "what makes a network prunable is its prior" in prior
+    posterior = answer(_claims(**{KEEPS: "holds", POSTERIOR: "holds"}), None)
+    assert "adds accuracy after pruning that the same prior alone does not" in posterior and "0.10" not in posterior
+    undecided = answer(_claims(**{KEEPS: "does not hold", POSTERIOR: "inconclusive"}), None)
+    assert "does not keep its accuracy" in undecided and "cannot yet decide" in undecided
+    assert answer(_claims(), None) == ""
+
+
+def test_the_claims_reading_sorts_claims_by_where_they_hold():
+    claims = _claims(**{KEEPS: "holds", POSTERIOR: "does not hold",
+                        "BBB costs about 10x the training time of SGD": "holds only for the study's implementation",
+                        "All models still under-fit after 50 epochs": "not tested in this regime"})
+    text = claims_reading(claims)
+    assert text.startswith("Of the 3 claims tested beyond the study's own recipe, 1 holds wherever it is tested (BBB")
+    assert "1 holds nowhere (the posterior, not the prior)" in text and "1 holds only for the study's code" in text
+
+
+def test_each_matrix_row_links_to_its_claim_s_section():
+    claims = _claims(**{KEEPS: "holds"})
+    anchor = claim_anchor(KEEPS)
+    assert anchor == "claim-bbb-keeps-its-accuracy-at-90"
+    assert f'href="claims.html#{anchor}"' in verdict_matrix_html(claims)
+    sections = claim_sections_html(claims)
+    assert f'<details class="claim" id="{anchor}">' in sections and "lost 0.002 [0.001, 0.003]" in sections
+    assert "study&#x27;s recipe" in sections and '<a href="pruning.html">pruning</a>' in sections
+
+
 def test_the_fair_finding_counts_where_bbb_beats_the_best_point_estimate_under_a_prior():
     fair = pd.DataFrame({"BBB against the MAP estimate": ["less", "no clear difference", "more", "no clear difference"]})
-    items = findings(None, {}, fair, None)
-    assert len(items) == 1 and "BBB keeps more accuracy in 1 of 4 comparisons, less in 1" in items[0]
-    assert "cannot tell them apart in 2" in items[0] and 'href="claims.html"' in items[0]
+    items = findings(None, None, fair, None)
+    assert len(items) == 1 and "BBB keeps more accuracy than the best of them in one of 4 comparisons and less in one" in items[0]
+    assert 'href="fairness.html"' in items[0]
 
-def test_the_operating_point_finding_quotes_each_rule_without_judging_it():
-    headline = {"point_bbb": "0.982 → 0.963 (MNIST), 0.886 → 0.224 (Fashion-MNIST)", "point_baseline": "SGD + L1 0.983",
-                "point-pruned_bbb": "0.982 → 0.980 (MNIST)", "point-pruned_baseline": "SGD + L1 0.983"}
-    (item,) = findings(None, headline, None, None)
-    assert "as trained, 0.982 → 0.963 (MNIST), 0.886 → 0.224 (Fashion-MNIST), where the best baseline" in item
-    assert "chosen for accuracy after pruning, 0.982 → 0.980 (MNIST)" in item and "keeps its accuracy" not in item
+
+def test_every_finding_is_one_sentence_with_at_most_two_of_its_own_numbers():
+    import re
+
+    fair = pd.DataFrame({"BBB against the MAP estimate": ["less", "more"]})
+    frontier = {"means": pd.Series({"BBB": 2.47, "SGD + L2": 2.80}), "rival": "SGD + L2", "ratio": 68.0,
+                "verdict": "inconclusive"}
+    items = findings({"fixed": 0.101, "reported": 0.982}, (0.982, 0.980), fair, frontier)
+    assert len(items) == 4
+    for item in items:
+        text = re.sub(r"<[^>]+>", "", item)
+        numbers = re.findall(r"(?<![\w.])\d+(?:\.\d+)?", text)
+        counted = [n for n in numbers if n not in ("90", "68")]  # the target and the ratio name the setting
+        assert len(counted) <= 2, (text, counted)
+    assert "from 0.982 to 0.980" in items[1] and "2.47 % against 2.80 %" in items[3] and "no better than SGD + L2" in items[3]
 
 
 def test_no_fair_finding_where_the_operating_point_trained_no_point_estimate_under_a_prior():
-    assert findings(None, {}, pd.DataFrame({"BBB": [0.9]}), None) == []
+    assert findings(None, None, pd.DataFrame({"BBB": [0.9]}), None) == []
 
 
-def test_the_compression_finding_quotes_the_claim_s_errors_at_the_same_ratio_and_its_verdict():
+def test_bbb_kept_reads_its_own_criterion_unpruned_and_at_ninety_percent():
+    rows = [{"dataset": "mnist", "method": "bbb", "seed": s, "protocol": "corrected", "criterion": c, "fraction": f,
+             "accuracy_mean": a, "accuracy_ensemble": a}
+            for s in (1, 2) for c, f, a in (("snr", 0.0, 0.98), ("snr", 0.9, 0.97 + s / 100), ("magnitude", 0.9, 0.5))]
+    assert bbb_kept(pd.DataFrame(rows)) == pytest.approx((0.98, 0.985))
+    assert bbb_kept(pd.DataFrame(rows), "fashion-mnist") is None
+
+
+def test_the_frontier_answer_reads_the_highest_anchor_each_dataset_reaches():
     sgd = [(2.0, 2.0, 2.4, 3.0, 9.0)] * 3
     bbb = [(2.0, 2.0, 2.1, 2.3, 3.0), (2.1, 2.1, 2.2, 2.4, 3.1), (1.9, 1.9, 2.0, 2.2, 2.9)]
-    text = compression_finding(as_points(_curves({"sgd": sgd, "bbb": bbb})))  # reaches 12x (at 20x), never 68x
-    assert text.startswith("at 12x, BBB's test error is 2.30 % against 3.00 % for SGD (BBB compresses better")
-    assert "holds, by the 95 % interval" in text and "68x" not in text
-    assert compression_finding(as_points(_curves({"sgd": sgd}))) is None
-    mnist = as_points(_curves({"sgd": sgd, "bbb": bbb}))
-    both = compression_finding(pd.concat([mnist.assign(dataset="fashion-mnist"), mnist], ignore_index=True))
-    assert both.startswith("MNIST: at 12x") and ". Fashion-MNIST: at 12x" in both
+    points = as_points(_curves({"sgd": sgd, "bbb": bbb}))  # reaches 12x (at 20x), never 68x
+    read = highest_anchor(points, "mnist")
+    assert read["ratio"] == 12.0 and read["rival"] == "SGD" and read["verdict"] == "holds"
+    assert frontier_answer(points).startswith("On MNIST at 12x, BBB's test error is 2.30 % against 3.00 % for SGD")
+    assert "lower over seeds (holds)" in frontier_answer(points)
+    assert highest_anchor(as_points(_curves({"sgd": sgd})), "mnist") is None

@@ -32,5 +32,8 @@ def test_the_pdf_holds_every_page_and_every_figure(tmp_path):
     for page in pages:
         title = html.unescape(re.search(r"<title>(.*?)</title>", page.read_text()).group(1)).split(" — ")[0]
         assert " ".join(title.split()[:3]) in text, page
+    parts = [item.title for item in reader.outline if not isinstance(item, list)]
+    assert parts[:3] == ["Landing page", "Report", "Appendices"]  # a bookmark per part, a page's under its part
+    assert any(isinstance(item, list) and len(item) >= 5 for item in reader.outline)
     figures = sum(len(re.findall(r'<img [^>]*src="[^"]*\.png"', page.read_text())) for page in pages)
     assert sum(len(page.images) for page in reader.pages) >= figures > 10

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ import pandas as pd
 
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
 from bayesprune.report.calibration import has_uncertainty, pruning_keeps_uncertainty
-from bayesprune.report.formatting import DATASET_LABELS, dataset_words
+from bayesprune.report.formatting import DATASET_LABELS
 from bayesprune.report.frontier import as_points, at_chosen_rate, compression_verdict, load_finetuned
 from bayesprune.report.operating_point import decay_reading, operating_point_tables, table2
 from bayesprune.report.structured import has_bcgnj, prunes_units_and_bits
@@ -575,24 +574,5 @@ def fair_comparison_reading(table: pd.DataFrame) -> str:
             if counts["one seed"]:
                 said.append(f"one seed in {counts['one seed']}")
             phrases.append(f"against the best {kind}, BBB keeps " + ", ".join(said))
-    return (f"Of {len(table)} comparisons (selection rule × dataset × 90 % or 98 % pruned; 95 % intervals over "
-            f"seeds), " + "; ".join(phrases) + ".")
-
-
-def claims_html(table: pd.DataFrame, link_prefix: str = "") -> str:
-    """The claims table as HTML, each row linking to the chapters behind it (their paths prefixed by
-    link_prefix where the table is shown outside the chapters' folder); one verdict cell per regime, our
-    numbers under it in small type."""
-    regimes = [c.removeprefix("verdict: ") for c in table.columns if c.startswith("verdict: ")]
-    if not regimes:
-        table = table.rename(columns={"ours": "ours: this profile", "verdict": "verdict: this profile"})
-        regimes = ["this profile"]
-    body = []
-    for _, row in table.iterrows():
-        links = ", ".join(f'<a href="{link_prefix}{name}.html">{name}</a>' for name in row["see"])
-        verdicts = [f"<b>{escape(row[f'verdict: {r}'])}</b><br><small>{escape(dataset_words(row[f'ours: {r}']))}</small>"
-                    for r in regimes]
-        cells = [escape(row["claim"]), escape(dataset_words(row["study"])), *verdicts, links]
-        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    head = "".join(f"<th>{escape(h)}</th>" for h in ("claim", "the study's evidence", *regimes, "see"))
-    return f'<table class="claims"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return (f"Of {len(table)} comparisons (each selection rule, dataset and target; 95 % intervals over seeds), "
+            + "; ".join(phrases) + ".")

@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import pandas as pd
 
+from bayesprune.report.formatting import mean_sd
 from bayesprune.report.reference import BAYESIAN_COMPRESSION_README
 from bayesprune.report.tables import mean_architecture
 
-NUMBERS = {"error_full": "error (%)", "error_reduced": "error at reduced precision (%)",
-           "compression_pruned": "compression after pruning", "compression_precision": "after precision reduction"}
+NUMBERS = {"error_full": ("error (%)", 2), "error_reduced": ("error at reduced precision (%)", 2),
+           "compression_pruned": ("compression after pruning", 1),
+           "compression_precision": ("after precision reduction", 1)}  # column: (label, decimals)
 
 
 def precision_summary(precision: pd.DataFrame, names: dict[str, str] | None = None) -> pd.DataFrame:
     """Per dataset, network (`names`: variant -> network, else the variant) and threshold: the mean architecture
-    left, the bits per layer (their range over seeds), and mean and sd over seeds of the errors and compression
-    ratios."""
+    left, the bits per layer (their range over seeds), and the errors and compression ratios as 'mean ± sd' over
+    seeds."""
     frame = precision.assign(error_full=100 * (1 - precision["accuracy_full"]),
                              error_reduced=100 * (1 - precision["accuracy_reduced"]))
     rows = []
@@ -25,9 +27,8 @@ def precision_summary(precision: pd.DataFrame, names: dict[str, str] | None = No
         row = {"dataset": dataset, "network": (names or {}).get(variant, variant), "log alpha threshold": threshold, "seeds": group["seed"].nunique(),
                "units left": mean_architecture(group["architecture"]),
                "bits per layer": "-".join(_range(group[c]) for c in bits)}
-        for column, label in NUMBERS.items():
-            row[label] = group[column].mean()
-            row[f"{label}, sd"] = group[column].std()
+        for column, (label, digits) in NUMBERS.items():
+            row[label] = mean_sd(group[column].mean(), group[column].std(), group["seed"].nunique(), digits)
         rows.append(row)
     return pd.DataFrame(rows).set_index(["dataset", "network", "log alpha threshold"])
 

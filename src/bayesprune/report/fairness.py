@@ -119,16 +119,17 @@ def bracketed(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def fairness_reading(points: pd.DataFrame) -> str:
-    """The search in words: under each rule, every method's chosen point and its mean validation score, best first."""
+    """The search in words: its size, and under each rule the method with the best mean validation score and
+    where BBB ranks (the full choices are `choices`' table)."""
     chosen = choices(points)
     parts = []
     for label in RULES.values():
         rows = chosen.xs(label, level="rule").sort_values("validation", ascending=False)
-        items = []
-        for method, row in rows.iterrows():
-            scale = "" if row["prior scale"] == "—" else f", prior scale e^{row['prior scale']:g}"
-            items.append(f"{method_label(method)} {row['validation']:.4f} (Adam {row['lr']:g}{scale})")
-        parts.append(f"{label}: " + "; ".join(items))
-    runs, epochs = len(points), int(points["epochs"].sum())
-    return (f"{runs} runs ({epochs} epochs in all). Mean validation accuracy over both datasets at each method's "
-            "chosen point, " + ". ".join(parts) + ".")
+        best = rows.index[0]
+        rank = list(rows.index).index("bbb") + 1 if "bbb" in rows.index else None
+        part = f"{label}, {method_label(best)} scores best ({rows['validation'].iloc[0]:.3f})"
+        if rank and best != "bbb":
+            part += f" and BBB ranks {rank} of {len(rows)}"
+        parts.append(part)
+    return (f"The search trained {len(points)} runs. By mean validation "
+            "accuracy over both datasets at each method's chosen point: " + "; ".join(parts) + ".")

@@ -512,3 +512,30 @@ def sparsity_by_epoch(results_dir: Path, every: int = 10) -> pd.DataFrame:
     history = load_table(results_dir, "history")
     history = history[(history["method"] == "sparsevd") & (history["epoch"] % every == 0)]
     return history.pivot_table(index="epoch", columns="seed", values="sparsity").add_prefix("seed ")
+
+
+
+def highest_anchor(points: pd.DataFrame, dataset: str) -> dict[str, Any] | None:
+    """`at_same_ratio` on one dataset at the highest published anchor ratio BBB and a method without a posterior
+    both reach, with that ratio and the verdict of BBB's error below the rival's; None where they reach none."""
+    ours = points[points["dataset"] == dataset]
+    for ratio in sorted(ANCHOR_RATIOS, reverse=True):
+        read = at_same_ratio(ours, ratio)
+        if read is not None:
+            return {**read, "ratio": ratio, "verdict": read["gap"].below(0.0)}
+    return None
+
+
+def frontier_answer(points: pd.DataFrame) -> str:
+    """The chapter's answer in a sentence per dataset: BBB against the best method without a posterior at the
+    highest published anchor ratio both reach, with the verdict of the gap over seeds."""
+    sentences = []
+    for dataset in sorted(points["dataset"].unique(), key=lambda d: d != "mnist"):
+        read = highest_anchor(points, dataset)
+        if read is not None:
+            means, rival, verdict = read["means"], read["rival"], read["verdict"]
+            how = {"holds": "lower", "does not hold": "not lower"}.get(verdict, "not clearly lower")
+            sentences.append(f"On {DATASET_LABELS.get(dataset, dataset)} at {read['ratio']:.0f}x, BBB's test error "
+                             f"is {means['BBB']:.2f} % against {means[rival]:.2f} % for {rival}, the best method "
+                             f"without a posterior: {how} over seeds ({verdict}).")
+    return " ".join(sentences) or "BBB and a method without a posterior were not both pruned to a published ratio."

@@ -3,13 +3,13 @@ findings in plain words, each with its key number computed from the runs and a l
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 import pandas as pd
 
-from bayesprune.report.claims import fair_counts
-from bayesprune.report.formatting import DATASET_LABELS
-from bayesprune.report.frontier import compression_verdict, same_ratio_phrases
+from bayesprune.report.claims import accuracy_table, fair_counts
+from bayesprune.report.formatting import dataset_words
 from bayesprune.report.reference import REPORTED
 
 SHORT_CLAIMS = {  # a claim's opening words -> its row label in the matrix
@@ -71,8 +71,14 @@ def outcome(verdict: str) -> tuple[str, str]:
     return verdict, "none"
 
 
+def claim_anchor(claim: str) -> str:
+    """The id of a claim's section on the claims page."""
+    return "claim-" + re.sub(r"[^a-z0-9]+", "-", short_claim(claim).lower()).strip("-")
+
+
 def verdict_matrix_html(claims: pd.DataFrame, link: str = "claims.html") -> str:
-    """Claims as rows, regimes as columns, each cell one coloured word; the numbers stay in the claims chapter."""
+    """Claims as rows, regimes as columns, each cell one coloured word; each row links to its claim's section at
+    `link` (its numbers and intervals), and a key says what each word shown means."""
     regimes = [c.removeprefix("verdict: ") for c in claims.columns if c.startswith("verdict: ")]
     head = "".join(f"<th>{escape(short_regime(r))}</th>" for r in regimes)
     rows, shown = [], {}
@@ -82,42 +88,121 @@ def verdict_matrix_html(claims: pd.DataFrame, link: str = "claims.html") -> str:
             word, kind = outcome(str(row[f"verdict: {regime}"]))
             shown[word.removesuffix(" ¹")] = kind
             cells.append(f'<td class="verdict {kind}" style="color:{COLOURS[kind]}">{escape(word)}</td>')
-        rows.append(f'<tr><th scope="row"><a href="{link}">{escape(short_claim(row["claim"]))}</a></th>{"".join(cells)}</tr>')
+        target = f"{link}#{claim_anchor(row['claim'])}"
+        rows.append(f'<tr><th scope="row"><a href="{target}">{escape(short_claim(row["claim"]))}</a></th>'
+                    f'{"".join(cells)}</tr>')
     key = "; ".join(f'<span style="color:{COLOURS[shown[word]]}">{escape(word)}</span>: {escape(meaning)}'
                     for word, meaning in VERDICT_KEY.items() if word in shown)
     one_seed = " ¹ rests on one seed." if any("¹" in row for row in rows) else ""
-    note = (f'<p class="matrix-note"><small>{key}.{one_seed} Each cell\'s numbers, interval and rule: '
-            f'<a href="{link}">the claims chapter</a>.</small></p>')
-    return (f'<table class="verdict-matrix" style="font-size: 0.85em; width: 100%"><thead><tr><th>claim</th>{head}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>{note}')
+    note = f'<p class="matrix-note"><small>{key}.{one_seed} Each claim links to its numbers and intervals.</small></p>'
+    return (f'<div class="verdict-frame"><table class="verdict-matrix"><thead><tr><th>claim</th>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>{note}')
 
 
-def findings(study_ablation: dict[str, float] | None, headline: dict[str, str], fair: pd.DataFrame | None,
-             compression: str | None) -> list[str]:
-    """The landing page's findings in plain words (HTML), each with its number and a link to its chapter (`fair`:
-    `claims.fair_comparison_table` of the operating point)."""
+def claim_sections_html(claims: pd.DataFrame, link_prefix: str = "") -> str:
+    """One collapsed section per claim (its id `claim_anchor`, so the matrix's links open it): the study's
+    evidence, then per regime the verdict and our numbers with their intervals, and the chapters behind it."""
+    regimes = [c.removeprefix("verdict: ") for c in claims.columns if c.startswith("verdict: ")]
+    sections = []
+    for _, row in claims.iterrows():
+        body = "".join(
+            f'<tr><th scope="row">{escape(short_regime(r))}</th><td>{escape(str(row[f"verdict: {r}"]))}</td>'
+            f'<td><small>{escape(dataset_words(str(row[f"ours: {r}"])))}</small></td></tr>'
+            for r in regimes if outcome(str(row[f"verdict: {r}"]))[0] != "—")
+        links = ", ".join(f'<a href="{link_prefix}{name}.html">{escape(name.replace("_", " "))}</a>' for name in row["see"])
+        sections.append(
+            f'<details class="claim" id="{claim_anchor(row["claim"])}"><summary><b>{escape(row["claim"])}</b></summary>'
+            f'<p>The study: {escape(dataset_words(str(row["study"])))}</p>'
+            f'<table class="claim-cells"><thead><tr><th>regime</th><th>verdict</th><th>our numbers (95 % intervals '
+            f'over seeds)</th></tr></thead><tbody>{body}</tbody></table>'
+            + (f"<p>The chapters behind it: {links}.</p>" if links else "") + "</details>")
+    return "".join(sections)
+
+
+def verdicts_of(claims: pd.DataFrame, opening: str, skip: str = "the study's recipe") -> list[str]:
+    """A claim's verdict words (`outcome`) in every regime that tested it, the study's recipe left out."""
+    rows = claims[claims["claim"].str.startswith(opening)] if "claim" in claims else claims
+    if rows.empty:
+        return []
+    row = rows.iloc[0]
+    words = [outcome(str(row[c]))[0].removesuffix(" ¹") for c in claims.columns
+             if c.startswith("verdict: ") and not c.removeprefix("verdict: ").startswith(skip)]
+    return [w for w in words if w != "—"]
+
+
+def answer(claims: pd.DataFrame, study_ablation: dict[str, float] | None) -> str:
+    """The report's answer in two or three plain sentences, computed from the verdicts (HTML)."""
+    sentences = []
+    if study_ablation:
+        sentences.append(
+            "Not as the study shows it: its BBB rows stay flat because its pruning never reaches the network, and once "
+            f"it does, the study's own BBB falls to {study_ablation['fixed']:.2f} accuracy at 90 % pruned.")
+    keeps = verdicts_of(claims, "BBB keeps its accuracy")
+    if "holds" in keeps:
+        sentences.append("A BBB network trained until its posterior learns does keep its accuracy at 90 % pruned, "
+                         "when it is chosen for that sparsity on validation data.")
+    elif keeps:
+        sentences.append("Even trained until its posterior learns, BBB does not keep its accuracy at 90 % pruned.")
+    posterior = verdicts_of(claims, "BBB's robustness to pruning comes from its posterior")
+    if posterior and all(w == "does not hold" for w in posterior):
+        sentences.append("But ordinary networks trained with a prior (L1 or L2 weight decay, or BBB's own prior "
+                         "without a posterior) keep as much or more: what makes a network prunable is its prior, not "
+                         "Bayesian inference.")
+    elif "holds" in posterior:
+        sentences.append("Its posterior adds accuracy after pruning that the same prior alone does not.")
+    elif posterior:
+        sentences.append("Whether its posterior adds anything beyond its prior, the seeds cannot yet decide.")
+    return '<p class="answer"><b>The answer.</b> ' + " ".join(sentences) + "</p>" if sentences else ""
+
+
+def findings(study_ablation: dict[str, float] | None, kept: tuple[float, float] | None, fair: pd.DataFrame | None,
+             frontier: dict | None) -> list[str]:
+    """At most four findings in plain words (HTML), one sentence and at most two numbers each, each linking to its
+    chapter. kept: BBB's MNIST test accuracy dense and 90 % pruned, chosen for it; fair:
+    `claims.fair_comparison_table`; frontier: `frontier.highest_anchor` on MNIST."""
     items = []
     if study_ablation:
         items.append(
-            f"<b>The study's flat BBB rows come from its code</b>: its pruning never reaches the network. With the "
-            f"masks applied, its own BBB keeps {study_ablation['fixed']:.3f} at 90 % pruned "
-            f"(reported {study_ablation['reported']:.3f}). <a href=\"audit.html\">Audit</a>")
-    rules = [(key, rule) for key, rule in (("point", "as trained"), ("point-pruned", "chosen for accuracy after pruning"))
-             if f"{key}_bbb" in headline]
-    if rules:
-        items.append("<b>BBB at its operating point</b>, from dense to 90 % pruned by signal-to-noise: " + "; ".join(
-            f"{rule}, {headline[f'{key}_bbb']}, where the best baseline keeps {headline.get(f'{key}_baseline', 'none')}"
-            for key, rule in rules) + '. <a href="operating_point.html">Operating point</a>')
+            f"<b>The study's flat BBB rows come from its code</b>: with its masks applied, its own BBB keeps "
+            f"{study_ablation['fixed']:.3f} at 90 % pruned, not the {study_ablation['reported']:.3f} it reports. "
+            '<a href="audit.html">Audit</a>')
+    if kept:
+        items.append(f"<b>Trained to work, BBB keeps its accuracy</b>: chosen for 90 % pruned on validation data, its "
+                     f"MNIST test accuracy goes from {kept[0]:.3f} to {kept[1]:.3f}. "
+                     '<a href="operating_point.html">Operating point</a>')
     if fair is not None and "BBB against the MAP estimate" in fair:
         counts = fair_counts(fair)
         items.append(
-            f"<b>Give the baselines a prior</b>: against the best point estimate trained under one, BBB keeps more "
-            f"accuracy in {counts['more']} of {len(fair)} comparisons, less in {counts['less']}, and "
-            f"the seeds cannot tell them apart in {counts['no clear difference']} (90 % and 98 % pruned, both "
-            'selection rules and datasets, 95 % intervals). <a href="claims.html">A fair comparison</a>')
-    if compression:
-        items.append(f'<b>On the compression frontier</b> (LeNet-300-100): {compression}. <a href="frontier.html">Frontier</a>')
+            f"<b>Baselines given a prior keep as much</b>: BBB keeps more accuracy than the best of them in "
+            f"{count_word(counts['more'])} of {len(fair)} comparisons and less in {count_word(counts['less'])}. "
+            '<a href="fairness.html">A fair comparison</a>')
+    if frontier:
+        means, rival = frontier["means"], frontier["rival"]
+        better = "no better" if frontier["verdict"] != "holds" else "better"
+        items.append(
+            f"<b>On the compression frontier BBB compresses {better} than {rival}</b>: at {frontier['ratio']:.0f}x on "
+            f"MNIST its test error is {means['BBB']:.2f} % against {means[rival]:.2f} % ({frontier['verdict']} over "
+            'seeds). <a href="frontier.html">Frontier</a>')
     return items
+
+
+COUNT_WORDS = ("none", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+               "twelve")
+
+
+def count_word(count: int) -> str:
+    """A small count in words (so that a sentence's numbers are its measurements), a larger one in digits."""
+    return COUNT_WORDS[count] if 0 <= count < len(COUNT_WORDS) else str(count)
+
+
+def bbb_kept(pruning: pd.DataFrame, dataset: str = "mnist") -> tuple[float, float] | None:
+    """BBB's test accuracy unpruned and at 90 % pruned by its own criterion (corrected runs, mean over seeds)."""
+    accuracy = accuracy_table(pruning)
+    try:
+        at = accuracy.loc[(dataset, "corrected", "bbb")]
+        return float(at.loc[0.0]), float(at.loc[0.9])
+    except KeyError:
+        return None
 
 
 def findings_html(items: list[str]) -> str:
@@ -135,17 +220,28 @@ def masks_reach_the_network(ablation: pd.DataFrame, dataset: str = "mnist") -> d
     return {"fixed": float(rows["accuracy_mean"].mean()), "reported": REPORTED[dataset]["bbb"][3]}
 
 
-def compression_finding(points: pd.DataFrame) -> str | None:
-    """BBB's test error against the best method without a posterior's (and Sparse VD's) at the published anchors'
-    compression ratios (mean over seeds, as the claim reads them), with the verdict, in words, per dataset (named
-    where there are several, MNIST first); None where BBB and such a method never reach an anchor's ratio."""
-    datasets = sorted(points["dataset"].unique(), key=lambda d: d != "mnist")
+def claims_reading(claims: pd.DataFrame) -> str:
+    """The claims chapter's answer in one sentence: how many of the study's claims hold in every regime that
+    tests them (the study's recipe aside), fail in every one, hold only for the study's code, or depend on the
+    regime, the method or the seeds."""
+    kinds = {"holds": "{n} {hold} wherever {it is} tested", "does not hold": "{n} {hold} nowhere",
+             "study's code only": "{n} {hold} only for the study's code",
+             "depends": "{n} {depend} on the regime, the method or the seeds"}
+    groups: dict[str, list[str]] = {kind: [] for kind in kinds}
+    for claim in claims["claim"]:
+        words = set(verdicts_of(claims, claim))
+        if words:
+            groups[words.pop() if len(words) == 1 and words <= set(kinds) else "depends"].append(short_claim(claim))
     parts = []
-    for dataset in datasets:
-        ours = points[points["dataset"] == dataset]
-        phrases = same_ratio_phrases(ours)
-        if phrases:
-            parts.append(("" if len(datasets) == 1 else f"{DATASET_LABELS.get(dataset, dataset)}: ")
-                         + "; ".join(phrases) + " (BBB compresses better than every method without a posterior: "
-                         f"{compression_verdict(ours)[1]}, by the 95 % interval over seeds)")
-    return ". ".join(parts) or None
+    for kind, template in kinds.items():
+        n = len(groups[kind])
+        if n:
+            one = n == 1
+            text = template.format(n=n, hold="holds" if one else "hold", depend="depends" if one else "depend",
+                                   **{"it is": "it is" if one else "they are"})
+            parts.append(text + (f" ({', '.join(groups[kind])})" if kind != "depends" else ""))
+    tested = sum(map(len, groups.values()))
+    if not parts:
+        return "No claim has been tested beyond the study's own recipe."
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + f" and {parts[-1]}"
+    return f"Of the {tested} claims tested beyond the study's own recipe, {listed}."

@@ -205,15 +205,14 @@ def table2_reading(blundell_dir: Path) -> str:
     best = history.loc[history.groupby("seed")["val_nll"].idxmin()].set_index("seed")
     last = history.groupby("seed").last()
     seeds = int(table["seeds"].max())
+    rise = {f: error[f] - error[0.0] for f in (0.95, 0.98)}
+    theirs = {f: BLUNDELL_TABLE2[f] - BLUNDELL_TABLE2[0.0] for f in (0.95, 0.98)}
     return (
-        f"Over {seeds} seed{'s' if seeds > 1 else ''}, our error goes {error[0.0]:.2f} % → {error[0.95]:.2f} % → "
-        f"{error[0.98]:.2f} % as 0, 95 and 98 % of the weights are removed by signal-to-noise (a rise of "
-        f"{error[0.95] - error[0.0]:.2f} and {error[0.98] - error[0.0]:.2f} points), against Blundell et al.'s "
-        f"{BLUNDELL_TABLE2[0.0]:.2f} % → {BLUNDELL_TABLE2[0.95]:.2f} % → {BLUNDELL_TABLE2[0.98]:.2f} % "
-        f"(+{BLUNDELL_TABLE2[0.95] - BLUNDELL_TABLE2[0.0]:.2f} and +{BLUNDELL_TABLE2[0.98] - BLUNDELL_TABLE2[0.0]:.2f}). "
-        f"Validation NLL is lowest at epoch {', '.join(str(int(e)) for e in best['epoch'])} of "
-        f"{int(history['epoch'].max())}, where the unpruned test error was "
-        f"{', '.join(f'{100 * (1 - a):.2f} %' for a in best['test_acc'])}; "
+        f"Removing 95 and 98 % of the weights by signal-to-noise raises our error by {rise[0.95]:.2f} and "
+        f"{rise[0.98]:.2f} points (mean over {seeds} seed{'s' if seeds > 1 else ''}), against Blundell et al.'s "
+        f"{theirs[0.95]:.2f} and {theirs[0.98]:.2f}, from an unpruned error of {error[0.0]:.2f} % against their "
+        f"{BLUNDELL_TABLE2[0.0]:.2f} %.\n\nValidation NLL is lowest at epochs "
+        f"{', '.join(str(int(e)) for e in best['epoch'])} of {int(history['epoch'].max())}; "
         + _training_on(100 * (best["test_acc"] - last.loc[best.index, "test_acc"]))
     )
 

@@ -3,6 +3,8 @@ headless Chromium and joined."""
 
 from __future__ import annotations
 
+import html
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -46,8 +48,16 @@ def page_order(toc: Path, html_dir: Path) -> list[Path]:
     return pages
 
 
+def page_title(page: Path) -> str:
+    """A built page's title, without the book's name after it."""
+    found = re.search(r"<title>(.*?)</title>", page.read_text(errors="replace"), flags=re.S)
+    return html.unescape(found.group(1)).split(" — ")[0].strip() if found else page.stem
+
+
 def print_book(html_dir: Path, toc: Path, target: Path, chromium: str | None = None) -> Path:
-    """Print every page of the book in html_dir to one PDF at target (A4, backgrounds kept); return target."""
+    """Print every page of the book in html_dir to one PDF at target (A4, backgrounds kept), with a bookmark per
+    page under a bookmark per part of the table of contents; return target."""
+    from bayesprune.report.readability import page_parts
     from playwright.sync_api import sync_playwright
     from pypdf import PdfWriter
 
@@ -59,12 +69,19 @@ def print_book(html_dir: Path, toc: Path, target: Path, chromium: str | None = N
     with tempfile.TemporaryDirectory(prefix="bayesprune-pdf-") as work, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
         tab = browser.new_page()
+        parts, marks = page_parts(toc), {}
         for number, page in enumerate(pages):
             tab.goto(page.resolve().as_uri(), wait_until="load")
             part = Path(work) / f"{number:04d}.pdf"
             tab.pdf(path=str(part), format="A4", print_background=True,
                     margin={"top": "15mm", "bottom": "15mm", "left": "12mm", "right": "12mm"})
+            first = len(writer.pages)
             writer.append(str(part))
+            stem = str(page.relative_to(html_dir)).removesuffix(".html")
+            caption = parts.get(stem) or parts.get(stem.rsplit("/", 1)[0], "")
+            if caption not in marks:
+                marks[caption] = writer.add_outline_item(caption or page_title(page), first)
+            writer.add_outline_item(page_title(page), first, parent=marks[caption])
         browser.close()
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "wb") as out:

@@ -76,31 +76,33 @@ def units_by_epoch(history: pd.DataFrame, names: dict[str, str], every: int = 10
 
 
 def structured_reading(sweep: pd.DataFrame, fraction: float = 90.0) -> str:
-    """The sweep in words: per dataset and network, the network as trained (units left, error, ratio) and the error
-    at `fraction` % of the weights removed by whole units against single weights."""
-    phrases = []
+    """The sweep in two sentences: per network, the compression and test error as trained; then the error at
+    `fraction` % of the weights removed by whole units against single weights (the details are the sweep's table)."""
+    trained_parts, pruned_parts, worse = [], [], []
     for (dataset, network), part in sweep.groupby(level=["dataset", "network"], sort=False):
         part = part.droplevel(["dataset", "network"])
+        where = network if sweep.index.get_level_values("dataset").nunique() == 1 else \
+            f"{network} ({DATASET_LABELS.get(dataset, dataset)})"
         as_trained = CRITERION_NAMES[UNIT_THRESHOLD_CRITERION]
-        trained = part.loc[[as_trained]].iloc[0] if as_trained in part.index else None
+        if as_trained in part.index:
+            trained = part.loc[[as_trained]].iloc[0]
+            trained_parts.append(f"{trained['compression ratio']:.1f}x at {trained['test error (%)']:.2f} % test error "
+                                 f"on {where}")
         at = {way: part.loc[[label]].set_index("weights removed (%)")["test error (%)"]
               for way, label in (("units", CRITERION_NAMES["unit_log_alpha"]), ("weights", CRITERION_NAMES["magnitude"]))
               if label in part.index}
-        near = {way: errors.iloc[(errors.index.to_series() - fraction).abs().argmin()] for way, errors in at.items()}
-        text = f"On {DATASET_LABELS.get(dataset, dataset)}, {network}"
-        if trained is not None:
-            text += (f" as trained keeps {trained['architecture left']} ({_seeds(int(trained['seeds']))}): "
-                     f"{trained['test error (%)']:.2f} % test error at {trained['compression ratio']:.1f}x")
-        if len(near) == 2:
-            text += (f"; with {fraction:g} % of its weights removed, {near['units']:.2f} % error by whole units "
-                     f"against {near['weights']:.2f} % by single weights")
-        phrases.append(text + ".")
-    return " ".join(phrases)
-
-
-def _seeds(count: int) -> str:
-    """'1 seed', '3 seeds'."""
-    return f"{count} seed" + ("s" if count != 1 else "")
+        if len(at) == 2:
+            near = {way: errors.iloc[(errors.index.to_series() - fraction).abs().argmin()] for way, errors in at.items()}
+            pruned_parts.append(f"{near['units']:.2f} against {near['weights']:.2f} %")
+            worse.append(near["units"] > near["weights"])
+    sentences = []
+    if trained_parts:
+        sentences.append("As trained, BC-GNJ removes whole units down to " + " and ".join(trained_parts) + ".")
+    if pruned_parts:
+        how = "more" if all(worse) else "less" if not any(worse) else "more or less, by network,"
+        sentences.append(f"At {fraction:g} % of the weights removed, whole units cost {how} error than single weights "
+                         f"({', '.join(pruned_parts)}).")
+    return " ".join(sentences)
 
 
 def _hidden(architecture: str) -> int:

@@ -6,7 +6,7 @@ import pandas as pd
 
 from bayesprune.config import DEVIATIONS
 from bayesprune.compress.prune import own_criteria
-from bayesprune.report.formatting import DATASET_LABELS, mean_sd
+from bayesprune.report.formatting import DATASET_LABELS, MISSING, mean_sd
 from bayesprune.report.reference import FRACTIONS, METHOD_LABELS, REPORTED, method_label
 
 MAIN_PROTOCOLS = ("corrected", "study")
@@ -63,10 +63,11 @@ def study_layout(pruning: pd.DataFrame, dataset: str, protocol: str, column: str
                 continue
             mean, std, seeds = hit.iloc[0][["mean", "std", "seeds"]]
             reported = REPORTED.get(dataset, {}).get(method)
-            study = reported[FRACTIONS.index(fraction)] if reported else float("nan")
+            study = reported[FRACTIONS.index(fraction)] if reported else None  # a method the study did not train
             table[(method_label(method), f"{fraction:.0%}")] = {
                 "ours": mean_sd(mean, std, seeds, digits=4),
-                "study": f"{study:.4f}", "ours − study": f"{mean - study:+.4f}"}
+                "study": MISSING if study is None else f"{study:.4f}",
+                "ours − study": MISSING if study is None else f"{mean - study:+.4f}"}
     frame = pd.DataFrame.from_dict(table, orient="index")
     frame.index = pd.MultiIndex.from_tuples(frame.index, names=["model", "pruned"])
     return frame
