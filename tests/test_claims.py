@@ -178,20 +178,7 @@ def test_claims_about_baselines_are_not_tested_where_a_regime_has_only_bbb():
     assert bbb_keeps_accuracy(only_bbb)["verdict"] == "holds (one seed)"
 
 
-def test_headline_numbers_quote_bbb_and_the_best_baseline_at_90_percent():
-    from bayesprune.report.claims import headline_numbers
-
-    numbers = headline_numbers({"point": _study_vs_corrected()})
-    assert numbers["point_bbb"] == "0.980 → 0.400 (MNIST)"
-    assert numbers["point_baseline"] == "SGD 0.300 (MNIST)"
-    assert numbers["point_table2"] == "no MNIST BBB runs pruned at 95 % and 98 %"
-    assert numbers["recipe_beside_reference"] == "(the committed reference runs)"
-    assert numbers["point-pruned_bbb"] == "(not run)"  # the summary quotes both rules whether or not they ran
-    beside = headline_numbers({"recipe": _study_vs_corrected(), "reference": _study_vs_corrected()})
-    assert "reference runs of the study's recipe give BBB 0.980 → 0.400 (MNIST)" in beside["recipe_beside_reference"]
-
-
-def test_regime_comparison_sets_bbb_by_both_criteria_beside_the_best_baseline():
+def test_regime_comparison_sets_bbb_by_both_criteria():
     from bayesprune.report.claims import regime_comparison
 
     rows = (_pruning("bbb", "corrected", "snr", (0.98, 0.98, 0.98, 0.97)) + _pruning("bbb", "corrected", "magnitude",
@@ -200,7 +187,7 @@ def test_regime_comparison_sets_bbb_by_both_criteria_beside_the_best_baseline():
     table = regime_comparison({"point": ("at the operating point", (pd.DataFrame(rows),))})
     row = table.loc[("at the operating point", "mnist")]
     assert row["BBB unpruned"] == 0.98 and row["BBB 90 % SNR"] == 0.97 and row["BBB 90 % |mu|"] == 0.60
-    assert pd.isna(row["BBB 98 % SNR"]) and row["best baseline 90 %"] == "Dropout 0.5 0.500"
+    assert pd.isna(row["BBB 98 % SNR"]) and "best baseline 90 %" not in row  # no rival picked on test images
 
 
 def test_epochs_to_a_pruned_accuracy_compare_bbb_with_the_regularised_baselines():
@@ -227,12 +214,22 @@ def test_epochs_to_a_pruned_accuracy_compare_bbb_with_the_regularised_baselines(
     assert mixed["verdict"].startswith("not tested")
 
 
-def test_the_fair_comparison_sets_bbb_beside_the_best_map_estimate_and_says_when_seeds_cannot_tell():
-    from bayesprune.report.claims import fair_comparison_reading, fair_comparison_table
+def _validation(scores: dict[str, float], rule_score: str = "val_acc") -> pd.DataFrame:
+    """Each method's history over three seeds: two epochs, the second its best under the rule's score."""
+    return pd.DataFrame([{"dataset": "mnist", "method": m, "seed": seed, "protocol": "corrected", "variant": "",
+                          "epoch": epoch, "val_acc": v - 0.01 * (epoch == 1), rule_score: v - 0.01 * (epoch == 1)}
+                         for m, v in scores.items() for seed in (1, 2, 3) for epoch in (1, 2)])
+
+
+def test_the_fair_comparison_sets_bbb_beside_the_map_estimate_chosen_on_validation_data():
+    from bayesprune.report.claims import fair_comparison_reading, fair_comparison_table, validation_scores
 
     rows = (_seeds("bbb", "snr", (0.975, 0.976, 0.974)) + _seeds("sgd-l1", "magnitude", (0.977, 0.970, 0.979))
-            + _seeds("sgd-l2", "magnitude", (0.90, 0.91, 0.92)) + _seeds("sgd", "magnitude", (0.30, 0.31, 0.29)))
-    found = {"point": ("at the operating point, as trained", (pd.DataFrame(rows),))}
+            + _seeds("sgd-l2", "magnitude", (0.990, 0.991, 0.992)) + _seeds("sgd", "magnitude", (0.30, 0.31, 0.29)))
+    # on test images L2 leads; on validation data, the rule's own score, L1 does: L1 is the rival
+    history = _validation({"bbb": 0.975, "sgd-l1": 0.98, "sgd-l2": 0.97, "sgd": 0.96})
+    assert validation_scores(history, "val_acc").loc[("mnist", "corrected", "sgd-l1")].tolist() == [0.98] * 3
+    found = {"point": ("at the operating point, as trained", (pd.DataFrame(rows), history))}
     table = fair_comparison_table(found)
     row = table.loc[("as trained", "mnist", "90 %")]
     assert row["best MAP estimate"] == "SGD + L1" and row["BBB against the MAP estimate"] == "no clear difference"
@@ -241,6 +238,19 @@ def test_the_fair_comparison_sets_bbb_beside_the_best_map_estimate_and_says_when
     reading = fair_comparison_reading(table)
     assert "against the best MAP estimate, BBB keeps more in 0, less in 0, not clearly different in 1" in reading
     assert fair_comparison_reading(fair_comparison_table({})) == "The operating point has not run."
+    # with no validation score at all, no rival is named rather than one picked on test images
+    blind = fair_comparison_table({"point": ("as trained", (pd.DataFrame(rows), history.drop(columns="val_acc")))})
+    assert "best MAP estimate" not in blind.columns
+
+
+def test_the_best_baseline_claims_judge_bbb_against_every_baseline():
+    from bayesprune.report.claims import bbb_prunes_best
+
+    bbb, l1 = _seeds("bbb", "snr", (0.975, 0.976, 0.974)), _seeds("sgd-l1", "magnitude", (0.90, 0.91, 0.92))
+    claim = bbb_prunes_best(seed_accuracy(pd.DataFrame(bbb + l1 + _seeds("sgd", "magnitude", (0.979, 0.980, 0.981)))))
+    assert claim["verdict"] == "does not hold" and "BBB − SGD (the closest of 2)" in claim["ours"]
+    ahead = seed_accuracy(pd.DataFrame(bbb + l1 + _seeds("sgd", "magnitude", (0.30, 0.31, 0.29))))
+    assert bbb_prunes_best(ahead)["verdict"] == "holds"
 
 
 def test_a_decaying_rate_s_table2_is_judged_as_the_constant_rate_s_and_read_against_it_where_that_ran(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 from bayesprune.report.chapters import RESULTS
 from bayesprune.report.frontier import (
     as_points,
+    at_same_ratio,
     best_ratios,
     compression_verdict,
     error_by_fraction,
@@ -318,3 +319,14 @@ def test_the_search_reading_names_each_choice_its_epoch_and_a_choice_at_the_end_
     assert "SGD at Adam 3e-5 (the lowest value tried): 0.7200, best at epoch 3 of 60" in text
     assert "SGD + L2 at Adam 1e-3, prior scale e^-2: 0.8800, best at epoch 24 of 60" in text
     assert [rate_text(lr) for lr in (3e-5, 1e-3, 2.5e-4)] == ["3e-5", "1e-3", "2.5e-4"]
+
+
+def test_bbb_compresses_better_only_if_it_beats_every_method_without_a_posterior_not_just_the_closest_by_mean():
+    steady = [(2.0, 2.0, 2.1, 2.3, 3.0), (2.1, 2.1, 2.2, 2.4, 3.1), (1.9, 1.9, 2.0, 2.2, 2.9)]  # at 20x: 2.3 ± 0.1
+    sgd = [(2.0, 2.0, 2.4, 3.0, 9.0)] * 3  # 3.0 at 20x: clearly worse than BBB
+    wild = [(2.0, 2.0, 2.4, 1.5, 9.0), (2.0, 2.0, 2.4, 4.8, 9.0), (2.0, 2.0, 2.4, 3.0, 9.0)]  # 3.1 ± 1.65: no verdict
+    points = as_points(_curves({"sgd": sgd, "dropout0.5": wild, "bbb": steady}))
+    read = at_same_ratio(points[points["dataset"] == "mnist"], 12.0)
+    assert read["rival"] == "SGD" and read["gap"].below(0.0) == "holds"  # the closest by mean alone would hold
+    assert read["verdict"] == "inconclusive" and set(read["gaps"]) == {"SGD", "Dropout 0.5"}
+    assert compression_verdict(points, ratios=(12.0,))[1] == "inconclusive"

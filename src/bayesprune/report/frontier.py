@@ -251,18 +251,22 @@ def anchor_errors(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIO
 
 
 def at_same_ratio(points: pd.DataFrame, ratio: float) -> dict[str, Any] | None:
-    """BBB against the method without a posterior of lowest mean error at `ratio` (`errors_at_ratio`, one dataset):
-    the ratios achieved, each method's mean error, the rival and BBB's error minus the rival's over seeds (a 95 %
-    Welch interval); None where BBB or every such method never reaches the ratio."""
+    """BBB against every method without a posterior at `ratio` (`errors_at_ratio`, one dataset): the ratios
+    achieved, each method's mean error, BBB's error minus each one's over seeds (a 95 % Welch interval), the
+    verdict of BBB below all of them (no rival picked on test images: each pair is judged), and for display the
+    closest of them by mean; None where BBB or every such method never reaches the ratio."""
     at = errors_at_ratio(points, ratio).droplevel("dataset")
     means = at["error"].groupby(level="method", sort=False).mean()
     others = means[[m not in BAYESIAN_LABELS for m in means.index]].dropna()
     if "BBB" not in means or pd.isna(means["BBB"]) or not len(others):
         return None
+    bbb = at.loc["BBB", "error"].dropna()
+    gaps = {m: difference(bbb, at.loc[m, "error"].dropna()) for m in others.index}
     rival = others.idxmin()
     low, high = (f"{at['compression'].agg(end):.0f}x" for end in ("min", "max"))
     return {"achieved": low if low == high else f"{low} to {high}", "means": means, "others": others.sort_values(),
-            "rival": rival, "gap": difference(at.loc["BBB", "error"].dropna(), at.loc[rival, "error"].dropna())}
+            "rival": rival, "gap": gaps[rival], "gaps": gaps,
+            "verdict": combine([gap.below(0.0) for gap in gaps.values()])}
 
 
 def same_ratio_phrases(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIOS) -> list[str]:
@@ -292,7 +296,7 @@ def compression_verdict(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR
             if read is None:
                 continue
             means, gap = read["means"], read["gap"]
-            found.append(gap.below(0.0))
+            found.append(read["verdict"])
             sparse_vd = means.get("Sparse VD", np.nan)
             rival = read["rival"]
             parts.append(f"at {ratio:.0f}x (achieved: {read['achieved']}) BBB {means['BBB']:.2f} %, the best method "
@@ -522,7 +526,7 @@ def highest_anchor(points: pd.DataFrame, dataset: str) -> dict[str, Any] | None:
     for ratio in sorted(ANCHOR_RATIOS, reverse=True):
         read = at_same_ratio(ours, ratio)
         if read is not None:
-            return {**read, "ratio": ratio, "verdict": read["gap"].below(0.0)}
+            return {**read, "ratio": ratio}
     return None
 
 

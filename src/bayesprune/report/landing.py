@@ -172,8 +172,10 @@ def findings(study_ablation: dict[str, float] | None, kept: tuple[float, float] 
                      '<a href="operating_point.html">Operating point</a>')
     if fair is not None and "BBB against the MAP estimate" in fair:
         counts = fair_counts(fair)
+        lead = ("BBB keeps more than baselines given a prior" if counts["more"] > counts["less"]
+                else "Baselines given a prior keep as much")
         items.append(
-            f"<b>Baselines given a prior keep as much</b>: BBB keeps more accuracy than the best of them in "
+            f"<b>{lead}</b>: BBB keeps more accuracy than the best of them in "
             f"{count_word(counts['more'])} of {len(fair)} comparisons and less in {count_word(counts['less'])}. "
             '<a href="fairness.html">A fair comparison</a>')
     if frontier:

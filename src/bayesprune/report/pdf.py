@@ -80,8 +80,8 @@ def print_book(html_dir: Path, toc: Path, target: Path, chromium: str | None = N
             stem = str(page.relative_to(html_dir)).removesuffix(".html")
             caption = parts.get(stem) or parts.get(stem.rsplit("/", 1)[0], "")
             if caption not in marks:
-                marks[caption] = writer.add_outline_item(caption or page_title(page), first)
-            writer.add_outline_item(page_title(page), first, parent=marks[caption])
+                marks[caption] = writer.add_outline_item(title=caption or page_title(page), page_number=first)
+            writer.add_outline_item(title=page_title(page), page_number=first, parent=marks[caption])
         browser.close()
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target, "wb") as out:
