@@ -15,13 +15,17 @@ from tests.test_frontier import _curves
 def test_each_verdict_becomes_one_word_of_one_class():
     assert outcome("holds") == ("holds", "holds")
     assert outcome("holds (one seed)") == ("holds ¹", "holds")
-    assert outcome("does not hold for SGD + L1") == ("partly", "partly")
+    assert outcome("does not hold for SGD + L1") == ("partly", "partly")  # holds for the others
+    assert outcome("does not hold (inconclusive for SGD)") == ("does not hold", "fails")  # holds for none
     assert outcome("inconclusive") == ("inconclusive", "unclear")
     assert outcome("holds only under the study's code, where pruning never reaches the network")[1] == "only"
-    assert outcome("shape: does not hold (one seed); level: does not hold (one seed)")[1] == "fails"
-    assert outcome("shape: holds; level: does not hold")[0] == "shape only"
+    assert outcome("shape: does not hold (one seed); level: does not hold (one seed)") == ("does not hold ¹", "fails")
+    assert outcome("shape: holds; level: does not hold") == ("shape holds, level fails", "partly")  # the level shown
+    assert outcome("shape: inconclusive; level: does not hold") == ("shape unclear, level fails", "fails")
+    assert outcome("shape: holds; level: holds") == ("holds", "holds")
+    assert outcome("mixed: does not hold, inconclusive") == ("does not hold", "fails")
+    assert outcome("mixed: holds, inconclusive") == ("partly", "partly")
     assert outcome("not tested in this regime") == ("—", "none")
-    assert outcome("shape: inconclusive; level: does not hold") == ("inconclusive", "unclear")
 
 
 def test_the_matrix_has_a_row_per_claim_and_a_column_per_regime_with_no_numbers():

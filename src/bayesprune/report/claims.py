@@ -110,8 +110,11 @@ def baselines_collapse(accuracy: pd.Series) -> dict[str, Any]:
         verdict = NOT_TESTED
     elif len(held) == len(verdicts):
         verdict = HOLDS
-    elif failed:
+    elif failed and held:  # some baselines collapse, some do not: the claim holds in part
         verdict = f"does not hold for {', '.join(method_label(m) for m in failed)}"
+    elif failed:  # none collapses for sure: the claim fails, whatever the seeds leave open
+        unclear = [method_label(m) for m in verdicts if m not in failed]
+        verdict = FAILS + (f" (inconclusive for {', '.join(unclear)})" if unclear else "")
     else:
         verdict = INCONCLUSIVE
     return {"claim": "SGD and dropout networks collapse at 90 % pruned",

@@ -32,19 +32,17 @@ REGIME_SHORT = {"the study's recipe": "study's recipe", "profile": "this profile
                 "at the operating point": "operating point",
                 "Blundell": "Blundell's setting", "LeNet-300-100": "frontier (LeNet)", "Bayesian compression": "BC-GNJ"}
 OUTCOMES = (  # (verdict's opening, word shown, class): the first that matches
-    ("holds only", "study's code only", "only"), ("holds for", "partly", "partly"), ("shape: holds; level: holds", "holds", "holds"),
-    ("shape: holds", "shape only", "partly"), ("holds", "holds", "holds"), ("does not hold for", "partly", "partly"),
-    ("does not hold", "does not hold", "fails"), ("inconclusive", "inconclusive", "unclear"),
-    ("partly", "partly", "partly"), ("mixed", "partly", "partly"), ("weak", "weak", "unclear"),
-    ("not tested", "—", "none"), ("shape: does not hold", "does not hold", "fails"),
-    ("shape: inconclusive", "inconclusive", "unclear"),
+    ("holds only", "study's code only", "only"), ("holds for", "partly", "partly"), ("holds", "holds", "holds"),
+    ("does not hold for", "partly", "partly"), ("does not hold", "does not hold", "fails"),
+    ("inconclusive", "inconclusive", "unclear"), ("partly", "partly", "partly"), ("weak", "weak", "unclear"),
+    ("not tested", "—", "none"),
 )
+WORDS = {"holds": "holds", "does not hold": "fails", "inconclusive": "unclear"}  # a part's word in a two-part verdict
 VERDICT_KEY = {  # what each word of the matrix means
     "holds": "the interval over seeds clears the claim's threshold",
     "does not hold": "the interval lies on the wrong side of the threshold",
     "inconclusive": "the interval straddles the threshold: the seeds cannot decide",
     "partly": "holds for some methods or datasets, not for others",
-    "shape only": "the curve has the claimed shape but not the claimed level",
     "weak": "the effect goes the claimed way but is weak or mixed",
     "study's code only": "holds only with the study's code paths switched on",
     "—": "not tested in this regime",
@@ -64,7 +62,18 @@ def short_regime(title: str) -> str:
 
 
 def outcome(verdict: str) -> tuple[str, str]:
-    """(word, class) of a verdict: holds, does not hold, inconclusive, partly, the study's code only, or —."""
+    """(word, class) of a verdict: holds, does not hold, inconclusive, partly, the study's code only, or —; a verdict
+    in two parts (Table 2's shape and level) shows both where they differ."""
+    if verdict.startswith("shape: ") and "; level: " in verdict:
+        shape, level = (outcome(part)[0].removesuffix(" ¹") for part in verdict.removeprefix("shape: ").split("; level: "))
+        if shape == level:
+            return outcome(verdict.split("; level: ")[1])
+        kind = "partly" if "holds" in (shape, level) else "fails" if "does not hold" in (shape, level) else "unclear"
+        return f"shape {WORDS.get(shape, shape)}, level {WORDS.get(level, level)}", kind
+    if verdict.startswith("mixed: "):  # several datasets or ratios judged apart
+        words = {outcome(part.strip())[0].removesuffix(" ¹") for part in verdict.removeprefix("mixed: ").split(",")}
+        return ("partly", "partly") if "holds" in words else ("does not hold", "fails") if "does not hold" in words \
+            else ("inconclusive", "unclear")
     for opening, word, kind in OUTCOMES:
         if verdict.startswith(opening):
             return word + (" ¹" if "(one seed)" in verdict else ""), kind
@@ -93,6 +102,9 @@ def verdict_matrix_html(claims: pd.DataFrame, link: str = "claims.html") -> str:
                     f'{"".join(cells)}</tr>')
     key = "; ".join(f'<span style="color:{COLOURS[shown[word]]}">{escape(word)}</span>: {escape(meaning)}'
                     for word, meaning in VERDICT_KEY.items() if word in shown)
+    if any(word.startswith("shape ") for word in shown):
+        key += ("; shape …, level …: Blundell et al.'s Table 2 judged in two parts, how much pruning raises the "
+                "error and the unpruned error itself")
     one_seed = " ¹ rests on one seed." if any("¹" in row for row in rows) else ""
     note = f'<p class="matrix-note"><small>{key}.{one_seed} Each claim links to its numbers and intervals.</small></p>'
     return (f'<div class="verdict-frame"><table class="verdict-matrix"><thead><tr><th>claim</th>{head}</tr></thead>'
