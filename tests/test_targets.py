@@ -49,7 +49,9 @@ def test_a_search_s_history_carries_each_run_s_point_from_its_configuration():
 
     from bayesprune.report.targets import search_history
 
-    history = search_history(Path(__file__).resolve().parents[1] / "results" / "fair-search")
+    results = Path(__file__).resolve().parents[1] / "results"
+    searched = results / "target-search"  # committed under next/ while the search is still under way
+    history = search_history(searched if searched.exists() else results / "next" / "target-search")
     assert "lr" in history and not {"lr_x", "lr_y"} & set(history.columns)
     assert history.loc[history["method"] == "sgd", "prior scale"].isna().all()
     l1 = history[history["method"] == "sgd-l1"]
@@ -77,3 +79,32 @@ def test_the_search_extends_one_step_past_every_end_a_rule_chose_and_nowhere_els
                       ignore_index=True)
     slow = grid_extensions(target_choices(rates)).set_index("past")
     assert slow.loc["slow end", "lr"] == pytest.approx(1e-3 / 10 ** 0.5)
+
+
+def test_the_search_reads_as_a_table_of_choices_a_figure_and_its_cost():
+    from bayesprune.report.plots import style_problems, target_scale_figure
+    from bayesprune.report.targets import choice_table, every_point, scale_curves, search_cost
+
+    history = _history()
+    choices = target_choices(history)
+    table = choice_table(choices)
+    assert list(table.columns) == ["as trained", "chosen for 90 %", "chosen for 95 %", "chosen for 98 %",
+                                   "chosen for 99 %"]
+    assert table.loc[("mnist", "sgd-l1"), "chosen for 98 %"] == "e^-2: 0.850"
+    assert table.loc[("mnist", "sgd"), "as trained"] == "Adam 1e-3: 0.979"
+    curves = scale_curves(history)
+    assert set(curves["method"]) == {"sgd-l1"} and set(curves["score"]) == {"dense", "pruned 90 %", "pruned 95 %",
+                                                                          "pruned 98 %", "pruned 99 %"}
+    assert curves.query("score == 'pruned 98 %' and `prior scale` == -2.0")["validation accuracy"].item() == 0.90
+    assert style_problems(target_scale_figure(curves)) == []
+    assert search_cost(choices).loc[("mnist", "sgd-l1"), "points tried"] == 2
+    assert every_point(history).loc[("mnist", "sgd-l1", 1e-3, 1.0), "pruned 98 %"] == 0.60
+
+
+def test_a_folder_whose_runs_never_recorded_the_targets_is_no_search(tmp_path):
+    from bayesprune.report.chapters import RESULTS, has_targets
+    from bayesprune.report.targets import search_history
+
+    assert not has_targets(RESULTS / "fair-search")  # its runs record the dense and 90 % scores only
+    with pytest.raises(FileNotFoundError, match="recorded the targets"):
+        search_history(RESULTS / "fair-search")

@@ -37,7 +37,7 @@ CHAPTERS: dict[str, tuple[str, ...]] = {
                "frontier_fashion_dir", "compression_dir"),
     "audit": ("results_dir", "ablation_dir"),
     "operating_point": ("regime_dir", "search_dir", "converged_dir"),
-    "fairness": ("fair_search_dir",),
+    "fairness": ("fair_search_dir", "target_search_dir", "target_edges_dir"),
     "uncertainty": ("results_dir", "converged_dir"),
     "frontier": ("frontier_dir", "frontier_fashion_dir", "compression_dir"),
     "compression": ("compression_dir",),
@@ -65,6 +65,12 @@ def _as_seen_from_notebooks(path: Path) -> str:
     return os.path.relpath(path, NOTEBOOKS) if path.is_relative_to(PROJECT_ROOT) else str(path)
 
 
+def has_targets(results_dir: Path) -> bool:
+    """Whether a profile's runs record the per-target scores (its own search stands in for the target search)."""
+    return any("val_acc_pruned98" in path.read_text().split("\n", 1)[0]
+               for path in Path(results_dir).glob("runs/*/history.csv"))
+
+
 def parameter_values(results_dir: Path) -> dict[str, str]:
     """Every chapter parameter's value: the profile's results, and the committed references beside them
     (the defect ablation's too, where the profile retrains no deviation, and BC-GNJ's where it trains none)."""
@@ -80,6 +86,8 @@ def parameter_values(results_dir: Path) -> dict[str, str]:
         "search_dir": RESULTS / "search",
         "converged_dir": RESULTS / "converged",
         "fair_search_dir": RESULTS / "fair-search",
+        "target_search_dir": Path(results_dir) if has_targets(results_dir) else RESULTS / "target-search",
+        "target_edges_dir": RESULTS / "target-search-edges",
         "blundell_search_dir": RESULTS / "blundell-search",
         "blundell_dir": RESULTS / "blundell",
         "blundell_schedule_search_dir": RESULTS / "blundell-schedule-search",

@@ -624,6 +624,32 @@ def strength_figure(curves: pd.DataFrame) -> Figure:
 
 
 @book_figure
+def target_scale_figure(curves: pd.DataFrame) -> Figure:
+    """The target search on one page: each method with a prior, its best validation accuracy against the log of its
+    prior's scale (strong on the left), a row per score (as trained, then pruned to each target), a column per
+    dataset."""
+    datasets = [d for d in DATASET_LABELS if d in set(curves["dataset"])]
+    scores = list(dict.fromkeys(curves["score"]))
+    methods = method_order(curves["method"].unique())
+    fig, flat = panel_grid(len(scores) * len(datasets), 2.4, columns=len(datasets),
+                           legend_rows=legend_rows([method_label(m) for m in methods]))
+    axes = flat.reshape(len(scores), len(datasets))
+    for row, score in enumerate(scores):
+        for col, dataset in enumerate(datasets):
+            ax = axes[row, col]
+            part = curves[(curves["score"] == score) & (curves["dataset"] == dataset)]
+            for method in method_order(part["method"].unique()):
+                line = part[part["method"] == method].sort_values("prior scale")
+                ax.plot(line["prior scale"], line["validation accuracy"], marker="o", color=method_color(method),
+                        label=method_label(method))
+            ax.set_title(f"{DATASET_LABELS[dataset]}, {score}")
+            ax.set_xlabel("log prior scale")
+            ax.set_ylabel("validation accuracy")
+    legend_below(fig, *unique_handles(flat))
+    return fig
+
+
+@book_figure
 def uncertainty_curves(summary: pd.DataFrame, metrics: dict[str, str], methods: list[str]) -> Figure:
     """Each metric (mean over seeds, band: +- 1 sd) against the fraction pruned: a row per metric, a column per
     dataset, a line per method (at most six)."""

@@ -16,6 +16,7 @@ import pandas as pd
 
 from bayesprune.config import SELECTION_MARGIN, TARGET_RULES, TARGETS, target_score
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
+from bayesprune.report.formatting import rate_text
 from bayesprune.report.operating_point import recipes
 
 RULE_LABELS = {"val_acc": "as trained", **{rule: f"chosen for {round(100 * f)} %" for rule, f in
@@ -33,6 +34,11 @@ def search_history(*results_dirs: Path) -> pd.DataFrame:
     frames = [load_table(d, "history").drop(columns="lr", errors="ignore").merge(recipes(d, POINT_FIELDS), on=RUN_KEYS)
               for d in searched]
     history = pd.concat(frames, ignore_index=True)
+    scores = [target_score(rule) for rule in TARGET_RULES]
+    history = history.dropna(subset=[s for s in scores if s in history]) if set(scores) <= set(history) else \
+        history.iloc[:0]  # only runs that recorded every target: a search's, not a plain profile's
+    if history.empty:
+        raise FileNotFoundError(f"no run under {', '.join(map(str, searched))} recorded the targets' scores")
     priored = history["method"].str.contains("-") | (history["method"] == "bbb")
     history["prior scale"] = history["prior_log_sigma1"].where(priored)
     return history
@@ -107,3 +113,46 @@ def chosen_points(choices: pd.DataFrame) -> pd.DataFrame:
     frame = choices.reset_index()
     grouped = frame.groupby(["dataset", "method", "lr", "prior scale"], dropna=False)["rule"]
     return grouped.apply(lambda rules: ", ".join(rules)).rename("chosen by").to_frame()
+
+
+def scale_curves(history: pd.DataFrame) -> pd.DataFrame:
+    """For the figure: each point's best validation accuracy as trained and pruned to each target (over its own
+    epochs), against its prior scale, for the methods with a prior, per dataset and rate."""
+    priored = history[history["prior scale"].notna()]
+    columns = {"val_acc": "dense", **{target_score(r): f"pruned {round(100 * f)} %" for r, f in zip(TARGET_RULES, TARGETS)}}
+    best = priored.groupby(["dataset", "method", "lr", "prior scale"])[list(columns)].max().reset_index()
+    return best.melt(id_vars=["dataset", "method", "lr", "prior scale"], value_vars=list(columns),
+                     var_name="score", value_name="validation accuracy").replace({"score": columns})
+
+
+def choice_table(choices: pd.DataFrame) -> pd.DataFrame:
+    """The search's choices at a glance: per dataset and method a column per rule, each cell the point it chose
+    (the prior scale e^s, or the rate for a method without a prior) and that rule's validation score there."""
+    def cell(row: pd.Series, rule: str) -> str:
+        score = row["val_acc"] if rule == "as trained" else row[rule.replace("chosen for", "pruned")]
+        point = f"Adam {rate_text(row['lr'])}" if pd.isna(row["prior scale"]) else f"e^{row['prior scale']:g}"
+        return f"{point}: {score:.3f}"
+
+    table = {}
+    for (dataset, method, rule), row in choices.iterrows():
+        table.setdefault((dataset, method), {})[rule] = cell(row, rule)
+    frame = pd.DataFrame.from_dict(table, orient="index")[list(RULE_LABELS.values())]
+    frame.index = frame.index.set_names(["dataset", "method"])
+    return frame
+
+
+def search_cost(choices: pd.DataFrame) -> pd.DataFrame:
+    """What the search cost per dataset and method: the points tried, the epochs they trained and the hours."""
+    first = choices.groupby(level=["dataset", "method"], sort=False).first()
+    return first[["points tried", "search epochs", "search hours"]]
+
+
+def every_point(history: pd.DataFrame) -> pd.DataFrame:
+    """Every point of the search with its best validation scores over its epochs (dense and pruned to each
+    target), the epochs it trained and its hours: the whole search, for the reader who wants to redo a choice."""
+    scores = ["val_acc", *(target_score(rule) for rule in TARGET_RULES)]
+    keys = ["dataset", "method", "lr", "prior scale"]
+    table = history.groupby(keys, dropna=False).agg(**{s: (s, "max") for s in scores}, epochs=("epoch", "max"),
+                                                     hours=("seconds", lambda x: x.sum() / 3600))
+    return table.rename(columns={"val_acc": "dense", **{target_score(r): f"pruned {round(100 * f)} %"
+                                                          for r, f in zip(TARGET_RULES, TARGETS)}})
