@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayesprune.config import SELECTION_MARGIN, TARGET_RULES, TARGETS, target_score
+from bayesprune.config import TARGET_RULES, TARGETS, target_score
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
 from bayesprune.report.formatting import rate_text
 from bayesprune.report.operating_point import recipes
+from bayesprune.training.train import chosen_epoch
 
 RULE_LABELS = {"val_acc": "as trained", **{rule: f"chosen for {round(100 * f)} %" for rule, f in
                                            zip(TARGET_RULES, TARGETS)}}
@@ -45,14 +46,11 @@ def search_history(*results_dirs: Path) -> pd.DataFrame:
 
 
 def rule_choice(runs: pd.DataFrame, rule: str) -> pd.Series:
-    """The epoch (a row of runs, every epoch of every point of one method and dataset) a rule picks: the best dense
-    validation accuracy, or chosen for f the best pruned to f among rows within the margin of the best dense one;
-    the earliest epoch of the earliest point on ties."""
-    if rule == "val_acc":
-        return runs.loc[runs["val_acc"].idxmax()]
-    score = target_score(rule)
-    eligible = runs[runs["val_acc"] >= runs["val_acc"].max() - SELECTION_MARGIN - 1e-12]
-    return eligible.loc[eligible[score].idxmax()]
+    """The epoch (a row of runs, every epoch of every point of one method and dataset) a rule picks, by the rule
+    training applies to one run's epochs (`training.train.chosen_epoch`) applied to all of them at once: the best
+    dense validation accuracy, or chosen for f the best pruned to f within the margin of the best dense one; the
+    first in the rows' order on ties."""
+    return runs.iloc[chosen_epoch(runs.to_dict("records"), rule) - 1]
 
 
 def target_choices(history: pd.DataFrame) -> pd.DataFrame:
