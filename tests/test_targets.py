@@ -108,3 +108,14 @@ def test_a_folder_whose_runs_never_recorded_the_targets_is_no_search(tmp_path):
     assert not has_targets(RESULTS / "fair-search")  # its runs record the dense and 90 % scores only
     with pytest.raises(FileNotFoundError, match="recorded the targets"):
         search_history(RESULTS / "fair-search")
+
+
+def test_the_seed_profile_trains_each_method_at_the_point_each_rule_chose():
+    from bayesprune.report.targets import seed_variants
+
+    variants = seed_variants(target_choices(_history()), "mnist")
+    assert list(variants) == ["as-trained", "for90", "for95", "for98", "for99"]
+    assert variants["for98"] == {"select": "for98", "method_config": {"sgd-l1": {"lr": 1e-3, "prior_log_sigma1": -2.0},
+                                                                      "sgd": {"lr": 1e-3}}}
+    assert variants["as-trained"]["method_config"]["sgd-l1"]["prior_log_sigma1"] == 1.0
+    assert variants["as-trained"]["select"] == "val_acc"

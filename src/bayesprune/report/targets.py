@@ -154,3 +154,24 @@ def every_point(history: pd.DataFrame) -> pd.DataFrame:
                                                      hours=("seconds", lambda x: x.sum() / 3600))
     return table.rename(columns={"val_acc": "dense", **{target_score(r): f"pruned {round(100 * f)} %"
                                                           for r, f in zip(TARGET_RULES, TARGETS)}})
+
+
+RULE_CODES = {"as trained": "val_acc", **{label: rule for rule, label in RULE_LABELS.items() if rule != "val_acc"}}
+VARIANT_NAMES = {"val_acc": "as-trained", **{rule: rule for rule in TARGET_RULES}}
+
+
+def seed_variants(choices: pd.DataFrame, dataset: str) -> dict[str, dict]:
+    """The variants of a profile that trains one dataset's chosen points on further seeds, as profiles.yml writes
+    them: per rule its `select` and each method's point (`method_config`), so that every method is judged under
+    the rule chosen for its target; a point several rules chose trains once (`runner.trained_sibling`)."""
+    variants = {}
+    for rule_label, rows in choices.xs(dataset, level="dataset").groupby(level="rule", sort=False):
+        code = RULE_CODES[rule_label]
+        config = {}
+        for (method, _), row in rows.iterrows():
+            point = {"lr": float(row["lr"])}
+            if pd.notna(row["prior scale"]):
+                point["prior_log_sigma1"] = float(row["prior scale"])
+            config[method] = point
+        variants[VARIANT_NAMES[code]] = {"select": code, "method_config": config}
+    return variants
