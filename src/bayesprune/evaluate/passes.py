@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bayesprune.model.activation import relu_between
+from bayesprune.model.activation import forward, relu_between
 from bayesprune.model.bayes import BayesianMLP
 from bayesprune.model.models import MLP
 
@@ -56,9 +56,7 @@ def network(x: Tensor, weights: Sequence[Tensor], biases: Sequence[Tensor]) -> T
         if read is not None:
             weights[k], biases[k] = weights[k].index_select(0, read), biases[k].index_select(0, read)
             weights[k + 1] = weights[k + 1].index_select(1, read)
-    for (weight, bias), activation in relu_between(list(zip(weights, biases))):
-        x = activation(linear(x, weight, bias))
-    return x
+    return forward(x, weights, biases, layer=linear)
 
 
 def mlp_layers(model: MLP) -> tuple[list[nn.Linear], list[float], float]:

@@ -24,10 +24,15 @@ def relu_between(layers: Sequence[Layer]) -> Iterator[tuple[Layer, Callable[[Ten
         yield layer, F.relu if index < last else _logits
 
 
-def forward(x: Tensor, weights: Sequence[Tensor], biases: Sequence[Tensor]) -> Tensor:
-    """The MLP with these weight matrices and biases, ReLU between layers; sparse CSR weights multiply through
-    torch.sparse."""
+def affine(x: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """x W^T + b; a sparse CSR W multiplies through torch.sparse."""
+    product = torch.sparse.mm(weight, x.T).T if weight.layout == torch.sparse_csr else x @ weight.T
+    return product + bias
+
+
+def forward(x: Tensor, weights: Sequence[Tensor], biases: Sequence[Tensor],
+            layer: Callable[[Tensor, Tensor, Tensor], Tensor] = affine) -> Tensor:
+    """The MLP with these weight matrices and biases, ReLU between layers, each layer's product by `layer`."""
     for (weight, bias), activation in relu_between(list(zip(weights, biases))):
-        product = torch.sparse.mm(weight, x.T).T if weight.layout == torch.sparse_csr else x @ weight.T
-        x = activation(product + bias)
+        x = activation(layer(x, weight, bias))
     return x
