@@ -63,7 +63,7 @@ def test_a_search_s_history_carries_each_run_s_point_from_its_configuration():
 def test_the_search_extends_one_step_past_every_end_a_rule_chose_and_nowhere_else():
     choices = target_choices(_history())
     assert choices.loc[("mnist", "sgd", "as trained"), "rate in grid"] == "—"  # one rate tried: nothing to bracket
-    extensions = grid_extensions(choices).set_index(["method", "past"])
+    extensions = grid_extensions(choices, _history()).set_index(["method", "past"])
     assert set(extensions.index) == {("sgd-l1", "strong end"), ("sgd-l1", "weak end")}
     assert extensions.loc[("sgd-l1", "strong end"), "prior scale"] == -3.0
     assert extensions.loc[("sgd-l1", "weak end"), "prior scale"] == 2.0
@@ -73,11 +73,11 @@ def test_the_search_extends_one_step_past_every_end_a_rule_chose_and_nowhere_els
                                                                           val_acc=0.5),
                         inside[inside["variant"] == "s-2"].assign(variant="s-4", **{"prior scale": -4.0}, val_acc=0.5)],
                        ignore_index=True)
-    assert grid_extensions(target_choices(inside)).empty  # every choice bracketed: the search is complete
+    assert grid_extensions(target_choices(inside), inside).empty  # every choice bracketed: the search is complete
     rates = pd.concat([_history().query("method == 'sgd'"),
                        _history().query("method == 'sgd'").assign(variant="fast", lr=3e-3, val_acc=0.5)],
                       ignore_index=True)
-    slow = grid_extensions(target_choices(rates)).set_index("past")
+    slow = grid_extensions(target_choices(rates), rates).set_index("past")
     assert slow.loc["slow end", "lr"] == pytest.approx(1e-3 / 10 ** 0.5)
 
 
@@ -119,3 +119,14 @@ def test_the_seed_profile_trains_each_method_at_the_point_each_rule_chose():
                                                                       "sgd": {"lr": 1e-3}}}
     assert variants["as-trained"]["method_config"]["sgd-l1"]["prior_log_sigma1"] == 1.0
     assert variants["as-trained"]["select"] == "val_acc"
+
+
+def test_the_search_stops_at_an_end_where_the_curve_has_flattened_within_seed_noise():
+    history = _history()
+    weak = history[history["variant"] == "s1"].assign(variant="s2", **{"prior scale": 2.0})
+    flat = pd.concat([history, weak.assign(val_acc=weak["val_acc"] + 0.001)], ignore_index=True)  # s2 leads by 0.001
+    asked = grid_extensions(target_choices(flat), flat)
+    assert ("sgd-l1", "weak end") not in set(zip(asked["method"], asked["past"]))
+    steep = pd.concat([history, weak.assign(val_acc=weak["val_acc"] + 0.004)], ignore_index=True)  # by 0.004
+    asked = grid_extensions(target_choices(steep), steep)
+    assert ("sgd-l1", "weak end") in set(zip(asked["method"], asked["past"]))
