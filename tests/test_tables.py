@@ -101,6 +101,17 @@ def test_bench_models_take_turns_within_each_repeat_and_ratios_pair_repeats(monk
     assert report["bbb/sgd"] == pytest.approx(3.0) and report["ratio_ranges"]["bbb/sgd"] == [3.0, 6.0]
     assert report["models"]["bbb"]["step_ms"] == pytest.approx(6000.0)
     assert "bbb/sgd: 3.00x (repeats 3.00-6.00x)" in bench.format_report(report)
+    # both models' repeats disagree by far more than the tolerance: the report says so
+    assert [flag.split("'")[0] for flag in report["flags"] if "repeats disagree" in flag] == ["sgd", "bbb"]
+    assert "WARNING: sgd's repeats disagree: 1000.00 to 2000.00 ms a step (100% apart" in bench.format_report(report)
+
+
+def test_the_bench_flags_a_busy_machine_and_stays_quiet_on_steady_repeats():
+    from bayesprune.performance.bench import bench_flags
+
+    assert bench_flags({"sgd": [2.00e-3, 2.05e-3, 2.09e-3]}, load=0.3, cores=2) == []
+    assert bench_flags({"sgd": [2.0e-3, 2.0e-3]}, load=3.1, cores=2)[0].startswith(
+        "the machine was busy when the bench began (load 3.1 on 2 cores)")
 
 
 def test_run_cost_table_takes_the_median_epoch_and_each_run_s_own_epoch_count():

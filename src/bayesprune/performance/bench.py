@@ -322,6 +322,22 @@ def sparse_crossover(repeats: int) -> dict[str, dict[str, float]]:
             for name, sizes in SPARSE_NETWORKS.items()}
 
 
+REPEAT_TOLERANCE = 0.10  # a model's repeats that differ by more than this share of the fastest are flagged
+BUSY_LOAD = 0.5  # load average per core above which the machine was not idle when the bench began
+
+
+def bench_flags(seconds: dict[str, list[float]], load: float, cores: int) -> list[str]:
+    """What makes a bench report untrustworthy, in words: a model whose repeats disagree (the slowest more than
+    REPEAT_TOLERANCE above the fastest), and a machine that was busy when timing began."""
+    flags = [f"{name}'s repeats disagree: {1e3 * min(times):.2f} to {1e3 * max(times):.2f} ms a step "
+             f"({max(times) / min(times) - 1:.0%} apart, more than {REPEAT_TOLERANCE:.0%}): time it again on an idle "
+             "machine" for name, times in seconds.items() if min(times) > 0 and max(times) > (1 + REPEAT_TOLERANCE) * min(times)]
+    if load > BUSY_LOAD * cores:
+        flags.append(f"the machine was busy when the bench began (load {load:.1f} on {cores} cores): other processes "
+                     "share the cores, and every step here is slower than on an idle machine")
+    return flags
+
+
 def run_bench(
     models: list[str], steps: int = 50, repeats: int = 5, warmup: int = 5, device: str = "auto",
     data_root: Path | None = None,
@@ -331,6 +347,7 @@ def run_bench(
     if unknown:
         raise ValueError(f"unknown bench model(s) {', '.join(unknown)}; valid choices: {', '.join(MODELS)}")
     target = resolve_device(device)
+    load = os.getloadavg()[0]
     keep_freed_memory()
     x, y = load_split("mnist", True, data_root, target)
     named_steps = {name: MODELS[name].build(str(target), x, y) for name in models}
@@ -365,6 +382,7 @@ def run_bench(
             report[ratio] = statistics.median(within)
             ranges[ratio] = [min(within), max(within)]
     report["ratio_ranges"] = ranges
+    report["flags"] = bench_flags(seconds, load, os.cpu_count() or 1)
     return report
 
 
@@ -392,6 +410,7 @@ def format_report(report: dict[str, Any]) -> str:
             lines.append(f"CSR inference beats dense {found} ({network}, batch {batch})")
     for name, parts in report.get("step_parts", {}).items():
         lines.append(f"one {name} step by part (ms): " + ", ".join(f"{part} {ms:.2f}" for part, ms in parts.items()))
+    lines += [f"WARNING: {flag}" for flag in report.get("flags", [])]
     for name, rows in report["profile"].items():
         lines += ["", f"where one {name} step spends its time (self time, ms per step):"]
         lines += [f"  {r['op'][:44]:44s} {r['self_ms_per_step']:7.2f}  ({r['calls_per_step']:.0f} calls)" for r in rows]
