@@ -123,8 +123,9 @@ def claim_sections_html(claims: pd.DataFrame, link_prefix: str = "") -> str:
             for r in regimes if outcome(str(row[f"verdict: {r}"]))[0] != "—")
         links = ", ".join(f'<a href="{link_prefix}{name}.html">{escape(name.replace("_", " "))}</a>' for name in row["see"])
         sections.append(
-            f'<details class="claim" id="{claim_anchor(row["claim"])}"><summary><b>{escape(row["claim"])}</b></summary>'
-            f'<p>The study: {escape(dataset_words(str(row["study"])))}</p>'
+            f'<details class="claim"><summary><b>{escape(row["claim"])}</b></summary>'
+            # the id sits inside the collapsed part, so that following a link to it opens the section
+            f'<p id="{claim_anchor(row["claim"])}">The study: {escape(dataset_words(str(row["study"])))}</p>'
             f'<table class="claim-cells"><thead><tr><th>regime</th><th>verdict</th><th>our numbers (95 % intervals '
             f'over seeds)</th></tr></thead><tbody>{body}</tbody></table>'
             + (f"<p>The chapters behind it: {links}.</p>" if links else "") + "</details>")
