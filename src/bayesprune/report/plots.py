@@ -600,38 +600,13 @@ SCORE_TITLES = {"val_acc": "as trained", "val_acc_pruned": "pruned 90 %"}
 
 
 @book_figure
-def strength_figure(curves: pd.DataFrame) -> Figure:
-    """The penalised baselines' best validation accuracy against the log of their prior's scale (strong on the
-    left, weak on the right): a row per score (as trained, pruned 90 %), a column per dataset, a line per method."""
+def _scale_panels(curves: pd.DataFrame, scores: list[str], titles: dict[str, str], panel_height: float,
+                  xlabel: str, dashed: Callable[[str], bool] = lambda method: False) -> Figure:
+    """Validation accuracy against the log of each method's prior scale: a row per score (its title in `titles`),
+    a column per dataset, a line per method (dashed where `dashed` says so)."""
     datasets = [d for d in DATASET_LABELS if d in set(curves["dataset"])]
-    scores = [s for s in SCORE_TITLES if s in set(curves["score"])]
     methods = method_order(curves["method"].unique())
-    fig, flat = panel_grid(len(scores) * len(datasets), 3.0, columns=len(datasets), legend_rows=legend_rows(methods))
-    axes = flat.reshape(len(scores), len(datasets))
-    for row, score in enumerate(scores):
-        for col, dataset in enumerate(datasets):
-            ax = axes[row, col]
-            part = curves[(curves["score"] == score) & (curves["dataset"] == dataset)]
-            for method in method_order(part["method"].unique()):
-                line = part[part["method"] == method].sort_values("prior scale")
-                ax.plot(line["prior scale"], line["validation accuracy"], marker="o", color=method_color(method),
-                        linestyle="--" if method.endswith("-l1") else "-", label=method_label(method))
-            ax.set_title(f"{DATASET_LABELS[dataset]}, {SCORE_TITLES[score]}")
-            ax.set_xlabel("log prior scale (sigma or b)")
-            ax.set_ylabel("validation accuracy")
-    legend_below(fig, *unique_handles(flat))
-    return fig
-
-
-@book_figure
-def target_scale_figure(curves: pd.DataFrame) -> Figure:
-    """The target search on one page: each method with a prior, its best validation accuracy against the log of its
-    prior's scale (strong on the left), a row per score (as trained, then pruned to each target), a column per
-    dataset."""
-    datasets = [d for d in DATASET_LABELS if d in set(curves["dataset"])]
-    scores = list(dict.fromkeys(curves["score"]))
-    methods = method_order(curves["method"].unique())
-    fig, flat = panel_grid(len(scores) * len(datasets), 2.4, columns=len(datasets),
+    fig, flat = panel_grid(len(scores) * len(datasets), panel_height, columns=len(datasets),
                            legend_rows=legend_rows([method_label(m) for m in methods]))
     axes = flat.reshape(len(scores), len(datasets))
     for row, score in enumerate(scores):
@@ -641,12 +616,31 @@ def target_scale_figure(curves: pd.DataFrame) -> Figure:
             for method in method_order(part["method"].unique()):
                 line = part[part["method"] == method].sort_values("prior scale")
                 ax.plot(line["prior scale"], line["validation accuracy"], marker="o", color=method_color(method),
-                        label=method_label(method))
-            ax.set_title(f"{DATASET_LABELS[dataset]}, {score}")
-            ax.set_xlabel("log prior scale")
+                        linestyle="--" if dashed(method) else "-", label=method_label(method))
+            ax.set_title(f"{DATASET_LABELS[dataset]}, {titles[score]}")
+            ax.set_xlabel(xlabel)
             ax.set_ylabel("validation accuracy")
     legend_below(fig, *unique_handles(flat))
     return fig
+
+
+@book_figure
+def strength_figure(curves: pd.DataFrame) -> Figure:
+    """The penalised baselines' best validation accuracy against the log of their prior's scale (strong on the
+    left, weak on the right): a row per score (as trained, pruned 90 %), a column per dataset, a line per method,
+    L1 dashed."""
+    scores = [s for s in SCORE_TITLES if s in set(curves["score"])]
+    return _scale_panels(curves, scores, SCORE_TITLES, 3.0, "log prior scale (sigma or b)",
+                         dashed=lambda method: method.endswith("-l1"))
+
+
+@book_figure
+def target_scale_figure(curves: pd.DataFrame) -> Figure:
+    """The target search on one page: each method with a prior, its best validation accuracy against the log of its
+    prior's scale (strong on the left), a row per score (as trained, then pruned to each target), a column per
+    dataset."""
+    scores = list(dict.fromkeys(curves["score"]))
+    return _scale_panels(curves, scores, {score: score for score in scores}, 2.4, "log prior scale")
 
 
 @book_figure
