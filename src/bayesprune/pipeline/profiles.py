@@ -17,7 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 PROFILES_ENV = "BAYESPRUNE_PROFILES"
 PROFILE_KEYS = (
     "description", "datasets", "methods", "seeds", "protocols", "fractions", "include_bias", "finetune_epochs", "finetune_patience",
-    "finetune_rates",
+    "finetune_rates", "posthoc_fractions",
     "ablation", "config", "method_config", "variants", "reference",
 )
 
@@ -36,6 +36,7 @@ class Profile:
     finetune_epochs: int = 0  # >0: each run's pruning sweep is also fine-tuned, one-shot and iterative (finetuned.csv)
     finetune_patience: int = 0  # >0: each fine-tuning stops once this many epochs bring no better validation accuracy
     finetune_rates: tuple[float, ...] = (1.0,)  # fine-tuning rates tried, as factors of each run's training rate
+    posthoc_fractions: tuple[float, ...] = ()  # where runs with a validation split get temperature scaling and Laplace
     ablation: tuple[str, ...] = ()  # methods trained once more per training-time deviation fixed alone
     config: tuple[tuple[str, Any], ...] = ()
     method_config: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # per-method overrides of config
@@ -144,6 +145,7 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
         finetune_epochs=entry.get("finetune_epochs", 0),
         finetune_patience=entry.get("finetune_patience", 0),
         finetune_rates=tuple(entry.get("finetune_rates", (1.0,))),
+        posthoc_fractions=tuple(validate_fraction(f) for f in entry.get("posthoc_fractions", ())),
         ablation=tuple(entry.get("ablation", ())),
         config=_items(entry.get("config")),
         method_config=tuple((m, _items(c)) for m, c in (entry.get("method_config") or {}).items()),
@@ -163,6 +165,9 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
         raise ValueError(f"profile {name!r}: several finetune_rates need a validation split to choose between them")
     if profile.finetune_patience and not all(cfg.validation for cfg in profile.runs(ablation=False)):
         raise ValueError(f"profile {name!r}: finetune_patience needs a validation split in every run (validation > 0)")
+    if profile.posthoc_fractions and not any(cfg.validation for cfg in profile.runs(ablation=False)):
+        raise ValueError(f"profile {name!r}: posthoc_fractions choose on a validation split, and no run has one "
+                         f"(validation > 0)")
     for method, _ in profile.method_config:
         if method not in profile.methods:
             raise ValueError(f"profile {name!r} configures method {method!r}, which it does not run; "

@@ -146,6 +146,7 @@ def execute_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path
                            "include_bias": profile.include_bias, "finetune_epochs": profile.finetune_epochs,
                            "finetune_patience": profile.finetune_patience,
                            "finetune_rates": list(profile.finetune_rates),
+                           "posthoc_fractions": list(profile.posthoc_fractions),
                            "data_dir": data, "device": cfg.device}),
     }
     device = str(resolve_device(cfg.device))

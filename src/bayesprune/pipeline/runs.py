@@ -18,6 +18,7 @@ from bayesprune.model.bayes import BayesianMLP
 from bayesprune.model.group_nj import GroupNJMLP
 from bayesprune.evaluate.diagnostics import dead_input_rows, dead_inputs, initial_sigmas, mu_sigma_histogram, snr_histogram
 from bayesprune.compress.prune import sweep_criteria
+from bayesprune.evaluate.posthoc import posthoc_rows
 from bayesprune.evaluate.scores import Parts, precision_rows, pruning_sweep, scored_sweep
 from bayesprune.model.models import build_model, build_prior, initial_model
 from bayesprune.model.weights import weight_matrices, weight_stats
@@ -97,12 +98,15 @@ def prune_run(
     finetune_epochs: int = 0,
     finetune_patience: int = 0,
     finetune_rates: Sequence[float] = (1.0,),
+    posthoc_fractions: Sequence[float] = (),
 ) -> pd.DataFrame:
     """Pruning sweep of a trained run at every fraction and criterion (the own criterion also scored on the
-    validation split, where the run has one); writes the pruning, uncertainty and weight tables, and with
-    finetune_epochs > 0 the own criterion's sweeps with fine-tuning (finetuned.csv)."""
+    validation split, where the run has one); writes the pruning, uncertainty and weight tables, with
+    finetune_epochs > 0 the own criterion's sweeps with fine-tuning (finetuned.csv), and, where the run has a
+    validation split, temperature scaling and Laplace approximations at posthoc_fractions (posthoc.csv)."""
     run_dir = Path(run_dir)
     fractions = [validate_fraction(f) for f in fractions]  # before the model is loaded
+    posthoc_fractions = [validate_fraction(f) for f in posthoc_fractions]
     if not isinstance(finetune_epochs, int) or finetune_epochs < 0:
         raise ValueError(f"finetune_epochs must be an integer >= 0, got {finetune_epochs!r}")
     started = time.perf_counter()
@@ -130,6 +134,10 @@ def prune_run(
             write_table(ablation, keys, run_dir / "ablation.csv")
         with parts.timing("posterior tables"):
             write_posterior_tables(cfg, model, keys, run_dir, data_root)
+    if posthoc_fractions and validation is not None:
+        with parts.timing("post-hoc calibration and Laplace"):
+            write_table(posthoc_rows(model, posthoc_fractions, fit, validation, (x, y), shifted, cfg.eval_samples,
+                                     cfg.seed), keys, run_dir / "posthoc.csv")
     if finetune_epochs:
         parts_dir = run_dir / FINETUNED_PARTS
         with parts.timing("fine-tuning"):
@@ -140,5 +148,6 @@ def prune_run(
     frame = write_table(sweep.rows, keys, run_dir / "pruning.csv")
     write_json({"seconds": time.perf_counter() - started, "seconds_by_part": parts.seconds,
                 "include_bias": include_bias, "finetune_epochs": finetune_epochs,
-                "finetune_patience": finetune_patience, "finetune_rates": list(finetune_rates)}, run_dir / "prune.json")
+                "finetune_patience": finetune_patience, "finetune_rates": list(finetune_rates),
+                "posthoc_fractions": list(posthoc_fractions)}, run_dir / "prune.json")
     return frame
