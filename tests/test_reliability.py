@@ -258,6 +258,7 @@ BAD_PROFILES = [
     ({"finetune_rates": [1.0, 0.0]}, "finetune_rates must be factors > 0 of the training rate, got [1.0, 0.0]"),
     ({"config": {"kl_warmup": 1.5}}, "kl_warmup must be an integer >= 0 (epochs), got 1.5"),
     ({"posthoc_fractions": [0.9]}, "posthoc_fractions choose on a validation split, and no run has one"),
+    ({"ensembles": ["sgd"]}, "an ensemble needs 5 seeds and the posthoc_fractions to score it at; got 1 seeds"),
 ]
 
 

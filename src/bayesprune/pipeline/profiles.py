@@ -12,12 +12,13 @@ import torch
 import yaml
 
 from bayesprune.config import TRAINING_DEVIATIONS, RunConfig, validate_fraction
+from bayesprune.evaluate.ensemble import ENSEMBLE_SIZE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 PROFILES_ENV = "BAYESPRUNE_PROFILES"
 PROFILE_KEYS = (
     "description", "datasets", "methods", "seeds", "protocols", "fractions", "include_bias", "finetune_epochs", "finetune_patience",
-    "finetune_rates", "posthoc_fractions",
+    "finetune_rates", "posthoc_fractions", "ensembles",
     "ablation", "config", "method_config", "variants", "reference",
 )
 
@@ -37,6 +38,7 @@ class Profile:
     finetune_patience: int = 0  # >0: each fine-tuning stops once this many epochs bring no better validation accuracy
     finetune_rates: tuple[float, ...] = (1.0,)  # fine-tuning rates tried, as factors of each run's training rate
     posthoc_fractions: tuple[float, ...] = ()  # where runs with a validation split get temperature scaling and Laplace
+    ensembles: tuple[str, ...] = ()  # methods whose first 5 seeds are also scored as one deep ensemble
     ablation: tuple[str, ...] = ()  # methods trained once more per training-time deviation fixed alone
     config: tuple[tuple[str, Any], ...] = ()
     method_config: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()  # per-method overrides of config
@@ -146,6 +148,7 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
         finetune_patience=entry.get("finetune_patience", 0),
         finetune_rates=tuple(entry.get("finetune_rates", (1.0,))),
         posthoc_fractions=tuple(validate_fraction(f) for f in entry.get("posthoc_fractions", ())),
+        ensembles=tuple(entry.get("ensembles", ())),
         ablation=tuple(entry.get("ablation", ())),
         config=_items(entry.get("config")),
         method_config=tuple((m, _items(c)) for m, c in (entry.get("method_config") or {}).items()),
@@ -168,6 +171,13 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
     if profile.posthoc_fractions and not any(cfg.validation for cfg in profile.runs(ablation=False)):
         raise ValueError(f"profile {name!r}: posthoc_fractions choose on a validation split, and no run has one "
                          f"(validation > 0)")
+    for method in profile.ensembles:
+        if method not in profile.methods:
+            raise ValueError(f"profile {name!r} ensembles method {method!r}, which it does not run; "
+                             f"valid choices: {', '.join(profile.methods)}")
+    if profile.ensembles and (len(profile.seeds) < ENSEMBLE_SIZE or not profile.posthoc_fractions):
+        raise ValueError(f"profile {name!r}: an ensemble needs {ENSEMBLE_SIZE} seeds and the posthoc_fractions to "
+                         f"score it at; got {len(profile.seeds)} seeds and {list(profile.posthoc_fractions)}")
     for method, _ in profile.method_config:
         if method not in profile.methods:
             raise ValueError(f"profile {name!r} configures method {method!r}, which it does not run; "

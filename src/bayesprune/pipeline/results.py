@@ -14,7 +14,7 @@ from bayesprune.pipeline.manifest import MANIFEST, read_manifest
 
 RUN_KEYS = ["dataset", "method", "seed", "protocol", "variant"]
 PRUNING_COLUMNS = RUN_KEYS + ["criterion", "fraction", "achieved_sparsity", "accuracy_mean", "accuracy_ensemble"]
-TABLES = ("history", "pruning", "uncertainty", "reliability", "finetuned", "weights", "weight_histogram", "ablation", "snr_histogram", "mu_sigma_histogram",
+TABLES = ("history", "pruning", "uncertainty", "posthoc", "reliability", "finetuned", "weights", "weight_histogram", "ablation", "snr_histogram", "mu_sigma_histogram",
           "dead_inputs", "precision")
 
 

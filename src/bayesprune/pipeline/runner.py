@@ -22,6 +22,7 @@ from tqdm import tqdm
 from bayesprune import native
 from bayesprune.config import RunConfig
 from bayesprune.host import resolve_device
+from bayesprune.pipeline.ensembles import write_ensembles
 from bayesprune.pipeline.execute import execute_notebook
 from bayesprune.pipeline.executors import Executor, LocalExecutor
 from bayesprune.pipeline.lock import RunBusy, run_lock
@@ -228,7 +229,8 @@ def run_grid(
     allow_dirty: bool = False,
 ) -> GridSummary:
     """Execute every run of a profile that is not already finished; failures do not stop the grid. A reference
-    profile trains only from a clean tree (`check_clean`)."""
+    profile trains only from a clean tree (`check_clean`). Then the profile's deep ensembles whose members have
+    all finished are scored (`pipeline.ensembles`)."""
     configs = profile.runs(datasets, methods, seeds, protocols)
     runs_dir = (Path(results_root) / profile.name / "runs").resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -264,4 +266,6 @@ def run_grid(
         bar.update(costs[outcome.run])
         show()
     bar.close()
+    if profile.ensembles:
+        write_ensembles(profile, runs_dir, data_dir)
     return summary

@@ -1,0 +1,57 @@
+"""Deep ensembles of pruned point estimates: the predictive is the mean of the members', each member pruned by its
+own weights, and a profile's ensembles group the runs that differ only in their seed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+
+from bayesprune.evaluate.ensemble import ENSEMBLE_SIZE, ensemble_predictive, ensemble_rows, pruned_members
+from bayesprune.evaluate.passes import mean_logits
+from bayesprune.model.models import MLP
+from bayesprune.pipeline.ensembles import ensemble_groups
+from bayesprune.pipeline.profiles import load_profiles
+
+
+def _members() -> list[MLP]:
+    """Five small networks from five seeds."""
+    members = []
+    for seed in range(ENSEMBLE_SIZE):
+        torch.manual_seed(seed)
+        members.append(MLP([8, 12, 3]).eval())
+    return members
+
+
+def test_the_ensemble_predicts_the_mean_of_its_pruned_members():
+    x = torch.randn(40, 8)
+    pruned = pruned_members(_members(), 0.75)
+    expected = torch.stack([torch.softmax(mean_logits(member, x), 1) for member in pruned]).mean(0)
+    assert torch.allclose(ensemble_predictive(pruned, x), expected)
+    assert torch.allclose(ensemble_predictive(pruned, x).sum(1), torch.ones(40))
+    masks = [member.net[0].weight_mask for member in pruned]
+    assert not torch.equal(masks[0], masks[1])  # each member pruned by its own magnitudes
+    for member in pruned:  # a quarter of each member's weights kept, over both layers together
+        kept = sum(member.net[i].weight_mask.sum().item() for i in (0, 2))
+        assert kept == round(0.25 * (8 * 12 + 12 * 3))
+
+
+def test_rows_per_fraction_and_a_wrong_size_is_a_clear_error():
+    x, y = torch.randn(60, 8), torch.randint(0, 3, (60,))
+    rows = ensemble_rows(_members(), [0.0, 0.9], (x, y), {"other": torch.randn(60, 8)})
+    assert [row["fraction"] for row in rows] == [0.0, 0.9]
+    assert all(row["members"] == ENSEMBLE_SIZE and 0 <= row["auroc_entropy_other"] <= 1 for row in rows)
+    with pytest.raises(ValueError, match="5 members, got 2"):
+        ensemble_rows(_members()[:2], [0.0], (x, y), {})
+
+
+def test_a_profile_ensembles_the_first_five_seeds_of_each_method_and_dataset(tmp_path):
+    path = tmp_path / "profiles.yml"
+    path.write_text(yaml.safe_dump({"ens": {
+        "datasets": ["mnist", "fashion-mnist"], "methods": ["sgd", "sgd-l1"], "seeds": [0, 1, 2, 3, 4, 5],
+        "fractions": [0.9], "posthoc_fractions": [0.9], "ensembles": ["sgd-l1"], "config": {"validation": 100}}}))
+    groups = ensemble_groups(load_profiles(path)["ens"])
+    assert len(groups) == 2
+    for group in groups:
+        assert [cfg.seed for cfg in group] == [0, 1, 2, 3, 4]
+        assert {cfg.method for cfg in group} == {"sgd-l1"} and len({cfg.dataset for cfg in group}) == 1
