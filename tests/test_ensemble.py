@@ -38,11 +38,12 @@ def test_the_ensemble_predicts_the_mean_of_its_pruned_members():
 
 def test_rows_per_fraction_and_a_wrong_size_is_a_clear_error():
     x, y = torch.randn(60, 8), torch.randint(0, 3, (60,))
-    rows = ensemble_rows(_members(), [0.0, 0.9], (x, y), {"other": torch.randn(60, 8)})
+    rows = ensemble_rows(_members(), [0.0, 0.9], (x, y), (x, y), {"other": torch.randn(60, 8)})
     assert [row["fraction"] for row in rows] == [0.0, 0.9]
     assert all(row["members"] == ENSEMBLE_SIZE and 0 <= row["auroc_entropy_other"] <= 1 for row in rows)
+    assert all(row["val_nll"] == pytest.approx(row["nll"]) for row in rows)  # validation and test alike here
     with pytest.raises(ValueError, match="5 members, got 2"):
-        ensemble_rows(_members()[:2], [0.0], (x, y), {})
+        ensemble_rows(_members()[:2], [0.0], (x, y), (x, y), {})
 
 
 def test_a_profile_ensembles_the_first_five_seeds_of_each_method_and_dataset(tmp_path):

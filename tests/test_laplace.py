@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from bayesprune.compress.prune import global_prune
 from bayesprune.evaluate.laplace import STRUCTURES, fit_laplace, laplace_probabilities, plain_network
-from bayesprune.evaluate.posthoc import posthoc_rows
+from bayesprune.evaluate.posthoc import judged_fractions, posthoc_rows
 from bayesprune.model.models import MLP
 
 FEATURES, CLASSES = 12, 3
@@ -77,6 +77,8 @@ def test_no_choice_reads_the_test_images(pruned):
         ("temperature", "deterministic"), ("laplace_last_layer", "laplace"), ("laplace_diagonal", "laplace")}
     assert all(row["fit_seconds"] > 0 and row["predict_seconds"] > 0 for row in one)
     assert all(0.0 <= row["auroc_entropy_other"] <= 1.0 for row in one)
+    assert all(row["val_nll"] == other_row["val_nll"] for row, other_row in zip(one, other))
+    assert all(row["val_nll"] > 0 for row in one)
 
 
 def test_a_dropout_network_gets_its_monte_carlo_predictive_scaled_too():
@@ -93,6 +95,9 @@ def test_bad_input_is_a_clear_error(pruned):
         whole_layer.net[2].weight.zero_()
     with pytest.raises(ValueError, match="every weight of layer 2"):
         fit_laplace(whole_layer, "diagonal", _split(100, 0), _split(100, 1))
+    with pytest.warns(UserWarning, match="no last_layer Laplace approximation at this fraction"):
+        rows = posthoc_rows(whole_layer, [0.0], _split(100, 0), _split(100, 1), _split(100, 2), {})
+    assert [row["posthoc"] for row in rows] == ["temperature"]  # the run goes on: temperature scaling still applies
     empty = (torch.empty(0, FEATURES), torch.empty(0, dtype=torch.long))
     with pytest.raises(ValueError, match="empty split"):
         fit_laplace(pruned, "last_layer", _split(100, 0), empty)
@@ -100,3 +105,10 @@ def test_bad_input_is_a_clear_error(pruned):
         posthoc_rows(pruned, [0.5], _split(100, 0), None, _split(100, 2), {})
     with pytest.raises(ValueError, match="unknown Laplace structure"):
         fit_laplace(pruned, "kron", _split(100, 0), _split(100, 1))
+
+
+def test_a_run_is_judged_after_training_only_where_its_epoch_was_chosen():
+    assert judged_fractions("for98", [0.0, 0.9, 0.98]) == [0.98]
+    assert judged_fractions("for95", [0.0, 0.9, 0.98]) == []
+    assert judged_fractions("val_acc", [0.0, 0.9, 0.98]) == [0.0]
+    assert judged_fractions("val_acc_pruned", [0.0, 0.9]) == [0.0, 0.9]

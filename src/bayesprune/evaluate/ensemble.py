@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from bayesprune.compress.prune import global_prune, sweep_criteria
 from bayesprune.evaluate.passes import mean_logits
-from bayesprune.evaluate.uncertainty import uncertainty_row
+from bayesprune.evaluate.uncertainty import nll, uncertainty_row
 
 ENSEMBLE_SIZE = 5
 
@@ -35,10 +35,10 @@ def pruned_members(members: Sequence[nn.Module], fraction: float) -> list[nn.Mod
     return pruned
 
 
-def ensemble_rows(members: Sequence[nn.Module], fractions: Sequence[float], test: tuple[Tensor, Tensor],
-                  shifted: dict[str, Tensor]) -> list[dict[str, Any]]:
-    """The ensemble's uncertainty row on test against each shifted set at each fraction, with the seconds its
-    predictions took."""
+def ensemble_rows(members: Sequence[nn.Module], fractions: Sequence[float], validation: tuple[Tensor, Tensor],
+                  test: tuple[Tensor, Tensor], shifted: dict[str, Tensor]) -> list[dict[str, Any]]:
+    """The ensemble's uncertainty row on test against each shifted set at each fraction, with its validation NLL
+    and the seconds its test predictions took."""
     if len(members) != ENSEMBLE_SIZE:
         raise ValueError(f"an ensemble here has {ENSEMBLE_SIZE} members, got {len(members)}")
     rows = []
@@ -50,5 +50,6 @@ def ensemble_rows(members: Sequence[nn.Module], fractions: Sequence[float], test
         predicted = perf_counter()
         row, _ = uncertainty_row(probs, test[1], outside)
         rows.append({"criterion": sweep_criteria(members[0])[0], "fraction": fraction, "members": len(members),
+                     "val_nll": nll(ensemble_predictive(pruned, validation[0]), validation[1]),
                      "predict_seconds": predicted - started, **row})
     return rows

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from bayesprune.evaluate.passes import mlp_layers
+from bayesprune.evaluate.uncertainty import nll
 from bayesprune.model.models import MLP
 
 # structure: (subset of weights, predictive, link approximation)
@@ -32,6 +33,10 @@ PRIOR_PRECISION_RANGE = (-2.0, 4.0)
 PRIOR_PRECISION_POINTS = 7
 SAMPLES = 20  # Monte Carlo weight samples of the `diagonal` predictive
 BATCH = 500
+
+
+class LayerRemoved(ValueError):
+    """Pruning removed a whole layer: the network is constant there, and no approximation can hold its mask."""
 
 
 @dataclass
@@ -63,14 +68,14 @@ def plain_network(model: MLP) -> tuple[nn.Sequential, list[Tensor]]:
              for name, parameter in network.named_parameters()]
     for layer_index, mask in enumerate(masks[::2]):
         if not mask.any():
-            raise ValueError(f"pruning removed every weight of layer {layer_index + 1}: the network computes a "
+            raise LayerRemoved(f"pruning removed every weight of layer {layer_index + 1}: the network computes a "
                              f"constant there and no Laplace approximation can hold its mask")
     return network, masks
 
 
 def validation_nll(probs: Tensor, y: Tensor) -> Tensor:
-    """Mean negative log-likelihood of labels y, probabilities floored at 1e-12."""
-    return -torch.log(probs[torch.arange(len(y)), y].clamp_min(1e-12)).mean()
+    """The grid search's loss: mean negative log-likelihood, probabilities floored as everywhere (`nll`)."""
+    return torch.as_tensor(nll(probs, y))
 
 
 def _loader(images: Tensor, labels: Tensor) -> DataLoader:

@@ -48,16 +48,20 @@ def confidence_bins(probs: Tensor, y: Tensor, bins: int = ECE_BINS) -> list[dict
     return rows
 
 
+def nll(probs: Tensor, y: Tensor) -> float:
+    """Mean negative log-likelihood of labels y, probabilities floored at 1e-12."""
+    return -torch.log(probs.double()[torch.arange(len(y)), y].clamp_min(1e-12)).mean().item()
+
+
 def calibration(probs: Tensor, y: Tensor, bins: int = ECE_BINS) -> dict[str, float]:
     """Accuracy, NLL, Brier score, and the expected calibration error over equal-width confidence bins with its
     largest bin gap |accuracy - confidence|."""
     probs = probs.double()
     correct = (probs.argmax(dim=1) == y).double()
-    nll = -torch.log(probs[torch.arange(len(y)), y].clamp_min(1e-12)).mean()
     onehot = torch.nn.functional.one_hot(y, probs.shape[1]).double()
     brier = ((probs - onehot) ** 2).sum(dim=1).mean()
     gaps = [(row["share"], abs(row["bin_accuracy"] - row["confidence"])) for row in confidence_bins(probs, y, bins)]
-    return {"accuracy": correct.mean().item(), "nll": nll.item(), "brier": brier.item(),
+    return {"accuracy": correct.mean().item(), "nll": nll(probs, y), "brier": brier.item(),
             "ece": sum(share * gap for share, gap in gaps), "ece_max_gap": max(gap for _, gap in gaps)}
 
 

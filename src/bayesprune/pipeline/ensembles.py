@@ -1,6 +1,6 @@
 """Deep ensembles over a profile's finished runs: for each method the profile names under `ensembles`, the runs
 that differ only in their seed (the profile's first `ENSEMBLE_SIZE` seeds) are loaded from their checkpoints and
-scored together (`evaluate.ensemble`) at the profile's post-hoc fractions, into results/<profile>/ensembles.csv
+scored together (`evaluate.ensemble`) at the post-hoc fractions their rule judges them at (`judged_fractions`), into results/<profile>/ensembles.csv
 with the members' training seconds: an ensemble costs its members' trainings."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from pathlib import Path
 import pandas as pd
 
 from bayesprune.config import RunConfig
-from bayesprune.data.splits import scored_split, shifted_splits
+from bayesprune.data.splits import scored_split, shifted_splits, training_splits
 from bayesprune.evaluate.ensemble import ENSEMBLE_SIZE, ensemble_rows
+from bayesprune.evaluate.posthoc import judged_fractions
 from bayesprune.pipeline.manifest import MANIFEST, read_manifest
 from bayesprune.pipeline.profiles import Profile
 from bayesprune.pipeline.results import run_keys, write_text_atomic
@@ -38,14 +39,16 @@ def write_ensembles(profile: Profile, runs_dir: Path, data_dir: Path | None = No
     rows = []
     for members in ensemble_groups(profile):
         folders = [RunPaths.of(runs_dir, cfg).final for cfg in members]
-        if not all((folder / MANIFEST).exists() and (folder / CHECKPOINT).exists() for folder in folders):
+        fractions = judged_fractions(members[0].select, profile.posthoc_fractions)
+        if not fractions or not members[0].validation or not all((folder / MANIFEST).exists() and (folder / CHECKPOINT).exists() for folder in folders):
             continue
         models = [load_trained(folder)[1] for folder in folders]
         cfg = members[0]
+        validation = training_splits(cfg, data_dir, "cpu")[1]
         test, shifted = scored_split(cfg, data_dir, "cpu"), shifted_splits(cfg, data_dir, "cpu")
         keys = {**run_keys(cfg.to_dict()), "seed": " ".join(str(member.seed) for member in members),
                 "train_seconds": sum(read_manifest(folder)["train_seconds"] for folder in folders)}
-        rows += [{**keys, **row} for row in ensemble_rows(models, profile.posthoc_fractions, test, shifted)]
+        rows += [{**keys, **row} for row in ensemble_rows(models, fractions, validation, test, shifted)]
     if not rows:
         return None
     frame = pd.DataFrame(rows)

@@ -18,7 +18,7 @@ from bayesprune.model.bayes import BayesianMLP
 from bayesprune.model.group_nj import GroupNJMLP
 from bayesprune.evaluate.diagnostics import dead_input_rows, dead_inputs, initial_sigmas, mu_sigma_histogram, snr_histogram
 from bayesprune.compress.prune import sweep_criteria
-from bayesprune.evaluate.posthoc import posthoc_rows
+from bayesprune.evaluate.posthoc import judged_fractions, posthoc_rows
 from bayesprune.evaluate.scores import Parts, precision_rows, pruning_sweep, scored_sweep
 from bayesprune.model.models import build_model, build_prior, initial_model
 from bayesprune.model.weights import weight_matrices, weight_stats
@@ -103,7 +103,8 @@ def prune_run(
     """Pruning sweep of a trained run at every fraction and criterion (the own criterion also scored on the
     validation split, where the run has one); writes the pruning, uncertainty and weight tables, with
     finetune_epochs > 0 the own criterion's sweeps with fine-tuning (finetuned.csv), and, where the run has a
-    validation split, temperature scaling and Laplace approximations at posthoc_fractions (posthoc.csv)."""
+    validation split, temperature scaling and Laplace approximations at those posthoc_fractions it is judged at
+(posthoc.csv, `evaluate.posthoc.judged_fractions`)."""
     run_dir = Path(run_dir)
     fractions = [validate_fraction(f) for f in fractions]  # before the model is loaded
     posthoc_fractions = [validate_fraction(f) for f in posthoc_fractions]
@@ -136,8 +137,8 @@ def prune_run(
             write_posterior_tables(cfg, model, keys, run_dir, data_root)
     if posthoc_fractions and validation is not None:
         with parts.timing("post-hoc calibration and Laplace"):
-            write_table(posthoc_rows(model, posthoc_fractions, fit, validation, (x, y), shifted, cfg.eval_samples,
-                                     cfg.seed), keys, run_dir / "posthoc.csv")
+            write_table(posthoc_rows(model, judged_fractions(cfg.select, posthoc_fractions), fit, validation, (x, y),
+                                     shifted, cfg.eval_samples, cfg.seed), keys, run_dir / "posthoc.csv")
     if finetune_epochs:
         parts_dir = run_dir / FINETUNED_PARTS
         with parts.timing("fine-tuning"):
