@@ -130,3 +130,18 @@ def test_the_search_stops_at_an_end_where_the_curve_has_flattened_within_seed_no
     steep = pd.concat([history, weak.assign(val_acc=weak["val_acc"] + 0.004)], ignore_index=True)  # by 0.004
     asked = grid_extensions(target_choices(steep), steep)
     assert ("sgd-l1", "weak end") in set(zip(asked["method"], asked["past"]))
+
+
+def test_the_seed_profile_holds_to_the_search_it_continues():
+    from bayesprune.pipeline.profiles import load_profiles
+    from bayesprune.report.chapters import RESULTS
+    from bayesprune.report.targets import search_history, seed_variants
+
+    searched = [RESULTS / "next" / "target-search", RESULTS / "next" / "target-search-edges"]
+    history = search_history(*searched)
+    variants = seed_variants(target_choices(history[history["dataset"] == "mnist"]), "mnist")
+    profile = load_profiles()["target-seeds-mnist"]
+    assert dict(profile.variants) == {name: (("select", body["select"]),) for name, body in variants.items()}
+    assert {variant: {method: dict(point) for method, point in methods}
+            for variant, methods in profile.variant_method_config} == {
+        name: body["method_config"] for name, body in variants.items()}
