@@ -1,0 +1,112 @@
+"""Does BBB's posterior buy a pruned network uncertainty that a cheap posterior would not? Read from a profile that
+trains every method at the point chosen for each target (`target-seeds-*`): BBB's two predictives beside each
+point estimate's cheap posteriors (temperature scaling, the Laplace approximations, the deep ensemble), each run
+read at the sparsity its epoch was chosen for (`evaluate.posthoc.judged_fractions`), with what each costs.
+
+The claim's rule, fixed before its runs: at each target of `CLAIM_TARGETS` and on each dataset, the rival is the
+cheap posterior with the lowest mean validation NLL over seeds among those of every prior-trained point estimate
+(`CHEAP_METHODS`: temperature-scaled, either Laplace structure, the deep ensemble). BBB's Monte Carlo predictive is
+compared with it on entropy AUROC against the other dataset (`CLAIM_SCORE`), seed by seed, by Welch's 95 %
+interval: the claim holds where BBB's AUROC is higher, does not hold where it is lower, and is inconclusive where
+the interval straddles zero.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bayesprune.compress.prune import own_criteria
+from bayesprune.evaluate.posthoc import judged_fractions
+from bayesprune.pipeline.ensembles import ENSEMBLES
+from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table
+from bayesprune.report.verdicts import FAILS, HOLDS, INCONCLUSIVE, Interval, combine, difference, interval
+
+CHEAP_METHODS = ("sgd-l1", "sgd-l2", "sgd-mixture")  # the prior-trained point estimates whose cheap posteriors rival
+CLAIM_TARGETS = (0.9, 0.98)
+CLAIM_SCORE = "auroc_entropy_other"
+PREDICTIVES = {  # (table, its prediction or post-hoc kind) -> the predictive in words
+    ("uncertainty", "deterministic"): "as deployed",
+    ("uncertainty", "mc"): "Monte Carlo",
+    ("posthoc", "temperature deterministic"): "temperature-scaled",
+    ("posthoc", "temperature mc"): "Monte Carlo, temperature-scaled",
+    ("posthoc", "laplace_last_layer laplace"): "Laplace, last layer",
+    ("posthoc", "laplace_diagonal laplace"): "Laplace, diagonal",
+    ("ensembles", ""): "ensemble of 5",
+}
+CHEAP = ("temperature-scaled", "Laplace, last layer", "Laplace, diagonal", "ensemble of 5")
+COLUMNS = ("accuracy", "nll", "ece", "auroc_entropy_other", "val_nll", "train_seconds", "posthoc_seconds")
+
+
+def judged_rows(results_dir: Path) -> pd.DataFrame:
+    """Every predictive of every run at the fraction its rule judges it at (unpruned for a run kept as trained), one
+    row per seed: accuracy, NLL, ECE, entropy AUROC against the other dataset, validation NLL (post-hoc only),
+    training seconds, and post-hoc seconds (fit and predict)."""
+    runs = pd.DataFrame([{**{key: manifest["config"].get(key, "") for key in RUN_KEYS if key != "protocol"},
+                          "select": manifest["config"].get("select", "val_acc"),
+                          "train_seconds": manifest["train_seconds"]} for manifest in load_manifests(results_dir)])
+    uncertainty = load_table(results_dir, "uncertainty")
+    uncertainty = uncertainty[[c == own_criteria(m)[0] for m, c in zip(uncertainty["method"], uncertainty["criterion"])]]
+    parts = [uncertainty.assign(predictive=[PREDICTIVES["uncertainty", p] for p in uncertainty["prediction"]],
+                                posthoc_seconds=0.0)]
+    if any((run / "posthoc.csv").exists() for run in finished_runs(results_dir)):
+        posthoc = load_table(results_dir, "posthoc")
+        kinds = posthoc["posthoc"] + " " + posthoc["prediction"]
+        parts.append(posthoc.assign(predictive=[PREDICTIVES["posthoc", k] for k in kinds],
+                                    posthoc_seconds=posthoc["fit_seconds"] + posthoc["predict_seconds"]))
+    rows = pd.concat(parts, ignore_index=True).merge(runs, on=["dataset", "method", "seed", "variant"], how="left")
+    rows = rows[[fraction in judged_fractions(select, [fraction])
+                 for select, fraction in zip(rows["select"], rows["fraction"])]]
+    if (Path(results_dir) / ENSEMBLES).exists():
+        ensembles = pd.read_csv(Path(results_dir) / ENSEMBLES)
+        rows = pd.concat([rows, ensembles.assign(predictive=PREDICTIVES["ensembles", ""],
+                                                 posthoc_seconds=ensembles["predict_seconds"])], ignore_index=True)
+    columns = ["dataset", "method", "variant", "seed", "fraction", "predictive", *COLUMNS]
+    return rows.reindex(columns=columns).reset_index(drop=True)
+
+
+def cheap_rival(rows: pd.DataFrame, dataset: str, fraction: float) -> tuple[str, str] | None:
+    """(method, predictive) of the cheap posterior with the lowest mean validation NLL at a dataset and target."""
+    candidates = rows[(rows["dataset"] == dataset) & (rows["fraction"] == fraction)
+                      & rows["method"].isin(CHEAP_METHODS) & rows["predictive"].isin(CHEAP)]
+    if candidates.empty:
+        return None
+    return candidates.groupby(["method", "predictive"])["val_nll"].mean().idxmin()
+
+
+def _scores(rows: pd.DataFrame, dataset: str, fraction: float, method: str, predictive: str) -> pd.Series:
+    """One predictive's claim score per seed."""
+    return rows[(rows["dataset"] == dataset) & (rows["fraction"] == fraction) & (rows["method"] == method)
+                & (rows["predictive"] == predictive)][CLAIM_SCORE]
+
+
+def _verdict(gap: Interval) -> str:
+    """BBB's AUROC minus the rival's, in a verdict word."""
+    if gap.seeds < 2:
+        return INCONCLUSIVE + " (one seed)"
+    return HOLDS if gap.above(0.0) == HOLDS else FAILS if gap.below(0.0) == HOLDS else INCONCLUSIVE
+
+
+def cheap_posterior_claim(rows: pd.DataFrame) -> dict[str, Any]:
+    """The claim judged at each dataset and target (see the module docstring): per cell the rival, BBB's AUROC
+    minus the rival's with its interval, and the verdict; and one verdict over every cell."""
+    cells = []
+    for dataset in sorted(rows["dataset"].unique()):
+        for fraction in CLAIM_TARGETS:
+            rival = cheap_rival(rows, dataset, fraction)
+            bbb = _scores(rows, dataset, fraction, "bbb", "Monte Carlo")
+            if rival is None or bbb.empty:
+                continue
+            theirs = _scores(rows, dataset, fraction, *rival)
+            gap = difference(bbb, theirs) if len(theirs) > 1 else _against_one(bbb, float(theirs.mean()))
+            cells.append({"dataset": dataset, "fraction": fraction, "rival": rival, "gap": gap,
+                          "verdict": _verdict(gap)})
+    return {"cells": cells, "verdict": combine([cell["verdict"] for cell in cells]) if cells else "not tested"}
+
+
+def _against_one(seeds: pd.Series, value: float) -> Interval:
+    """BBB's seeds minus one value (a single ensemble), with the one-sample interval of BBB's seeds."""
+    spread = interval(seeds.to_numpy())
+    return Interval(spread.mean - value, spread.low - value, spread.high - value, spread.seeds)

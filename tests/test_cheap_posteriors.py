@@ -1,0 +1,72 @@
+"""The cheap-posterior claim: each run read at the sparsity it was chosen for, the rival chosen by validation NLL
+(never by the test score it is judged on), BBB's Monte Carlo AUROC against it seed by seed."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bayesprune.config import RunConfig
+from bayesprune.pipeline.manifest import write_manifest
+from bayesprune.report.cheap_posteriors import cheap_posterior_claim, cheap_rival, judged_rows
+
+SCORES = ("accuracy", "nll", "ece", "auroc_entropy_other")
+
+
+def _run(root, method: str, seed: int, uncertainty: list[dict], posthoc: list[dict] | None = None) -> None:
+    """A finished run of the for98 variant with its uncertainty (and post-hoc) rows."""
+    run = root / "runs" / f"mnist-{method}-corrected-for98-s{seed}"
+    run.mkdir(parents=True)
+    keys = {"dataset": "mnist", "method": method, "seed": seed, "protocol": "corrected", "variant": "for98"}
+    pd.DataFrame([{**keys, **row} for row in uncertainty]).to_csv(run / "uncertainty.csv", index=False)
+    if posthoc:
+        pd.DataFrame([{**keys, **row} for row in posthoc]).to_csv(run / "posthoc.csv", index=False)
+    config = RunConfig(method=method, seed=seed, variant="for98", validation=100, targets=True, select="for98")
+    write_manifest({"config": config.to_dict(), "train_seconds": 100.0 * (1 + (method == "bbb"))}, run)
+
+
+def _row(criterion: str, fraction: float, prediction: str, auroc: float, **more) -> dict:
+    return {"criterion": criterion, "fraction": fraction, "prediction": prediction, "accuracy": 0.98, "nll": 0.1,
+            "ece": 0.01, "auroc_entropy_other": auroc, **more}
+
+
+def _results(tmp_path, bbb_auroc: float):
+    for seed, wobble in zip((1, 2, 3), (-0.002, 0.0, 0.002)):
+        _run(tmp_path, "bbb", seed, [_row("snr", 0.98, "mc", bbb_auroc + wobble),
+                                     _row("snr", 0.98, "deterministic", 0.7),
+                                     _row("snr", 0.9, "mc", 0.5),  # a fraction this run was not chosen for
+                                     _row("magnitude", 0.98, "mc", 0.5)])  # not BBB's own criterion
+        laplace = dict(prediction="laplace", fit_seconds=3.0, predict_seconds=1.0)
+        _run(tmp_path, "sgd-l1", seed, [_row("magnitude", 0.98, "deterministic", 0.6)],
+             [_row("magnitude", 0.98, "laplace", 0.95 + wobble, posthoc="laplace_last_layer", val_nll=0.2,
+                   **{k: v for k, v in laplace.items() if k != "prediction"}),
+              _row("magnitude", 0.98, "deterministic", 0.9, posthoc="temperature", val_nll=0.3, fit_seconds=0.1,
+                   predict_seconds=0.1)])
+        _run(tmp_path, "sgd-l2", seed, [_row("magnitude", 0.98, "deterministic", 0.6)],
+             [_row("magnitude", 0.98, "deterministic", 0.80 + wobble, posthoc="temperature", val_nll=0.1,
+                   fit_seconds=0.1, predict_seconds=0.1)])
+    return judged_rows(tmp_path)
+
+
+def test_each_run_is_read_at_its_target_by_its_own_criterion(tmp_path):
+    rows = _results(tmp_path, 0.9)
+    assert set(rows["fraction"]) == {0.98}
+    bbb = rows[rows["method"] == "bbb"]
+    assert set(bbb["predictive"]) == {"Monte Carlo", "as deployed"} and len(bbb) == 6
+    assert set(bbb["train_seconds"]) == {200.0}
+    laplace = rows[rows["predictive"] == "Laplace, last layer"]
+    assert len(laplace) == 3 and set(laplace["posthoc_seconds"]) == {4.0}
+
+
+def test_the_rival_is_the_lowest_validation_nll_not_the_best_test_score(tmp_path):
+    rows = _results(tmp_path, 0.9)
+    assert cheap_rival(rows, "mnist", 0.98) == ("sgd-l2", "temperature-scaled")  # test would pick L1's Laplace
+    claim = cheap_posterior_claim(rows)
+    assert [cell["verdict"] for cell in claim["cells"]] == ["holds"]  # 0.90 against 0.80, not against 0.95
+    assert abs(claim["cells"][0]["gap"].mean - 0.1) < 1e-9
+
+
+def test_the_claim_fails_where_bbb_is_below_and_is_inconclusive_within_noise(tmp_path):
+    rows = _results(tmp_path / "below", 0.7)
+    assert cheap_posterior_claim(rows)["verdict"] == "does not hold"
+    rows = _results(tmp_path / "level", 0.8)
+    assert cheap_posterior_claim(rows)["verdict"] == "inconclusive"
