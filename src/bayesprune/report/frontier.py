@@ -379,8 +379,9 @@ def search_choice(search_dir: Path, *edge_dirs: Path) -> pd.DataFrame:
 
 
 def search_reading(points: pd.DataFrame, rule: str = "val_acc_pruned") -> str:
-    """What a frontier-search chose by one rule, in words (`fairness.search_points` of one dataset): per method the
-    point, whether it lies at an end of the values tried, and the epoch its score was best at of those trained."""
+    """What a frontier-search chose by one rule, in words (Markdown, `fairness.search_points` of one dataset): per
+    method an item with the point, whether it lies at an end of the values tried, and the epoch its score was best
+    at of those trained."""
     phrases, dashed = [], with_dash(points)
     for method, row in choices(points).xs(RULES[rule], level="rule").iterrows():
         tried = points[points["method"] == method]
@@ -392,15 +393,15 @@ def search_reading(points: pd.DataFrame, rule: str = "val_acc_pruned") -> str:
         point = f"Adam {rate_text(row['lr'])}" + (f", prior scale e^{value:g}" if searched == "prior scale" else "")
         phrases.append(f"{method_label(method)} at {point}{end}: {row['validation']:.4f}, best at epoch "
                        f"{int(at[f'{rule} epoch'])} of {int(at['epochs'])}")
-    return f"By the {RULES[rule]} rule: " + "; ".join(phrases) + "."
+    return f"By the {RULES[rule]} rule:\n\n" + "\n".join(f"- {phrase}" for phrase in phrases)
 
 
 def _seed_counts(points: pd.DataFrame) -> str:
-    """'3 seeds per method', or each method's count where they differ."""
+    """'3 seeds per method', or '1 to 3 seeds per method' where they differ."""
     counts = points.groupby("method")["seed"].nunique()
     if counts.min() == counts.max():
         return f"{counts.min()} seed{'' if counts.min() == 1 else 's'} per method"
-    return "seeds: " + ", ".join(f"{method_label(method)} {count}" for method, count in counts.items())
+    return f"{counts.min()} to {counts.max()} seeds per method"
 
 
 def _compression_phrases(points: pd.DataFrame, tolerance: float) -> list[str]:
@@ -426,21 +427,21 @@ def _as_trained(points: pd.DataFrame) -> str:
 
 
 def frontier_reading(points: pd.DataFrame, tolerance: float = 0.5, dataset: str = "mnist") -> str:
-    """The frontier on one dataset in words: per method its dense error and highest compression ratio within
+    """The frontier on one dataset in words (Markdown): per method its dense error and highest compression ratio within
     `tolerance` points of it, pruned once without fine-tuning and at its best fine-tuned schedule; on MNIST Sparse
     VD as trained beside Molchanov et al.'s; and the verdict on BBB against the non-Bayesian methods."""
     points = points[points["dataset"] == dataset]
     where = (f"LeNet-300-100 ({_seed_counts(points)})" if dataset == "mnist"
              else f"{DATASET_LABELS.get(dataset, dataset)} (LeNet-300-100, {_seed_counts(points)})")
     text = (f"On {where}, the highest compression ratio within {tolerance:g} points of each method's own dense "
-            f"test error is: {'; '.join(_compression_phrases(points, tolerance))}.")
+            f"test error:\n\n" + "\n".join(f"- {phrase}" for phrase in _compression_phrases(points, tolerance)))
     if dataset == "mnist" and (points["criterion"] == THRESHOLD_CRITERION).any():
         molchanov = next(anchor for anchor in LENET_ANCHORS if anchor[0].startswith("Sparse VD"))
-        text += f" {_as_trained(points)}, against Molchanov et al.'s {molchanov[2]:.0f}x at {molchanov[1]:.2f} %."
+        text += f"\n\n{_as_trained(points)}, against Molchanov et al.'s {molchanov[2]:.0f}x at {molchanov[1]:.2f} %."
     phrases = same_ratio_phrases(points)
     if phrases:
-        text += f" At the same compression, {'; '.join(phrases)}."
-    return text + f" Does BBB compress better than every method without a posterior? {compression_verdict(points)[1]}."
+        text += "\n\nAt the same compression:\n\n" + "\n".join(f"- {phrase}" for phrase in phrases)
+    return text + f"\n\nDoes BBB compress better than every method without a posterior? {compression_verdict(points)[1]}."
 
 
 def han_comparison(points: pd.DataFrame, method: str = "sgd-l2", ratio: float = 12.0) -> str:
@@ -467,20 +468,21 @@ def han_comparison(points: pd.DataFrame, method: str = "sgd-l2", ratio: float = 
 
 
 def schedule_reading(points: pd.DataFrame) -> str:
-    """Sparse VD as trained on its authors' schedule, in words: its share removed, ratio and error over seeds
-    against Molchanov et al.'s, and layer by layer where the runs record it."""
+    """Sparse VD as trained on its authors' schedule, in words (Markdown paragraphs): its share removed, ratio and
+    error over seeds against Molchanov et al.'s, and layer by layer where the runs record it."""
     table = threshold_point(points)
     ours, published = table.loc["mean"], table.loc["Molchanov et al. 2017"]
     sd = table.loc["std"]
     seeds = sum(index.startswith("seed ") for index in table.index)
     text = (f"On its authors' schedule ({seeds} seed{'s' if seeds > 1 else ''}), Sparse VD as trained removes "
-            f"{ours['removed %']:.1f} % of the weights: {ours[WEIGHTS_RATIO]:.0f}x ± {sd[WEIGHTS_RATIO]:.0f} by "
-            f"Molchanov et al.'s count (weights over nonzero weights; {ours['compression']:.0f}x ± "
-            f"{sd['compression']:.0f} over all parameters, the frontier's count), at {ours['error']:.2f} ± "
-            f"{sd['error']:.2f} % test error, against their {published[WEIGHTS_RATIO]:.0f}x at {published['error']:.2f} %.")
+            f"{ours['removed %']:.1f} % of the weights at {ours['error']:.2f} ± {sd['error']:.2f} % test error, against "
+            f"their {published['error']:.2f} %.\n\nIts compression is {ours[WEIGHTS_RATIO]:.0f}x ± "
+            f"{sd[WEIGHTS_RATIO]:.0f} by Molchanov et al.'s count (weights over nonzero weights), against their "
+            f"{published[WEIGHTS_RATIO]:.0f}x; over all parameters, the frontier's count, it is "
+            f"{ours['compression']:.0f}x ± {sd['compression']:.0f}.")
     layers = [c for c in table.columns if c.startswith("layer ")]
     if layers:
-        text += (" By layer it removes " + ", ".join(f"{ours[c]:.1f}" for c in layers) + " % against their "
+        text += ("\n\nBy layer it removes " + ", ".join(f"{ours[c]:.1f}" for c in layers) + " % against their "
                  + ", ".join(f"{published[c]:.1f}" for c in layers) + " %.")
     return text
 
@@ -502,12 +504,12 @@ def error_by_fraction(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def study_network_reading(points: pd.DataFrame, tolerance: float = 0.5) -> str:
-    """Sparse VD against BBB and the baselines on the study's network, in words."""
+    """Sparse VD against BBB and the baselines on the study's network, in words (Markdown)."""
     text = (f"On the study's network (784-500-500-10, MNIST; {_seed_counts(points)}), pruned once without "
             f"fine-tuning, the highest compression ratio within {tolerance:g} points of each method's own dense "
-            f"test error is: {'; '.join(_compression_phrases(points, tolerance))}.")
+            f"test error:\n\n" + "\n".join(f"- {phrase}" for phrase in _compression_phrases(points, tolerance)))
     if (points["criterion"] == THRESHOLD_CRITERION).any():
-        text += f" {_as_trained(points)}."
+        text += f"\n\n{_as_trained(points)}."
     return text
 
 

@@ -208,10 +208,10 @@ def table2_reading(blundell_dir: Path) -> str:
     rise = {f: error[f] - error[0.0] for f in (0.95, 0.98)}
     theirs = {f: BLUNDELL_TABLE2[f] - BLUNDELL_TABLE2[0.0] for f in (0.95, 0.98)}
     return (
-        f"Removing 95 and 98 % of the weights by signal-to-noise raises our error by {rise[0.95]:.2f} and "
-        f"{rise[0.98]:.2f} points (mean over {seeds} seed{'s' if seeds > 1 else ''}), against Blundell et al.'s "
-        f"{theirs[0.95]:.2f} and {theirs[0.98]:.2f}, from an unpruned error of {error[0.0]:.2f} % against their "
-        f"{BLUNDELL_TABLE2[0.0]:.2f} %.\n\nValidation NLL is lowest at epochs "
+        f"Removing 98 % of the weights by signal-to-noise raises our error by {rise[0.98]:.2f} points (mean over "
+        f"{seeds} seed{'s' if seeds > 1 else ''}), against Blundell et al.'s {theirs[0.98]:.2f}; at 95 % the rise is "
+        f"{rise[0.95]:.2f} against their {theirs[0.95]:.2f}.\n\nThe level is another matter: our unpruned error is "
+        f"{error[0.0]:.2f} %, theirs {BLUNDELL_TABLE2[0.0]:.2f} %.\n\nValidation NLL is lowest at epochs "
         f"{', '.join(str(int(e)) for e in best['epoch'])} of {int(history['epoch'].max())}; "
         + _training_on(100 * (best["test_acc"] - last.loc[best.index, "test_acc"]))
     )
@@ -243,12 +243,13 @@ def decay_reading(constant_dir: Path, decayed_dir: Path, deepest: float = 0.98) 
     by_magnitude = [per_seed(d, "magnitude")[deepest].mean() for d in (constant_dir, decayed_dir)]
     level = difference(decayed[0.0], constant[0.0])
     rise = difference(decayed[deepest] - decayed[0.0], constant[deepest] - constant[0.0])
-    return (f"Against the constant rate, the decaying rate moves the unpruned error by {level.text(2)} points "
-            f"({direction(level)}: {decayed[0.0].mean():.2f} % against {constant[0.0].mean():.2f} %) and the rise at "
-            f"{100 * deepest:g} % removed by {rise.text(2)} points ({direction(rise)}: "
-            f"{(decayed[deepest] - decayed[0.0]).mean():+.2f} against {(constant[deepest] - constant[0.0]).mean():+.2f}), "
-            f"over {len(decayed)} and {len(constant)} seeds. Removing the same {100 * deepest:g} % by |μ| instead "
-            f"leaves {by_magnitude[1]:.2f} % error with the decaying rate and {by_magnitude[0]:.2f} % with the constant one.")
+    return (f"Against the constant rate, over {len(decayed)} and {len(constant)} seeds, the decaying rate moves the "
+            f"unpruned error by {level.text(2)} points ({direction(level)}: {decayed[0.0].mean():.2f} % against "
+            f"{constant[0.0].mean():.2f} %).\n\nIt moves the rise at {100 * deepest:g} % removed by {rise.text(2)} "
+            f"points ({direction(rise)}: {(decayed[deepest] - decayed[0.0]).mean():+.2f} against "
+            f"{(constant[deepest] - constant[0.0]).mean():+.2f}).\n\nRemoving the same {100 * deepest:g} % by |μ| "
+            f"instead leaves {by_magnitude[1]:.2f} % error with the decaying rate and {by_magnitude[0]:.2f} % with the "
+            f"constant one.")
 
 
 def schedule_choice(search_dir: Path, *edges: Path) -> pd.DataFrame:

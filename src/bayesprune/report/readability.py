@@ -23,7 +23,9 @@ NUMBER = r"(?<![\w.^\-−])[-+−]?(?:\d+(?:[.,]\d+)?|\.\d+)(?:e[-+−]?\d+)?(?!
 _MEASURE = """(pattern) => {
   const main = document.querySelector('main');
   const re = new RegExp(pattern, 'g');
-  const prose = Array.from(main.querySelectorAll('p, li')).filter(e => !e.closest('table, details, pre, .cell_input'));
+  const text = Array.from(main.querySelectorAll('p, li')).filter(e => !e.closest('table, pre, .cell_input'));
+  const prose = text.filter(e => !e.closest('details'));
+  const folded = text.filter(e => e.closest('details'));
   const words = e => {
     const copy = e.cloneNode(true);
     copy.querySelectorAll('mjx-container, .math, code, a.reference, span.cite').forEach(m => m.remove());
@@ -33,12 +35,15 @@ _MEASURE = """(pattern) => {
       .replace(/\\[[^\\]]*\\d{2}\\]|\\(\\d{4}\\)|\\b(?:Fig(?:ure)?|Table|Chapter)\\.? \\d+/g, ' ');
   };
   const counts = prose.map(e => (words(e).match(re) || []).length);
+  const foldedCounts = folded.map(e => (words(e).match(re) || []).length);
   const tables = Array.from(main.querySelectorAll('table')).filter(t => !t.closest('details'));
   const cells = Array.from(main.querySelectorAll('table td, table th')).map(c => c.textContent.trim().toLowerCase());
   return {
     height: main.getBoundingClientRect().height,
     numbers: counts.length ? Math.max(...counts) : 0,
     dense: prose.filter((e, i) => counts[i] > 8).map(e => e.innerText.slice(0, 80)),
+    folded: foldedCounts.length ? Math.max(...foldedCounts) : 0,
+    foldedDense: folded.filter((e, i) => foldedCounts[i] > 10).map(e => e.textContent.trim().slice(0, 80)),
     columns: tables.length ? Math.max(...tables.map(t => Math.max(0, ...Array.from(t.rows).map(r => r.cells.length)))) : 0,
     wide: tables.filter(t => t.scrollWidth > (t.parentElement.closest('section') || main).clientWidth + 1).length,
     nan: cells.filter(c => /(^|[^a-z])[-+]?nan([^a-z]|$)/.test(c)).length,
@@ -89,7 +94,8 @@ def _part_of(page: str, parts: dict[str, str]) -> str:
 
 def measure_book(html_dir: Path, toc: Path, browser=None, skip: tuple[str, ...] = ("runs/",)) -> pd.DataFrame:
     """One row per page in the book's order (those under a `skip` folder left out: each run's executed notebooks):
-    part, screens at 1300 x 900, the most numbers in one paragraph (and the paragraphs over eight), the widest
+    part, screens at 1300 x 900, the most numbers in one paragraph (and the paragraphs over eight), the same for
+    the paragraphs a reader must open (collapsed, over ten listed), the widest
     table's columns, tables wider than their column, "nan" cells in any table, collapsed ones included."""
     pages = [page for page in page_order(toc, html_dir)
              if not str(page.relative_to(html_dir)).startswith(skip)]
@@ -108,6 +114,8 @@ def measure_book(html_dir: Path, toc: Path, browser=None, skip: tuple[str, ...] 
             rows.append({"page": name, "part": _part_of(name, parts), "screens": seen["height"] / SCREEN[1],
                          "answer ends at (px)": answer,
                          "most numbers in a paragraph": seen["numbers"], "dense paragraphs": seen["dense"],
+                         "most numbers in a collapsed paragraph": seen["folded"],
+                         "dense collapsed paragraphs": seen["foldedDense"],
                          "tables": seen["tables"], "widest table (columns)": seen["columns"],
                          "tables wider than the column": seen["wide"], "nan cells": seen["nan"]})
         page.close()

@@ -137,18 +137,16 @@ COMPARISONS = (("BBB, scale mixture", "BBB, Gaussian prior"), ("BBB, scale mixtu
 
 
 def table1_reading(pruning: pd.DataFrame) -> str:
-    """Table 1 in words: each model's error against theirs, and the orderings their table shows, each as a
-    difference in error with its 95 % Welch interval over seeds (lower, higher, or not clearly different)."""
+    """Table 1 in words (Markdown): the orderings their table shows, one item each, as a difference in error with
+    its 95 % Welch interval over seeds (lower, higher, or not clearly different) beside theirs."""
     errors = dense_errors(pruning)
     table = table1(pruning)
     seeds = int(table["seeds"].max())
-    text = (f"At {UNITS} units, over {seeds} seed{'s' if seeds > 1 else ''}, the dense test error is "
-            + "; ".join(f"{model} {row['ours']} % (theirs {row['Blundell et al.']:.2f} %)" for model, row in table.iterrows())
-            + ".")
-    phrases = []
+    items = []
     for first, second in COMPARISONS:
         if first in table.index and second in table.index:
             gap = difference(errors.loc[errors["model"] == first, "error"], errors.loc[errors["model"] == second, "error"])
-            phrases.append(f"{first} against {second}: {gap.text(2)} points, {direction(gap)} "
-                           f"(theirs {theirs(first) - theirs(second):+.2f})")
-    return text + (" " + "; ".join(phrases) + "." if phrases else "")
+            items.append(f"- {first} against {second}: {gap.text(2)} points, {direction(gap)} "
+                         f"(theirs {theirs(first) - theirs(second):+.2f})")
+    return (f"The orderings of their table at {UNITS} units, as our difference in error over {seeds} "
+            f"seed{'s' if seeds > 1 else ''}:\n\n" + "\n".join(items))
