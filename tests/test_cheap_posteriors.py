@@ -70,3 +70,19 @@ def test_the_claim_fails_where_bbb_is_below_and_is_inconclusive_within_noise(tmp
     assert cheap_posterior_claim(rows)["verdict"] == "does not hold"
     rows = _results(tmp_path / "level", 0.8)
     assert cheap_posterior_claim(rows)["verdict"] == "inconclusive"
+
+
+def test_the_table_and_the_figure_show_every_predictive_with_its_cost(tmp_path):
+    from bayesprune.report.cheap_posteriors import cheap_posterior_table
+    from bayesprune.report.plots import cheap_posterior_figure
+
+    rows = _results(tmp_path, 0.9)
+    table = cheap_posterior_table(rows, "mnist")
+    assert set(table["predictive"]) == {"Monte Carlo", "as deployed", "temperature-scaled", "Laplace, last layer"}
+    laplace = table[table["predictive"] == "Laplace, last layer"].iloc[0]
+    assert laplace["AUROC, other data"] == "0.950 ± 0.002" and laplace["post-hoc (s)"] == "4"
+    assert len(table.columns) <= 9
+    fig = cheap_posterior_figure(rows)
+    panel = fig.axes[0]
+    assert panel.get_xscale() == "log" and len(panel.lines) == len(table)  # one marker per method and predictive
+    assert "BBB" in [text.get_text() for text in fig.legends[0].get_texts()]

@@ -110,3 +110,55 @@ def _against_one(seeds: pd.Series, value: float) -> Interval:
     """BBB's seeds minus one value (a single ensemble), with the one-sample interval of BBB's seeds."""
     spread = interval(seeds.to_numpy())
     return Interval(spread.mean - value, spread.low - value, spread.high - value, spread.seeds)
+
+
+SPARSITY_LABELS = {0.0: "unpruned", 0.9: "90 % pruned", 0.95: "95 % pruned", 0.98: "98 % pruned", 0.99: "99 % pruned"}
+
+
+def _mean_sd(values: pd.Series, digits: int = 3) -> str:
+    """'0.981 ± 0.002' over seeds, '0.981' for one, '—' for none."""
+    values = values.dropna()
+    if values.empty:
+        return "—"
+    return f"{values.mean():.{digits}f}" + (f" ± {values.std():.{digits}f}" if len(values) > 1 else "")
+
+
+def cheap_posterior_table(rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """One dataset's predictives, per sparsity judged, method and predictive: accuracy, NLL, ECE and entropy AUROC
+    against the other dataset (mean ± sd over seeds), and the seconds of training and of post-hoc work."""
+    part = rows[rows["dataset"] == dataset]
+    table = []
+    for (fraction, method, predictive), seeds in part.groupby(["fraction", "method", "predictive"], sort=False):
+        table.append({"sparsity": SPARSITY_LABELS.get(fraction, f"{100 * fraction:g} % pruned"),
+                      "method": method, "predictive": predictive, "accuracy": _mean_sd(seeds["accuracy"]),
+                      "NLL": _mean_sd(seeds["nll"]), "ECE": _mean_sd(seeds["ece"]),
+                      "AUROC, other data": _mean_sd(seeds[CLAIM_SCORE]),
+                      "training (s)": f"{seeds['train_seconds'].mean():.0f}",
+                      "post-hoc (s)": f"{seeds['posthoc_seconds'].mean():.0f}"})
+    order = {label: i for i, label in enumerate(SPARSITY_LABELS.values())}
+    frame = pd.DataFrame(table)
+    return frame.sort_values("sparsity", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+
+def claim_reading(claim: dict[str, Any]) -> str:
+    """The claim's cells in words (Markdown): per dataset and target the rival chosen on validation data and BBB's
+    AUROC minus its, then the verdict."""
+    from bayesprune.report.formatting import DATASET_LABELS
+    from bayesprune.report.reference import method_label
+
+    if not claim["cells"]:
+        return "Not tested: no profile has trained BBB and the point estimates at the targets yet."
+    items = [f"- {DATASET_LABELS.get(cell['dataset'], cell['dataset'])}, {SPARSITY_LABELS[cell['fraction']]}: "
+             f"against {method_label(cell['rival'][0])}, {cell['rival'][1]}, BBB's AUROC is "
+             f"{cell['gap'].text(3)} higher ({cell['verdict']})" for cell in claim["cells"]]
+    return ("The rival in each cell is the cheap posterior with the lowest validation NLL:\n\n" + "\n".join(items)
+            + f"\n\nOverall: {claim['verdict']}.")
+
+
+def posthoc_dirs(*candidates: Path) -> list[Path]:
+    """The results folders given (each once) whose finished runs carry post-hoc scores."""
+    found = []
+    for folder in dict.fromkeys(Path(c) for c in candidates):
+        if any((run / "posthoc.csv").exists() for run in finished_runs(folder)):
+            found.append(folder)
+    return found

@@ -777,3 +777,44 @@ def structured_figure(sweep: pd.DataFrame) -> Figure:
         ax.set_title(f"{DATASET_LABELS.get(dataset, dataset)}, {network}")
     legend_below(fig, *unique_handles(axes))
     return fig
+
+
+PREDICTIVE_MARKERS = {"as deployed": "o", "Monte Carlo": "D", "temperature-scaled": "s",
+                      "Monte Carlo, temperature-scaled": "P", "Laplace, last layer": "^", "Laplace, diagonal": "v",
+                      "ensemble of 5": "*"}
+
+
+@book_figure
+def cheap_posterior_figure(rows: pd.DataFrame) -> Figure:
+    """Entropy AUROC against the other dataset (mean over seeds) against what the predictive cost (training and
+    post-hoc seconds, log scale): a column per dataset, a row per sparsity judged, a colour per method and a marker
+    per predictive."""
+    from matplotlib.lines import Line2D
+
+    from bayesprune.report.cheap_posteriors import CLAIM_SCORE, SPARSITY_LABELS
+
+    datasets = [d for d in DATASET_LABELS if d in set(rows["dataset"])]
+    fractions = sorted(set(rows["fraction"]))
+    methods = [m for m in method_order(sorted(set(rows["method"])))]
+    predictives = [p for p in PREDICTIVE_MARKERS if p in set(rows["predictive"])]
+    handles = ([Line2D([], [], color=method_color(m), marker="o", linestyle="") for m in methods]
+               + [Line2D([], [], color="0.3", marker=PREDICTIVE_MARKERS[p], linestyle="", fillstyle="none")
+                  for p in predictives])
+    labels = [method_label(m) for m in methods] + predictives
+    fig, flat = panel_grid(len(fractions) * len(datasets), 2.6, columns=len(datasets), legend_rows=legend_rows(labels))
+    axes = flat.reshape(len(fractions), len(datasets))
+    means = rows.assign(cost=rows["train_seconds"] + rows["posthoc_seconds"]).groupby(
+        ["dataset", "fraction", "method", "predictive"])[["cost", CLAIM_SCORE]].mean()
+    for (dataset, fraction, method, predictive), point in means.iterrows():
+        ax = axes[fractions.index(fraction), datasets.index(dataset)]
+        ax.plot(point["cost"], point[CLAIM_SCORE], marker=PREDICTIVE_MARKERS[predictive], color=method_color(method),
+                markersize=9 if predictive == "ensemble of 5" else 6, linestyle="")
+    for row, fraction in enumerate(fractions):
+        for col, dataset in enumerate(datasets):
+            ax = axes[row, col]
+            ax.set_xscale("log")
+            ax.set_title(f"{DATASET_LABELS[dataset]}, {SPARSITY_LABELS.get(fraction, f'{100 * fraction:g} %')}")
+            ax.set_xlabel("cost (s: training + post-hoc)")
+            ax.set_ylabel("AUROC, other data")
+    legend_below(fig, handles, labels)
+    return fig
