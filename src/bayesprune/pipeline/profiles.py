@@ -171,21 +171,16 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
     if profile.posthoc_fractions and not any(cfg.validation for cfg in profile.runs(ablation=False)):
         raise ValueError(f"profile {name!r}: posthoc_fractions choose on a validation split, and no run has one "
                          f"(validation > 0)")
-    for method in profile.ensembles:
-        if method not in profile.methods:
-            raise ValueError(f"profile {name!r} ensembles method {method!r}, which it does not run; "
-                             f"valid choices: {', '.join(profile.methods)}")
     if profile.ensembles and (len(profile.seeds) < ENSEMBLE_SIZE or not profile.posthoc_fractions):
         raise ValueError(f"profile {name!r}: an ensemble needs {ENSEMBLE_SIZE} seeds and the posthoc_fractions to "
                          f"score it at; got {len(profile.seeds)} seeds and {list(profile.posthoc_fractions)}")
-    for method, _ in profile.method_config:
-        if method not in profile.methods:
-            raise ValueError(f"profile {name!r} configures method {method!r}, which it does not run; "
-                             f"valid choices: {', '.join(profile.methods)}")
-    for method in profile.ablation:
-        if method not in profile.methods:
-            raise ValueError(f"profile {name!r} ablates method {method!r}, which it does not run; "
-                             f"valid choices: {', '.join(profile.methods)}")
+    named = (("ensembles", profile.ensembles), ("configures", [m for m, _ in profile.method_config]),
+             ("ablates", profile.ablation))
+    for verb, methods in named:  # every method a key names must be one the profile runs
+        for method in methods:
+            if method not in profile.methods:
+                raise ValueError(f"profile {name!r} {verb} method {method!r}, which it does not run; "
+                                 f"valid choices: {', '.join(profile.methods)}")
     profile.runs()
     return profile
 
