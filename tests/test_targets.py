@@ -137,7 +137,7 @@ def test_the_seed_profile_holds_to_the_search_it_continues():
     from bayesprune.report.chapters import RESULTS
     from bayesprune.report.targets import search_history, seed_variants
 
-    searched = [RESULTS / "next" / "target-search", RESULTS / "next" / "target-search-edges"]
+    searched = [RESULTS / "target-search", RESULTS / "target-search-edges"]
     history = search_history(*searched)
     variants = seed_variants(target_choices(history[history["dataset"] == "mnist"]), "mnist")
     profile = load_profiles()["target-seeds-mnist"]

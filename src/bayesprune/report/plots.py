@@ -818,3 +818,37 @@ def cheap_posterior_figure(rows: pd.DataFrame) -> Figure:
             ax.set_ylabel("AUROC, other data")
     legend_below(fig, handles, labels)
     return fig
+
+
+@book_figure
+def target_accuracy_figure(judged: pd.DataFrame) -> Figure:
+    """Each method's test accuracy pruned to each target, every method chosen for the target it is judged at (mean
+    over seeds, bars: 95 % interval): a panel per dataset, a line per method."""
+    from bayesprune.report.target_claims import AS_TRAINED as KEPT_AS_TRAINED
+    from bayesprune.report.verdicts import interval
+
+    chosen = judged[judged["rule"] != KEPT_AS_TRAINED]
+    datasets = [d for d in DATASET_LABELS if d in set(chosen["dataset"])]
+    methods = method_order(sorted(set(chosen["method"])))
+    labels = [method_label(m) for m in methods]
+    fig, axes = panel_grid(len(datasets), 3.2, columns=len(datasets), legend_rows=legend_rows(labels))
+    for ax, dataset in zip(axes, datasets):
+        for method in methods:
+            part = chosen[(chosen["dataset"] == dataset) & (chosen["method"] == method)]
+            if part.empty:
+                continue
+            spans = {target: interval(seeds["pruned"].to_numpy()) for target, seeds in part.groupby("target")}
+            x = np.array(list(spans))
+            mean = np.array([s.mean for s in spans.values()])
+            low = np.array([s.mean - s.low if s.seeds > 1 else 0.0 for s in spans.values()])
+            high = np.array([s.high - s.mean if s.seeds > 1 else 0.0 for s in spans.values()])
+            ax.errorbar(x, mean, yerr=np.vstack([low, high]), marker="o", capsize=3, color=method_color(method),
+                        label=method_label(method))
+        _fraction_axis(ax)
+        ax.set_xlim(0.88, 0.992)
+        ax.set_ylim(auto=True)
+        ax.autoscale(axis="y")
+        ax.set_ylabel("test accuracy, pruned")
+        ax.set_title(DATASET_LABELS[dataset])
+    legend_below(fig, *unique_handles(axes))
+    return fig

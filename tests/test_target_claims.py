@@ -1,0 +1,108 @@
+"""The claims judged at each target: the rival chosen on validation data, verdicts from intervals, one rule per cell,
+and the runs of a seed profile read at the target their rule chose them for."""
+
+import pandas as pd
+import pytest
+
+from bayesprune.config import RunConfig
+from bayesprune.pipeline.manifest import write_manifest
+from bayesprune.pipeline.results import run_keys
+from bayesprune.pipeline.run_paths import run_id
+from bayesprune.report.target_claims import (AS_TRAINED, cell_verdicts, judged_accuracy, method_table, rival,
+                                             target_reading, target_table, verdict_matrix)
+from bayesprune.report.verdicts import FAILS, HOLDS, INCONCLUSIVE
+
+CHOSEN_98 = "chosen for 98 %"
+
+
+def _cell(method: str, dense: list[float], pruned: list[float], validation: float, rule: str = CHOSEN_98,
+          target: float = 0.98, dataset: str = "mnist") -> list[dict]:
+    """One method's seeds in a cell."""
+    return [{"dataset": dataset, "rule": rule, "target": target, "method": method, "seed": seed + 1,
+             "dense": d, "pruned": p, "validation": validation + 0.0001 * seed}
+            for seed, (d, p) in enumerate(zip(dense, pruned))]
+
+
+def _judged(**changes: list[dict]) -> pd.DataFrame:
+    """A cell where BBB keeps its accuracy and beats every rival, with some methods replaced."""
+    methods = {
+        "bbb": _cell("bbb", [0.980, 0.981, 0.982], [0.975, 0.976, 0.977], 0.97),
+        "sgd-mixture": _cell("sgd-mixture", [0.980, 0.981, 0.982], [0.950, 0.951, 0.953], 0.95),
+        "sgd-l1": _cell("sgd-l1", [0.983, 0.984, 0.985], [0.960, 0.962, 0.961], 0.96),
+        "sgd": _cell("sgd", [0.980, 0.982, 0.981], [0.500, 0.520, 0.510], 0.50),
+    }
+    methods.update(changes)
+    return pd.DataFrame([row for rows in methods.values() for row in rows])
+
+
+def test_the_rival_is_the_best_on_validation_even_where_test_would_choose_another():
+    judged = _judged(sgd=_cell("sgd", [0.98] * 3, [0.970, 0.971, 0.972], 0.90))  # best on test, worst on validation
+    assert rival(judged) == "sgd-l1"
+    row = target_table(judged).iloc[0]
+    assert row["best baseline"] == "SGD + L1"
+    assert row["baseline accuracy"] == pytest.approx(0.961)
+
+
+def test_each_claim_reads_its_interval_over_seeds():
+    verdicts = cell_verdicts(_judged())
+    assert verdicts == {"keeps": HOLDS, "most accurate": HOLDS, "posterior": HOLDS, "collapse": FAILS}
+    losing = cell_verdicts(_judged(bbb=_cell("bbb", [0.980, 0.981, 0.982], [0.900, 0.910, 0.905], 0.97)))
+    assert losing["keeps"] == FAILS and losing["most accurate"] == FAILS and losing["posterior"] == FAILS
+    noisy = cell_verdicts(_judged(bbb=_cell("bbb", [0.98] * 3, [0.990, 0.930, 0.960], 0.97)))
+    assert noisy["keeps"] == INCONCLUSIVE and noisy["posterior"] == INCONCLUSIVE
+
+
+def test_baselines_collapse_only_where_every_one_does():
+    l1_collapses = _cell("sgd-l1", [0.98] * 3, [0.50, 0.52, 0.51], 0.5)
+    mixture_collapses = _cell("sgd-mixture", [0.98] * 3, [0.40, 0.42, 0.41], 0.4)
+    assert cell_verdicts(_judged(**{"sgd-l1": l1_collapses, "sgd-mixture": mixture_collapses}))["collapse"] == HOLDS
+    assert cell_verdicts(_judged(**{"sgd-l1": l1_collapses}))["collapse"] == FAILS
+
+
+def test_every_table_reads_one_rule_and_a_target_s_runs_only_at_that_target():
+    as_trained = _judged(**{m: _cell(m, [0.98] * 3, [0.6, 0.61, 0.62], 0.98, rule=AS_TRAINED)
+                            for m in ("bbb", "sgd")})
+    judged = pd.concat([_judged(), as_trained], ignore_index=True)
+    table = target_table(judged)
+    assert list(zip(table["rule"], table["seeds"])) == [(CHOSEN_98, 3), (AS_TRAINED, 3)]
+    assert table.set_index("rule").loc[AS_TRAINED, "BBB"] == pytest.approx(0.61)
+    matrix = verdict_matrix(table)
+    assert list(matrix.columns) == ["MNIST, 98 %"] and matrix.loc["BBB keeps its accuracy"].item() == HOLDS
+    assert list(method_table(judged).columns) == [0.98]
+    assert "holds on MNIST at 98 %" in target_reading(table)
+
+
+def _run(root, method: str, select: str, accuracies: dict[float, float]) -> None:
+    """A finished run folder with a pruning table (own criterion and magnitude), kept by the rule `select`."""
+    cfg = RunConfig(method=method, seed=1, variant=select, select=select, validation=100, targets=True)
+    folder = root / "runs" / run_id(cfg)
+    folder.mkdir(parents=True)
+    keys = run_keys(cfg.to_dict())
+    pd.DataFrame([{**keys, "criterion": criterion, "fraction": f, "accuracy_mean": a - (criterion != "snr"),
+                   "val_accuracy_mean": a - 0.001} for f, a in accuracies.items()
+                  for criterion in ("snr", "magnitude")]).to_csv(folder / "pruning.csv", index=False)
+    write_manifest({"config": cfg.to_dict()}, folder)
+
+
+def test_a_seed_profile_s_runs_are_read_at_their_own_target_and_as_trained_at_every_one(tmp_path):
+    accuracies = {0.0: 0.98, 0.9: 0.97, 0.95: 0.96, 0.98: 0.95, 0.99: 0.90}
+    _run(tmp_path, "bbb", "for98", accuracies)
+    _run(tmp_path, "bbb", "val_acc", accuracies)
+    _run(tmp_path, "bbb", "val_acc_pruned", accuracies)  # kept by the old pruned-90 rule: read under no target's rule
+    judged = judged_accuracy(tmp_path, None)
+    chosen = judged[judged["rule"] == CHOSEN_98]
+    assert list(chosen["target"]) == [0.98] and chosen["pruned"].item() == 0.95
+    assert chosen["validation"].item() == pytest.approx(0.949)  # pruned to the target it was chosen for
+    trained = judged[judged["rule"] == AS_TRAINED]
+    assert list(trained["target"]) == [0.9, 0.95, 0.98, 0.99]
+    assert list(trained["validation"]) == pytest.approx([0.979] * 4)  # unpruned, as the rule chose it
+    assert judged_accuracy(tmp_path / "missing").empty
+
+
+def test_the_figure_draws_every_method_chosen_for_its_target_and_no_rule_beside_it():
+    from bayesprune.report.plots import target_accuracy_figure
+
+    as_trained = pd.DataFrame(_cell("sgd-l2", [0.98] * 3, [0.6] * 3, 0.9, rule=AS_TRAINED))
+    figure = target_accuracy_figure(pd.concat([_judged(), as_trained], ignore_index=True))
+    labels = figure.axes[0].get_legend_handles_labels()[1]
+    assert labels == ["SGD", "SGD + L1", "MAP, BBB's prior", "BBB"]  # SGD + L2 ran as trained only
