@@ -84,9 +84,9 @@ def pruning_keeps_uncertainty(table: pd.DataFrame | None) -> dict[str, Any]:
     for method in sorted(set(table["method"]) - {"bbb"}):
         kept, _ = keeps_uncertainty(table, method)
         others.append(f"{method_label(method)} {'keeps' if kept.startswith(HOLDS) else kept}")
-    return {**claim, "verdict": verdict,
-            "ours": f"BBB at 90 % against unpruned (kept: ECE rises ≤ {ECE_SLACK}, AUROC falls ≤ {AUROC_SLACK}): {evidence}; "
-                    f"the same rule for the others: {', '.join(others)}"}
+    rule = f"BBB at 90 % against unpruned (kept: ECE rises ≤ {ECE_SLACK}, AUROC falls ≤ {AUROC_SLACK})"
+    return {**claim, "verdict": verdict, "ours": f"{rule}: {evidence}; the same rule for the others: {', '.join(others)}",
+            "parts": [f"{rule}:", *evidence.split("; "), f"the same rule for the others: {', '.join(others)}"]}
 
 
 def uncertainty_reading(table: pd.DataFrame) -> str:

@@ -320,7 +320,8 @@ def underfitting(history: pd.DataFrame) -> dict[str, Any]:
 def blundell_table2(accuracy: pd.Series) -> dict[str, Any]:
     """Claim B: Blundell et al.'s Table 2, judged in two parts: its shape (removing 95 % and 98 % of BBB's weights
     by signal-to-noise raises the MNIST test error by no more than their rise plus TABLE2_SLACK points) and its
-    level (the unpruned error no more than TABLE2_SLACK points above their 1.24 %)."""
+    level (the unpruned error no more than TABLE2_SLACK points above their 1.24 %). `parts`: our evidence as
+    phrases, for a list."""
     reported = {f: BLUNDELL_TABLE2[f] - BLUNDELL_TABLE2[0.0] for f in (0.95, 0.98)}
     error = {f: 100 * (1 - _seeds(accuracy, "mnist", "corrected", "bbb", f)) for f in (0.0, 0.95, 0.98)}
     if all(len(e) for e in error.values()):
@@ -328,16 +329,17 @@ def blundell_table2(accuracy: pd.Series) -> dict[str, Any]:
         shape = combine([rise[f].below(reported[f] + TABLE2_SLACK) for f in reported])
         level = interval(error[0.0]).below(BLUNDELL_TABLE2[0.0] + TABLE2_SLACK)
         verdict = f"shape: {shape}; level: {level}"
-        ours = (f"MNIST test error {interval(error[0.0]).text(2)} % unpruned, {interval(error[0.95]).text(2)} % at "
-                f"95 % removed, {interval(error[0.98]).text(2)} % at 98 %; rises "
-                f"{rise[0.95].text(2)} and {rise[0.98].text(2)} points")
+        parts = [f"{interval(error[0.0]).text(2)} % unpruned", f"{interval(error[0.95]).text(2)} % at 95 % removed",
+                 f"{interval(error[0.98]).text(2)} % at 98 %",
+                 f"rises of {rise[0.95].text(2)} and {rise[0.98].text(2)} points"]
+        ours = f"MNIST test error {', '.join(parts[:3])}; {parts[3]}"
     else:
-        verdict, ours = NOT_TESTED, "no MNIST BBB runs pruned at 95 % and 98 %"
+        verdict, ours, parts = NOT_TESTED, "no MNIST BBB runs pruned at 95 % and 98 %", []
     return {"claim": "Blundell et al.'s Table 2: removing 95 % or 98 % of BBB's weights by signal-to-noise "
                      "barely changes its MNIST test error",
             "study": (f"Blundell et al. (2 x 1200 units): {BLUNDELL_TABLE2[0.0]:.2f} % unpruned, "
                       f"{BLUNDELL_TABLE2[0.95]:.2f} % at 95 %, {BLUNDELL_TABLE2[0.98]:.2f} % at 98 %"),
-            "ours": ours, "verdict": verdict, "see": ("operating_point",)}
+            "ours": ours, "parts": parts, "verdict": verdict, "see": ("operating_point",)}
 
 
 def table2_judged(blundell_dir: Path) -> dict[str, Any]:

@@ -448,7 +448,7 @@ def han_comparison(points: pd.DataFrame, method: str = "sgd-l2", ratio: float = 
     """Han et al.'s magnitude baseline against ours, in words: per seed our dense error and our error at the
     first achieved ratio at or above `ratio` (MNIST, the fine-tuning schedule chosen on validation accuracy, else
     step by step), each with its 95 % t-interval over seeds, beside their 1.64 % dense and 1.59 % at 12x, and
-    whether their pruned error lies inside, below or above our interval."""
+    whether their pruned error lies inside, below or above our interval; a paragraph each."""
     (_, han_dense, _), (_, han_error, han_ratio) = LENET_ANCHORS[0], LENET_ANCHORS[1]
     label = method_label(method)
     ours_points = points[(points["dataset"] == "mnist") & (points["method"] == method)]
@@ -461,9 +461,9 @@ def han_comparison(points: pd.DataFrame, method: str = "sgd-l2", ratio: float = 
     ours_dense, ours = interval(dense.to_numpy()), interval(first["error"].to_numpy())
     where = ("inside" if ours.low <= han_error <= ours.high else "below" if han_error < ours.low else "above")
     return (f"Han et al.'s magnitude baseline: {han_dense:.2f} % dense, {han_error:.2f} % at {han_ratio:.0f}x after "
-            f"pruning and retraining. Ours ({label}, {SCHEDULE_LABELS[schedule]}): {ours_dense.text(2)} % dense and "
-            f"{ours.text(2)} % at {first['compression'].mean():.0f}x, the first of our ratios at or above "
-            f"{ratio:.0f}x; their {han_error:.2f} % lies {where} our interval. Retraining moves our error by "
+            f"pruning and retraining.\n\nOurs ({label}, {SCHEDULE_LABELS[schedule]}): {ours_dense.text(2)} % dense "
+            f"and {ours.text(2)} % at {first['compression'].mean():.0f}x, the first of our ratios at or above "
+            f"{ratio:.0f}x; their {han_error:.2f} % lies {where} our interval.\n\nRetraining moves our error by "
             f"{ours.mean - ours_dense.mean:+.2f} points from dense, theirs by {han_error - han_dense:+.2f}.")
 
 

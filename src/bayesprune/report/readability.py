@@ -32,7 +32,7 @@ _MEASURE = """(pattern) => {
     return copy.textContent
       .replace(/\\b(?:LeNet-)?\\d+(?:-\\d+){2,}\\b/g, ' ')   // architectures: 784-500-500-10, LeNet-300-100
       .replace(/Dropout 0\\.\\d+/g, 'Dropout')                  // a method's name
-      .replace(/\\[[^\\]]*\\d{2}\\]|\\(\\d{4}\\)|\\b(?:Fig(?:ure)?|Table|Chapter)\\.? \\d+/g, ' ');
+      .replace(/\\[\\d{1,3}\\]|\\[[A-Z][a-z]+\\d{2}\\]|\\(\\d{4}\\)|\\b(?:Fig(?:ure)?|Table|Chapter)\\.? \\d+/g, ' ');  // citations, years
   };
   const counts = prose.map(e => (words(e).match(re) || []).length);
   const foldedCounts = folded.map(e => (words(e).match(re) || []).length);
