@@ -87,3 +87,24 @@ def test_every_variant_a_reference_profile_defines_reads_as_words():
 def test_a_caption_names_datasets_as_readers_know_them():
     shown = readable(pd.DataFrame({"x": [1.0]}), caption="fashion-mnist, corrected protocol").to_html()
     assert "Fashion-MNIST, corrected protocol" in shown and "fashion-mnist" not in shown
+
+
+def test_what_every_row_shares_is_said_once_above_the_table_and_a_wide_table_downloads_whole():
+    import base64
+    import io
+    import re
+
+    from bayesprune.report.formatting import csv_download, readable, shared_values
+
+    frame = pd.DataFrame({"seeds": [3, 3], "accuracy": [0.91, 0.95], "variant": ["", ""]},
+                         index=pd.MultiIndex.from_tuples([("mnist", "sgd"), ("mnist", "bbb")], names=["dataset", "method"]))
+    kept, common = shared_values(frame)
+    assert list(kept.columns) == ["accuracy"] and kept.index.names == ["method"]
+    assert common == {"dataset": "mnist", "seeds": 3, "variant": ""}
+    html = readable(frame, shared=True).to_html()
+    assert "<caption>Every row: dataset: MNIST; seeds: 3.</caption>" in html and "variant" not in html
+    assert shared_values(frame.iloc[:1])[1] == {}  # one row: nothing is shared with another
+    link = csv_download(frame, "table.csv", "the whole table")
+    payload = re.search(r'base64,([^"]+)"', link).group(1)
+    read = pd.read_csv(io.BytesIO(base64.b64decode(payload)), index_col=[0, 1], keep_default_na=False)
+    assert read.equals(frame)

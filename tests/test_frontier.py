@@ -110,9 +110,14 @@ def test_profiles_written_before_and_after_the_footprint_columns_read_as_one_set
     assert (achieved["compression"] <= 1 / (1 - achieved["achieved_sparsity"]) + 1e-9).all()
     pruned = achieved[achieved["fraction"] > 0]
     assert (pruned["compression"] < 1 / (1 - pruned["fraction"])).all()
+    assert set(points["variant"]) <= {"as-trained", ""}  # one selection rule at a time, never two averaged
     table = error_by_fraction(points)
-    assert {"SGD", "BBB", "Sparse VD"} <= set(table.columns) and table.index[0] == 0.0
-    assert table.loc[0.0].between(1, 5).all() and table.loc[0.99, "SGD"] > table.loc[0.0, "SGD"]
+    assert {"SGD", "BBB", "Sparse VD"} <= set(table.index) and table.columns[0] == "0 %"
+    assert table["0 %"].between(1, 5).all() and table.loc["SGD", "99 %"] > table.loc["SGD", "0 %"]
+    pruned90 = error_by_fraction(study_network_points(RESULTS / "converged", RESULTS / "study-sparsevd", "pruned90"))
+    assert pruned90.loc["BBB", "98 %"] != table.loc["BBB", "98 %"]
+    with pytest.raises(ValueError, match="unknown rule"):
+        study_network_points(RESULTS / "converged", RESULTS / "study-sparsevd", "pruned")
     reading = study_network_reading(points)
     assert "Sparse VD as trained removes" in reading and "fine-tuned" not in reading
 

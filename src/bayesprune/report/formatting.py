@@ -160,9 +160,33 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def readable(table: pd.DataFrame | pd.Series, caption: str | None = None) -> Styler:
-    """A result table as the book shows it (see the module docstring)."""
+def shared_values(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[Any, Any]]:
+    """A table without the columns and index levels that hold one value in every row (of several), and those
+    values: what every row shares is said once, above the table, not repeated down a column."""
+    if len(frame) < 2:
+        return frame, {}
+    shared = {}
+    for name in [n for n in frame.index.names if n is not None and frame.index.nlevels > 1]:
+        values = frame.index.get_level_values(name)
+        if values.nunique(dropna=False) == 1 and frame.index.nlevels > 1:
+            shared[name] = values[0]
+            frame = frame.droplevel(name)
+    for column in list(frame.columns):
+        if len(frame.columns) > 1 and frame[column].astype(str).nunique() == 1:
+            shared[column] = frame[column].iloc[0]
+            frame = frame.drop(columns=column)
+    return frame, shared
+
+
+def readable(table: pd.DataFrame | pd.Series, caption: str | None = None, shared: bool = False) -> Styler:
+    """A result table as the book shows it (see the module docstring); with `shared`, the values every row shares
+    said once in the caption (`shared_values`)."""
     frame = table.to_frame() if isinstance(table, pd.Series) else table.copy()
+    if shared:
+        frame, common = shared_values(frame)
+        said = "; ".join(f"{column_label(name)}: {display_value(name, value)}" for name, value in common.items()
+                         if not _missing(value) and str(value) != "")
+        caption = " ".join(part for part in (caption, f"Every row: {said}." if said else None) if part) or None
     default_index = isinstance(frame.index, pd.RangeIndex)
     for name in ("method", "dataset", "criterion", "model", "optimizer", "variant"):
         if name in frame.columns and not isinstance(frame.columns, pd.MultiIndex):
@@ -205,3 +229,14 @@ def _digest(frame: pd.DataFrame, formats: dict[Any, Any]) -> str:
     shown = [str(list(frame.index)), str(list(frame.columns))]
     shown += [str(formats[c](v)) for c in frame.columns for v in frame[c]]
     return "t" + hashlib.sha256("\x1f".join(shown).encode()).hexdigest()[:10]
+
+
+def csv_download(frame: pd.DataFrame, filename: str, text: str) -> str:
+    """An HTML link that downloads a table as CSV from the page itself (no server, works offline): for a table
+    too wide to read on the page."""
+    import base64
+    import html
+
+    payload = base64.b64encode(frame.to_csv().encode()).decode()
+    return (f'<p><a download="{html.escape(filename)}" href="data:text/csv;base64,{payload}">'
+            f"{html.escape(text)}</a></p>")

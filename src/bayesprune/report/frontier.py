@@ -487,26 +487,36 @@ def schedule_reading(points: pd.DataFrame) -> str:
     return text
 
 
-def study_network_points(converged_dir: Path, study_dir: Path) -> pd.DataFrame:
+STUDY_NETWORK_RULES = {"as-trained": "as trained", "pruned90": "pruned 90 %"}  # the converged profile's variants
+
+
+def study_network_points(converged_dir: Path, study_dir: Path, variant: str = "as-trained") -> pd.DataFrame:
     """The study's network (784-500-500-10) on MNIST, pruned once without fine-tuning: the converged profile's
-    baselines and BBB beside sparse VD's runs, as `as_points`."""
+    baselines and BBB kept by one selection rule (its variant, `STUDY_NETWORK_RULES`; never two averaged together)
+    beside sparse VD's runs, as `as_points`."""
+    if variant not in STUDY_NETWORK_RULES:
+        raise ValueError(f"unknown rule {variant!r}; valid choices: {', '.join(STUDY_NETWORK_RULES)}")
     pruning = [load_table(folder, "pruning") for folder in (converged_dir, study_dir) if finished_runs(folder)]
-    points = as_points(pd.concat(pruning, ignore_index=True))
+    pruning = pd.concat(pruning, ignore_index=True)
+    points = as_points(pruning[pruning["variant"].isin([variant, ""])])
     return points[points["dataset"] == "mnist"]
 
 
 def error_by_fraction(points: pd.DataFrame) -> pd.DataFrame:
-    """Mean test error (%) of each method by its own criterion, pruned once, per fraction of weights removed."""
+    """Mean test error (%) of each method by its own criterion, pruned once: a row per method, a column per
+    fraction of weights removed."""
     own = _own(points)
     own = own[(own["schedule"] == "none") & ~own["criterion"].isin(list(AS_TRAINED))]
-    table = own.pivot_table(index="fraction", columns="method", values="error", aggfunc="mean")
-    return table.rename(columns=method_label)
+    table = own.pivot_table(index="method", columns="fraction", values="error", aggfunc="mean")
+    table = table.loc[method_order(table.index)].rename(index=method_label)
+    table.columns = [f"{round(100 * f, 4):g} %" for f in table.columns]
+    return table.rename_axis(index="method", columns="test error (%), pruned")
 
 
-def study_network_reading(points: pd.DataFrame, tolerance: float = 0.5) -> str:
-    """Sparse VD against BBB and the baselines on the study's network, in words (Markdown)."""
-    text = (f"On the study's network (784-500-500-10, MNIST; {_seed_counts(points)}), pruned once without "
-            f"fine-tuning, the highest compression ratio within {tolerance:g} points of each method's own dense "
+def study_network_reading(points: pd.DataFrame, tolerance: float = 0.5, rule: str = "as trained") -> str:
+    """Sparse VD against BBB and the baselines (kept by one rule) on the study's network, in words (Markdown)."""
+    text = (f"On the study's network (784-500-500-10, MNIST; {_seed_counts(points)}; the other networks kept "
+            f"{rule}), pruned once without fine-tuning, the highest compression ratio within {tolerance:g} points of each method's own dense "
             f"test error:\n\n" + "\n".join(f"- {phrase}" for phrase in _compression_phrases(points, tolerance)))
     if (points["criterion"] == THRESHOLD_CRITERION).any():
         text += f"\n\n{_as_trained(points)}."
