@@ -96,9 +96,10 @@ def test_a_sweep_scores_each_pruned_network_once_and_reads_as_the_network_s_own_
     global_prune(pruned, 0.9, "snr")
     torch.manual_seed(7)
     assert mc["nll"] == pytest.approx(calibration(_own_mc(pruned, x, 3), y)["nll"], rel=1e-5)
-    # Monte Carlo passes: the unpruned network once for its three criteria (test and noise images), SNR and
-    # magnitude at 90 % (test and noise), unit SNR at 90 % (test only, as no uncertainty row reads it)
-    assert sorted(calls) == sorted([120, 80] * 3 + [120])
+    # Monte Carlo passes: the unpruned network once for its three criteria (test and noise images), SNR at 90 %
+    # (test and noise), magnitude and unit SNR at 90 % (test only: uncertainty is scored by the own criterion)
+    assert sorted(calls) == sorted([120, 80] * 2 + [120] * 2)
+    assert {r["criterion"] for r in sweep.uncertainty} == {"snr"}
 
 
 def test_the_scored_sweep_times_its_parts():

@@ -17,7 +17,8 @@ from torch import Tensor, nn
 
 from bayesprune.model.bayes import BayesianMLP
 from bayesprune.compress.footprint import footprint
-from bayesprune.compress.prune import give_pruned_noise, global_prune, sparsity, structured_criteria, sweep_criteria
+from bayesprune.compress.prune import (give_pruned_noise, global_prune, model_kind, own_criteria, sparsity,
+                                       structured_criteria, sweep_criteria)
 from bayesprune.compress.precision import precision_of, rounded
 from bayesprune.evaluate.passes import PREDICTIONS, ensemble_probabilities, has_mc, mc_probabilities, mean_logits
 from bayesprune.evaluate.uncertainty import uncertainty_row
@@ -234,7 +235,8 @@ def scored_sweep(
                 row["val_accuracy_mean"] = accuracy(validation_logits, validation[1]) if own else float("nan")
             rows.append(row)
     uncertainty, bins = [], []
-    for criterion in sweep_criteria(model) if shifted is not None else ():
+    own = own_criteria(model_kind(model))  # no chapter reads another criterion's uncertainty: its passes are saved
+    for criterion in [c for c in sweep_criteria(model) if c in own] if shifted is not None else ():
         for fraction in fractions:
             network, achieved = pruned(criterion, fraction, False)
             scores = scorer(network)
