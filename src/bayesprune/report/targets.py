@@ -205,3 +205,32 @@ def seed_variants(choices: pd.DataFrame, dataset: str) -> dict[str, dict]:
             config[method] = point
         variants[VARIANT_NAMES[code]] = {"select": code, "method_config": config}
     return variants
+
+
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+
+
+def target_search_reading(choices: pd.DataFrame) -> str:
+    """The search's outcome in words (Markdown): per dataset and target, the method with the best validation
+    accuracy pruned to the target under the rule chosen for it, and where BBB ranks; one line each, two numbers."""
+    from bayesprune.report.formatting import DATASET_LABELS
+    from bayesprune.report.reference import method_label
+
+    lines = []
+    for dataset in sorted(set(choices.index.get_level_values("dataset")), key=lambda d: (d != "mnist", d)):
+        for rule, target in zip(TARGET_RULES, TARGETS):
+            scores = choices.xs((dataset, RULE_LABELS[rule]), level=("dataset", "rule"))[
+                f"pruned {round(100 * target)} %"].sort_values(ascending=False)
+            where = f"{DATASET_LABELS.get(dataset, dataset)}, {round(100 * target)} %"
+            best = scores.index[0]
+            if "bbb" not in scores:
+                lines.append(f"- {where}: {method_label(best)} leads ({scores.iloc[0]:.3f}).")
+            elif best == "bbb":
+                lines.append(f"- {where}: BBB leads ({scores.iloc[0]:.3f}); the next, {method_label(scores.index[1])}, "
+                             f"{scores.iloc[1]:.3f}.")
+            else:
+                rank = ORDINALS[list(scores.index).index("bbb")]
+                lines.append(f"- {where}: {method_label(best)} leads ({scores.iloc[0]:.3f}); BBB {scores['bbb']:.3f}, "
+                             f"{rank} of {len(scores)}.")
+    return ("Validation accuracy pruned to each target, every method at the point and epoch chosen for that target "
+            "(seed 0):\n\n" + "\n".join(lines))
