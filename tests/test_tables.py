@@ -110,6 +110,8 @@ def test_the_bench_flags_a_busy_machine_and_stays_quiet_on_steady_repeats():
     from bayesprune.performance.bench import bench_flags
 
     assert bench_flags({"sgd": [2.00e-3, 2.05e-3, 2.09e-3]}, load=0.3, cores=2) == []
+    assert bench_flags({"sgd": [2.0e-3, 2.0e-3]}, load=0.3, cores=2, peaks=(90.0, 95.0)) == []
+    assert "own speed moved" in bench_flags({"sgd": [2.0e-3, 2.0e-3]}, load=0.3, cores=2, peaks=(90.0, 70.0))[0]
     assert bench_flags({"sgd": [2.0e-3, 2.0e-3]}, load=3.1, cores=2)[0].startswith(
         "the machine was busy when the bench began (load 3.1 on 2 cores)")
 

@@ -326,12 +326,18 @@ REPEAT_TOLERANCE = 0.10  # a model's repeats that differ by more than this share
 BUSY_LOAD = 0.5  # load average per core above which the machine was not idle when the bench began
 
 
-def bench_flags(seconds: dict[str, list[float]], load: float, cores: int) -> list[str]:
+def bench_flags(seconds: dict[str, list[float]], load: float, cores: int,
+                peaks: tuple[float, float] | None = None) -> list[str]:
     """What makes a bench report untrustworthy, in words: a model whose repeats disagree (the slowest more than
-    REPEAT_TOLERANCE above the fastest), and a machine that was busy when timing began."""
+    REPEAT_TOLERANCE above the fastest), a machine that was busy when timing began, and a machine whose own speed
+    (dense matmul GFLOP/s before and after the timing, `peaks`) moved by more than REPEAT_TOLERANCE: then the
+    spread is the machine's (a shared host), which no process can choose."""
     flags = [f"{name}'s repeats disagree: {1e3 * min(times):.2f} to {1e3 * max(times):.2f} ms a step "
              f"({max(times) / min(times) - 1:.0%} apart, more than {REPEAT_TOLERANCE:.0%}): time it again on an idle "
              "machine" for name, times in seconds.items() if min(times) > 0 and max(times) > (1 + REPEAT_TOLERANCE) * min(times)]
+    if peaks and min(peaks) > 0 and max(peaks) > (1 + REPEAT_TOLERANCE) * min(peaks):
+        flags.append(f"the machine's own speed moved during the bench (dense matmul {peaks[0]:.0f} GFLOP/s before, "
+                     f"{peaks[1]:.0f} after): every model's step moved with it")
     if load > BUSY_LOAD * cores:
         flags.append(f"the machine was busy when the bench began (load {load:.1f} on {cores} cores): other processes "
                      "share the cores, and every step here is slower than on an idle machine")
@@ -351,6 +357,7 @@ def run_bench(
     keep_freed_memory()
     x, y = load_split("mnist", True, data_root, target)
     named_steps = {name: MODELS[name].build(str(target), x, y) for name in models}
+    before = matmul_gflops(target)
     seconds = time_in_turns(named_steps, steps, repeats, warmup, target)
     timings = {name: Timing(name, seconds[name], RunConfig().batch_size) for name in models}
     profiles = {name: profile_step(step, target) for name, step in named_steps.items() if name in PROFILED}
@@ -366,6 +373,7 @@ def run_bench(
                             "samples_per_second": t.samples_per_second, "what": MODELS[t.name].what}
                    for t in timings.values()},
         "matmul_gflops": peak,
+        "matmul_gflops_before": before,
         "noise_ms": noise_ms(target),
         "profile": {name: ops[:PROFILE_TOP] for name, ops in profiles.items()},
         "step_parts": {name: step_parts(ops) for name, ops in profiles.items()},
@@ -382,7 +390,7 @@ def run_bench(
             report[ratio] = statistics.median(within)
             ranges[ratio] = [min(within), max(within)]
     report["ratio_ranges"] = ranges
-    report["flags"] = bench_flags(seconds, load, os.cpu_count() or 1)
+    report["flags"] = bench_flags(seconds, load, os.cpu_count() or 1, (before, peak))
     return report
 
 
@@ -395,7 +403,8 @@ def format_report(report: dict[str, Any]) -> str:
     lines.append("")
     lines += [f"{name:12s} {row['what']}" for name, row in report["models"].items() if "what" in row]
     lines.append("")
-    lines.append(f"dense matmul: {report['matmul_gflops']:.1f} GFLOP/s")
+    lines.append(f"dense matmul: {report['matmul_gflops']:.1f} GFLOP/s"
+                 + (f" ({report['matmul_gflops_before']:.1f} before the timing)" if "matmul_gflops_before" in report else ""))
     if "sgd_matmul_share_of_peak" in report:
         lines.append(f"SGD epoch reaches {report['sgd_matmul_share_of_peak']:.0%} of it")
     noise = report.get("noise_ms", {})
