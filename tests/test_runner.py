@@ -68,6 +68,9 @@ def test_finished_runs_are_skipped_and_tables_are_tidy(real_data_root, tmp_path)
     assert manifest["config"]["method"] == "sgd" and manifest["libraries"]["torch"]
     scoring = manifest["prune_seconds_by_part"]  # where the pruning notebook's seconds went
     assert {"loading", "masks", "deterministic passes", "metrics"} <= set(scoring) and min(scoring.values()) >= 0
+    networks = manifest["prune_seconds_by_network"]  # and per pruned network, each criterion at each fraction
+    assert set(networks) == {f"{c} at {f:g}" for c in ("magnitude", "unit_norm") for f in pruning["fraction"].unique()}
+    assert sum(networks.values()) <= sum(scoring.values())
     assert not RunPaths(run_dir.parent, run_dir.name).partial.exists()
 
 

@@ -154,6 +154,20 @@ def test_scoring_parts_add_up_to_the_sweep_and_leave_fine_tuning_apart():
     assert row["scoring / training"] == pytest.approx(0.5)
 
 
+def test_scoring_by_network_reads_each_criterion_at_each_fraction_as_a_mean_over_runs():
+    from bayesprune.config import RunConfig
+    from bayesprune.report.compute import scoring_by_network_table
+
+    manifests = [{"config": RunConfig(method="bbb", seed=seed).to_dict(),
+                  "prune_seconds_by_network": {"snr at 0": 4.0 + seed, "snr at 0.9": 2.0, "magnitude at 0.9": 1.0}}
+                 for seed in (0, 1)]
+    manifests.append({"config": RunConfig(method="sgd").to_dict()})  # scored before it was recorded
+    table = scoring_by_network_table(manifests)
+    assert list(table.columns) == ["0 %", "90 %"] and list(table.index) == [("bbb", "magnitude"), ("bbb", "snr")]
+    assert table.loc[("bbb", "snr"), "0 %"] == pytest.approx(4.5) and table.loc[("bbb", "snr"), "90 %"] == 2.0
+    assert scoring_by_network_table(manifests[2:]).empty
+
+
 def test_bbb_predictions_keep_each_protocol_s_networks_apart():
     from bayesprune.report.tables import bbb_predictions
 

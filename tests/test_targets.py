@@ -132,15 +132,19 @@ def test_the_search_stops_at_an_end_where_the_curve_has_flattened_within_seed_no
     assert ("sgd-l1", "weak end") in set(zip(asked["method"], asked["past"]))
 
 
-def test_the_seed_profile_holds_to_the_search_it_continues():
+@pytest.mark.parametrize("dataset, name", [("mnist", "target-seeds-mnist"), ("fashion-mnist", "target-seeds-fashion")])
+def test_each_seed_profile_holds_to_the_search_it_continues(dataset, name):
     from bayesprune.pipeline.profiles import load_profiles
     from bayesprune.report.chapters import RESULTS
     from bayesprune.report.targets import search_history, seed_variants
 
-    searched = [RESULTS / "target-search", RESULTS / "target-search-edges"]
+    searched = [RESULTS / "target-search", RESULTS / "target-search-edges", RESULTS / "target-search-edges-fashion"]
     history = search_history(*searched)
-    variants = seed_variants(target_choices(history[history["dataset"] == "mnist"]), "mnist")
-    profile = load_profiles()["target-seeds-mnist"]
+    assert grid_extensions(target_choices(history[history["dataset"] == dataset]),
+                           history[history["dataset"] == dataset]).empty  # the search is closed
+    variants = seed_variants(target_choices(history[history["dataset"] == dataset]), dataset)
+    profile = load_profiles()[name]
+    assert profile.datasets == (dataset,)
     assert dict(profile.variants) == {name: (("select", body["select"]),) for name, body in variants.items()}
     assert {variant: {method: dict(point) for method, point in methods}
             for variant, methods in profile.variant_method_config} == {

@@ -154,6 +154,7 @@ class Sweep:
     uncertainty: list[dict[str, Any]]
     bins: list[dict[str, Any]]
     parts: Parts
+    networks: Parts = field(default_factory=Parts)  # seconds per pruned network, "criterion at fraction"
 
 
 def scored_sweep(
@@ -178,7 +179,7 @@ def scored_sweep(
     (`evaluate.uncertainty`) of the model's own criteria as defined, for every prediction it has. A network that
     two criteria prune alike (every criterion at fraction 0) is scored once.
     """
-    parts = Parts()
+    parts, networks_seconds = Parts(), Parts()
     sets = {"test": test[0], **({"validation": validation[0]} if validation is not None else {}), **(shifted or {})}
     mc_sets = ["test", *(shifted or {})]
     bayesian = isinstance(model, BayesianMLP)
@@ -212,43 +213,45 @@ def scored_sweep(
     study_scoring = bayesian and any(d in deviations for d in STUDY_SCORING)
     for criterion in criteria[:1] if primary_only else criteria:
         for fraction in fractions:
-            network, achieved = pruned(criterion, fraction, include_bias or criterion == "snr_rho")
-            row: dict[str, Any] = {"criterion": criterion, "fraction": fraction, "achieved_sparsity": achieved}
-            if study_scoring:
-                if "pruned_rho_zero" in deviations:  # on a copy of its own: the shared one keeps its noise masked
-                    network = copy.deepcopy(model)
-                    global_prune(network, fraction, criterion, include_bias or criterion == "snr_rho")
-                    give_pruned_noise(network)
-                scored = model if "pruning_detached" in deviations else network
-                row.update(scored_row(scored, *test, samples, seed, "mixed_metric" in deviations))
-                validation_logits = None if validation is None else mean_logits(scored, validation[0])
-            else:
-                scores = scorer(network)
-                logits, ensemble = scores.logits("test"), scores.probabilities("test", "mc") if bayesian else None
-                with parts.timing("metrics"):
-                    row["accuracy_mean"] = accuracy(logits, test[1])
-                    row["accuracy_ensemble"] = None if ensemble is None else accuracy(ensemble, test[1])
-                    row.update(footprint(network))
-                validation_logits = None if validation is None else scores.logits("validation")
-            if validation is not None:
-                own = criterion == criteria[0]
-                row["val_accuracy_mean"] = accuracy(validation_logits, validation[1]) if own else float("nan")
-            rows.append(row)
+            with networks_seconds.timing(f"{criterion} at {fraction:g}"):
+                network, achieved = pruned(criterion, fraction, include_bias or criterion == "snr_rho")
+                row: dict[str, Any] = {"criterion": criterion, "fraction": fraction, "achieved_sparsity": achieved}
+                if study_scoring:
+                    if "pruned_rho_zero" in deviations:  # on a copy of its own: the shared one keeps its noise masked
+                        network = copy.deepcopy(model)
+                        global_prune(network, fraction, criterion, include_bias or criterion == "snr_rho")
+                        give_pruned_noise(network)
+                    scored = model if "pruning_detached" in deviations else network
+                    row.update(scored_row(scored, *test, samples, seed, "mixed_metric" in deviations))
+                    validation_logits = None if validation is None else mean_logits(scored, validation[0])
+                else:
+                    scores = scorer(network)
+                    logits, ensemble = scores.logits("test"), scores.probabilities("test", "mc") if bayesian else None
+                    with parts.timing("metrics"):
+                        row["accuracy_mean"] = accuracy(logits, test[1])
+                        row["accuracy_ensemble"] = None if ensemble is None else accuracy(ensemble, test[1])
+                        row.update(footprint(network))
+                    validation_logits = None if validation is None else scores.logits("validation")
+                if validation is not None:
+                    own = criterion == criteria[0]
+                    row["val_accuracy_mean"] = accuracy(validation_logits, validation[1]) if own else float("nan")
+                rows.append(row)
     uncertainty, bins = [], []
     own = own_criteria(model_kind(model))  # no chapter reads another criterion's uncertainty: its passes are saved
     for criterion in [c for c in sweep_criteria(model) if c in own] if shifted is not None else ():
         for fraction in fractions:
-            network, achieved = pruned(criterion, fraction, False)
-            scores = scorer(network)
-            for prediction in PREDICTIONS if has_mc(model) else PREDICTIONS[:1]:
-                outside = {name: scores.probabilities(name, prediction) for name in shifted}
-                probs = scores.probabilities("test", prediction)
-                with parts.timing("metrics"):
-                    row, diagram = uncertainty_row(probs, test[1], outside)
-                keys = {"criterion": criterion, "fraction": fraction, "prediction": prediction}
-                uncertainty.append({**keys, "achieved_sparsity": achieved, **row})
-                bins += [{**keys, **b} for b in diagram]
-    return Sweep(rows, uncertainty, bins, parts)
+            with networks_seconds.timing(f"{criterion} at {fraction:g}"):
+                network, achieved = pruned(criterion, fraction, False)
+                scores = scorer(network)
+                for prediction in PREDICTIONS if has_mc(model) else PREDICTIONS[:1]:
+                    outside = {name: scores.probabilities(name, prediction) for name in shifted}
+                    probs = scores.probabilities("test", prediction)
+                    with parts.timing("metrics"):
+                        row, diagram = uncertainty_row(probs, test[1], outside)
+                    keys = {"criterion": criterion, "fraction": fraction, "prediction": prediction}
+                    uncertainty.append({**keys, "achieved_sparsity": achieved, **row})
+                    bins += [{**keys, **b} for b in diagram]
+    return Sweep(rows, uncertainty, bins, parts, networks_seconds)
 
 
 def threshold_networks(model: nn.Module) -> list[tuple[str, nn.Module]]:

@@ -155,7 +155,8 @@ def execute_run(cfg: RunConfig, profile: Profile, runs_dir: Path, data_dir: Path
         "run": paths.name, "profile": profile.name, "config": cfg.to_dict(), "config_digest": cfg.digest(),
         "notebook_seconds": seconds,
         "train_seconds": 0.0 if sibling else float(pd.read_csv(partial / "history.csv")["seconds"].sum()),
-        "prune_seconds_by_part": json.loads((partial / "prune.json").read_text()).get("seconds_by_part", {}),
+        **{f"prune_{key}": json.loads((partial / "prune.json").read_text()).get(key, {})
+           for key in ("seconds_by_part", "seconds_by_network")},
         **({"trained_in": sibling.parent.name} if sibling else {}),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **environment(device),

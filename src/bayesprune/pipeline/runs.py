@@ -148,6 +148,7 @@ def prune_run(
         shutil.rmtree(parts_dir, ignore_errors=True)
     frame = write_table(sweep.rows, keys, run_dir / "pruning.csv")
     write_json({"seconds": time.perf_counter() - started, "seconds_by_part": parts.seconds,
+                "seconds_by_network": sweep.networks.seconds,
                 "include_bias": include_bias, "finetune_epochs": finetune_epochs,
                 "finetune_patience": finetune_patience, "finetune_rates": list(finetune_rates),
                 "posthoc_fractions": list(posthoc_fractions)}, run_dir / "prune.json")

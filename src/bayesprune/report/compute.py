@@ -156,6 +156,23 @@ def scoring_parts_table(manifests: list[dict[str, Any]]) -> pd.DataFrame:
     return table.round({**{column: 1 for column in table.columns}, "scoring / training": 2})
 
 
+def scoring_by_network_table(manifests: list[dict[str, Any]]) -> pd.DataFrame:
+    """Where scoring's passes go, per pruned network: per method and criterion (rows), the mean over runs of the
+    seconds spent scoring the network pruned to each fraction (columns), from each manifest's
+    `prune_seconds_by_network` ("criterion at fraction"); runs from before it was recorded are left out."""
+    rows = []
+    for manifest in manifests:
+        for name, seconds in (manifest.get("prune_seconds_by_network") or {}).items():
+            criterion, fraction = name.rsplit(" at ", 1)
+            rows.append({"method": manifest["config"]["method"], "criterion": criterion,
+                         "fraction": float(fraction), "seconds": seconds})
+    if not rows:
+        return pd.DataFrame()
+    table = pd.DataFrame(rows).pivot_table(index=["method", "criterion"], columns="fraction", values="seconds")
+    table.columns = [f"{round(100 * f, 4):g} %" for f in table.columns]
+    return table.round(1)
+
+
 def step_ratio_text(reports: list[dict[str, Any]]) -> str:
     """BBB's training step in SGD steps, as each machine's benchmark measured it, both run eagerly:
     '3.0x (Intel(R) Xeon(R) Processor, 2 threads) and 3.3x (...) an SGD step'."""
