@@ -381,12 +381,13 @@ def step_time_figure(timings: pd.DataFrame) -> Figure:
     return fig
 
 
-CRITERION_STYLES = {"snr": ("-", "SNR |mu|/sigma"), "magnitude": ("--", "|mu|")}
+CRITERION_STYLES = {"snr": (CRITERION_LINES["snr"], "SNR |mu|/sigma"), "magnitude": (CRITERION_LINES["magnitude"], "|mu|")}
 
 
 @book_figure
 def pruning_by_variant(pruning: pd.DataFrame, variants: list[str]) -> Figure:
-    """One small panel per regime-study step: test accuracy pruned by SNR (solid) and by |mu| (dashed)."""
+    """One small panel per regime-study step: test accuracy pruned by SNR (dashed) and by |mu| (solid), the book's
+    one line-style rule (`CRITERION_LINES`)."""
     fig, axes = panel_grid(len(variants), 2.8, legend_rows=1)
     for ax, variant in zip(axes, variants):
         rows = pruning[pruning["variant"] == variant]
