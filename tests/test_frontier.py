@@ -13,6 +13,7 @@ from bayesprune.report.frontier import (
     best_ratios,
     compression_verdict,
     error_by_fraction,
+    frontier_points,
     frontier_summary,
     pareto_front,
     study_network_points,
@@ -336,3 +337,20 @@ def test_bbb_compresses_better_only_if_it_beats_every_method_without_a_posterior
     assert read["rival"] == "SGD" and read["gap"].below(0.0) == "holds"  # the closest by mean alone would hold
     assert read["verdict"] == "inconclusive" and set(read["gaps"]) == {"SGD", "Dropout 0.5"}
     assert compression_verdict(points, ratios=(12.0,))[1] == "inconclusive"
+
+
+def test_a_later_profile_s_method_replaces_an_earlier_one_s_in_every_table():
+    from bayesprune.report.frontier import superseded
+
+    frontier = pd.DataFrame({"dataset": ["mnist"] * 3 + ["fashion-mnist"], "method": ["sgd", "sparsevd", "sparsevd", "sparsevd"],
+                             "error": [2.0, 2.2, 2.3, 11.0]})
+    schedule = pd.DataFrame({"dataset": ["mnist"], "method": ["sparsevd"], "error": [1.9]})
+    stacked = superseded([frontier, schedule])
+    assert list(zip(stacked["method"], stacked["error"])) == [("sgd", 2.0), ("sparsevd", 11.0), ("sparsevd", 1.9)]
+    # a table the later profile lacks (no fine-tuning) still loses the replaced method's rows
+    assert list(superseded([frontier, None], [set(zip(frontier["dataset"], frontier["method"])),
+                                              {("mnist", "sparsevd")}])["error"]) == [2.0, 11.0]
+    assert superseded([None, None]) is None
+    points = frontier_points(RESULTS / "frontier", RESULTS / "sparsevd-schedule")
+    mnist = points[(points["dataset"] == "mnist") & (points["method"] == "sparsevd")]
+    assert set(mnist["schedule"]) == {"none"} and set(mnist["variant"]) <= {""} and mnist["seed"].nunique() == 3

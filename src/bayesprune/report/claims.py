@@ -10,7 +10,7 @@ import pandas as pd
 from bayesprune.config import SELECTIONS, target_score
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
 from bayesprune.report.calibration import has_uncertainty, pruning_keeps_uncertainty
-from bayesprune.report.frontier import as_points, at_chosen_rate, compression_verdict, load_finetuned
+from bayesprune.report.frontier import as_points, at_chosen_rate, compression_verdict, load_finetuned, superseded
 from bayesprune.report.operating_point import RULES, decay_reading, operating_point_tables, table2
 from bayesprune.report.structured import has_bcgnj, prunes_units_and_bits
 from bayesprune.report.reference import BLUNDELL_TABLE2, REPORTED, STUDY_BBB_OVER_SGD, method_label
@@ -397,12 +397,11 @@ def _tables(folder: Path, finetuned: bool = False) -> tuple:
 
 
 def _joined_tables(folders: list[Path], finetuned: bool = False) -> tuple:
-    """One regime's tables read from several folders (one profile per dataset), each table stacked where any
-    folder has it."""
+    """One regime's tables read from several folders (one profile per dataset, or a later profile retraining a
+    method: `frontier.superseded`), each table stacked where any folder has it."""
     parts = [_tables(folder, finetuned) for folder in folders]
-    return tuple(None if all(p is None for p in column) else pd.concat([p for p in column if p is not None],
-                                                                       ignore_index=True)
-                 for column in zip(*parts))
+    trains = [set(zip(part[0]["dataset"], part[0]["method"])) for part in parts]
+    return tuple(superseded(list(column), trains) for column in zip(*parts))
 
 
 POINT_REGIMES = {"point": "as trained", "point-pruned": "pruned 90 %"}  # the operating point under each rule

@@ -85,10 +85,29 @@ def at_chosen_rate(finetuned: pd.DataFrame | None) -> pd.DataFrame | None:
     return finetuned[[key in kept for key in finetuned[RATE_KEYS].itertuples(index=False, name=None)]]
 
 
-def frontier_points(results_dir: Path) -> pd.DataFrame:
-    """`as_points` of a profile's runs, with their fine-tuned sweeps where they have them (at the fine-tuning rate
-    chosen on validation data, where several were tried)."""
-    return as_points(load_table(results_dir, "pruning"), at_chosen_rate(load_finetuned(results_dir)))
+def superseded(tables: list[pd.DataFrame | None], trains: list[set] | None = None) -> pd.DataFrame | None:
+    """Tables of several profiles stacked, where a later profile trains a (dataset, method) the rows of earlier ones
+    for it dropped: Sparse VD on its authors' schedule (`sparsevd-schedule`) replaces the frontier's early-stopped
+    Sparse VD. `trains`: per profile, the (dataset, method) pairs it trains (default: those its table holds). None
+    where no profile has the table."""
+    trains = trains or [set() if t is None else set(zip(t["dataset"], t["method"])) for t in tables]
+    kept = []
+    for index, table in enumerate(tables):
+        if table is not None:
+            later = set().union(*trains[index + 1:])
+            kept.append(table[[key not in later for key in zip(table["dataset"], table["method"])]])
+    return pd.concat(kept, ignore_index=True) if kept else None
+
+
+def frontier_points(*results_dirs: Path | None) -> pd.DataFrame:
+    """`as_points` of the runs of one or more profiles (a later one's methods replacing an earlier one's,
+    `superseded`), with their fine-tuned sweeps where they have them (at the fine-tuning rate chosen on validation
+    data, where several were tried)."""
+    folders = [Path(d) for d in results_dirs if d is not None and finished_runs(d)]
+    pruning = [load_table(folder, "pruning") for folder in folders]
+    trains = [set(zip(table["dataset"], table["method"])) for table in pruning]
+    finetuned = superseded([load_finetuned(folder) for folder in folders], trains)
+    return as_points(superseded(pruning, trains), at_chosen_rate(finetuned))
 
 
 def structured_points(results_dir: Path, architecture: str = "784-300-100-10") -> pd.DataFrame:
