@@ -129,13 +129,13 @@ def run_cost_table(manifests: list[dict[str, Any]], history: pd.DataFrame) -> pd
     })
 
 
-SCORING_GROUPS = {"Monte Carlo passes": ("Monte Carlo passes",), "deterministic passes": ("deterministic passes",),
-                  "masks and metrics": ("masks", "metrics")}  # the rest of the sweep is "other"
+SCORING_GROUPS = {"Monte Carlo passes": ("Monte Carlo passes",),
+                  "deterministic passes": ("deterministic passes",)}  # the rest of the sweep is "the rest"
 
 
 def scoring_parts_table(manifests: list[dict[str, Any]]) -> pd.DataFrame:
     """Where each run's pruning notebook spent its seconds (its manifest's `prune_seconds_by_part`), beside its
-    training: the passes, masks and metrics, the rest (loading, tables, diagnostics) and fine-tuning apart; runs
+    training: the passes, the rest (masks, metrics, loading, tables, diagnostics) and fine-tuning apart; runs
     from before the parts were recorded are left out."""
     rows = []
     for manifest in manifests:
@@ -147,7 +147,7 @@ def scoring_parts_table(manifests: list[dict[str, Any]]) -> pd.DataFrame:
         grouped = {name: sum(parts.get(p, 0.0) for p in members) for name, members in SCORING_GROUPS.items()}
         rows.append({"dataset": keys["dataset"], "method": keys["method"], "variant": keys["variant"],
                      "training, s": manifest["train_seconds"], "scoring, s": scoring, **grouped,
-                     "other": scoring - sum(grouped.values()), "fine-tuning, s": parts.get("fine-tuning", 0.0),
+                     "the rest": scoring - sum(grouped.values()), "fine-tuning, s": parts.get("fine-tuning", 0.0),
                      "scoring / training": scoring / manifest["train_seconds"] if manifest["train_seconds"] else
                      float("nan")})
     if not rows:
