@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from bayesprune.pipeline.results import RUN_KEYS, load_manifests, run_keys
+from bayesprune.report.formatting import fraction_label
 from bayesprune.report.reference import STUDY_BBB_OVER_SGD
 
 
@@ -169,7 +170,7 @@ def scoring_by_network_table(manifests: list[dict[str, Any]]) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame()
     table = pd.DataFrame(rows).pivot_table(index=["method", "criterion"], columns="fraction", values="seconds")
-    table.columns = [f"{round(100 * f, 4):g} %" for f in table.columns]
+    table.columns = [fraction_label(f) for f in table.columns]
     return table.round(1)
 
 

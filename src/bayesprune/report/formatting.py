@@ -139,6 +139,11 @@ def _rate_format(value: Any) -> Any:
 _FRACTION_LEVELS = {COLUMN_LABELS["fraction"], COLUMN_LABELS["achieved_sparsity"]}
 
 
+def fraction_label(fraction: float) -> str:
+    """A share of weights as the book writes it: 0.995 -> '99.5 %', 0.9 -> '90 %'."""
+    return f"{round(100 * fraction, 4):g} %"
+
+
 def _index_format(name: Any) -> Any:
     """A formatter for one index level: learning rates as their codes write them (1e-3), shares of weights pruned
     as percentages (99.5 %), other decimals as short as they are exact (0.9, -2), anything else unchanged."""
@@ -150,7 +155,7 @@ def _index_format(name: Any) -> Any:
         if name == COLUMN_LABELS["lr"]:
             return rate_text(value)
         if name in _FRACTION_LEVELS:
-            return f"{round(100 * value, 4):g} %"
+            return fraction_label(value)
         return f"{value:g}"
     return short
 

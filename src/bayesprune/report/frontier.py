@@ -15,7 +15,7 @@ from bayesprune.compress.prune import own_criteria
 from bayesprune.config import RunConfig
 from bayesprune.model.group_nj import UNIT_THRESHOLD
 from bayesprune.pipeline.results import RUN_KEYS, dense_architectures, finished_runs, load_manifests, load_table
-from bayesprune.report.formatting import DATASET_LABELS, rate_text
+from bayesprune.report.formatting import DATASET_LABELS, fraction_label, rate_text
 from bayesprune.report.fairness import choices, search_points, search_table, with_dash
 from bayesprune.report.operating_point import RULES, choose_learning_rates, recipes
 from bayesprune.report.reference import BLUNDELL_COMPRESSION, LENET_ANCHORS, SPARSE_VD_LAYER_SPARSITY, method_label
@@ -528,7 +528,7 @@ def error_by_fraction(points: pd.DataFrame) -> pd.DataFrame:
     own = own[(own["schedule"] == "none") & ~own["criterion"].isin(list(AS_TRAINED))]
     table = own.pivot_table(index="method", columns="fraction", values="error", aggfunc="mean")
     table = table.loc[method_order(table.index)].rename(index=method_label)
-    table.columns = [f"{round(100 * f, 4):g} %" for f in table.columns]
+    table.columns = [fraction_label(f) for f in table.columns]
     return table.rename_axis(index="method", columns="test error (%), pruned")
 
 
