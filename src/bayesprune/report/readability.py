@@ -16,22 +16,26 @@ import yaml
 from bayesprune.report.pdf import CHROMIUM_FLAGS, chromium_executable, page_order
 
 SCREEN = (1300, 900)  # a laptop's viewport, CSS pixels: one screen
-# a number as the reader counts one (0.982, 1e-3, 87, 2.3 %), not a digit inside a name (L2, e^-6, Dropout 0.5)
+# a number as the reader counts one (0.982, 1e-3, 87, 2.3 %, Dropout 0.5, each part of 784-500-500-10), not a digit
+# inside a name (L2, e^-6, fashion-mnist-s1)
 NUMBER = r"(?<![\w.^\-−])[-+−]?(?:\d+(?:[.,]\d+)?|\.\d+)(?:e[-+−]?\d+)?(?![\w-])"
 
 # per page: the main column's height, every paragraph's count of numbers, every table's columns and overflow
 _MEASURE = """(pattern) => {
   const main = document.querySelector('main');
   const re = new RegExp(pattern, 'g');
-  const text = Array.from(main.querySelectorAll('p, li')).filter(e => !e.closest('table, pre, .cell_input'));
+  // prose, and every block of text a run printed (a reader reads an output as a paragraph); not tables, not code
+  const text = Array.from(main.querySelectorAll('p, li, pre'))
+    .filter(e => !e.closest('table, .cell_input') && !(e.tagName !== 'PRE' && e.closest('pre')));
   const prose = text.filter(e => !e.closest('details'));
   const folded = text.filter(e => e.closest('details'));
   const words = e => {
     const copy = e.cloneNode(true);
-    copy.querySelectorAll('mjx-container, .math, code, a.reference, span.cite').forEach(m => m.remove());
+    copy.querySelectorAll('mjx-container, .math, a.reference, span.cite').forEach(m => m.remove());
+    if (e.tagName !== 'PRE') copy.querySelectorAll('code').forEach(m => m.remove());
     return copy.textContent
-      .replace(/\\b(?:LeNet-)?\\d+(?:-\\d+){2,}\\b/g, ' ')   // architectures: 784-500-500-10, LeNet-300-100
-      .replace(/Dropout 0\\.\\d+/g, 'Dropout')                  // a method's name
+      .replace(/(\\d)[ \u2009\u202f](?=\\d{3}\\b)/g, '$1')          // 60 000: one number
+      .replace(/(\\d)[-–](?=\\d)/g, '$1 ')                      // 784-500-500-10 and 95-99 %: each part a number
       .replace(/\\[\\d{1,3}\\]|\\[[A-Z][a-z]+\\d{2}\\]|\\(\\d{4}\\)|\\b(?:Fig(?:ure)?|Table|Chapter)\\.? \\d+/g, ' ');  // citations, years
   };
   const counts = prose.map(e => (words(e).match(re) || []).length);
