@@ -14,7 +14,7 @@ import pandas as pd
 
 from bayesprune.compress.prune import own_criteria
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table
-from bayesprune.report.formatting import DATASET_LABELS
+from bayesprune.report.formatting import DATASET_LABELS, mnist_first
 from bayesprune.report.operating_point import recipes
 from bayesprune.report.reference import method_label
 from bayesprune.report.verdicts import HOLDS, NOT_TESTED, combine, interval
@@ -95,7 +95,7 @@ def uncertainty_reading(table: pd.DataFrame) -> str:
     claim = pruning_keeps_uncertainty(table)
     summary = uncertainty_summary(table, ("auroc_entropy_other",)).xs("mean", axis=1, level=1)
     moves = []
-    for dataset in sorted(summary.index.get_level_values("dataset").unique(), key=lambda d: d != "mnist"):
+    for dataset in mnist_first(summary.index.get_level_values("dataset")):
         at = summary.xs(dataset, level="dataset")
         if "bbb" in at.index.get_level_values("method") and {0.0, 0.9} <= set(at.loc["bbb"].index):
             auroc = at.loc["bbb", "auroc_entropy_other"]

@@ -11,6 +11,7 @@ from bayesprune.config import SELECTIONS, target_score
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
 from bayesprune.report.calibration import has_uncertainty, pruning_keeps_uncertainty
 from bayesprune.report.frontier import as_points, at_chosen_rate, compression_verdict, load_finetuned, superseded
+from bayesprune.report.formatting import mnist_first
 from bayesprune.report.operating_point import RULES, decay_reading, operating_point_tables, table2
 from bayesprune.report.structured import has_bcgnj, prunes_units_and_bits
 from bayesprune.report.reference import BLUNDELL_TABLE2, REPORTED, STUDY_BBB_OVER_SGD, method_label
@@ -42,7 +43,7 @@ def accuracy_table(pruning: pd.DataFrame) -> pd.Series:
 
 def _datasets(accuracy: pd.Series) -> list[str]:
     """The datasets present, MNIST first."""
-    return _mnist_first(accuracy.index.get_level_values("dataset"))
+    return mnist_first(accuracy.index.get_level_values("dataset"))
 
 
 def _seeds(accuracy: pd.Series, dataset: str, protocol: str, method: str, fraction: float) -> pd.Series:
@@ -244,7 +245,7 @@ def fewer_epochs_to_a_pruned_accuracy(history: pd.DataFrame) -> dict[str, Any]:
                 "verdict": NOT_TESTED, "see": ("training",)}
     compared = ["bbb", *[m for m in rows["method"].unique() if m.endswith(MAP_METHODS)]]
     verdicts, lines = [], []
-    for dataset in _mnist_first(rows["dataset"]):
+    for dataset in mnist_first(rows["dataset"]):
         runs = rows[(rows["dataset"] == dataset) & rows["method"].isin(compared)].dropna(subset=["val_acc_pruned"])
         best = runs.groupby(["method", "seed"])["val_acc_pruned"].max()  # runs without a validation split left out
         methods = best.index.get_level_values("method").unique()
@@ -459,11 +460,6 @@ def claims_by_regime(
     return table
 
 
-def _mnist_first(datasets) -> list[str]:
-    """The datasets present, MNIST first, as the report lists them."""
-    return sorted(set(datasets), key=lambda d: (d != "mnist", d))
-
-
 def regime_comparison(found: dict[str, tuple]) -> pd.DataFrame:
     """What changes between regimes (found: key -> (title, tables) as `regimes` gives), per dataset: BBB's
     test accuracy unpruned and at 90 % and 98 % pruned by signal-to-noise and by |mu| (corrected runs, mean over
@@ -473,7 +469,7 @@ def regime_comparison(found: dict[str, tuple]) -> pd.DataFrame:
         frame = pruning[pruning["protocol"] == "corrected"]
         bbb = frame[frame["method"] == "bbb"]
         accuracy = bbb.groupby(["dataset", "criterion", bbb["fraction"].round(6)])["accuracy_mean"].mean()
-        for dataset in _mnist_first(frame["dataset"]):
+        for dataset in mnist_first(frame["dataset"]):
             row = {"regime": title, "dataset": dataset, "BBB unpruned": accuracy.get((dataset, "snr", 0.0))}
             for criterion, label in (("snr", "SNR"), ("magnitude", "|mu|")):
                 for fraction in (0.9, 0.98):
@@ -538,7 +534,7 @@ def fair_comparison_table(found: dict[str, tuple]) -> pd.DataFrame:
         methods = set(seeds.index.get_level_values("method"))
         maps = sorted(m for m in methods if m.endswith(MAP_METHODS))
         groups = {"MAP estimate": maps, "plain baseline": sorted(methods - set(maps) - set(BAYESIAN))}
-        for dataset in _mnist_first(seeds.index.get_level_values("dataset")):
+        for dataset in mnist_first(seeds.index.get_level_values("dataset")):
             at = seeds[dataset]
             for fraction in FAIR_FRACTIONS:
                 if ("bbb", fraction) not in at.index.droplevel("seed"):

@@ -19,6 +19,13 @@ from bayesprune.config import method_dropout
 from bayesprune.report.reference import method_label
 
 DATASET_LABELS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+
+
+def mnist_first(datasets) -> list[str]:
+    """The datasets present, MNIST first, as the report lists them."""
+    return sorted(set(datasets), key=lambda d: (d != "mnist", d))
+
+
 COLUMN_LABELS = {
     "dataset": "dataset", "method": "method", "seed": "seed", "protocol": "protocol", "variant": "variant",
     "criterion": "criterion", "fraction": "pruned", "lr": "Adam rate", "epochs": "epochs trained",

@@ -15,7 +15,7 @@ from bayesprune.compress.prune import own_criteria
 from bayesprune.config import RunConfig
 from bayesprune.model.group_nj import UNIT_THRESHOLD
 from bayesprune.pipeline.results import RUN_KEYS, dense_architectures, finished_runs, load_manifests, load_table
-from bayesprune.report.formatting import DATASET_LABELS, fraction_label, rate_text
+from bayesprune.report.formatting import DATASET_LABELS, fraction_label, mnist_first, rate_text
 from bayesprune.report.fairness import choices, search_points, search_table, with_dash
 from bayesprune.report.operating_point import RULES, choose_learning_rates, recipes
 from bayesprune.report.reference import BLUNDELL_COMPRESSION, LENET_ANCHORS, SPARSE_VD_LAYER_SPARSITY, method_label
@@ -565,7 +565,7 @@ def frontier_answer(points: pd.DataFrame) -> str:
     """The chapter's answer in a sentence per dataset: BBB against the best method without a posterior at the
     highest published anchor ratio both reach, with the verdict of the gap over seeds."""
     sentences = []
-    for dataset in sorted(points["dataset"].unique(), key=lambda d: d != "mnist"):
+    for dataset in mnist_first(points["dataset"]):
         read = highest_anchor(points, dataset)
         if read is not None:
             means, rival, verdict = read["means"], read["rival"], read["verdict"]

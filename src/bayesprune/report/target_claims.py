@@ -17,8 +17,8 @@ import pandas as pd
 
 from bayesprune.config import TARGET_RULES, TARGETS
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table, run_keys
-from bayesprune.report.claims import BAYESIAN, COLLAPSES, KEEPS, _mnist_first
-from bayesprune.report.formatting import DATASET_LABELS
+from bayesprune.report.claims import BAYESIAN, COLLAPSES, KEEPS
+from bayesprune.report.formatting import DATASET_LABELS, mnist_first
 from bayesprune.report.reference import method_label
 from bayesprune.report.tables import primary_rows
 from bayesprune.report.targets import RULE_LABELS
@@ -127,7 +127,7 @@ def target_table(judged: pd.DataFrame) -> pd.DataFrame:
     it, the validation-chosen best baseline beside it, BBB's difference from each with its 95 % interval, the
     seeds, and the four claims' verdicts."""
     rows = []
-    for dataset in _mnist_first(judged["dataset"].unique()):
+    for dataset in mnist_first(judged["dataset"].unique()):
         for target in TARGETS:
             for rule in (_chosen_for(target), AS_TRAINED):
                 cell = _cell(judged, dataset, rule, target)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from bayesprune.config import SELECTION_MARGIN, TARGET_RULES, TARGETS, target_score
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
-from bayesprune.report.formatting import rate_text
+from bayesprune.report.formatting import mnist_first, rate_text
 from bayesprune.report.operating_point import recipes
 from bayesprune.training.train import chosen_epoch
 
@@ -217,7 +217,7 @@ def target_search_reading(choices: pd.DataFrame) -> str:
     from bayesprune.report.reference import method_label
 
     lines = []
-    for dataset in sorted(set(choices.index.get_level_values("dataset")), key=lambda d: (d != "mnist", d)):
+    for dataset in mnist_first(choices.index.get_level_values("dataset")):
         for rule, target in zip(TARGET_RULES, TARGETS):
             scores = choices.xs((dataset, RULE_LABELS[rule]), level=("dataset", "rule"))[
                 f"pruned {round(100 * target)} %"].sort_values(ascending=False)
