@@ -96,6 +96,17 @@ def test_each_matrix_row_links_to_its_claim_s_section():
     assert "study&#x27;s recipe" in sections and '<a href="pruning.html">pruning</a>' in sections
 
 
+def test_the_study_s_evidence_in_several_parts_is_a_list_with_its_shared_lead_said_once():
+    claims = _claims(**{KEEPS: "holds"}).assign(study="lost at 90 %: SGD: mnist 0.28, fashion-mnist 0.41; Dropout 0.5: "
+                                                      "mnist 0.76, fashion-mnist 0.53")
+    sections = claim_sections_html(claims)
+    assert "The study lost at 90 %:</p><ul><li>SGD: MNIST 0.28, Fashion-MNIST 0.41</li><li>Dropout 0.5:" in sections
+    cell = claim_sections_html(_claims(**{KEEPS: "holds"}).assign(**{"ours: at the operating point": "lost: a: 1; b: 2"}))
+    assert 'lost:<ul class="cell-parts"><li>a: 1</li><li>b: 2</li></ul>' in cell
+    one = claim_sections_html(_claims(**{KEEPS: "holds"}).assign(study="not examined"))
+    assert "The study: not examined</p>" in one and "<ul>" not in one
+
+
 def test_the_fair_finding_counts_where_bbb_beats_the_best_point_estimate_under_a_prior():
     fair = pd.DataFrame({"BBB against the MAP estimate": ["less", "no clear difference", "more", "no clear difference"]})
     items = findings(None, None, fair, None)

@@ -256,7 +256,7 @@ def test_step_parts_sort_operations_by_kind_and_say_what_the_kernel_costs():
     assert table.index.get_level_values("part").tolist() == [  # by BBB's time, not as the JSON sorts its keys
         "matrix products", "sampling kernel", "optimizer", "everything else"]
     reading = kernel_floor_reading(reports)
-    assert reading == ("784-1200-1200-10 on cpu: BBB's step takes 2.5x SGD's, its matrix products 2.0x; the sampling "
+    assert reading == ("- 784-1200-1200-10 on cpu: BBB's step takes 2.5x SGD's, its matrix products 2.0x; the sampling "
                        "kernel is 19% of the step, which without it would take 2.0x SGD's.")  # 2.5 x (1 - 3 / 15.5)
     assert "make bench" in kernel_floor_reading([{"machine": "old"}])
 

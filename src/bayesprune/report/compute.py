@@ -76,8 +76,8 @@ def step_parts_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def kernel_floor_reading(reports: list[dict[str, Any]]) -> str:
-    """Per machine and network: BBB's timed step in SGD steps, the sampling kernel's share of its profiled step,
-    and the step without it (the floor that two samples' matrix products set)."""
+    """A markdown list, an item per machine and network: BBB's timed step in SGD steps, the sampling kernel's share
+    of its profiled step, and the step without it (the floor that two samples' matrix products set)."""
     sentences = []
     for report in reports:
         parts, models = report.get("step_parts", {}), report.get("models", {})
@@ -91,7 +91,7 @@ def kernel_floor_reading(reports: list[dict[str, Any]]) -> str:
                 f"{network} on {report['machine']}: BBB's step takes {ratio:.1f}x SGD's, its matrix products "
                 f"{products:.1f}x; the sampling kernel is {share:.0%} of the step, which without it would take "
                 f"{ratio * (1 - share):.1f}x SGD's.")
-    return " ".join(sentences) or "No bench report here has the step broken down by part (`make bench` records it)."
+    return "\n".join(f"- {sentence}" for sentence in sentences) or "No bench report here has the step broken down by part (`make bench` records it)."
 
 
 STALL = 3.0  # an epoch slower than this many times its run's median stalled (a paused or starved process)

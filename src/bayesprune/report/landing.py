@@ -119,17 +119,44 @@ def claim_sections_html(claims: pd.DataFrame, link_prefix: str = "") -> str:
     for _, row in claims.iterrows():
         body = "".join(
             f'<tr><th scope="row">{escape(short_regime(r))}</th><td>{escape(str(row[f"verdict: {r}"]))}</td>'
-            f'<td><small>{escape(dataset_words(str(row[f"ours: {r}"])))}</small></td></tr>'
+            f'<td><small>{_cell_html(dataset_words(str(row[f"ours: {r}"])))}</small></td></tr>'
             for r in regimes if outcome(str(row[f"verdict: {r}"]))[0] != "—")
         links = ", ".join(f'<a href="{link_prefix}{name}.html">{escape(name.replace("_", " "))}</a>' for name in row["see"])
         sections.append(
             f'<details class="claim"><summary><b>{escape(row["claim"])}</b></summary>'
             # the id sits inside the collapsed part, so that following a link to it opens the section
-            f'<p id="{claim_anchor(row["claim"])}">The study: {escape(dataset_words(str(row["study"])))}</p>'
-            f'<table class="claim-cells"><thead><tr><th>regime</th><th>verdict</th><th>our numbers (95 % intervals '
+            + _study_html(claim_anchor(row["claim"]), dataset_words(str(row["study"])))
+            + f'<table class="claim-cells"><thead><tr><th>regime</th><th>verdict</th><th>our numbers (95 % intervals '
             f'over seeds)</th></tr></thead><tbody>{body}</tbody></table>'
             + (f"<p>The chapters behind it: {links}.</p>" if links else "") + "</details>")
     return "".join(sections)
+
+
+def _lead_and_parts(text: str) -> tuple[str, list[str]]:
+    """A text of several parts ('lost at 90 %: a: x; b: y') as the lead its parts share and the parts."""
+    parts = text.split("; ")
+    if len(parts) > 1 and parts[0].count(": ") > parts[1].count(": "):
+        lead, parts[0] = parts[0].split(": ", 1)
+        return lead, parts
+    return "", parts
+
+
+def _study_html(anchor: str, study: str) -> str:
+    """The study's evidence for a claim: a sentence, or its parts as a list with their shared lead said once."""
+    lead, parts = _lead_and_parts(study)
+    if len(parts) == 1:
+        return f'<p id="{anchor}">The study: {escape(study)}</p>'
+    items = "".join(f"<li>{escape(part)}</li>" for part in parts)
+    return f'<p id="{anchor}">The study{" " + escape(lead) if lead else ""}:</p><ul>{items}</ul>'
+
+
+def _cell_html(text: str) -> str:
+    """Our numbers in a claim's cell: one line per part where there are several."""
+    lead, parts = _lead_and_parts(text)
+    if len(parts) == 1:
+        return escape(text)
+    items = "".join(f"<li>{escape(part)}</li>" for part in parts)
+    return f'{escape(lead) + ":" if lead else ""}<ul class="cell-parts">{items}</ul>'
 
 
 def verdicts_of(claims: pd.DataFrame, opening: str, skip: str = "the study's recipe") -> list[str]:
