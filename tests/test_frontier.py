@@ -182,21 +182,23 @@ def test_the_kept_epoch_follows_each_run_s_own_checkpoint_rule(tmp_path):
     from bayesprune.pipeline.manifest import write_manifest
     from bayesprune.pipeline.run_paths import run_id
     from bayesprune.pipeline.results import load_table
-    from bayesprune.report.frontier import kept_epochs
+    from bayesprune.report.targets import kept_epochs
 
     dense, pruned = [0.90, 0.95, 0.97, 0.97, 0.96], [0.80, 0.85, 0.82, 0.70, 0.60]  # best at epochs 3 and 2
+    chosen98 = [0.50, 0.99, 0.60, 0.95, 0.70]  # epoch 2 is best pruned to 98 %, but half a point below the best dense
     runs = {"sgd": dict(patience=3, select="val_acc"), "sgd-l2": dict(patience=3, select="val_acc_pruned"),
-            "bbb": dict(patience=0)}
+            "sgd-l1": dict(patience=3, select="for98", targets=True), "bbb": dict(patience=0)}
     for method, fields in runs.items():
         cfg = RunConfig(method=method, seed=1, lr=1e-3, validation=100, **fields)
         run = tmp_path / "runs" / run_id(cfg)
         run.mkdir(parents=True)
         pd.DataFrame({"dataset": "mnist", "method": method, "seed": 1, "protocol": "corrected", "variant": "",
-                      "epoch": range(1, 6), "val_acc": dense, "val_acc_pruned": pruned}).to_csv(run / "history.csv",
+                      "epoch": range(1, 6), "val_acc": dense, "val_acc_pruned": pruned,
+                      "val_acc_pruned98": chosen98}).to_csv(run / "history.csv",
                                                                                               index=False)
         write_manifest({"config": cfg.to_dict(), "run": run_id(cfg)}, run)
     kept = kept_epochs(tmp_path, load_table(tmp_path, "history")).droplevel(["seed", "protocol", "variant"])
-    assert kept.xs("mnist").to_dict() == {"sgd": 3, "sgd-l2": 2, "bbb": 5}
+    assert kept.xs("mnist").to_dict() == {"sgd": 3, "sgd-l2": 2, "sgd-l1": 4, "bbb": 5}
 
 
 def test_sparse_vd_as_trained_sits_beside_molchanov_et_al_layer_by_layer():

@@ -106,3 +106,24 @@ def test_the_figure_draws_every_method_chosen_for_its_target_and_no_rule_beside_
     figure = target_accuracy_figure(pd.concat([_judged(), as_trained], ignore_index=True))
     labels = figure.axes[0].get_legend_handles_labels()[1]
     assert labels == ["SGD", "SGD + L1", "MAP, BBB's prior", "BBB"]  # SGD + L2 ran as trained only
+
+
+def test_each_rule_s_kept_epochs_stand_against_the_cap_and_a_run_the_cap_stopped_is_counted(tmp_path):
+    from bayesprune.report.target_claims import kept_against_cap
+
+    dense = [0.90, 0.95, 0.97, 0.97, 0.965]
+    for seed, pruned98, epochs in ((1, [0.5, 0.99, 0.6, 0.95, 0.7], 5), (2, [0.5, 0.6, 0.7, 0.8, 0.9], 5),
+                                   (3, [0.5, 0.6, 0.7, 0.8, 0.9], 9)):
+        cfg = RunConfig(method="sgd-l1", seed=seed, variant="for98", select="for98", validation=100, targets=True,
+                        patience=3, epochs=epochs)
+        folder = tmp_path / "runs" / run_id(cfg)
+        folder.mkdir(parents=True)
+        pd.DataFrame({**run_keys(cfg.to_dict()), "epoch": range(1, 6), "val_acc": dense,
+                      "val_acc_pruned98": pruned98}).to_csv(folder / "history.csv", index=False)
+        write_manifest({"config": cfg.to_dict()}, folder)
+    row = kept_against_cap(tmp_path, None).loc[("MNIST", "SGD + L1", CHOSEN_98)]
+    # seed 1 keeps epoch 4 (epoch 2 is half a point below the best dense), seed 2 the last of its cap of 5, seed 3
+    # the same epoch, which its patience ended before its cap of 9
+    assert row.to_dict() == {"seeds": 3, "epoch kept": "4–5", "most epochs trained": 5, "cap": 9,
+                             "stopped by the cap": 2, "kept the cap's last epoch": 1}
+    assert kept_against_cap(tmp_path / "missing").empty

@@ -17,9 +17,10 @@ from bayesprune.model.group_nj import UNIT_THRESHOLD
 from bayesprune.pipeline.results import RUN_KEYS, dense_architectures, finished_runs, load_manifests, load_table
 from bayesprune.report.formatting import DATASET_LABELS, fraction_label, mnist_first, rate_text
 from bayesprune.report.fairness import choices, search_points, search_table, with_dash
-from bayesprune.report.operating_point import RULES, choose_learning_rates, recipes
+from bayesprune.report.operating_point import RULES, choose_learning_rates
 from bayesprune.report.reference import BLUNDELL_COMPRESSION, LENET_ANCHORS, SPARSE_VD_LAYER_SPARSITY, method_label
 from bayesprune.report.structured import has_bcgnj
+from bayesprune.report.targets import kept_epochs
 from bayesprune.report.tables import method_order
 from bayesprune.report.verdicts import combine, difference, interval
 
@@ -350,16 +351,6 @@ def training_check(results_dir: Path) -> pd.DataFrame:
     table = runs.groupby(level=["dataset", "method"]).mean().join(dense)
     table["seeds"] = runs.groupby(level=["dataset", "method"]).size()
     return table.rename(index=method_label, level="method")
-
-
-def kept_epochs(results_dir: Path, history: pd.DataFrame) -> pd.Series:
-    """Per run: the epoch its checkpoint rule kept (the best by its selection score, the earliest on ties; the
-    last epoch when it trained without patience)."""
-    runs = recipes(results_dir, ("select", "patience")).merge(history, on=RUN_KEYS)
-    kept = {keys: int(run.loc[run[run["select"].iloc[0]].idxmax(), "epoch"] if run["patience"].iloc[0]
-                      else run["epoch"].max())
-            for keys, run in runs.sort_values("epoch").groupby(RUN_KEYS, sort=False)}
-    return pd.Series(kept, name="epoch kept").rename_axis(RUN_KEYS)
 
 
 def training_recipes(results_dir: Path) -> pd.DataFrame:

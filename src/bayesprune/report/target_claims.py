@@ -20,8 +20,9 @@ from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests,
 from bayesprune.report.claims import BAYESIAN, COLLAPSES, KEEPS
 from bayesprune.report.formatting import DATASET_LABELS, mnist_first
 from bayesprune.report.reference import method_label
-from bayesprune.report.tables import primary_rows
-from bayesprune.report.targets import RULE_LABELS
+from bayesprune.report.operating_point import recipes
+from bayesprune.report.tables import COMPARED_FIRST, method_order, primary_rows
+from bayesprune.report.targets import RULE_LABELS, kept_epochs
 from bayesprune.report.verdicts import FAILS, HOLDS, INCONCLUSIVE, NOT_TESTED, Interval, combine, difference, interval
 
 AS_TRAINED = RULE_LABELS["val_acc"]
@@ -207,4 +208,39 @@ def formatted_target_table(table: pd.DataFrame) -> pd.DataFrame:
         "BBB − baseline (points)": [gap.text(1, 100) if gap else "—" for gap in table["BBB − baseline"]],
         "seeds": table["seeds"]})
     return shown.set_index(["dataset", "pruned", "rule"])
+
+
+def kept_against_cap(*results_dirs: Path | None) -> pd.DataFrame:
+    """Every judged run's kept epoch against its cap, per dataset, method and rule: the seeds, the epochs their
+    rule kept (fewest to most), the most epochs one trained, the cap, and the runs the cap stopped (patience never
+    ended them) or whose kept epoch is the cap's last (not converged by their own rule)."""
+    frames = []
+    for results_dir in (d for d in results_dirs if d is not None and finished_runs(d)):
+        history = load_table(results_dir, "history")
+        runs = pd.concat([kept_epochs(results_dir, history), history.groupby(RUN_KEYS)["epoch"].max().rename("trained"),
+                          recipes(results_dir, ("epochs",)).set_index(RUN_KEYS)["epochs"].rename("cap")], axis=1,
+                         join="inner").reset_index()
+        frames.append(runs.merge(_run_rules(results_dir), on=RUN_KEYS))
+    columns = ["seeds", "epoch kept", "most epochs trained", "cap", "stopped by the cap", "kept the cap's last epoch"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    runs = pd.concat(frames, ignore_index=True)
+    runs = runs[runs["protocol"] == "corrected"]
+    rows = []
+    for dataset in mnist_first(runs["dataset"]):
+        of_dataset = runs[runs["dataset"] == dataset]
+        methods = [m for m in COMPARED_FIRST if m in set(of_dataset["method"])]
+        for method in methods + [m for m in method_order(of_dataset["method"]) if m not in methods]:
+            for rule in (r for r in RULE_LABELS.values() if r in set(of_dataset["rule"])):
+                part = of_dataset[(of_dataset["method"] == method) & (of_dataset["rule"] == rule)]
+                if part.empty:
+                    continue
+                low, high = part["epoch kept"].min(), part["epoch kept"].max()
+                rows.append({"dataset": DATASET_LABELS.get(dataset, dataset), "method": method_label(method),
+                             "rule": rule, "seeds": part["seed"].nunique(),
+                             "epoch kept": f"{low}" if low == high else f"{low}–{high}",
+                             "most epochs trained": int(part["trained"].max()), "cap": int(part["cap"].max()),
+                             "stopped by the cap": int((part["trained"] >= part["cap"]).sum()),
+                             "kept the cap's last epoch": int((part["epoch kept"] >= part["cap"]).sum())})
+    return pd.DataFrame(rows).set_index(["dataset", "method", "rule"])[columns]
 

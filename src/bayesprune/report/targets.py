@@ -53,6 +53,17 @@ def rule_choice(runs: pd.DataFrame, rule: str) -> pd.Series:
     return runs.iloc[chosen_epoch(runs.to_dict("records"), rule) - 1]
 
 
+def kept_epochs(results_dir: Path, history: pd.DataFrame) -> pd.Series:
+    """Per run: the epoch its checkpoint rule kept (`training.train.chosen_epoch`, the rule training applied, targets
+    included; the last epoch when it trained without patience)."""
+    runs = recipes(results_dir, ("select", "patience")).merge(history, on=RUN_KEYS)
+    kept = {}
+    for keys, run in runs.sort_values("epoch").groupby(RUN_KEYS, sort=False):
+        index = chosen_epoch(run.to_dict("records"), run["select"].iloc[0]) if run["patience"].iloc[0] else len(run)
+        kept[keys] = int(run["epoch"].iloc[index - 1])
+    return pd.Series(kept, name="epoch kept").rename_axis(RUN_KEYS)
+
+
 def target_choices(history: pd.DataFrame) -> pd.DataFrame:
     """Per dataset, method and rule: the chosen point and epoch, its dense validation accuracy and its accuracy
     pruned to each target, where the chosen scale lies in the scales tried, and the method's search cost."""
