@@ -10,10 +10,12 @@ are checked against CHAPTERS (tests/test_packaging.py).
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -115,8 +117,17 @@ def parameter_values(results_dir: Path) -> dict[str, str]:
     return {name: _as_seen_from_notebooks(path) for name, path in paths.items()}
 
 
-def build_chapters(results_dir: Path, book_dir: Path) -> list[Path]:
-    """Execute the chapter notebooks on a results folder into book_dir/results and copy every run's notebooks."""
+def _execute_chapter(name: str, output: Path, parameters: dict) -> Path:
+    """One chapter executed into output, its machine paths forgotten and its code folded away."""
+    execute_notebook(name, output, parameters)
+    forget_paths(output)
+    fold_code(output, hide="remove-input")
+    return output
+
+
+def build_chapters(results_dir: Path, book_dir: Path, jobs: int | None = None) -> list[Path]:
+    """Execute the chapter notebooks on a results folder into book_dir/results, `jobs` at a time (one per CPU by
+    default: each runs in its own kernel, and none reads another's output), and copy every run's notebooks."""
     results_dir, book_dir = Path(results_dir).resolve(), Path(book_dir).resolve()
     if not any(results_dir.glob("runs/*/manifest.json")):
         raise FileNotFoundError(f"no finished runs under {results_dir}; run `bayesprune run` first")
@@ -125,13 +136,11 @@ def build_chapters(results_dir: Path, book_dir: Path) -> list[Path]:
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
     values = parameter_values(results_dir)
-    written = []
-    for name, parameters in CHAPTERS.items():
-        output = out_dir / f"{name}.ipynb"
-        execute_notebook(name, output, {key: values[key] for key in parameters})
-        forget_paths(output)
-        fold_code(output, hide="remove-input")
-        written.append(output)
+    names = list(CHAPTERS)
+    with ProcessPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 1),
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        written = list(pool.map(_execute_chapter, names, [out_dir / f"{name}.ipynb" for name in names],
+                                [{key: values[key] for key in CHAPTERS[name]} for name in names]))
     for run_dir in sorted(results_dir.glob("runs/*/")):
         for name in RUN_NOTEBOOKS:
             if (run_dir / f"{name}.ipynb").exists():
