@@ -202,12 +202,35 @@ def test_the_progress_bar_weighs_runs_by_their_expected_cost():
     assert expected_cost(RunConfig(method="sgd", epochs=10, hidden=(1200, 1200))) > 3 * expected_cost(sgd)
 
 
+def test_the_grid_starts_its_longest_runs_first(tmp_path):
+    from bayesprune.pipeline.runner import Outcome, expected_cost
+
+    class Recording:
+        """An executor that records the order it is given runs in and trains none."""
+        jobs = 2
+
+        def __init__(self) -> None:
+            self.order: list[RunConfig] = []
+
+        def map(self, task, items, profile, runs_dir, data_dir):
+            for cfg in items:
+                self.order.append(cfg)
+                yield Outcome(run=RunPaths.of(runs_dir, cfg).name, status="finished")
+
+    profile = _profile(tmp_path, ["sgd", "dropout0.5", "bbb"])
+    recording = Recording()
+    run_grid(profile, tmp_path / "results", executor=recording, progress=False)
+    assert [cfg.method for cfg in recording.order] == ["bbb", "sgd", "dropout0.5"]  # equal costs keep their order
+    costs = [expected_cost(cfg) for cfg in recording.order]
+    assert costs == sorted(costs, reverse=True) and costs[0] > costs[1]
+
+
 @pytest.mark.slow
 def test_the_progress_bar_names_the_run_in_progress_and_ends_full(real_data_root, tmp_path, capsys):
     profile = _profile(tmp_path, ["sgd", "bbb"])
     run_grid(profile, tmp_path / "results", data_dir=real_data_root)
     bar = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if line.strip()]
-    assert any("0/2 runs, running mnist-sgd-corrected-s0" in line for line in bar)
+    assert any("0/2 runs, running mnist-bbb-corrected-s0" in line for line in bar)  # the longest first
     assert "100%" in bar[-1] and "2/2 runs" in bar[-1]
     run_grid(profile, tmp_path / "results", data_dir=real_data_root)
     assert "100%" in capsys.readouterr().err.replace("\r", "\n").splitlines()[-1]

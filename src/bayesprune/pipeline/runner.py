@@ -229,9 +229,9 @@ def run_grid(
     executor: Executor | None = None,
     allow_dirty: bool = False,
 ) -> GridSummary:
-    """Execute every run of a profile that is not already finished; failures do not stop the grid. A reference
-    profile trains only from a clean tree (`check_clean`). Then the profile's deep ensembles whose members have
-    all finished are scored (`pipeline.ensembles`)."""
+    """Execute every run of a profile that is not already finished, the longest first; failures do not stop the
+    grid. A reference profile trains only from a clean tree (`check_clean`). Then the profile's deep ensembles whose
+    members have all finished are scored (`pipeline.ensembles`)."""
     configs = profile.runs(datasets, methods, seeds, protocols)
     runs_dir = (Path(results_root) / profile.name / "runs").resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -246,6 +246,8 @@ def run_grid(
     if pending:
         check_clean(profile, allow_dirty)
     executor = executor or LocalExecutor()
+    # the longest runs first, so that the last to finish is a short one and no slot idles long at the end
+    pending.sort(key=lambda cfg: -expected_cost(cfg, finetune_epochs_of(profile)))
     costs = {RunPaths.of(runs_dir, cfg).name: expected_cost(cfg, finetune_epochs_of(profile)) for cfg in pending}
     unfinished = list(costs)  # in submission order: the first `slots` of them are the ones in progress
     slots = getattr(executor, "jobs", 1)
