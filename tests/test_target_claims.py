@@ -127,3 +127,15 @@ def test_each_rule_s_kept_epochs_stand_against_the_cap_and_a_run_the_cap_stopped
     assert row.to_dict() == {"seeds": 3, "epoch kept": "4–5", "most epochs trained": 5, "cap": 9,
                              "stopped by the cap": 2, "kept the cap's last epoch": 1}
     assert kept_against_cap(tmp_path / "missing").empty
+
+
+def test_the_matrix_carries_the_cheap_posterior_claim_where_it_was_judged_and_a_dash_elsewhere():
+    from bayesprune.report.target_claims import UNCERTAINTY_CLAIM
+
+    as_95 = pd.DataFrame(_cell("bbb", [0.98] * 3, [0.97] * 3, 0.97, rule="chosen for 95 %", target=0.95))
+    table = target_table(pd.concat([_judged(), as_95], ignore_index=True))
+    claim = {"cells": [{"dataset": "mnist", "fraction": 0.98, "verdict": FAILS}], "verdict": FAILS}
+    matrix = verdict_matrix(table, uncertainty=claim)
+    assert matrix.loc[UNCERTAINTY_CLAIM].to_dict() == {"MNIST, 95 %": "—", "MNIST, 98 %": FAILS}
+    assert UNCERTAINTY_CLAIM not in verdict_matrix(table, rule_kind="as trained", uncertainty=claim).index
+    assert UNCERTAINTY_CLAIM not in verdict_matrix(table, uncertainty={"cells": [], "verdict": "not tested"}).index

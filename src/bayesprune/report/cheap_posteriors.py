@@ -22,6 +22,8 @@ from bayesprune.compress.prune import own_criteria
 from bayesprune.evaluate.posthoc import judged_fractions
 from bayesprune.pipeline.ensembles import ENSEMBLES
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table
+from bayesprune.report.formatting import DATASET_LABELS, mnist_first
+from bayesprune.report.reference import method_label
 from bayesprune.report.verdicts import FAILS, HOLDS, INCONCLUSIVE, Interval, combine, difference, interval
 
 CHEAP_METHODS = ("sgd-l1", "sgd-l2", "sgd-mixture")  # the prior-trained point estimates whose cheap posteriors rival
@@ -93,7 +95,7 @@ def cheap_posterior_claim(rows: pd.DataFrame) -> dict[str, Any]:
     """The claim judged at each dataset and target (see the module docstring): per cell the rival, BBB's AUROC
     minus the rival's with its interval, and the verdict; and one verdict over every cell."""
     cells = []
-    for dataset in sorted(rows["dataset"].unique()):
+    for dataset in mnist_first(rows["dataset"]):
         for fraction in CLAIM_TARGETS:
             rival = cheap_rival(rows, dataset, fraction)
             bbb = _scores(rows, dataset, fraction, "bbb", "Monte Carlo")
@@ -143,9 +145,6 @@ def cheap_posterior_table(rows: pd.DataFrame, dataset: str) -> pd.DataFrame:
 def claim_reading(claim: dict[str, Any]) -> str:
     """The claim's cells in words (Markdown): per dataset and target the rival chosen on validation data and BBB's
     AUROC minus its, then the verdict."""
-    from bayesprune.report.formatting import DATASET_LABELS
-    from bayesprune.report.reference import method_label
-
     if not claim["cells"]:
         return "Not tested: no profile has trained BBB and the point estimates at the targets yet."
     items = [f"- {DATASET_LABELS.get(cell['dataset'], cell['dataset'])}, {SPARSITY_LABELS[cell['fraction']]}: "

@@ -154,13 +154,27 @@ def method_table(judged: pd.DataFrame, rule_kind: str = "chosen") -> pd.DataFram
     return means.rename(index=method_label, level="method")
 
 
-def verdict_matrix(table: pd.DataFrame, rule_kind: str = "chosen") -> pd.DataFrame:
-    """Claims by dataset and target, under the rule chosen for each target (or as trained): the verdict words."""
+def verdict_matrix(table: pd.DataFrame, rule_kind: str = "chosen", uncertainty: dict | None = None) -> pd.DataFrame:
+    """Claims by dataset and target, under the rule chosen for each target (or as trained): the verdict words; with
+    the cheap-posterior claim (`cheap_posteriors.cheap_posterior_claim`) as a last row where it was judged, "—" at
+    the targets it does not speak of."""
     rows = table[table["rule"] != AS_TRAINED] if rule_kind == "chosen" else table[table["rule"] == AS_TRAINED]
     if rows.empty:
         return pd.DataFrame()
-    frame = rows.assign(where=[f"{DATASET_LABELS.get(d, d)}, {round(100 * t)} %" for d, t in zip(rows["dataset"], rows["target"])])
-    return frame.set_index("where")[list(CLAIMS)].rename(columns=CLAIMS).T
+    frame = rows.assign(where=[_where_label(d, t) for d, t in zip(rows["dataset"], rows["target"])])
+    matrix = frame.set_index("where")[list(CLAIMS)].rename(columns=CLAIMS).T
+    if uncertainty and uncertainty["cells"] and rule_kind == "chosen":
+        judged = {_where_label(cell["dataset"], cell["fraction"]): cell["verdict"] for cell in uncertainty["cells"]}
+        matrix.loc[UNCERTAINTY_CLAIM] = [judged.get(where, "—") for where in matrix.columns]
+    return matrix
+
+
+UNCERTAINTY_CLAIM = "BBB's uncertainty beats a cheap posterior's"
+
+
+def _where_label(dataset: str, target: float) -> str:
+    """A cell's column: 'MNIST, 98 %'."""
+    return f"{DATASET_LABELS.get(dataset, dataset)}, {round(100 * target)} %"
 
 
 def target_reading(table: pd.DataFrame) -> str:
