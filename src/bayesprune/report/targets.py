@@ -16,8 +16,9 @@ import pandas as pd
 
 from bayesprune.config import SELECTION_MARGIN, TARGET_RULES, TARGETS, target_score
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
-from bayesprune.report.formatting import mnist_first, rate_text
+from bayesprune.report.formatting import DATASET_LABELS, mnist_first, rate_text
 from bayesprune.report.operating_point import recipes
+from bayesprune.report.reference import method_label
 from bayesprune.training.train import chosen_epoch
 
 RULE_LABELS = {"val_acc": "as trained", **{rule: f"chosen for {round(100 * f)} %" for rule, f in
@@ -224,9 +225,6 @@ ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "
 def target_search_reading(choices: pd.DataFrame) -> str:
     """The search's outcome in words (Markdown): per dataset and target, the method with the best validation
     accuracy pruned to the target under the rule chosen for it, and where BBB ranks; one line each, two numbers."""
-    from bayesprune.report.formatting import DATASET_LABELS
-    from bayesprune.report.reference import method_label
-
     lines = []
     for dataset in mnist_first(choices.index.get_level_values("dataset")):
         for rule, target in zip(TARGET_RULES, TARGETS):
