@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bayesprune.report.targets import chosen_points, grid_extensions, rule_choice, target_choices
+from bayesprune.report.targets import (chosen_points, grid_extensions, rule_choice, target_choices,
+                                       target_search_answer)
 
 
 def _history() -> pd.DataFrame:
@@ -50,8 +51,7 @@ def test_a_search_s_history_carries_each_run_s_point_from_its_configuration():
     from bayesprune.report.targets import search_history
 
     results = Path(__file__).resolve().parents[1] / "results"
-    searched = results / "target-search"  # committed under next/ while the search is still under way
-    history = search_history(searched if searched.exists() else results / "next" / "target-search")
+    history = search_history(results / "target-search")
     assert "lr" in history and not {"lr_x", "lr_y"} & set(history.columns)
     assert history.loc[history["method"] == "sgd", "prior scale"].isna().all()
     l1 = history[history["method"] == "sgd-l1"]
@@ -149,3 +149,15 @@ def test_each_seed_profile_holds_to_the_search_it_continues(dataset, name):
     assert {variant: {method: dict(point) for method, point in methods}
             for variant, methods in profile.variant_method_config} == {
         name: body["method_config"] for name, body in variants.items()}
+
+
+def test_the_search_s_answer_says_where_the_plain_baselines_collapse_and_who_leads_each_target():
+    history = _history()
+    assert target_search_answer(target_choices(history)) == (
+        "The plain baselines (SGD, Dropout 0.5) collapse from 90 % pruned on, whatever their rate. "
+        "BBB leads nowhere; SGD + L1 on MNIST at 90, 95, 98 and 99 %.")
+    bbb = history[history["method"] == "sgd-l1"].assign(method="bbb", val_acc_pruned98=0.99, val_acc_pruned99=0.99)
+    kept = history[history["method"] == "sgd"].assign(val_acc_pruned95=0.9)  # SGD keeps 95 %: no collapse from 90
+    both = pd.concat([history[history["method"] != "sgd"], kept, bbb], ignore_index=True)
+    assert target_search_answer(target_choices(both)) == (
+        "BBB leads on MNIST at 98 and 99 %; SGD + L1 on MNIST at 90 and 95 %.")

@@ -16,11 +16,10 @@ from bayesprune.report.operating_point import RULES, decay_reading, operating_po
 from bayesprune.report.structured import has_bcgnj, prunes_units_and_bits
 from bayesprune.report.reference import BLUNDELL_TABLE2, REPORTED, STUDY_BBB_OVER_SGD, method_label
 from bayesprune.report.tables import main_protocols, primary_rows, spread_and_kept
-from bayesprune.report.verdicts import FAILS, HOLDS, INCONCLUSIVE, NOT_TESTED, Interval, combine, difference, interval
+from bayesprune.report.verdicts import (COLLAPSES, FAILS, HOLDS, INCONCLUSIVE, KEEPS, NOT_TESTED, Interval, combine,
+                                       difference, interval)
 from bayesprune.training.train import chosen_epoch
 
-KEEPS = 0.02  # a model "keeps its accuracy" if 90 % pruning costs it at most 2 points
-COLLAPSES = 0.20  # and "collapses" if it costs more than 20 points
 TABLE2_SLACK = 0.2  # Table 2 holds if pruning raises our error by at most Blundell's rise plus 0.2 points
 STILL_LEARNING = 0.003  # test accuracy still rising by more than 0.3 points over the last fifth of training
 BAYESIAN = ("bbb", "sparsevd", "bcgnj")  # not baselines of the study's claims: every other method is

@@ -21,6 +21,11 @@ from bayesprune.report.reference import method_label
 DATASET_LABELS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 
+def joined(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def mnist_first(datasets) -> list[str]:
     """The datasets present, MNIST first, as the report lists them."""
     return sorted(set(datasets), key=lambda d: (d != "mnist", d))

@@ -17,13 +17,14 @@ import pandas as pd
 
 from bayesprune.config import TARGET_RULES, TARGETS
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table, run_keys
-from bayesprune.report.claims import BAYESIAN, COLLAPSES, KEEPS
-from bayesprune.report.formatting import DATASET_LABELS, mnist_first
+from bayesprune.report.claims import BAYESIAN
+from bayesprune.report.formatting import DATASET_LABELS, joined, mnist_first
 from bayesprune.report.reference import method_label
 from bayesprune.report.operating_point import recipes
 from bayesprune.report.tables import COMPARED_FIRST, method_order, primary_rows
 from bayesprune.report.targets import RULE_LABELS, kept_epochs
-from bayesprune.report.verdicts import FAILS, HOLDS, INCONCLUSIVE, NOT_TESTED, Interval, combine, difference, interval
+from bayesprune.report.verdicts import (COLLAPSES, FAILS, HOLDS, INCONCLUSIVE, KEEPS, NOT_TESTED, Interval, combine,
+                                       difference, interval)
 
 AS_TRAINED = RULE_LABELS["val_acc"]
 MATCHED_MAP = "sgd-mixture"  # MAP under BBB's own prior family, the scale mixture
@@ -199,13 +200,8 @@ def _where(table: pd.DataFrame, key: str) -> str:
         cells = [f"{DATASET_LABELS.get(d, d)} at {round(100 * t)} %" for d, t, v in zip(table["dataset"], table["target"], table[key])
                  if v.replace(" (one seed)", "") in verdicts]
         if cells:
-            parts.append(f"{word} on {_joined(cells)}")
+            parts.append(f"{word} on {joined(cells)}")
     return "; ".join(parts) or "not tested"
-
-
-def _joined(cells: list[str]) -> str:
-    """'a', 'a and b', 'a, b and c'."""
-    return cells[0] if len(cells) == 1 else ", ".join(cells[:-1]) + " and " + cells[-1]
 
 
 def formatted_target_table(table: pd.DataFrame) -> pd.DataFrame:

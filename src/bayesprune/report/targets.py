@@ -16,9 +16,10 @@ import pandas as pd
 
 from bayesprune.config import SELECTION_MARGIN, TARGET_RULES, TARGETS, target_score
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
-from bayesprune.report.formatting import DATASET_LABELS, mnist_first, rate_text
+from bayesprune.report.formatting import DATASET_LABELS, joined, mnist_first, rate_text
 from bayesprune.report.operating_point import recipes
 from bayesprune.report.reference import method_label
+from bayesprune.report.verdicts import COLLAPSES
 from bayesprune.training.train import chosen_epoch
 
 RULE_LABELS = {"val_acc": "as trained", **{rule: f"chosen for {round(100 * f)} %" for rule, f in
@@ -217,6 +218,37 @@ def seed_variants(choices: pd.DataFrame, dataset: str) -> dict[str, dict]:
             config[method] = point
         variants[VARIANT_NAMES[code]] = {"select": code, "method_config": config}
     return variants
+
+
+PLAIN = ("sgd", "dropout0.5")  # the study's baselines, trained without a prior
+
+
+def target_search_answer(choices: pd.DataFrame) -> str:
+    """The search's outcome in two sentences, on validation data: from which target on the plain baselines collapse
+    (lose more than COLLAPSES, every one on every dataset), and where BBB leads or which method leads it."""
+    cells = []
+    for dataset in mnist_first(choices.index.get_level_values("dataset")):
+        for rule, target in zip(TARGET_RULES, TARGETS):
+            chosen = choices.xs((dataset, RULE_LABELS[rule]), level=("dataset", "rule"))
+            cells.append((dataset, target, chosen, chosen[f"pruned {round(100 * target)} %"]))
+    if not cells:
+        return "The target search has not run."
+    collapsed = [target for target in TARGETS if all(
+        chosen.loc[m, "val_acc"] - scores[m] > COLLAPSES for _, t, chosen, scores in cells if t == target
+        for m in PLAIN if m in scores)]
+    sentences = []
+    if collapsed and collapsed == [t for t in TARGETS if t >= collapsed[0]]:
+        sentences.append(f"The plain baselines (SGD, Dropout 0.5) collapse from {round(100 * collapsed[0])} % pruned "
+                         "on, whatever their rate.")
+    led: dict[str, dict[str, list[str]]] = {}
+    for dataset, target, _, scores in cells:
+        led.setdefault(scores.idxmax(), {}).setdefault(dataset, []).append(f"{round(100 * target)}")
+    where = {method: joined([f"on {DATASET_LABELS.get(d, d)} at {joined(targets)} %" for d, targets in at.items()])
+             for method, at in led.items()}
+    others = [f"{method_label(m)} {w}" for m, w in where.items() if m != "bbb"]
+    lead = f"BBB leads {where['bbb']}" if "bbb" in where else "BBB leads nowhere"
+    sentences.append(lead + ("; " + "; ".join(others) if others else "") + ".")
+    return " ".join(sentences)
 
 
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")

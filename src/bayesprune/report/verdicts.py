@@ -13,6 +13,8 @@ from scipy import stats
 CONFIDENCE = 0.95  # two-sided
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
 NOT_TESTED = "not tested in this regime"
+KEEPS = 0.02  # a model "keeps its accuracy" if pruning costs it at most 2 points
+COLLAPSES = 0.20  # and "collapses" if it costs more than 20 points
 
 
 @dataclass(frozen=True)
