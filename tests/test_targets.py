@@ -161,3 +161,20 @@ def test_the_search_s_answer_says_where_the_plain_baselines_collapse_and_who_lea
     both = pd.concat([history[history["method"] != "sgd"], kept, bbb], ignore_index=True)
     assert target_search_answer(target_choices(both)) == (
         "BBB leads on MNIST at 98 and 99 %; SGD + L1 on MNIST at 90 and 95 %.")
+
+
+def test_map_is_read_at_bbb_s_own_slab_and_the_reading_follows_the_gap():
+    from bayesprune.report.targets import matched_prior, matched_prior_reading
+
+    l1 = _history()[lambda h: h["method"] == "sgd-l1"]
+    bbb = l1.assign(method="bbb")
+    for halved, words in ((0.5, "The prior alone does not prune as the posterior does."),
+                          (1.0, "At BBB's slab the prior alone does as well.")):
+        mixture = l1.assign(method="sgd-mixture", val_acc_pruned98=l1["val_acc_pruned98"] * halved)
+        history = pd.concat([bbb, mixture], ignore_index=True)
+        table = matched_prior(history, target_choices(history))
+        row = table[table["target"] == 0.98].iloc[0]
+        assert row["BBB slab"] == row["MAP slab"] == -2.0 and row["BBB"] == 0.85
+        assert row["MAP at that slab"] == pytest.approx(0.85 * halved)
+        assert matched_prior_reading(table).endswith(words)
+    assert matched_prior_reading(table.iloc[:0]).startswith("MAP under the scale mixture has not been trained")
