@@ -153,3 +153,14 @@ def test_the_frontier_answer_reads_the_highest_anchor_each_dataset_reaches():
     assert frontier_answer(points).startswith("On MNIST at 12x, BBB's test error is 2.30 % against 3.00 % for SGD")
     assert "lower over seeds (holds)" in frontier_answer(points)
     assert highest_anchor(as_points(_curves({"sgd": sgd})), "mnist") is None
+
+
+def test_the_answer_adds_where_the_posterior_does_the_work_beyond_ninety_percent():
+    claims = _claims(**{KEEPS: "holds", POSTERIOR: "does not hold"})
+    per_target = pd.DataFrame({"dataset": ["mnist", "fashion-mnist"], "target": [0.99, 0.98],
+                               "rule": ["chosen for 99 %", "chosen for 98 %"], "posterior": ["holds", "holds"]})
+    text = answer(claims, None, per_target)
+    assert "at 90 % pruned, what makes a network prunable is its prior" in text
+    assert text.endswith("without a posterior on MNIST at 99 % and on Fashion-MNIST at 98 %: there its posterior does "
+                         "the work.</p>")
+    assert "there its posterior" not in answer(claims, None, None)

@@ -139,3 +139,16 @@ def test_the_matrix_carries_the_cheap_posterior_claim_where_it_was_judged_and_a_
     assert matrix.loc[UNCERTAINTY_CLAIM].to_dict() == {"MNIST, 95 %": "—", "MNIST, 98 %": FAILS}
     assert UNCERTAINTY_CLAIM not in verdict_matrix(table, rule_kind="as trained", uncertainty=claim).index
     assert UNCERTAINTY_CLAIM not in verdict_matrix(table, uncertainty={"cells": [], "verdict": "not tested"}).index
+
+
+def test_the_answer_s_sentence_beyond_ninety_percent_names_where_the_posterior_does_the_work():
+    from bayesprune.report.target_claims import posterior_beyond_ninety
+
+    assert posterior_beyond_ninety(target_table(_judged())) == (
+        "Chosen for sparser targets, though, BBB keeps more than its own prior without a posterior on MNIST at 98 %: "
+        "there its posterior does the work.")
+    matched = _cell("sgd-mixture", [0.98] * 3, [0.975, 0.976, 0.977], 0.97)  # MAP keeps what BBB keeps
+    assert posterior_beyond_ninety(target_table(_judged(**{"sgd-mixture": matched}))) == ""  # inconclusive: silent
+    better = _cell("sgd-mixture", [0.98] * 3, [0.985, 0.986, 0.987], 0.97)
+    assert posterior_beyond_ninety(target_table(_judged(**{"sgd-mixture": better}))).startswith("Chosen for 95 to 99 %")
+    assert posterior_beyond_ninety(pd.DataFrame()) == ""

@@ -34,7 +34,8 @@ BUILT = ("_build", "results", "runs")  # what a build writes into a book folder:
 RUN_NOTEBOOKS = ("train", "prune")  # executed per run by the runner, copied into the book
 CHAPTERS: dict[str, tuple[str, ...]] = {
     "summary": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir", "frontier_dir",
-                "frontier_fashion_dir", "sparsevd_schedule_dir", "reference_dir", "compression_dir"),  # landing page
+                "frontier_fashion_dir", "sparsevd_schedule_dir", "reference_dir", "compression_dir", "seeds_mnist_dir",
+                "seeds_fashion_dir"),  # landing page
     "claims": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir", "frontier_dir",
                "frontier_fashion_dir", "sparsevd_schedule_dir", "compression_dir", "seeds_mnist_dir",
                "seeds_fashion_dir"),

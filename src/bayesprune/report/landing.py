@@ -11,6 +11,7 @@ import pandas as pd
 from bayesprune.report.claims import accuracy_table, fair_counts
 from bayesprune.report.formatting import dataset_words
 from bayesprune.report.reference import REPORTED
+from bayesprune.report.target_claims import posterior_beyond_ninety
 
 SHORT_CLAIMS = {  # a claim's opening words -> its row label in the matrix
     "BBB keeps its accuracy": "BBB keeps its accuracy at 90 %",
@@ -170,8 +171,9 @@ def verdicts_of(claims: pd.DataFrame, opening: str, skip: str = "the study's rec
     return [w for w in words if w != "—"]
 
 
-def answer(claims: pd.DataFrame, study_ablation: dict[str, float] | None) -> str:
-    """The report's answer in two or three plain sentences, computed from the verdicts (HTML)."""
+def answer(claims: pd.DataFrame, study_ablation: dict[str, float] | None, per_target: pd.DataFrame | None = None) -> str:
+    """The report's answer in two to four plain sentences, computed from the verdicts (HTML): at 90 % from the
+    claims, beyond it from the per-target judgement (`target_claims.target_table`) where its seeds decide."""
     sentences = []
     if study_ablation:
         sentences.append(
@@ -186,12 +188,14 @@ def answer(claims: pd.DataFrame, study_ablation: dict[str, float] | None) -> str
     posterior = verdicts_of(claims, "BBB's robustness to pruning comes from its posterior")
     if posterior and all(w == "does not hold" for w in posterior):
         sentences.append("But ordinary networks trained with a prior (L1 or L2 weight decay, or BBB's own prior "
-                         "without a posterior) keep as much or more: what makes a network prunable is its prior, not "
-                         "Bayesian inference.")
+                         "without a posterior) keep as much or more: at 90 % pruned, what makes a network prunable is "
+                         "its prior, not Bayesian inference.")
     elif "holds" in posterior:
         sentences.append("Its posterior adds accuracy after pruning that the same prior alone does not.")
     elif posterior:
         sentences.append("Whether its posterior adds anything beyond its prior, the seeds cannot yet decide.")
+    beyond = posterior_beyond_ninety(per_target) if per_target is not None else ""
+    sentences += [beyond] if beyond else []
     return '<p class="answer"><b>The answer.</b> ' + " ".join(sentences) + "</p>" if sentences else ""
 
 
