@@ -297,3 +297,17 @@ def test_a_comparison_panel_always_holds_bbb_and_its_prior_matched_map_estimate(
     assert len(shown) == 6 and "bbb" in shown and "sgd-mixture" in shown
     assert shown == ["sgd", "dropout0.5", "sgd-l2", "sgd-l1", "sgd-mixture", "bbb"]  # the strongest, in the study's order
     assert compared_methods(["bbb", "sgd"]) == ["sgd", "bbb"]
+
+
+def test_runs_in_a_row_give_one_row_each_and_their_spread_in_words():
+    from bayesprune.report.compute import runs_in_a_row_reading, runs_in_a_row_table
+
+    def report(name: str, sgd: float, bbb: float) -> dict:
+        return {"name": name, "models": {"sgd": {"step_ms": sgd}, "bbb": {"step_ms": bbb}}, "bbb/sgd": bbb / sgd,
+                "matmul_gflops_before": 100.0, "matmul_gflops": 90.0, "flags": ["moved"]}
+
+    table = runs_in_a_row_table([report("run-1", 3.0, 9.0), report("run-2", 4.5, 9.9), {"name": "gpu", "models": {}}])
+    assert list(table.index) == ["run-1", "run-2"] and table.loc["run-2", "flags"] == 1
+    assert runs_in_a_row_reading(table) == ("Over 2 runs in a row, SGD's step took 3.00 to 4.50 ms (50% apart) and "
+                                            "BBB's 9.00 to 9.90 ms, so BBB / SGD read 2.20x to 3.00x.")
+    assert runs_in_a_row_reading(table.iloc[:0]).startswith("No bench")

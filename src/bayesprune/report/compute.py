@@ -174,6 +174,27 @@ def scoring_by_network_table(manifests: list[dict[str, Any]]) -> pd.DataFrame:
     return table.round(1)
 
 
+def runs_in_a_row_table(reports: list[dict[str, Any]]) -> pd.DataFrame:
+    """The same bench run several times in a row on one machine, a row per run (named by its file): SGD's and BBB's
+    step, their ratio, the dense matmul speed before and after the timing, and what the run flagged."""
+    rows = [{"run": r["name"], "SGD step (ms)": r["models"]["sgd"]["step_ms"], "BBB step (ms)": r["models"]["bbb"]["step_ms"],
+             "BBB / SGD": r["bbb/sgd"], "matmul before (GFLOP/s)": r.get("matmul_gflops_before", float("nan")),
+             "matmul after (GFLOP/s)": r["matmul_gflops"], "flags": len(r.get("flags", []))}
+            for r in reports if {"sgd", "bbb"} <= set(r["models"])]
+    return pd.DataFrame(rows).set_index("run")
+
+
+def runs_in_a_row_reading(table: pd.DataFrame) -> str:
+    """The spread between runs in one sentence: SGD's step, BBB's, and the ratio, lowest to highest."""
+    if table.empty:
+        return "No bench was run several times in a row here."
+    spread = {column: (table[column].min(), table[column].max()) for column in ("SGD step (ms)", "BBB step (ms)", "BBB / SGD")}
+    sgd, bbb, ratio = spread.values()
+    return (f"Over {len(table)} runs in a row, SGD's step took {sgd[0]:.2f} to {sgd[1]:.2f} ms "
+            f"({sgd[1] / sgd[0] - 1:.0%} apart) and BBB's {bbb[0]:.2f} to {bbb[1]:.2f} ms, so BBB / SGD read "
+            f"{ratio[0]:.2f}x to {ratio[1]:.2f}x.")
+
+
 def step_ratio_text(reports: list[dict[str, Any]]) -> str:
     """BBB's training step in SGD steps, as each machine's benchmark measured it, both run eagerly:
     '3.0x (Intel(R) Xeon(R) Processor, 2 threads) and 3.3x (...) an SGD step'."""
