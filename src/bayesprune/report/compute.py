@@ -195,6 +195,18 @@ def runs_in_a_row_reading(table: pd.DataFrame) -> str:
             f"{ratio[0]:.2f}x to {ratio[1]:.2f}x.")
 
 
+def report_time_table(folder: Path) -> pd.DataFrame:
+    """`make report` from a fresh clone (`performance.report_time`), a row per machine: minutes per stage and in all,
+    and the commit timed."""
+    rows = []
+    for path in sorted(Path(folder).glob("*.json")):
+        report = json.loads(path.read_text())
+        rows.append({"machine": report["machine"], "commit": report["commit"],
+                     **{f"{stage} (min)": seconds / 60 for stage, seconds in report["stages"].items()},
+                     "make report (min)": report["total_seconds"] / 60})
+    return pd.DataFrame(rows).set_index("machine") if rows else pd.DataFrame()
+
+
 def step_ratio_text(reports: list[dict[str, Any]]) -> str:
     """BBB's training step in SGD steps, as each machine's benchmark measured it, both run eagerly:
     '3.0x (Intel(R) Xeon(R) Processor, 2 threads) and 3.3x (...) an SGD step'."""

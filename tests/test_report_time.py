@@ -1,0 +1,44 @@
+"""`make report` timed stage by stage in a fresh clone: every stage in turn, a failed one stops with its output, and
+the compute chapter's table reads what it wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from bayesprune.performance.report_time import STAGES, time_report, time_stages
+from bayesprune.report.compute import report_time_table
+
+
+def _repository(tmp_path, failing: str = ""):
+    """A git repository whose Makefile's stages each leave a mark (and one may fail)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    rules = "".join(f"{stage}:\n\t{'exit 3' if stage == failing else f'touch {stage}.done'}\n" for stage in STAGES)
+    (repo / "Makefile").write_text(rules)
+    for command in (["init", "-q"], ["add", "Makefile"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "m"]):
+        subprocess.run(["git", *command], cwd=repo, check=True)
+    return repo
+
+
+def test_each_stage_runs_in_turn_in_a_fresh_clone_and_the_chapter_reads_the_report(tmp_path):
+    report = time_report(_repository(tmp_path))
+    assert list(report["stages"]) == list(STAGES)
+    assert report["total_seconds"] == pytest.approx(sum(report["stages"].values()))
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "cpu.json").write_text(json.dumps(report))
+    table = report_time_table(tmp_path / "reports")
+    assert list(table.columns) == ["commit", "setup (min)", "data (min)", "run (min)", "book (min)", "make report (min)"]
+    assert table["make report (min)"].iloc[0] == pytest.approx(report["total_seconds"] / 60)
+    assert report_time_table(tmp_path / "missing").empty
+
+
+def test_a_failed_stage_stops_the_timing_and_says_which(tmp_path):
+    repo = _repository(tmp_path, failing="run")
+    subprocess.run(["git", "clone", "-q", str(repo), str(tmp_path / "clone")], check=True)
+    with pytest.raises(RuntimeError, match="`make run` failed"):
+        time_stages(tmp_path / "clone", dict(os.environ))
+    assert (tmp_path / "clone" / "data.done").exists() and not (tmp_path / "clone" / "book.done").exists()
