@@ -132,7 +132,7 @@ def test_the_search_stops_at_an_end_where_the_curve_has_flattened_within_seed_no
     assert ("sgd-l1", "weak end") in set(zip(asked["method"], asked["past"]))
 
 
-@pytest.mark.parametrize("dataset, name", [("mnist", "target-seeds-mnist")])  # Fashion-MNIST's once its search closes
+@pytest.mark.parametrize("dataset, name", [("mnist", "target-seeds-mnist"), ("fashion-mnist", "target-seeds-fashion")])
 def test_each_seed_profile_holds_to_the_search_it_continues(dataset, name):
     from bayesprune.pipeline.profiles import load_profiles
     from bayesprune.report.chapters import RESULTS
