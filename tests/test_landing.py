@@ -103,6 +103,9 @@ def test_the_study_s_evidence_in_several_parts_is_a_list_with_its_shared_lead_sa
     assert "The study lost at 90 %:</p><ul><li>SGD: MNIST 0.28, Fashion-MNIST 0.41</li><li>Dropout 0.5:" in sections
     cell = claim_sections_html(_claims(**{KEEPS: "holds"}).assign(**{"ours: at the operating point": "lost: a: 1; b: 2"}))
     assert 'lost:<ul class="cell-parts"><li>a: 1</li><li>b: 2</li></ul>' in cell
+    ratios = "BBB/SGD epochs: 2.7x, bench on A: 2.0x; as the study writes it: 9.8x on A"  # no lead the parts share
+    cell = claim_sections_html(_claims(**{KEEPS: "holds"}).assign(**{"ours: at the operating point": ratios}))
+    assert '<ul class="cell-parts"><li>BBB/SGD epochs: 2.7x, bench on A: 2.0x</li><li>as the study' in cell
     one = claim_sections_html(_claims(**{KEEPS: "holds"}).assign(study="not examined"))
     assert "The study: not examined</p>" in one and "<ul>" not in one
 

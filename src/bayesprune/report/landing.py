@@ -134,11 +134,13 @@ def claim_sections_html(claims: pd.DataFrame, link_prefix: str = "") -> str:
 
 
 def _lead_and_parts(text: str) -> tuple[str, list[str]]:
-    """A text of several parts ('lost at 90 %: a: x; b: y') as the lead its parts share and the parts."""
+    """A text of several parts ('lost at 90 %: a: x; b: y') as the lead its parts share and the parts: a lead is
+    there only where, without it, the first part is shaped as the second ('a: x' as 'b: y'), a name first."""
     parts = text.split("; ")
-    if len(parts) > 1 and parts[0].count(": ") > parts[1].count(": "):
-        lead, parts[0] = parts[0].split(": ", 1)
-        return lead, parts
+    if len(parts) > 1 and ": " in parts[0]:
+        lead, rest = parts[0].split(": ", 1)
+        if rest[:1].isalpha() and rest.count(": ") == parts[1].count(": "):
+            return lead, [rest, *parts[1:]]
     return "", parts
 
 
