@@ -63,7 +63,8 @@ def test_both_figures_keep_the_book_style():
 
 def test_the_reading_sets_units_against_weights_at_ninety_percent():
     reading = structured_reading(structured_sweep(_pruning()))
-    assert reading.startswith("As trained, BC-GNJ removes whole units down to 2.5x at 3.00 % test error on LeNet-300-100.")
+    assert reading.startswith("As trained, BC-GNJ removes whole units down to:\n\n- 2.5x at 3.00 % test error on "
+                              "LeNet-300-100\n\n")
     assert "whole units cost less error than single weights (4.00 against 6.00 %)" in reading
     worse = _pruning()
     worse.loc[worse["criterion"] == "unit_log_alpha", "accuracy_mean"] -= 0.05

@@ -76,9 +76,9 @@ def units_by_epoch(history: pd.DataFrame, names: dict[str, str], every: int = 10
 
 
 def structured_reading(sweep: pd.DataFrame, fraction: float = 90.0) -> str:
-    """The sweep in two paragraphs (markdown): per network, the compression and test error as trained; then the
-    error at `fraction` % of the weights removed by whole units against single weights (the details are the sweep's
-    table)."""
+    """The sweep in markdown: per network, a line with the compression and test error as trained; then a paragraph
+    with the error at `fraction` % of the weights removed by whole units against single weights (the details are the
+    sweep's table)."""
     trained_parts, pruned_parts, worse = [], [], []
     for (dataset, network), part in sweep.groupby(level=["dataset", "network"], sort=False):
         part = part.droplevel(["dataset", "network"])
@@ -98,7 +98,7 @@ def structured_reading(sweep: pd.DataFrame, fraction: float = 90.0) -> str:
             worse.append(near["units"] > near["weights"])
     sentences = []
     if trained_parts:
-        sentences.append("As trained, BC-GNJ removes whole units down to " + " and ".join(trained_parts) + ".")
+        sentences.append("As trained, BC-GNJ removes whole units down to:\n\n" + "\n".join(f"- {part}" for part in trained_parts))
     if pruned_parts:
         how = "more" if all(worse) else "less" if not any(worse) else "more or less, by network,"
         sentences.append(f"At {fraction:g} % of the weights removed, whole units cost {how} error than single weights "
