@@ -43,9 +43,9 @@ SLOW = {**TINY, "epochs": 12, "hidden": [64, 64], "train_subset": 2000}  # long 
 TABLES = ("history", "pruning", "weights", "weight_histogram")
 
 
-def _profiles(tmp_path: Path, methods: list[str], config: dict, name: str = "tiny") -> Path:
+def _profiles(tmp_path: Path, methods: list[str], config: dict, name: str = "tiny", seeds: tuple[int, ...] = (0,)) -> Path:
     path = tmp_path / f"{name}.yml"
-    path.write_text(yaml.safe_dump({name: {"datasets": ["mnist"], "methods": methods, "seeds": [0],
+    path.write_text(yaml.safe_dump({name: {"datasets": ["mnist"], "methods": methods, "seeds": list(seeds),
                                            "fractions": [0.0, 0.9], "config": config}}))
     return path
 
@@ -74,15 +74,15 @@ def _assert_same_tables(a: Path, b: Path) -> None:
 
 @pytest.mark.slow
 def test_runner_killed_mid_grid_resumes_without_redoing_finished_runs(real_data_root, tmp_path, record):
-    profiles = _profiles(tmp_path, ["sgd", "bbb"], SLOW)
+    profiles = _profiles(tmp_path, ["bbb"], SLOW, seeds=(0, 1))
     runs = tmp_path / "results" / "tiny" / "runs"
-    process = _cli(profiles, tmp_path / "results", "--jobs", "1", start_new_session=True)  # sgd, then bbb
-    _wait_for(RunPaths(runs, "mnist-bbb-corrected-s0").partial / CHECKPOINT, process)
+    process = _cli(profiles, tmp_path / "results", "--jobs", "1", start_new_session=True)  # seed 0, then seed 1
+    _wait_for(RunPaths(runs, "mnist-bbb-corrected-s1").partial / CHECKPOINT, process)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-    finished = runs / "mnist-sgd-corrected-s0" / "manifest.json"
+    finished = runs / "mnist-bbb-corrected-s0" / "manifest.json"
     stamp = finished.stat().st_mtime_ns
-    epochs_before = torch.load(RunPaths(runs, "mnist-bbb-corrected-s0").partial / CHECKPOINT, weights_only=True)["epoch"]
+    epochs_before = torch.load(RunPaths(runs, "mnist-bbb-corrected-s1").partial / CHECKPOINT, weights_only=True)["epoch"]
     resumed = _cli(profiles, tmp_path / "results", "--jobs", "1")
     output = resumed.communicate(timeout=600)[0]
     assert resumed.returncode == 0, output
