@@ -26,6 +26,14 @@ def joined(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def places(cells) -> str:
+    """(dataset, target) pairs in words, grouped by dataset: 'on MNIST at 99 % and on Fashion-MNIST at 98 and 99 %'."""
+    at: dict[str, list[str]] = {}
+    for dataset, target in cells:
+        at.setdefault(dataset, []).append(f"{round(100 * target)}")
+    return joined([f"on {DATASET_LABELS.get(d, d)} at {joined(targets)} %" for d, targets in at.items()])
+
+
 def mnist_first(datasets) -> list[str]:
     """The datasets present, MNIST first, as the report lists them."""
     return sorted(set(datasets), key=lambda d: (d != "mnist", d))

@@ -18,7 +18,7 @@ import pandas as pd
 from bayesprune.config import TARGET_RULES, TARGETS
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table, run_keys
 from bayesprune.report.claims import BAYESIAN
-from bayesprune.report.formatting import DATASET_LABELS, joined, mnist_first
+from bayesprune.report.formatting import DATASET_LABELS, joined, mnist_first, places
 from bayesprune.report.reference import method_label
 from bayesprune.report.operating_point import recipes
 from bayesprune.report.tables import COMPARED_FIRST, method_order, primary_rows
@@ -202,18 +202,10 @@ def posterior_beyond_ninety(table: pd.DataFrame) -> str:
     held = cells[cells["posterior"] == HOLDS]
     if len(held):
         return ("Chosen for sparser targets, though, BBB keeps more than its own prior without a posterior "
-                f"{_cells_text(held)}: there its posterior does the work.")
+                f"{places(zip(held['dataset'], held['target']))}: there its posterior does the work.")
     if len(cells) and (cells["posterior"] == FAILS).all():
         return "Chosen for 95 to 99 % pruned too, its own prior without a posterior keeps as much."
     return ""
-
-
-def _cells_text(cells: pd.DataFrame) -> str:
-    """'on MNIST at 99 % and on Fashion-MNIST at 98 and 99 %'."""
-    at: dict[str, list[str]] = {}
-    for dataset, target in zip(cells["dataset"], cells["target"]):
-        at.setdefault(dataset, []).append(f"{round(100 * target)}")
-    return joined([f"on {DATASET_LABELS.get(d, d)} at {joined(targets)} %" for d, targets in at.items()])
 
 
 def _where(table: pd.DataFrame, key: str) -> str:

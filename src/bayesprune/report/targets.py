@@ -17,7 +17,7 @@ import pandas as pd
 
 from bayesprune.config import SELECTION_MARGIN, TARGET_RULES, TARGETS, target_score
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
-from bayesprune.report.formatting import DATASET_LABELS, joined, mnist_first, rate_text
+from bayesprune.report.formatting import DATASET_LABELS, mnist_first, places, rate_text
 from bayesprune.report.operating_point import recipes
 from bayesprune.report.reference import method_label
 from bayesprune.report.verdicts import COLLAPSES
@@ -294,11 +294,10 @@ def target_search_answer(choices: pd.DataFrame) -> str:
     if collapsed and collapsed == [t for t in TARGETS if t >= collapsed[0]]:
         sentences.append(f"The plain baselines (SGD, Dropout 0.5) collapse from {round(100 * collapsed[0])} % pruned "
                          "on, whatever their rate.")
-    led: dict[str, dict[str, list[str]]] = {}
+    led: dict[str, list[tuple[str, float]]] = {}
     for dataset, target, _, scores in cells:
-        led.setdefault(scores.idxmax(), {}).setdefault(dataset, []).append(f"{round(100 * target)}")
-    where = {method: joined([f"on {DATASET_LABELS.get(d, d)} at {joined(targets)} %" for d, targets in at.items()])
-             for method, at in led.items()}
+        led.setdefault(scores.idxmax(), []).append((dataset, target))
+    where = {method: places(at) for method, at in led.items()}
     others = [f"{method_label(m)} {w}" for m, w in where.items() if m != "bbb"]
     lead = f"BBB leads {where['bbb']}" if "bbb" in where else "BBB leads nowhere"
     sentences.append(lead + ("; " + "; ".join(others) if others else "") + ".")
