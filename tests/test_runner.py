@@ -18,7 +18,8 @@ import yaml
 from bayesprune.config import RunConfig
 from bayesprune.model.models import build_model
 from bayesprune.pipeline.profiles import load_profiles
-from bayesprune.pipeline.results import load_table
+from bayesprune.pipeline.manifest import write_manifest
+from bayesprune.pipeline.results import has_table, load_table, write_table
 from bayesprune.pipeline.run_paths import RunPaths
 from bayesprune.pipeline.runner import adopt_checkpoint, run_grid
 from bayesprune.pipeline.runs import load_trained
@@ -259,3 +260,19 @@ def test_a_run_pruned_from_its_sibling_s_training_keeps_the_epoch_its_own_score_
     cfg, model = load_trained(tmp_path / "run")
     assert cfg == pruned
     assert all(torch.equal(model.state_dict()[k], by_pruned[k]) for k in by_pruned)
+
+
+def test_a_table_a_run_had_nothing_to_record_in_is_skipped_by_every_reader(tmp_path):
+    for name, rows in (("with-rows", [{"fraction": 0.9, "accuracy": 0.97}]), ("empty", [])):
+        run = tmp_path / "runs" / name
+        run.mkdir(parents=True)
+        write_table(rows, {"dataset": "mnist", "method": "sgd", "seed": 0, "protocol": "corrected", "variant": ""},
+                    run / "posthoc.csv")
+        write_manifest({"config": {}}, run)
+    assert (tmp_path / "runs" / "empty" / "posthoc.csv").read_text().strip() == ""
+    assert has_table(tmp_path, "posthoc") and not has_table(tmp_path, "finetuned")
+    assert load_table(tmp_path, "posthoc")["accuracy"].tolist() == [0.97]
+    (tmp_path / "runs" / "with-rows" / "manifest.json").unlink()
+    assert not has_table(tmp_path, "posthoc")
+    with pytest.raises(FileNotFoundError, match="no finished runs with posthoc.csv"):
+        load_table(tmp_path, "posthoc")

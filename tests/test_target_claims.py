@@ -152,3 +152,13 @@ def test_the_answer_s_sentence_beyond_ninety_percent_names_where_the_posterior_d
     better = _cell("sgd-mixture", [0.98] * 3, [0.985, 0.986, 0.987], 0.97)
     assert posterior_beyond_ninety(target_table(_judged(**{"sgd-mixture": better}))).startswith("Chosen for 95 to 99 %")
     assert posterior_beyond_ninety(pd.DataFrame()) == ""
+
+
+def test_a_profile_with_its_own_targets_is_judged_alone_and_never_mixed_with_the_seed_profiles(tmp_path):
+    from bayesprune.report.target_claims import judged_folders
+
+    for name, columns in (("smoke", "val_acc,val_acc_pruned98"), ("paper", "val_acc"), ("seeds", "val_acc,val_acc_pruned98")):
+        (tmp_path / name / "runs" / "a-run").mkdir(parents=True)
+        (tmp_path / name / "runs" / "a-run" / "history.csv").write_text(f"epoch,{columns}\n1,0.9\n")
+    assert judged_folders(tmp_path / "smoke", tmp_path / "seeds") == [tmp_path / "smoke"]
+    assert judged_folders(tmp_path / "paper", tmp_path / "seeds", tmp_path / "missing") == [tmp_path / "seeds"]

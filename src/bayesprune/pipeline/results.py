@@ -47,14 +47,26 @@ def finished_runs(results_dir: Path) -> list[Path]:
     return sorted(p.parent for p in Path(results_dir).glob(f"runs/*/{MANIFEST}"))
 
 
-def load_table(results_dir: Path, name: str) -> pd.DataFrame:
-    """Concatenate one table over every finished run, each file checked against its run's manifest first."""
+def table_paths(results_dir: Path, name: str) -> list[Path]:
+    """One table's files with rows over every finished run, each checked against its run's manifest first (a run
+    with nothing to record may hold an empty file)."""
     if name not in TABLES:
         raise ValueError(f"unknown table {name!r}; valid choices: {', '.join(TABLES)}")
     paths = []
     for run_dir in finished_runs(results_dir):
-        if name + ".csv" in read_manifest(run_dir)["files"]:
+        if name + ".csv" in read_manifest(run_dir)["files"] and (run_dir / f"{name}.csv").read_text().strip():
             paths.append(run_dir / f"{name}.csv")
+    return paths
+
+
+def has_table(results_dir: Path, name: str) -> bool:
+    """Whether some finished run under results_dir recorded rows of this table."""
+    return bool(table_paths(results_dir, name))
+
+
+def load_table(results_dir: Path, name: str) -> pd.DataFrame:
+    """Concatenate one table over every finished run that recorded rows of it."""
+    paths = table_paths(results_dir, name)
     if not paths:
         raise FileNotFoundError(f"no finished runs with {name}.csv under {results_dir}/runs; run `make report` first")
     table = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)

@@ -135,10 +135,11 @@ def prune_run(
             write_table(ablation, keys, run_dir / "ablation.csv")
         with parts.timing("posterior tables"):
             write_posterior_tables(cfg, model, keys, run_dir, data_root)
-    if posthoc_fractions and validation is not None:
+    judged = judged_fractions(cfg.select, posthoc_fractions)
+    if judged and validation is not None:
         with parts.timing("post-hoc calibration and Laplace"):
-            write_table(posthoc_rows(model, judged_fractions(cfg.select, posthoc_fractions), fit, validation, (x, y),
-                                     shifted, cfg.eval_samples, cfg.seed), keys, run_dir / "posthoc.csv")
+            write_table(posthoc_rows(model, judged, fit, validation, (x, y), shifted, cfg.eval_samples, cfg.seed),
+                        keys, run_dir / "posthoc.csv")
     if finetune_epochs:
         parts_dir = run_dir / FINETUNED_PARTS
         with parts.timing("fine-tuning"):

@@ -21,7 +21,7 @@ import pandas as pd
 from bayesprune.compress.prune import own_criteria
 from bayesprune.evaluate.posthoc import judged_fractions
 from bayesprune.pipeline.ensembles import ENSEMBLES
-from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table
+from bayesprune.pipeline.results import RUN_KEYS, has_table, load_manifests, load_table
 from bayesprune.report.formatting import DATASET_LABELS, mnist_first
 from bayesprune.report.reference import method_label
 from bayesprune.report.verdicts import FAILS, HOLDS, INCONCLUSIVE, Interval, combine, difference, interval
@@ -53,7 +53,7 @@ def judged_rows(results_dir: Path) -> pd.DataFrame:
     uncertainty = uncertainty[[c == own_criteria(m)[0] for m, c in zip(uncertainty["method"], uncertainty["criterion"])]]
     parts = [uncertainty.assign(predictive=[PREDICTIVES["uncertainty", p] for p in uncertainty["prediction"]],
                                 posthoc_seconds=0.0)]
-    if any((run / "posthoc.csv").exists() for run in finished_runs(results_dir)):
+    if has_table(results_dir, "posthoc"):
         posthoc = load_table(results_dir, "posthoc")
         kinds = posthoc["posthoc"] + " " + posthoc["prediction"]
         parts.append(posthoc.assign(predictive=[PREDICTIVES["posthoc", k] for k in kinds],
@@ -158,6 +158,6 @@ def posthoc_dirs(*candidates: Path) -> list[Path]:
     """The results folders given (each once) whose finished runs carry post-hoc scores."""
     found = []
     for folder in dict.fromkeys(Path(c) for c in candidates):
-        if any((run / "posthoc.csv").exists() for run in finished_runs(folder)):
+        if has_table(folder, "posthoc"):
             found.append(folder)
     return found

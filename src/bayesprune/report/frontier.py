@@ -14,7 +14,7 @@ from bayesprune.evaluate.scores import THRESHOLD_CRITERION, UNIT_THRESHOLD_CRITE
 from bayesprune.compress.prune import own_criteria
 from bayesprune.config import RunConfig
 from bayesprune.model.group_nj import UNIT_THRESHOLD
-from bayesprune.pipeline.results import RUN_KEYS, dense_architectures, finished_runs, load_manifests, load_table
+from bayesprune.pipeline.results import RUN_KEYS, dense_architectures, finished_runs, has_table, load_manifests, load_table
 from bayesprune.report.formatting import DATASET_LABELS, fraction_label, mnist_first, rate_text
 from bayesprune.report.fairness import choices, search_points, search_table, with_dash
 from bayesprune.report.operating_point import RULES, choose_learning_rates
@@ -57,7 +57,7 @@ def as_points(pruning: pd.DataFrame, finetuned: pd.DataFrame | None = None) -> p
 
 def load_finetuned(results_dir: Path) -> pd.DataFrame | None:
     """A profile's fine-tuned pruning sweeps, or None where no run has any."""
-    if any((run / "finetuned.csv").exists() for run in finished_runs(results_dir)):
+    if has_table(results_dir, "finetuned"):
         return load_table(results_dir, "finetuned")
     return None
 

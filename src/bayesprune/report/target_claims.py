@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from bayesprune.config import TARGET_RULES, TARGETS
+from bayesprune.report.chapters import has_targets
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table, run_keys
 from bayesprune.report.claims import BAYESIAN
 from bayesprune.report.formatting import DATASET_LABELS, joined, mnist_first, places
@@ -45,6 +46,14 @@ def _run_rules(results_dir: Path) -> pd.DataFrame:
         if select in RULE_LABELS and manifest["config"].get("validation"):
             rows.append({**run_keys(manifest["config"]), "rule": RULE_LABELS[select]})
     return pd.DataFrame(rows, columns=[*RUN_KEYS, "rule"])
+
+
+def judged_folders(results_dir: Path, *seed_dirs: Path) -> list[Path]:
+    """The folders the per-target verdicts read: a profile whose own runs record the targets alone (its search stands
+    in for the seeds, as the smoke profile's does), else every seed profile that has run; never the two mixed."""
+    if has_targets(Path(results_dir)):
+        return [Path(results_dir)]
+    return [Path(d) for d in seed_dirs if has_targets(Path(d))]
 
 
 def judged_accuracy(*results_dirs: Path | None) -> pd.DataFrame:
