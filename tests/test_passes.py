@@ -10,7 +10,8 @@ import torch
 
 from bayesprune.compress.prune import global_prune
 from bayesprune.data.splits import noise_images
-from bayesprune.evaluate.passes import CSR_DENSITY, ensemble_probabilities, mc_dropout_probabilities, mean_logits, network
+from bayesprune.evaluate.passes import (CSR_DENSITY, ensemble_probabilities, linear, mc_dropout_probabilities, mean_logits,
+                                        network)
 from bayesprune.evaluate.scores import accuracy, scored_sweep
 from bayesprune.evaluate.uncertainty import calibration
 from bayesprune.model.bayes import BayesianMLP
@@ -107,3 +108,33 @@ def test_the_scored_sweep_times_its_parts():
     x, y = torch.rand(50, 784), torch.randint(0, 10, (50,))
     sweep = scored_sweep(model, (x, y), [0.0, 0.5], samples=2, shifted={"noise": noise_images(30, 255.0)})
     assert {"masks", "deterministic passes", "Monte Carlo passes", "metrics"} <= set(sweep.parts.seconds)
+
+
+def test_a_sweep_draws_mc_dropout_s_masks_once_and_every_pruned_network_scores_as_if_it_drew_its_own(monkeypatch):
+    import bayesprune.evaluate.scores as scores
+
+    torch.manual_seed(0)
+    model = MLP([784, 200, 60, 10], dropout=0.5)
+    with torch.no_grad():  # the hidden layers keep weights at 98 %, the first sparse enough for CSR
+        model.net[0].weight.mul_(6)
+        model.net[3].weight.mul_(3)
+    x, y = torch.rand(90, 784), torch.randint(0, 10, (90,))
+    shifted = {"noise": noise_images(70, 255.0), "other": torch.rand(90, 784)}
+    fractions = [0.0, 0.9, 0.98]
+    sparse = copy.deepcopy(model)
+    global_prune(sparse, 0.98, "magnitude")
+    assert not linear(x, sparse.net[0].weight, sparse.net[0].bias).is_contiguous()  # CSR leaves it column by column
+    draws = []
+    noise = scores.dropout_noise
+    monkeypatch.setattr(scores, "dropout_noise", lambda *args: draws.append(len(args[1])) or noise(*args))
+    shared = scored_sweep(model, (x, y), fractions, samples=3, seed=4, shifted=shifted)
+    assert draws == [90, 70, 90]  # each image set's masks once, for every pruned network
+    monkeypatch.setattr(scores, "SHARED_NOISE_BYTES", 0)
+    own = scored_sweep(model, (x, y), fractions, samples=3, seed=4, shifted=shifted)
+    assert draws == [90, 70, 90]
+    assert shared.uncertainty == own.uncertainty and shared.bins == own.bins  # exactly the same scores
+    for row in [r for r in shared.uncertainty if r["prediction"] == "mc"]:
+        pruned = copy.deepcopy(model)
+        global_prune(pruned, row["fraction"], "magnitude")
+        torch.manual_seed(4)
+        assert row["nll"] == pytest.approx(calibration(_own_mc(pruned, x, 3), y)["nll"], rel=1e-5)

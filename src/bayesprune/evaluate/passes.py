@@ -4,14 +4,17 @@ Scoring feeds 10 000 images at a time, so its cost is matrix products. A pruned 
 some weight still reads (the rest are exact zeros: leaving them out changes nothing but the order of a sum), and a
 layer sparse enough to gain multiplies in compressed sparse rows. BBB's Monte Carlo passes draw each sample's
 noise exactly as `BayesianMLP.forward` does (the same generator calls in the same order), and MC dropout reuses the
-first layer's product, which no dropout mask precedes, across its passes (the masks are drawn as before). So every
-pass computes what the network's own forward computes, faster.
+first layer's product, which no dropout mask precedes, across its passes. MC dropout's masks are drawn as
+`F.dropout` draws them on the CPU (`bernoulli_`, filled in the memory order of the activations it masks); the masks
+of a seeded set do not depend on the weights, so a sweep draws them once and every pruned network reuses them. So
+every pass computes what the network's own forward computes, faster.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -99,18 +102,60 @@ def ensemble_probabilities(model: BayesianMLP, x: Tensor, samples: int) -> Tenso
     return total / samples
 
 
+def _dropout_shapes(model: MLP, x: Tensor) -> list[tuple[float, tuple[int, ...]]]:
+    """The rate and shape of each mask one MC dropout pass on x draws, in the order it draws them."""
+    linears, rates, input_rate = mlp_layers(model)
+    shapes = [(input_rate, tuple(x.shape))] if input_rate else []
+    return shapes + [(rate, (len(x), layer.out_features)) for layer, rate in zip(linears, rates) if rate]
+
+
+def dropout_noise_bytes(model: MLP, x: Tensor, samples: int) -> int:
+    """Bytes `dropout_noise` draws for `samples` passes on x."""
+    return samples * x.element_size() * sum(math.prod(shape) for _, shape in _dropout_shapes(model, x))
+
+
+def dropout_noise(model: MLP, x: Tensor, samples: int) -> Iterator[list[Tensor]]:
+    """Each MC dropout pass's multipliers (0 or 1 / (1 - p)), drawn one pass at a time from the global generator as
+    `F.dropout` draws them on the CPU: per pass the input's, where it has dropout, then each masked hidden layer's,
+    each laid out row by row."""
+    shapes = _dropout_shapes(model, x)
+    for _ in range(samples):
+        yield [torch.empty(shape, device=x.device, dtype=x.dtype).bernoulli_(1 - rate).div_(1 - rate)
+               for rate, shape in shapes]
+
+
+def _masked(h: Tensor, noise: Tensor) -> Tensor:
+    """h times the multipliers `F.dropout` would have drawn for it: filled in h's memory order, so transposed where a
+    sparse product left h column by column."""
+    if h.is_contiguous():
+        return h * noise
+    if h.T.is_contiguous():
+        return h * noise.view(h.shape[1], h.shape[0]).T
+    raise ValueError(f"MC dropout masks activations laid out row or column by row, got strides {h.stride()}")
+
+
+def _dropped(h: Tensor, rate: float, masks: Iterator[Tensor] | None) -> Tensor:
+    """h with dropout at rate: the pass's next mask where it has them, else `F.dropout`'s own draw."""
+    return F.dropout(h, rate, True) if masks is None else _masked(h, next(masks))
+
+
 @torch.no_grad()
-def mc_dropout_probabilities(model: MLP, x: Tensor, samples: int) -> Tensor:
-    """Mean softmax of `samples` passes with dropout on: the first product is shared where no dropout precedes it."""
+def mc_dropout_probabilities(model: MLP, x: Tensor, samples: int, noise: Iterable[list[Tensor]] | None = None) -> Tensor:
+    """Mean softmax of `samples` passes with dropout on: the first product is shared where no dropout precedes it.
+    On the CPU each pass's masks come from `noise` (drawn now by `dropout_noise` where none is given)."""
     model.eval()
     linears, rates, input_rate = mlp_layers(model)
     weights, biases = [layer.weight for layer in linears], [layer.bias for layer in linears]
     first = None if input_rate else torch.relu(linear(x, weights[0], biases[0]))
+    if x.device.type != "cpu":  # F.dropout's fused kernel draws its masks otherwise
+        noise = None
+    elif noise is None:
+        noise = dropout_noise(model, x, samples)
     passes = []
-    for _ in range(samples):
-        h = torch.relu(linear(F.dropout(x, input_rate, True), weights[0], biases[0])) if first is None else first
+    for masks in (iter(m) for m in noise) if noise is not None else [None] * samples:
+        h = torch.relu(linear(_dropped(x, input_rate, masks), weights[0], biases[0])) if first is None else first
         for weight, bias, rate, (_, activation) in zip(weights[1:], biases[1:], rates, relu_between(weights[1:])):
-            h = activation(linear(F.dropout(h, rate, True) if rate else h, weight, bias))
+            h = activation(linear(_dropped(h, rate, masks) if rate else h, weight, bias))
         passes.append(torch.softmax(h, dim=1))
     return torch.stack(passes).mean(0)
 
@@ -120,8 +165,8 @@ def has_mc(model: nn.Module) -> bool:
     return isinstance(model, BayesianMLP) or any(isinstance(m, nn.Dropout) for m in model.modules())
 
 
-def mc_probabilities(model: nn.Module, x: Tensor, samples: int) -> Tensor:
-    """The Monte Carlo predictive: BBB's posterior samples, or MC dropout."""
+def mc_probabilities(model: nn.Module, x: Tensor, samples: int, noise: Iterable[list[Tensor]] | None = None) -> Tensor:
+    """The Monte Carlo predictive: BBB's posterior samples, or MC dropout (its masks from noise where given)."""
     if isinstance(model, BayesianMLP):
         return ensemble_probabilities(model, x, samples)
-    return mc_dropout_probabilities(model, x, samples)
+    return mc_dropout_probabilities(model, x, samples, noise)

@@ -20,14 +20,17 @@ from bayesprune.compress.footprint import footprint
 from bayesprune.compress.prune import (give_pruned_noise, global_prune, model_kind, own_criteria, sparsity,
                                        structured_criteria, sweep_criteria)
 from bayesprune.compress.precision import precision_of, rounded
-from bayesprune.evaluate.passes import PREDICTIONS, ensemble_probabilities, has_mc, mc_probabilities, mean_logits
+from bayesprune.evaluate.passes import (PREDICTIONS, dropout_noise, dropout_noise_bytes, ensemble_probabilities, has_mc,
+                                        mc_probabilities, mean_logits)
 from bayesprune.evaluate.uncertainty import uncertainty_row
 from bayesprune.model.activation import forward
 from bayesprune.model.group_nj import UNIT_THRESHOLD, GroupNJMLP
+from bayesprune.model.models import MLP
 from bayesprune.model.sparse_vd import SparseVDMLP
 
 THRESHOLD_CRITERION = "log_alpha>3"  # sparse VD as trained: every weight above its threshold removed
 UNIT_THRESHOLD_CRITERION = f"unit_log_alpha>{UNIT_THRESHOLD:g}"  # BC-GNJ as trained: every unit above it removed
+SHARED_NOISE_BYTES = 2**31  # a sweep keeps MC dropout's masks for every pruned network up to this size
 
 
 def accuracy(scores: Tensor, y: Tensor) -> float:
@@ -93,15 +96,20 @@ class Parts:
             self.seconds[name] = self.seconds.get(name, 0.0) + perf_counter() - started
 
 
+SharedNoise = dict[str, tuple[list[list[Tensor]], Tensor]]  # per image set: MC dropout's masks, the generator after
+
+
 class NetworkScores:
     """One network's predictions on named image sets, each computed once: deterministic logits per set, and the
     Monte Carlo predictive of the sets in `mc_sets`, drawn in their order from one seeded generator (so the first
-    set's samples are those a seeded ensemble of it alone draws); a set is drawn only when asked for."""
+    set's samples are those a seeded ensemble of it alone draws); a set is drawn only when asked for. MC dropout's
+    masks, which do not depend on the weights, come from `shared_noise` where given (filled by the first network
+    that draws them)."""
 
     def __init__(self, network: nn.Module, sets: dict[str, Tensor], mc_sets: Sequence[str], samples: int, seed: int,
-                 parts: Parts) -> None:
+                 parts: Parts, shared_noise: SharedNoise | None = None) -> None:
         self.network, self.sets, self.mc_sets, self.samples, self.seed = network, sets, tuple(mc_sets), samples, seed
-        self.parts = parts
+        self.parts, self.shared_noise = parts, shared_noise
         self._logits: dict[str, Tensor] = {}
         self._mc: dict[str, Tensor] = {}
         self._generator_state: tuple[Tensor, list[Tensor]] | None = None
@@ -131,9 +139,25 @@ class NetworkScores:
             torch.set_rng_state(self._generator_state[0])
             if torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(self._generator_state[1])
-        probs = mc_probabilities(self.network, self.sets[name], self.samples)
+        if self.shared_noise is None:
+            probs = mc_probabilities(self.network, self.sets[name], self.samples)
+        else:
+            if name not in self.shared_noise:
+                noise = list(dropout_noise(self.network, self.sets[name], self.samples))
+                self.shared_noise[name] = noise, torch.get_rng_state()
+            noise, after = self.shared_noise[name]
+            probs = mc_probabilities(self.network, self.sets[name], self.samples, noise)
+            torch.set_rng_state(after)
         self._generator_state = (torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
         return probs
+
+
+def _shares_noise(model: nn.Module, images: Sequence[Tensor], samples: int) -> bool:
+    """Whether a sweep draws MC dropout's masks once for every pruned network: a dropout network on the CPU whose
+    masks for these image sets fit in SHARED_NOISE_BYTES."""
+    if not isinstance(model, MLP) or not has_mc(model) or any(x.device.type != "cpu" for x in images):
+        return False
+    return sum(dropout_noise_bytes(model, x, samples) for x in images) <= SHARED_NOISE_BYTES
 
 
 def mask_signature(model: nn.Module) -> str:
@@ -184,12 +208,13 @@ def scored_sweep(
     mc_sets = ["test", *(shifted or {})]
     bayesian = isinstance(model, BayesianMLP)
     scorers: dict[str, NetworkScores] = {}
+    shared_noise = {} if _shares_noise(model, [sets[name] for name in mc_sets], samples) else None
 
     def scorer(network: nn.Module) -> NetworkScores:
         """The one scorer of a network's pruned function."""
         key = mask_signature(network)
         if key not in scorers:
-            scorers[key] = NetworkScores(network, sets, mc_sets, samples, seed, parts)
+            scorers[key] = NetworkScores(network, sets, mc_sets, samples, seed, parts, shared_noise)
         return scorers[key]
 
     networks: dict[tuple[str, float, bool], tuple[nn.Module, float]] = {}
