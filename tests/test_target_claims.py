@@ -70,6 +70,10 @@ def test_every_table_reads_one_rule_and_a_target_s_runs_only_at_that_target():
     assert list(matrix.columns) == ["MNIST, 98 %"] and matrix.loc["BBB keeps its accuracy"].item() == HOLDS
     assert list(method_table(judged).columns) == [0.98]
     assert "holds on MNIST at 98 %" in target_reading(table)
+    more = pd.concat([_judged(), _judged().assign(target=0.95, rule="chosen for 95 %"),
+                      _judged().assign(dataset="fashion-mnist")], ignore_index=True)
+    assert "keeps its accuracy: holds on MNIST at 95 and 98 % and on Fashion-MNIST at 98 %." in target_reading(
+        target_table(more))  # each dataset named once
 
 
 def _run(root, method: str, select: str, accuracies: dict[float, float]) -> None:

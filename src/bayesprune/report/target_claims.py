@@ -19,7 +19,7 @@ from bayesprune.config import TARGET_RULES, TARGETS
 from bayesprune.report.chapters import has_targets
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table, run_keys
 from bayesprune.report.claims import BAYESIAN
-from bayesprune.report.formatting import DATASET_LABELS, joined, mnist_first, places
+from bayesprune.report.formatting import DATASET_LABELS, mnist_first, places
 from bayesprune.report.reference import method_label
 from bayesprune.report.operating_point import recipes
 from bayesprune.report.tables import COMPARED_FIRST, method_order, primary_rows
@@ -218,13 +218,13 @@ def posterior_beyond_ninety(table: pd.DataFrame) -> str:
 
 
 def _where(table: pd.DataFrame, key: str) -> str:
-    """Where a claim holds, fails and is undecided, as short lists of 'dataset at f %'."""
+    """Where a claim holds, fails and is undecided: 'holds on MNIST at 90 and 95 %; fails on Fashion-MNIST at 99 %'."""
     parts = []
-    for word, verdicts in ((HOLDS, (HOLDS,)), (FAILS, (FAILS,)), (INCONCLUSIVE, (INCONCLUSIVE,))):
-        cells = [f"{DATASET_LABELS.get(d, d)} at {round(100 * t)} %" for d, t, v in zip(table["dataset"], table["target"], table[key])
-                 if v.replace(" (one seed)", "") in verdicts]
+    for word in (HOLDS, FAILS, INCONCLUSIVE):
+        cells = [(d, t) for d, t, v in zip(table["dataset"], table["target"], table[key])
+                 if v.replace(" (one seed)", "") == word]
         if cells:
-            parts.append(f"{word} on {joined(cells)}")
+            parts.append(f"{word} {places(cells)}")
     return "; ".join(parts) or "not tested"
 
 
