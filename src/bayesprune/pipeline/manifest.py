@@ -57,7 +57,8 @@ def device_description(device: str) -> str:
     """Human-readable name of the device a run used."""
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
-    return f"{cpu_name()}, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"{cpu_name()}, {threads} thread{'s' if threads > 1 else ''}"
 
 
 def environment(device: str) -> dict[str, Any]:

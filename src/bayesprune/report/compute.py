@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from bayesprune.pipeline.results import RUN_KEYS, load_manifests, run_keys
-from bayesprune.report.formatting import fraction_label
+from bayesprune.report.formatting import fraction_label, joined
 from bayesprune.report.reference import STUDY_BBB_OVER_SGD
 
 
@@ -193,6 +193,28 @@ def runs_in_a_row_reading(table: pd.DataFrame) -> str:
     return (f"Over {len(table)} runs in a row, SGD's step took {sgd[0]:.2f} to {sgd[1]:.2f} ms "
             f"({sgd[1] / sgd[0] - 1:.0%} apart) and BBB's {bbb[0]:.2f} to {bbb[1]:.2f} ms, so BBB / SGD read "
             f"{ratio[0]:.2f}x to {ratio[1]:.2f}x.")
+
+
+def process_speed_table(report: dict[str, Any]) -> pd.DataFrame:
+    """The SGD step in fresh processes (`performance.processes`), a row per thread setting: the processes timed,
+    the fastest, median and slowest process's step, and how far apart the fastest and slowest are."""
+    runs = pd.DataFrame(report["runs"])
+    grouped = runs.groupby("setting", sort=False)["step_ms"]
+    return pd.DataFrame({"processes": grouped.size(), "fastest (ms)": grouped.min(), "median (ms)": grouped.median(),
+                         "slowest (ms)": grouped.max(), "apart (%)": 100 * (grouped.max() / grouped.min() - 1)})
+
+
+def process_speed_reading(table: pd.DataFrame) -> str:
+    """Which thread setting gives every process one speed, in two sentences."""
+    steady = table["apart (%)"].idxmin()
+    others = table.drop(index=steady)
+    sentence = (f"Timed in {int(table['processes'].sum())} fresh processes, the SGD step ran at one speed with "
+                f"{steady} ({table.loc[steady, 'fastest (ms)']:.2f} to {table.loc[steady, 'slowest (ms)']:.2f} ms, "
+                f"{table.loc[steady, 'apart (%)']:.0f} % apart).")
+    if others.empty:
+        return sentence
+    return sentence + (f" The other settings ({joined(list(others.index))}) left their processes "
+                       f"{others['apart (%)'].min():.0f} to {others['apart (%)'].max():.0f} % apart.")
 
 
 def report_time_table(folder: Path) -> pd.DataFrame:

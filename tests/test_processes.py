@@ -1,0 +1,29 @@
+"""The SGD step timed in fresh processes: each process reports its own speed, settings run in turns, and the
+chapter's table and reading say which setting keeps every process at one speed."""
+
+import pytest
+
+from bayesprune.performance.processes import settings, time_fresh_processes
+from bayesprune.report.compute import process_speed_reading, process_speed_table
+
+
+def test_each_setting_runs_in_its_own_fresh_process_round_by_round(real_data_root):
+    named = {"1 thread": {"OMP_NUM_THREADS": "1"}, "2 threads": {"OMP_NUM_THREADS": "2"}}
+    report = time_fresh_processes(named, rounds=2, steps=2, repeats=1, data_root=real_data_root)
+    assert [(r["round"], r["setting"]) for r in report["runs"]] == [(1, "1 thread"), (1, "2 threads"),
+                                                                    (2, "1 thread"), (2, "2 threads")]
+    assert [r["threads"] for r in report["runs"]] == [1, 2, 1, 2]  # the environment reached each process
+    assert all(r["step_ms"] > 0 and len(r["repeat_ms"]) == 1 for r in report["runs"])
+    with pytest.raises(ValueError, match="must be >= 1"):
+        time_fresh_processes(named, rounds=0, steps=2, repeats=1)
+
+
+def test_the_table_and_reading_name_the_setting_that_keeps_one_speed():
+    runs = [{"setting": s, "round": r, "step_ms": ms} for s, times in
+            (("1 thread", (3.5, 3.6, 3.5)), ("2 threads", (2.0, 2.5, 2.2))) for r, ms in enumerate(times, 1)]
+    table = process_speed_table({"runs": runs})
+    assert table.loc["2 threads", "apart (%)"] == pytest.approx(25.0)
+    assert table.loc["1 thread", "median (ms)"] == 3.5 and table.loc["1 thread", "processes"] == 3
+    reading = process_speed_reading(table)
+    assert "one speed with 1 thread (3.50 to 3.60 ms, 3 % apart)" in reading and "2 threads) left" in reading
+    assert list(settings(2)) == ["1 thread", "2 threads", "2 threads, huge pages", "2 threads, bound to cores"]
