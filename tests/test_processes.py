@@ -27,3 +27,17 @@ def test_the_table_and_reading_name_the_setting_that_keeps_one_speed():
     reading = process_speed_reading(table)
     assert "one speed with 1 thread (3.50 to 3.60 ms, 3 % apart)" in reading and "2 threads) left" in reading
     assert list(settings(2)) == ["1 thread", "2 threads", "2 threads, huge pages", "2 threads, bound to cores"]
+
+
+def test_a_bench_waits_for_the_load_its_predecessor_left_to_fall(monkeypatch):
+    import bayesprune.performance.bench as bench
+
+    loads = iter([1.6, 1.2, 0.9, 0.4, 0.2])
+    monkeypatch.setattr(bench.os, "getloadavg", lambda: (next(loads), 0.0, 0.0))
+    slept = []
+    monkeypatch.setattr(bench.time, "sleep", slept.append)
+    assert bench.wait_until_idle(cores=2, poll_s=5.0) == 0.9  # 0.5 a core is idle enough
+    assert slept == [5.0, 5.0]
+    monkeypatch.setattr(bench.os, "getloadavg", lambda: (3.0, 0.0, 0.0))
+    slept.clear()
+    assert bench.wait_until_idle(cores=2, limit_s=20.0, poll_s=5.0) == 3.0 and len(slept) == 4  # gives up

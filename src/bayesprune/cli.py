@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import re
 import subprocess
 import sys
@@ -137,6 +138,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", default="auto", **closed("device", DEVICES), help="where to time")
     bench.add_argument("--threads", type=int, default=None,
                        help="threads per process (default: PyTorch's own, one per core; the grids train with 1)")
+    bench.add_argument("--wait-idle", action="store_true",
+                       help="first wait (at most 5 minutes) until the machine's load says it is idle")
     bench.add_argument("--json", type=Path, default=None, help="also write the report here as JSON")
 
     latency = _command(commands, "latency", "time dense, CSR and unit-pruned inference of an MLP on this CPU, per "
@@ -210,13 +213,15 @@ def _bench(args: argparse.Namespace) -> int:
     """Time every model and print (and optionally save) the report."""
     import torch
 
-    from bayesprune.performance.bench import format_report, run_bench
+    from bayesprune.performance.bench import format_report, run_bench, wait_until_idle
 
     models = list(args.models)
     if args.threads is not None:
         if args.threads < 1:
             raise ValueError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
+    if args.wait_idle:
+        print(f"waiting for an idle machine: load {wait_until_idle(os.cpu_count() or 1):.2f}")
     if "blitz" in models:
         try:
             import blitz  # noqa: F401

@@ -326,6 +326,16 @@ REPEAT_TOLERANCE = 0.10  # a model's repeats that differ by more than this share
 BUSY_LOAD = 0.5  # load average per core above which the machine was not idle when the bench began
 
 
+def wait_until_idle(cores: int, limit_s: float = 300.0, poll_s: float = 5.0) -> float:
+    """Wait (at most limit_s) until the 1-minute load is below what `bench_flags` calls busy, so that a bench run
+    right after another does not time its predecessor's load; the load when it stops waiting."""
+    waited = 0.0
+    while (load := os.getloadavg()[0]) > BUSY_LOAD * cores and waited < limit_s:
+        time.sleep(poll_s)
+        waited += poll_s
+    return load
+
+
 def bench_flags(seconds: dict[str, list[float]], load: float, cores: int,
                 peaks: tuple[float, float] | None = None) -> list[str]:
     """What makes a bench report untrustworthy, in words: a model whose repeats disagree (the slowest more than
