@@ -25,8 +25,8 @@ def settings(cores: int) -> dict[str, dict[str, str]]:
     return {
         "1 thread": {"OMP_NUM_THREADS": "1"},
         f"{cores} threads": every,
-        f"{cores} threads, huge pages": {**every, "THP_MEM_ALLOC_ENABLE": "1"},
-        f"{cores} threads, bound to cores": {**every, "OMP_PROC_BIND": "true", "OMP_PLACES": "cores"},
+        f"{cores} threads with huge pages": {**every, "THP_MEM_ALLOC_ENABLE": "1"},
+        f"{cores} threads bound to cores": {**every, "OMP_PROC_BIND": "true", "OMP_PLACES": "cores"},
     }
 
 

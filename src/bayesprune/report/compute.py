@@ -204,17 +204,22 @@ def process_speed_table(report: dict[str, Any]) -> pd.DataFrame:
                          "slowest (ms)": grouped.max(), "apart (%)": 100 * (grouped.max() / grouped.min() - 1)})
 
 
-def process_speed_reading(table: pd.DataFrame) -> str:
-    """Which thread setting gives every process one speed, in two sentences."""
+def process_speed_reading(table: pd.DataFrame, tolerance: float = 0.10) -> str:
+    """Whether some thread setting kept every process at one speed (within tolerance), and how far apart the
+    steadiest and the others left their processes."""
     steady = table["apart (%)"].idxmin()
-    others = table.drop(index=steady)
-    sentence = (f"Timed in {int(table['processes'].sum())} fresh processes, the SGD step ran at one speed with "
-                f"{steady} ({table.loc[steady, 'fastest (ms)']:.2f} to {table.loc[steady, 'slowest (ms)']:.2f} ms, "
-                f"{table.loc[steady, 'apart (%)']:.0f} % apart).")
+    row, others = table.loc[steady], table.drop(index=steady)
+    span = f"{row['fastest (ms)']:.2f} to {row['slowest (ms)']:.2f} ms, {row['apart (%)']:.0f} % apart"
+    counted = f"Timed in {int(table['processes'].sum())} fresh processes, {int(table['processes'].min())} per setting"
+    if row["apart (%)"] <= 100 * tolerance:
+        sentence = f"{counted}, the SGD step ran at one speed with {steady} ({span})."
+    else:
+        sentence = (f"{counted}, no thread setting kept every process within {tolerance:.0%} of the fastest: the "
+                    f"steadiest, {steady}, left its processes {span}.")
     if others.empty:
         return sentence
-    return sentence + (f" The other settings ({joined(list(others.index))}) left their processes "
-                       f"{others['apart (%)'].min():.0f} to {others['apart (%)'].max():.0f} % apart.")
+    return sentence + (f" The others ({joined(list(others.index))}) left theirs {others['apart (%)'].min():.0f} to "
+                       f"{others['apart (%)'].max():.0f} % apart.")
 
 
 def report_time_table(folder: Path) -> pd.DataFrame:
