@@ -83,7 +83,7 @@ publish: book  ## the built book onto the gh-pages branch of origin
 # Per-epoch cost of every model here; the compute chapter shows every results/bench/*.json.
 bench: setup data  ## time one training step of every model here: results/bench/<machine>.json
 	$(VENV)/bin/pip install -q -e '.[bench]'
-	$(BP) bench --json results/bench/$(BENCH_NAME).json
+	$(BP) bench --wait-idle --json results/bench/$(BENCH_NAME).json
 
 # The bench three times in a row, at every core's threads and at one (as the grids train), each run once the
 # machine is idle again: does a ratio hold from one run to the next?
