@@ -25,8 +25,8 @@ def test_the_table_and_reading_name_the_setting_that_keeps_one_speed():
     assert table.loc["2 threads", "apart (%)"] == pytest.approx(25.0)
     assert table.loc["1 thread", "median (ms)"] == 3.5 and table.loc["1 thread", "processes"] == 3
     reading = process_speed_reading(table)
-    assert "one speed with 1 thread (3.50 to 3.60 ms, 3 % apart)" in reading and "(2 threads) left theirs 25 to 25" in reading
-    assert "no thread setting kept every process within 2%" in process_speed_reading(table, tolerance=0.02)
+    assert "1 thread left its 3 processes 3 % apart (3.50 to 3.60 ms); the other settings, 25 to 25 %." in reading
+    assert "No thread setting kept every process within 2%" in process_speed_reading(table, tolerance=0.02)
     assert list(settings(2)) == ["1 thread", "2 threads", "2 threads with huge pages", "2 threads bound to cores"]
 
 
@@ -42,3 +42,12 @@ def test_a_bench_waits_for_the_load_its_predecessor_left_to_fall(monkeypatch):
     monkeypatch.setattr(bench.os, "getloadavg", lambda: (3.0, 0.0, 0.0))
     slept.clear()
     assert bench.wait_until_idle(cores=2, limit_s=20.0, poll_s=5.0) == 3.0 and len(slept) == 4  # gives up
+
+
+def test_the_figure_draws_a_line_per_setting_round_by_round():
+    from bayesprune.report.plots import process_speed_figure, style_problems
+
+    runs = [{"setting": s, "round": r, "step_ms": 2.0 + r} for s in ("1 thread", "2 threads") for r in (1, 2, 3)]
+    figure = process_speed_figure({"runs": runs})
+    assert [list(line.get_xdata()) for line in figure.axes[0].lines] == [[1, 2, 3], [1, 2, 3]]
+    assert style_problems(figure) == []

@@ -200,26 +200,26 @@ def process_speed_table(report: dict[str, Any]) -> pd.DataFrame:
     the fastest, median and slowest process's step, and how far apart the fastest and slowest are."""
     runs = pd.DataFrame(report["runs"])
     grouped = runs.groupby("setting", sort=False)["step_ms"]
-    return pd.DataFrame({"processes": grouped.size(), "fastest (ms)": grouped.min(), "median (ms)": grouped.median(),
-                         "slowest (ms)": grouped.max(), "apart (%)": 100 * (grouped.max() / grouped.min() - 1)})
+    table = pd.DataFrame({"processes": grouped.size(), "fastest (ms)": grouped.min(), "median (ms)": grouped.median(),
+                          "slowest (ms)": grouped.max(), "apart (%)": 100 * (grouped.max() / grouped.min() - 1)})
+    return table.round({"fastest (ms)": 2, "median (ms)": 2, "slowest (ms)": 2, "apart (%)": 0})
 
 
 def process_speed_reading(table: pd.DataFrame, tolerance: float = 0.10) -> str:
     """Whether some thread setting kept every process at one speed (within tolerance), and how far apart the
-    steadiest and the others left their processes."""
+    steadiest and the other settings left their processes."""
     steady = table["apart (%)"].idxmin()
     row, others = table.loc[steady], table.drop(index=steady)
-    span = f"{row['fastest (ms)']:.2f} to {row['slowest (ms)']:.2f} ms, {row['apart (%)']:.0f} % apart"
-    counted = f"Timed in {int(table['processes'].sum())} fresh processes, {int(table['processes'].min())} per setting"
+    span = (f"left its {int(row['processes'])} processes {row['apart (%)']:.0f} % apart ({row['fastest (ms)']:.2f} to "
+            f"{row['slowest (ms)']:.2f} ms)")
     if row["apart (%)"] <= 100 * tolerance:
-        sentence = f"{counted}, the SGD step ran at one speed with {steady} ({span})."
+        sentence = f"One setting kept every process at one speed: {steady} {span}"
     else:
-        sentence = (f"{counted}, no thread setting kept every process within {tolerance:.0%} of the fastest: the "
-                    f"steadiest, {steady}, left its processes {span}.")
+        sentence = (f"No thread setting kept every process within {tolerance:.0%} of the fastest. The steadiest, "
+                    f"{steady}, {span}")
     if others.empty:
-        return sentence
-    return sentence + (f" The others ({joined(list(others.index))}) left theirs {others['apart (%)'].min():.0f} to "
-                       f"{others['apart (%)'].max():.0f} % apart.")
+        return sentence + "."
+    return sentence + f"; the other settings, {others['apart (%)'].min():.0f} to {others['apart (%)'].max():.0f} %."
 
 
 def report_time_table(folder: Path) -> pd.DataFrame:

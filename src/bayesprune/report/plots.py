@@ -381,6 +381,23 @@ def step_time_figure(timings: pd.DataFrame) -> Figure:
     return fig
 
 
+@book_figure
+def process_speed_figure(report: dict) -> Figure:
+    """The SGD step of every fresh process (`performance.processes`), round by round, a line per thread setting: a
+    setting's own slow processes stand out alone, the machine's slow rounds in every line at once."""
+    runs = pd.DataFrame(report["runs"])
+    labels = list(dict.fromkeys(runs["setting"]))
+    fig, axes = panel_grid(1, 3.2, columns=1, legend_rows=legend_rows(labels))
+    for setting in labels:
+        rows = runs[runs["setting"] == setting]
+        axes[0].plot(rows["round"], rows["step_ms"], marker="o", label=setting)
+    axes[0].set_xlabel("round (one fresh process per setting, in turn)")
+    axes[0].set_ylabel("ms per SGD step")
+    axes[0].set_ylim(bottom=0)
+    legend_below(fig, *unique_handles(axes))
+    return fig
+
+
 CRITERION_STYLES = {"snr": (CRITERION_LINES["snr"], "SNR |mu|/sigma"), "magnitude": (CRITERION_LINES["magnitude"], "|mu|")}
 
 
