@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from bayesprune.pipeline.results import RUN_KEYS, load_manifests, run_keys
-from bayesprune.report.formatting import fraction_label, joined
+from bayesprune.report.formatting import fraction_label
 from bayesprune.report.reference import STUDY_BBB_OVER_SGD
 
 
