@@ -72,7 +72,7 @@ def test_every_table_reads_one_rule_and_a_target_s_runs_only_at_that_target():
     assert "holds on MNIST at 98 %" in target_reading(table)
     more = pd.concat([_judged(), _judged().assign(target=0.95, rule="chosen for 95 %"),
                       _judged().assign(dataset="fashion-mnist")], ignore_index=True)
-    assert "keeps its accuracy: holds on MNIST at 95 and 98 % and on Fashion-MNIST at 98 %." in target_reading(
+    assert "- BBB keeps its accuracy: holds on MNIST at 95 and 98 % and on Fashion-MNIST at 98 %;\n" in target_reading(
         target_table(more))  # each dataset named once
 
 

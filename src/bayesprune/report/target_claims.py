@@ -188,18 +188,18 @@ def _where_label(dataset: str, target: float) -> str:
 
 
 def target_reading(table: pd.DataFrame) -> str:
-    """The per-target judgement in a few sentences: where BBB keeps its accuracy, where it is the most accurate,
+    """The per-target judgement as a list, a claim an item: where BBB keeps its accuracy, where it is the most accurate,
     and what MAP under its own prior does, under the rule chosen for each target."""
     chosen = table[table["rule"] != AS_TRAINED] if not table.empty else table
     if chosen.empty:
         return "The seeds trained at the points chosen for each target have not run yet."
     low, high = chosen["seeds"].min(), chosen["seeds"].max()
     seeds = "one seed" if high == 1 else f"{low} seeds" if low == high else f"{low} to {high} seeds"
-    sentences = [f"Each method chosen for the target it is judged at ({seeds} a cell, 95 % intervals):"]
-    for key, claim in (("keeps", "BBB keeps its accuracy"), ("most accurate", "BBB is the most accurate model"),
-                       ("posterior", "BBB beats MAP under its own prior")):
-        sentences.append(f"{claim}: {_where(chosen, key)}.")
-    return " ".join(sentences)
+    items = [f"- {claim}: {_where(chosen, key)}" for key, claim in (
+        ("keeps", "BBB keeps its accuracy"), ("most accurate", "BBB is the most accurate model"),
+        ("posterior", "BBB beats MAP under its own prior"))]
+    return (f"Each method chosen for the target it is judged at ({seeds} a cell, 95 % intervals):\n\n"
+            + ";\n".join(items) + ".")
 
 
 def posterior_beyond_ninety(table: pd.DataFrame) -> str:
