@@ -12,7 +12,8 @@ from bayesprune.report.cheap_posteriors import cheap_posterior_claim, cheap_riva
 SCORES = ("accuracy", "nll", "ece", "auroc_entropy_other")
 
 
-def _run(root, method: str, seed: int, uncertainty: list[dict], posthoc: list[dict] | None = None) -> None:
+def _run(root, method: str, seed: int, uncertainty: list[dict], posthoc: list[dict] | None = None,
+         **manifest) -> None:
     """A finished run of the for98 variant with its uncertainty (and post-hoc) rows."""
     run = root / "runs" / f"mnist-{method}-corrected-for98-s{seed}"
     run.mkdir(parents=True)
@@ -21,7 +22,7 @@ def _run(root, method: str, seed: int, uncertainty: list[dict], posthoc: list[di
     if posthoc:
         pd.DataFrame([{**keys, **row} for row in posthoc]).to_csv(run / "posthoc.csv", index=False)
     config = RunConfig(method=method, seed=seed, variant="for98", validation=100, targets=True, select="for98")
-    write_manifest({"config": config.to_dict(), "train_seconds": 100.0 * (1 + (method == "bbb"))}, run)
+    write_manifest({"config": config.to_dict(), "train_seconds": 100.0 * (1 + (method == "bbb")), **manifest}, run)
 
 
 def _row(criterion: str, fraction: float, prediction: str, auroc: float, **more) -> dict:
@@ -55,6 +56,15 @@ def test_each_run_is_read_at_its_target_by_its_own_criterion(tmp_path):
     assert set(bbb["train_seconds"]) == {200.0}
     laplace = rows[rows["predictive"] == "Laplace, last layer"]
     assert len(laplace) == 3 and set(laplace["posthoc_seconds"]) == {4.0}
+
+
+def test_a_run_pruned_from_a_sibling_s_training_costs_that_training(tmp_path):
+    sibling = tmp_path / "runs" / "mnist-bbb-corrected-as-trained-s1"
+    sibling.mkdir(parents=True)
+    config = RunConfig(method="bbb", seed=1, variant="as-trained", validation=100, targets=True)
+    write_manifest({"config": config.to_dict(), "train_seconds": 321.0, "run": sibling.name}, sibling)
+    _run(tmp_path, "bbb", 1, [_row("snr", 0.98, "mc", 0.9)], train_seconds=0.0, trained_in=sibling.name)
+    assert set(judged_rows(tmp_path)["train_seconds"]) == {321.0}
 
 
 def test_the_rival_is_the_lowest_validation_nll_not_the_best_test_score(tmp_path):

@@ -69,6 +69,12 @@ def test_every_table_reads_one_rule_and_a_target_s_runs_only_at_that_target():
     matrix = verdict_matrix(table)
     assert list(matrix.columns) == ["MNIST, 98 %"] and matrix.loc["BBB keeps its accuracy"].item() == HOLDS
     assert list(method_table(judged).columns) == [0.98]
+    from bayesprune.report.target_claims import verdict_matrices
+
+    split = verdict_matrices(pd.concat([_judged(), _judged().assign(dataset="fashion-mnist")], ignore_index=True)
+                             .pipe(target_table))
+    assert list(split) == ["MNIST", "Fashion-MNIST"] and list(split["Fashion-MNIST"].columns) == ["98 %"]
+    assert split["MNIST"].loc["BBB keeps its accuracy", "98 %"] == HOLDS
     assert "holds on MNIST at 98 %" in target_reading(table)
     more = pd.concat([_judged(), _judged().assign(target=0.95, rule="chosen for 95 %"),
                       _judged().assign(dataset="fashion-mnist")], ignore_index=True)

@@ -46,9 +46,13 @@ def judged_rows(results_dir: Path) -> pd.DataFrame:
     """Every predictive of every run at the fraction its rule judges it at (unpruned for a run kept as trained), one
     row per seed: accuracy, NLL, ECE, entropy AUROC against the other dataset, validation NLL (post-hoc only),
     training seconds, and post-hoc seconds (fit and predict)."""
+    manifests = load_manifests(results_dir)
+    # a run pruned from a sibling's training (`trained_in`) costs that training
+    trained = {manifest["run"]: manifest["train_seconds"] for manifest in manifests if "run" in manifest}
     runs = pd.DataFrame([{**{key: manifest["config"].get(key, "") for key in RUN_KEYS if key != "protocol"},
                           "select": manifest["config"].get("select", "val_acc"),
-                          "train_seconds": manifest["train_seconds"]} for manifest in load_manifests(results_dir)])
+                          "train_seconds": trained.get(manifest.get("trained_in", ""), manifest["train_seconds"])}
+                         for manifest in manifests])
     uncertainty = load_table(results_dir, "uncertainty")
     uncertainty = uncertainty[[c == own_criteria(m)[0] for m, c in zip(uncertainty["method"], uncertainty["criterion"])]]
     parts = [uncertainty.assign(predictive=[PREDICTIVES["uncertainty", p] for p in uncertainty["prediction"]],
