@@ -116,6 +116,9 @@ def test_the_figure_draws_every_method_chosen_for_its_target_and_no_rule_beside_
     figure = target_accuracy_figure(pd.concat([_judged(), as_trained], ignore_index=True))
     labels = figure.axes[0].get_legend_handles_labels()[1]
     assert labels == ["SGD", "SGD + L1", "MAP, BBB's prior", "BBB"]  # SGD + L2 ran as trained only
+    wide = pd.DataFrame(_cell("sgd", [0.98] * 2, [0.05, 0.95], 0.5))  # two seeds far apart: t reaches past 0 and 1
+    low, high = target_accuracy_figure(wide).axes[0].get_ylim()
+    assert low >= -0.05 and high <= 1.05
 
 
 def test_each_rule_s_kept_epochs_stand_against_the_cap_and_a_run_the_cap_stopped_is_counted(tmp_path):

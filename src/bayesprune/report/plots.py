@@ -858,8 +858,9 @@ def target_accuracy_figure(judged: pd.DataFrame) -> Figure:
             spans = {target: interval(seeds["pruned"].to_numpy()) for target, seeds in part.groupby("target")}
             x = np.array(list(spans))
             mean = np.array([s.mean for s in spans.values()])
-            low = np.array([s.mean - s.low if s.seeds > 1 else 0.0 for s in spans.values()])
-            high = np.array([s.high - s.mean if s.seeds > 1 else 0.0 for s in spans.values()])
+            # an accuracy lies in [0, 1], and so does every bar (two seeds' t interval can reach past either end)
+            low = np.array([s.mean - max(s.low, 0.0) if s.seeds > 1 else 0.0 for s in spans.values()])
+            high = np.array([min(s.high, 1.0) - s.mean if s.seeds > 1 else 0.0 for s in spans.values()])
             ax.errorbar(x, mean, yerr=np.vstack([low, high]), marker="o", capsize=3, color=method_color(method),
                         label=method_label(method))
         _fraction_axis(ax)
