@@ -108,3 +108,11 @@ def test_what_every_row_shares_is_said_once_above_the_table_and_a_wide_table_dow
     payload = re.search(r'base64,([^"]+)"', link).group(1)
     read = pd.read_csv(io.BytesIO(base64.b64decode(payload)), index_col=[0, 1], keep_default_na=False)
     assert read.equals(frame)
+
+
+def test_a_digest_is_cut_to_its_start_and_other_hex_is_left():
+    from bayesprune.report.formatting import short_digests
+
+    digest = "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"
+    assert short_digests(f"expected SHA-256 {digest}, got {digest}") == "expected SHA-256 ba891046…, got ba891046…"
+    assert short_digests("commit 1dc0cc3 and 0xdeadbeef stay") == "commit 1dc0cc3 and 0xdeadbeef stay"

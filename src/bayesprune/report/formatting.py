@@ -265,3 +265,9 @@ def csv_download(frame: pd.DataFrame, filename: str, text: str) -> str:
     payload = base64.b64encode(frame.to_csv().encode()).decode()
     return (f'<p><a download="{html.escape(filename)}" href="data:text/csv;base64,{payload}">'
             f"{html.escape(text)}</a></p>")
+
+
+def short_digests(text: str) -> str:
+    """A message with every SHA-256 digest cut to its first 8 hex digits ('ba891046…'): a reader compares
+    digests by their start, and 64 hex digits read as a wall of numbers."""
+    return re.sub(r"\b([0-9a-f]{8})[0-9a-f]{56}\b", "\\1…", text)
