@@ -54,9 +54,16 @@ def table_paths(results_dir: Path, name: str) -> list[Path]:
         raise ValueError(f"unknown table {name!r}; valid choices: {', '.join(TABLES)}")
     paths = []
     for run_dir in finished_runs(results_dir):
-        if name + ".csv" in read_manifest(run_dir)["files"] and (run_dir / f"{name}.csv").read_text().strip():
+        if name + ".csv" in read_manifest(run_dir)["files"] and _has_rows(run_dir / f"{name}.csv"):
             paths.append(run_dir / f"{name}.csv")
     return paths
+
+
+def _has_rows(path: Path) -> bool:
+    """Whether a table file holds more than an empty table's lone newline, from its first bytes only (the readers
+    parse it afterwards: no table is read twice)."""
+    with open(path, "rb") as handle:
+        return bool(handle.read(64).strip())
 
 
 def has_table(results_dir: Path, name: str) -> bool:
