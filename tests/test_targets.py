@@ -102,8 +102,8 @@ def test_the_search_reads_as_a_table_of_choices_a_figure_and_its_cost():
 
 
 def test_a_folder_whose_runs_never_recorded_the_targets_is_no_search(tmp_path):
-    from bayesprune.report.chapters import RESULTS, has_targets
-    from bayesprune.report.targets import search_history
+    from bayesprune.report.chapters import RESULTS
+    from bayesprune.report.targets import has_targets, search_history
 
     assert not has_targets(RESULTS / "fair-search")  # its runs record the dense and 90 % scores only
     with pytest.raises(FileNotFoundError, match="recorded the targets"):

@@ -24,6 +24,7 @@ import yaml
 from bayesprune.pipeline.execute import NOTEBOOKS, execute_notebook
 from bayesprune.pipeline.profiles import PROJECT_ROOT, Profile
 from bayesprune.report.structured import has_bcgnj
+from bayesprune.report.targets import has_targets
 
 RESULTS = PROJECT_ROOT / "results"
 REFERENCE_PROFILE = "paper"  # the profile whose book is the published report
@@ -67,12 +68,6 @@ def _as_seen_from_notebooks(path: Path) -> str:
     executed chapters name no machine's folders."""
     path = Path(path).resolve()
     return os.path.relpath(path, NOTEBOOKS) if path.is_relative_to(PROJECT_ROOT) else str(path)
-
-
-def has_targets(results_dir: Path) -> bool:
-    """Whether a profile's runs record the per-target scores (its own search stands in for the target search)."""
-    return any("val_acc_pruned98" in path.read_text().split("\n", 1)[0]
-               for path in Path(results_dir).glob("runs/*/history.csv"))
 
 
 def parameter_values(results_dir: Path) -> dict[str, str]:

@@ -16,14 +16,13 @@ from pathlib import Path
 import pandas as pd
 
 from bayesprune.config import TARGET_RULES, TARGETS
-from bayesprune.report.chapters import has_targets
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table, run_keys
 from bayesprune.report.claims import BAYESIAN
 from bayesprune.report.formatting import DATASET_LABELS, mnist_first, places
 from bayesprune.report.reference import method_label
 from bayesprune.report.operating_point import recipes
 from bayesprune.report.tables import COMPARED_FIRST, method_order, primary_rows
-from bayesprune.report.targets import RULE_LABELS, kept_epochs
+from bayesprune.report.targets import RULE_LABELS, has_targets, kept_epochs
 from bayesprune.report.verdicts import (COLLAPSES, FAILS, HOLDS, INCONCLUSIVE, KEEPS, NOT_TESTED, Interval, combine,
                                        difference, interval)
 

@@ -28,6 +28,12 @@ RULE_LABELS = {"val_acc": "as trained", **{rule: f"chosen for {round(100 * f)} %
 POINT_FIELDS = ("lr", "prior_log_sigma1")
 
 
+def has_targets(results_dir: Path) -> bool:
+    """Whether a profile's runs record the per-target scores (its own search stands in for the target search)."""
+    return any("val_acc_pruned98" in path.read_text().split("\n", 1)[0]
+               for path in Path(results_dir).glob("runs/*/history.csv"))
+
+
 def search_history(*results_dirs: Path) -> pd.DataFrame:
     """Every epoch of every run of the searches given, with its point: rate and prior scale (NaN for a method
     without a prior)."""
