@@ -116,3 +116,13 @@ def test_a_digest_is_cut_to_its_start_and_other_hex_is_left():
     digest = "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"
     assert short_digests(f"expected SHA-256 {digest}, got {digest}") == "expected SHA-256 ba891046…, got ba891046…"
     assert short_digests("commit 1dc0cc3 and 0xdeadbeef stay") == "commit 1dc0cc3 and 0xdeadbeef stay"
+
+
+def test_three_targets_in_a_row_read_as_a_range_and_gaps_as_a_list():
+    from bayesprune.report.formatting import places, targets_in_words
+
+    assert targets_in_words([0.9, 0.95, 0.98]) == "90 to 98"
+    assert targets_in_words([0.9, 0.98, 0.99]) == "90, 98 and 99"  # 95 is missing: no range
+    assert targets_in_words([0.98, 0.99]) == "98 and 99"
+    assert places([("mnist", 0.95), ("mnist", 0.98), ("mnist", 0.99), ("fashion-mnist", 0.9)]) == (
+        "on MNIST at 95 to 99 % and on Fashion-MNIST at 90 %")

@@ -256,7 +256,7 @@ def test_step_parts_sort_operations_by_kind_and_say_what_the_kernel_costs():
     assert table.index.get_level_values("part").tolist() == [  # by BBB's time, not as the JSON sorts its keys
         "matrix products", "sampling kernel", "optimizer", "everything else"]
     reading = kernel_floor_reading(reports)
-    assert reading == ("- 784-1200-1200-10 on cpu: BBB's step takes 2.5x SGD's, its matrix products 2.0x; the sampling "
+    assert reading == ("- Blundell's wider network on cpu: BBB's step takes 2.5x SGD's, its matrix products 2.0x; the sampling "
                        "kernel is 19% of the step, which without it would take 2.0x SGD's.")  # 2.5 x (1 - 3 / 15.5)
     assert "make bench" in kernel_floor_reading([{"machine": "old"}])
 
@@ -308,6 +308,6 @@ def test_runs_in_a_row_give_one_row_each_and_their_spread_in_words():
 
     table = runs_in_a_row_table([report("run-1", 3.0, 9.0), report("run-2", 4.5, 9.9), {"name": "gpu", "models": {}}])
     assert list(table.index) == ["run-1", "run-2"] and table.loc["run-2", "flags"] == 1
-    assert runs_in_a_row_reading(table) == ("Over 2 runs in a row, SGD's step took 3.00 to 4.50 ms (50% apart) and "
-                                            "BBB's 9.00 to 9.90 ms, so BBB / SGD read 2.20x to 3.00x.")
+    assert runs_in_a_row_reading(table) == ("Over 2 runs in a row, SGD's step took 3.00 to 4.50 ms (50% apart), so "
+                                            "BBB / SGD read 2.20x to 3.00x (BBB's step in the table).")
     assert runs_in_a_row_reading(table.iloc[:0]).startswith("No bench")

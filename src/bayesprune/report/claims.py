@@ -560,19 +560,16 @@ def fair_counts(table: pd.DataFrame, kind: str = "MAP estimate") -> dict[str, in
 
 
 def fair_comparison_reading(table: pd.DataFrame) -> str:
-    """The fair comparison table in one sentence: how often BBB keeps more, less or no clearly different accuracy
-    than the best point estimate under a prior, and than the best plain baseline."""
+    """The fair comparison table in one sentence: how often BBB keeps clearly more or clearly less accuracy than
+    the best point estimate under a prior, and than the best plain baseline (the rest: no clear difference)."""
     if table.empty:
         return "The operating point has not run."
     phrases = []
     for kind in ("MAP estimate", "plain baseline"):
-        column = f"BBB against the {kind}"
-        if column in table:
+        if f"BBB against the {kind}" in table:
             counts = fair_counts(table, kind)
-            said = [f"{word} in {counts[key]}" for key, word in
-                    (("more", "more"), ("less", "less"), ("no clear difference", "not clearly different"))]
-            if counts["one seed"]:
-                said.append(f"one seed in {counts['one seed']}")
-            phrases.append(f"against the best {kind}, BBB keeps " + ", ".join(said))
-    return (f"Of {len(table)} comparisons (each selection rule, dataset and target; 95 % intervals over seeds), "
-            + "; ".join(phrases) + ".")
+            single = f" ({counts['one seed']} rest on one seed)" if counts["one seed"] else ""
+            phrases.append(f"than the best {kind} it keeps clearly more in {counts['more']} and clearly less in "
+                           f"{counts['less']}{single}")
+    return (f"Of {len(table)} comparisons (each selection rule, dataset and target, judged on 95 % intervals over "
+            f"seeds), BBB " + "; ".join(phrases) + "; the rest show no clear difference.")

@@ -127,7 +127,7 @@ def fairness_reading(points: pd.DataFrame) -> str:
         rows = chosen.xs(label, level="rule").sort_values("validation", ascending=False)
         best = rows.index[0]
         rank = list(rows.index).index("bbb") + 1 if "bbb" in rows.index else None
-        part = f"{label}, {method_label(best)} scores best ({rows['validation'].iloc[0]:.3f})"
+        part = f"{label}, {method_label(best)} scores best"
         if rank and best != "bbb":
             part += f" and BBB ranks {rank} of {len(rows)}"
         parts.append(part)

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 from pandas.io.formats.style import Styler
 
-from bayesprune.config import method_dropout
+from bayesprune.config import TARGETS, method_dropout
 from bayesprune.report.reference import method_label
 
 DATASET_LABELS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
@@ -26,12 +26,21 @@ def joined(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def targets_in_words(targets: list[float]) -> str:
+    """Targets in words, three or more that follow one another in TARGETS as a range: '90 to 98', '98 and 99'."""
+    order = [t for t in TARGETS if t in targets]
+    if len(order) == len(targets) >= 3 and list(TARGETS[TARGETS.index(order[0]):TARGETS.index(order[-1]) + 1]) == order:
+        return f"{round(100 * order[0])} to {round(100 * order[-1])}"
+    return joined([f"{round(100 * t)}" for t in targets])
+
+
 def places(cells) -> str:
-    """(dataset, target) pairs in words, grouped by dataset: 'on MNIST at 99 % and on Fashion-MNIST at 98 and 99 %'."""
-    at: dict[str, list[str]] = {}
+    """(dataset, target) pairs in words, grouped by dataset: 'on MNIST at 90 to 98 % and on Fashion-MNIST at 98 and
+    99 %'."""
+    at: dict[str, list[float]] = {}
     for dataset, target in cells:
-        at.setdefault(dataset, []).append(f"{round(100 * target)}")
-    return joined([f"on {DATASET_LABELS.get(d, d)} at {joined(targets)} %" for d, targets in at.items()])
+        at.setdefault(dataset, []).append(target)
+    return joined([f"on {DATASET_LABELS.get(d, d)} at {targets_in_words(targets)} %" for d, targets in at.items()])
 
 
 def mnist_first(datasets) -> list[str]:
