@@ -201,7 +201,8 @@ def measured(browser):
 
 def test_the_measure_counts_numbers_as_a_reader_does(browser, tmp_path):
     """Architectures and ranges count by their parts, 60 000 as one number, Dropout 0.5's rate as one, a printed
-    output as a paragraph; names (L2, e^-6), citations and code inputs do not count."""
+    output as a paragraph, typeset math by its numbers; names (L2, e^-6), subscripts, citations and code inputs do
+    not count."""
     from bayesprune.report.readability import measure_book
 
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: index\n")
@@ -213,12 +214,14 @@ def test_the_measure_counts_numbers_as_a_reader_does(browser, tmp_path):
         "<p>L2 at e^-6 and fashion-mnist-s1 (2015).</p>"
         "<div class='cell_input'><pre>run(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)</pre></div>"
         "<div class='cell_output'><pre>0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9 1.0 1.1</pre></div>"
-        "<details><p>0.1 0.2 0.3</p></details>"
+        "<details><p>0.1 0.2 0.3 and, typeset, <mjx-container><mjx-mn></mjx-mn><mjx-mo></mjx-mo><mjx-mn></mjx-mn>"
+        "<mjx-msub><mjx-mi></mjx-mi><mjx-script><mjx-mn></mjx-mn></mjx-script></mjx-msub></mjx-container></p></details>"
         "</main></body></html>")
     measured = measure_book(html, tmp_path / "_toc.yml", browser)
     assert measured.loc["index.html", "most numbers in a paragraph"] == 11  # the output; the prose has 8
     assert measured.loc["index.html", "dense paragraphs"] == ["0.1 0.2 0.3 0.4 0.5 0.6 0.7 0.8 0.9 1.0 1.1"]
-    assert measured.loc["index.html", "most numbers in a collapsed paragraph"] == 3
+    # MathJax's 1/2 counts as two numbers, the subscript of sigma_1 as none
+    assert measured.loc["index.html", "most numbers in a collapsed paragraph"] == 5
 
 
 def test_the_landing_page_answers_within_its_first_screen(measured):

@@ -569,7 +569,7 @@ def fair_comparison_reading(table: pd.DataFrame) -> str:
         if f"BBB against the {kind}" in table:
             counts = fair_counts(table, kind)
             single = f" ({counts['one seed']} rest on one seed)" if counts["one seed"] else ""
-            phrases.append(f"than the best {kind} it keeps clearly more in {counts['more']} and clearly less in "
+            phrases.append(f"clearly more than the best {kind} in {counts['more']} and clearly less in "
                            f"{counts['less']}{single}")
     return (f"Of {len(table)} comparisons (each selection rule, dataset and target, judged on 95 % intervals over "
-            f"seeds), BBB " + "; ".join(phrases) + "; the rest show no clear difference.")
+            f"seeds), BBB keeps " + "; ".join(phrases) + "; the rest show no clear difference.")

@@ -1,5 +1,5 @@
 """What a reader meets on each page of the built book, measured in headless Chromium: its length in screens, its
-densest paragraph, its widest table, the cells that say "nan"."""
+densest paragraph (typeset math counted as the reader sees it), its widest table, the cells that say "nan"."""
 
 from __future__ import annotations
 
@@ -38,8 +38,12 @@ _MEASURE = """(pattern) => {
       .replace(/(\\d)[-–](?=\\d)/g, '$1 ')                      // 784-500-500-10 and 95-99 %: each part a number
       .replace(/\\[\\d{1,3}\\]|\\[[A-Z][a-z]+\\d{2}\\]|\\(\\d{4}\\)|\\b(?:Fig(?:ure)?|Table|Chapter)\\.? \\d+/g, ' ');  // citations, years
   };
-  const counts = prose.map(e => (words(e).match(re) || []).length);
-  const foldedCounts = folded.map(e => (words(e).match(re) || []).length);
+  // typeset math: each number MathJax set (1/2 is two), not a sub- or superscript's (sigma_1, e^{-6})
+  const mathNumbers = e => Array.from(e.querySelectorAll('mjx-container mjx-mn'))
+    .filter(n => !n.closest('mjx-script')).length;
+  const count = e => (words(e).match(re) || []).length + mathNumbers(e);
+  const counts = prose.map(count);
+  const foldedCounts = folded.map(count);
   const tables = Array.from(main.querySelectorAll('table')).filter(t => !t.closest('details'));
   const cells = Array.from(main.querySelectorAll('table td, table th')).map(c => c.textContent.trim().toLowerCase());
   return {
@@ -54,6 +58,10 @@ _MEASURE = """(pattern) => {
     tables: tables.length,
   };
 }"""
+
+
+# wait until MathJax has typeset the page (a page without math has nothing to wait for)
+_TYPESET = "() => (window.MathJax && MathJax.startup && MathJax.startup.promise) || null"
 
 
 @contextmanager
@@ -112,6 +120,7 @@ def measure_book(html_dir: Path, toc: Path, browser=None, skip: tuple[str, ...] 
         for path in pages:
             name = str(path.relative_to(html_dir))
             page.goto(f"{url}/{name}", wait_until="networkidle")
+            page.evaluate(_TYPESET)
             seen = page.evaluate(_MEASURE, NUMBER)
             answer = page.evaluate("() => { const a = document.querySelector('main p.answer');"
                                    " return a ? a.getBoundingClientRect().bottom + window.scrollY : null; }")
