@@ -65,6 +65,28 @@ def test_the_prior_precision_follows_the_validation_labels(pruned, structure):
     assert tight > 10 * wide  # labels the network gets wrong ask for a wider posterior
 
 
+def test_the_last_layer_probit_from_the_diagonal_is_the_library_s_own(pruned, monkeypatch):
+    """The fast probit predictive (the functional variance's diagonal only) gives the probabilities and the prior
+    precision that laplace-torch's DiagLLLaplace gives through its full per-image covariance."""
+    from laplace import DiagLLLaplace
+
+    from bayesprune.evaluate import laplace
+
+    x, validation = _split(200, 2)[0], _split(300, 1)
+    fast = fit_laplace(pruned, "last_layer", _split(600, 0), validation)
+    assert type(fast.approximation).__name__ == "DiagonalProbitLastLayer"
+    monkeypatch.setattr(laplace, "_last_layer_class", lambda: DiagLLLaplace)
+    library = fit_laplace(pruned, "last_layer", _split(600, 0), validation)
+    assert type(library.approximation) is DiagLLLaplace
+    assert fast.prior_precision == library.prior_precision
+    assert torch.allclose(laplace_probabilities(fast, x), laplace_probabilities(library, x), atol=1e-6)
+    # a predictive other than the probit goes through the library unchanged
+    torch.manual_seed(0)
+    sampled = fast.approximation(x, pred_type="glm", link_approx="mc", n_samples=5)
+    torch.manual_seed(0)
+    assert torch.equal(sampled, library.approximation(x, pred_type="glm", link_approx="mc", n_samples=5))
+
+
 def test_no_choice_reads_the_test_images(pruned):
     train, validation, shifted = _split(600, 0), _split(300, 1), {"other": torch.randn(100, FEATURES)}
     one = posthoc_rows(pruned, [0.5], train, validation, _split(100, 2), shifted, samples=3)
