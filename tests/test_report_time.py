@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from bayesprune.performance.report_time import STAGES, time_report, time_stages
-from bayesprune.report.compute import report_time_table
+from bayesprune.report.compute import report_scoring_table, report_time_table
 
 
 def _repository(tmp_path, failing: str = ""):
@@ -18,8 +18,16 @@ def _repository(tmp_path, failing: str = ""):
     repo = tmp_path / "repo"
     repo.mkdir()
     rules = "".join(f"{stage}:\n\t{'exit 3' if stage == failing else f'touch {stage}.done'}\n" for stage in STAGES)
+    # `make run` leaves a run's manifest, as the grid does; the committed one below is not the clone's
+    rules = rules.replace("touch run.done", "touch run.done && mkdir -p results/q/runs/a && cp manifest.json "
+                          "results/q/runs/a/manifest.json")
+    (repo / "manifest.json").write_text(json.dumps(
+        {"config": {"dataset": "mnist", "method": "bbb", "variant": "x"}, "train_seconds": 10.0,
+         "prune_seconds_by_part": {"Monte Carlo passes": 4.0}, "other": 1}))
+    (repo / "results" / "old" / "runs" / "b").mkdir(parents=True)
+    (repo / "results" / "old" / "runs" / "b" / "manifest.json").write_text("{}")
     (repo / "Makefile").write_text(rules)
-    for command in (["init", "-q"], ["add", "Makefile"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "m"]):
+    for command in (["init", "-q"], ["add", "Makefile", "manifest.json", "results"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "m"]):
         subprocess.run(["git", *command], cwd=repo, check=True)
     return repo
 
@@ -28,12 +36,17 @@ def test_each_stage_runs_in_turn_in_a_fresh_clone_and_the_chapter_reads_the_repo
     report = time_report(_repository(tmp_path))
     assert list(report["stages"]) == list(STAGES)
     assert report["total_seconds"] == pytest.approx(sum(report["stages"].values()))
+    assert report["runs"] == [{"config": {"dataset": "mnist", "method": "bbb", "variant": "x"}, "train_seconds": 10.0,
+                               "prune_seconds_by_part": {"Monte Carlo passes": 4.0}}]  # the clone's run only
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports" / "cpu.json").write_text(json.dumps(report))
     table = report_time_table(tmp_path / "reports")
     assert list(table.columns) == ["commit", "setup (min)", "data (min)", "run (min)", "book (min)", "make report (min)"]
     assert table["make report (min)"].iloc[0] == pytest.approx(report["total_seconds"] / 60)
     assert report_time_table(tmp_path / "missing").empty
+    scoring = report_scoring_table(tmp_path / "reports")
+    assert scoring.loc[("mnist", "bbb"), "scoring / training"] == pytest.approx(0.4)
+    assert report_scoring_table(tmp_path / "missing").empty
 
 
 def test_a_failed_stage_stops_the_timing_and_says_which(tmp_path):

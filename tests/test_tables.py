@@ -142,16 +142,17 @@ def test_scoring_parts_add_up_to_the_sweep_and_leave_fine_tuning_apart():
     from bayesprune.report.compute import scoring_parts_table
 
     parts = {"loading": 2.0, "masks": 1.0, "deterministic passes": 3.0, "Monte Carlo passes": 20.0, "metrics": 1.0,
-             "tables": 0.5, "fine-tuning": 100.0}
+             "tables": 0.5, "fine-tuning": 100.0, "post-hoc calibration and Laplace": 6.0}
     manifests = [{"config": RunConfig(method="bbb", seed=seed).to_dict(), "train_seconds": 55.0,
                   "prune_seconds_by_part": parts} for seed in (0, 1)]
     manifests.append({"config": RunConfig(method="sgd").to_dict(), "train_seconds": 9.0})  # scored before parts
     table = scoring_parts_table(manifests)
     row = table.loc[("mnist", "bbb", "")]
     assert list(table.index) == [("mnist", "bbb", "")]
-    assert row["scoring, s"] == pytest.approx(27.5) and row["the rest"] == pytest.approx(4.5)
+    assert row["scoring, s"] == pytest.approx(33.5) and row["the rest"] == pytest.approx(4.5)
+    assert row["post-hoc fits"] == pytest.approx(6.0)
     assert row["fine-tuning, s"] == pytest.approx(100.0)
-    assert row["scoring / training"] == pytest.approx(0.5)
+    assert row["scoring / training"] == pytest.approx(0.61)  # 33.5 / 55, to two places
 
 
 def test_scoring_by_network_reads_each_criterion_at_each_fraction_as_a_mean_over_runs():

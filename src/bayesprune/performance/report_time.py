@@ -1,6 +1,7 @@
 """`make report` as a newcomer meets it, timed stage by stage: a fresh clone of a commit, no virtual environment,
 no data and no pip cache, then `make setup`, `make data`, `make run` and `make book` in turn. Run it with nothing
-else on the machine (`make time-report`); the compute chapter shows every report it wrote."""
+else on the machine (`make time-report`); the compute chapter shows every report it wrote, and what each run the
+clone trained spent on training and on scoring (its manifest's timings, kept in the report)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,19 @@ def time_stages(clone: Path, env: dict[str, str], stages: tuple[str, ...] = STAG
     return seconds
 
 
+MANIFEST_TIMINGS = ("config", "train_seconds", "notebook_seconds", "prune_seconds_by_part")
+
+
+def trained_runs(clone: Path) -> list[dict[str, Any]]:
+    """The timings of every run the clone trained (its untracked results, not the committed ones): each manifest's
+    config, training seconds and scoring seconds by part."""
+    listed = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "results"], cwd=clone,
+                            check=True, capture_output=True, text=True).stdout.split()
+    return [{key: manifest[key] for key in MANIFEST_TIMINGS if key in manifest}
+            for manifest in (json.loads((clone / path).read_text()) for path in sorted(listed)
+                             if path.endswith("/manifest.json"))]
+
+
 def time_report(repository: Path, commit: str = "HEAD") -> dict[str, Any]:
     """Clone `repository` at `commit` into a new temporary folder and time `make report` there from nothing: its
     own data folder, pip without a cache."""
@@ -45,8 +59,9 @@ def time_report(repository: Path, commit: str = "HEAD") -> dict[str, Any]:
         env = {**os.environ, "BAYESPRUNE_DATA": str(data), "PIP_NO_CACHE_DIR": "1"}
         env.pop("VIRTUAL_ENV", None)
         seconds = time_stages(clone, env)
+        runs = trained_runs(clone)
     return {"machine": f"{cpu_name()}, {len(os.sched_getaffinity(0))} cores", "commit": revision,
-            "load_before": load, "stages": seconds, "total_seconds": sum(seconds.values())}
+            "load_before": load, "stages": seconds, "total_seconds": sum(seconds.values()), "runs": runs}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -134,7 +134,8 @@ def run_cost_table(manifests: list[dict[str, Any]], history: pd.DataFrame) -> pd
 
 
 SCORING_GROUPS = {"Monte Carlo passes": ("Monte Carlo passes",),
-                  "deterministic passes": ("deterministic passes",)}  # the rest of the sweep is "the rest"
+                  "deterministic passes": ("deterministic passes",),
+                  "post-hoc fits": ("post-hoc calibration and Laplace",)}  # the rest of the sweep is "the rest"
 
 
 def scoring_parts_table(manifests: list[dict[str, Any]]) -> pd.DataFrame:
@@ -234,6 +235,18 @@ def report_time_table(folder: Path) -> pd.DataFrame:
                      **{f"{stage} (min)": seconds / 60 for stage, seconds in report["stages"].items()},
                      "make report (min)": report["total_seconds"] / 60})
     return pd.DataFrame(rows).set_index("machine") if rows else pd.DataFrame()
+
+
+def report_scoring_table(folder: Path) -> pd.DataFrame:
+    """What each run of the newest `make time-report` cost (`performance.report_time`): per dataset and method its
+    training and scoring seconds, the share of scoring the post-hoc fits took, and scoring / training."""
+    reports = [json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json"))]
+    reports = [report for report in reports if report.get("runs")]
+    if not reports:
+        return pd.DataFrame()
+    table = scoring_parts_table(reports[-1]["runs"]).droplevel("variant")
+    return table[["training, s", "scoring, s", "post-hoc fits", "scoring / training"]].rename(
+        columns={"post-hoc fits": "of which post-hoc fits, s"})
 
 
 def step_ratio_text(reports: list[dict[str, Any]]) -> str:
