@@ -24,10 +24,11 @@ def _repository(tmp_path, failing: str = ""):
     (repo / "manifest.json").write_text(json.dumps(
         {"config": {"dataset": "mnist", "method": "bbb", "variant": "x"}, "train_seconds": 10.0,
          "prune_seconds_by_part": {"Monte Carlo passes": 4.0}, "other": 1}))
+    (repo / ".gitignore").write_text("results/*\n!results/old/\n")  # a local profile's results are ignored
     (repo / "results" / "old" / "runs" / "b").mkdir(parents=True)
     (repo / "results" / "old" / "runs" / "b" / "manifest.json").write_text("{}")
     (repo / "Makefile").write_text(rules)
-    for command in (["init", "-q"], ["add", "Makefile", "manifest.json", "results"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "m"]):
+    for command in (["init", "-q"], ["add", "Makefile", "manifest.json", ".gitignore", "results"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "m"]):
         subprocess.run(["git", *command], cwd=repo, check=True)
     return repo
 

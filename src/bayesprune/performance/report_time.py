@@ -37,9 +37,9 @@ MANIFEST_TIMINGS = ("config", "train_seconds", "notebook_seconds", "prune_second
 
 
 def trained_runs(clone: Path) -> list[dict[str, Any]]:
-    """The timings of every run the clone trained (its untracked results, not the committed ones): each manifest's
-    config, training seconds and scoring seconds by part."""
-    listed = subprocess.run(["git", "ls-files", "--others", "--exclude-standard", "results"], cwd=clone,
+    """The timings of every run the clone trained (its untracked results, ignored ones included; not the committed
+    ones): each manifest's config, training seconds and scoring seconds by part."""
+    listed = subprocess.run(["git", "ls-files", "--others", "results"], cwd=clone,
                             check=True, capture_output=True, text=True).stdout.split()
     return [{key: manifest[key] for key in MANIFEST_TIMINGS if key in manifest}
             for manifest in (json.loads((clone / path).read_text()) for path in sorted(listed)
