@@ -245,8 +245,11 @@ def report_scoring_table(folder: Path) -> pd.DataFrame:
     if not reports:
         return pd.DataFrame()
     table = scoring_parts_table(reports[-1]["runs"]).droplevel("variant")
-    return table[["training, s", "scoring, s", "post-hoc fits", "scoring / training"]].rename(
+    table = table[["training, s", "scoring, s", "post-hoc fits", "scoring / training"]].rename(
         columns={"post-hoc fits": "of which post-hoc fits, s"})
+    seconds = ["training, s", "scoring, s", "of which post-hoc fits, s"]
+    table[seconds] = table[seconds].round().astype(int)  # whole seconds: the runs shared the machine
+    return table.drop(columns=[] if table["of which post-hoc fits, s"].any() else ["of which post-hoc fits, s"])
 
 
 def step_ratio_text(reports: list[dict[str, Any]]) -> str:
