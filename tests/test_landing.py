@@ -113,7 +113,7 @@ def test_the_study_s_evidence_in_several_parts_is_a_list_with_its_shared_lead_sa
 def test_the_fair_finding_counts_where_bbb_beats_the_best_point_estimate_under_a_prior():
     fair = pd.DataFrame({"BBB against the MAP estimate": ["less", "no clear difference", "more", "no clear difference"]})
     items = findings(None, None, fair, None)
-    assert len(items) == 1 and "BBB keeps more accuracy than the best of them in one of 4 comparisons and less in one" in items[0]
+    assert len(items) == 1 and "BBB keeps more accuracy than the best of them in one of four comparisons and less in one" in items[0]
     assert 'href="fairness.html"' in items[0] and items[0].startswith("<b>Baselines given a prior keep as much</b>")
     ahead = findings(None, None, pd.DataFrame({"BBB against the MAP estimate": ["more", "more", "less"]}), None)
     assert ahead[0].startswith("<b>BBB keeps more than baselines given a prior</b>")

@@ -222,7 +222,7 @@ def findings(study_ablation: dict[str, float] | None, kept: tuple[float, float] 
                 else "Baselines given a prior keep as much")
         items.append(
             f"<b>{lead}</b>: BBB keeps more accuracy than the best of them in "
-            f"{count_word(counts['more'])} of {len(fair)} comparisons and less in {count_word(counts['less'])}. "
+            f"{count_word(counts['more'])} of {count_word(len(fair))} comparisons and less in {count_word(counts['less'])}. "
             '<a href="fairness.html">A fair comparison</a>')
     if frontier:
         means, rival = frontier["means"], frontier["rival"]
