@@ -229,8 +229,7 @@ def report_time_table(folder: Path) -> pd.DataFrame:
     """`make report` from a fresh clone (`performance.report_time`), a row per machine: minutes per stage and in all,
     and the commit timed."""
     rows = []
-    for path in sorted(Path(folder).glob("*.json")):
-        report = json.loads(path.read_text())
+    for report in load_json_reports(folder):
         rows.append({"machine": report["machine"], "commit": report["commit"],
                      **{f"{stage} (min)": seconds / 60 for stage, seconds in report["stages"].items()},
                      "make report (min)": report["total_seconds"] / 60})
@@ -240,8 +239,7 @@ def report_time_table(folder: Path) -> pd.DataFrame:
 def report_scoring_table(folder: Path) -> pd.DataFrame:
     """What each run of the newest `make time-report` cost (`performance.report_time`): per dataset and method its
     training and scoring seconds, the share of scoring the post-hoc fits took, and scoring / training."""
-    reports = [json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json"))]
-    reports = [report for report in reports if report.get("runs")]
+    reports = [report for report in load_json_reports(folder) if report.get("runs")]
     if not reports:
         return pd.DataFrame()
     table = scoring_parts_table(reports[-1]["runs"]).droplevel("variant")
@@ -259,8 +257,9 @@ def step_ratio_text(reports: list[dict[str, Any]]) -> str:
     return (" and ".join(ratios) + " an SGD step") if ratios else "a few SGD steps (no benchmark here)"
 
 
-def load_training_reports(folder: Path) -> list[dict[str, Any]]:
-    """Every `bayesprune time-training` report in a folder (an empty list where none was made)."""
+def load_json_reports(folder: Path) -> list[dict[str, Any]]:
+    """Every JSON report in a folder (`bayesprune time-training`, `make time-report`), in name order; an empty list
+    where none was made."""
     return [json.loads(path.read_text()) for path in sorted(Path(folder).glob("*.json"))]
 
 
