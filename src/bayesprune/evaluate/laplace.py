@@ -17,6 +17,7 @@ probabilities floored at 1e-12 as everywhere in this report), never on test imag
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ SAMPLES = 20  # Monte Carlo weight samples of the `diagonal` predictive
 BATCH = 500
 
 
+@functools.cache  # one class: each new subclass would join the library's registry of Laplace classes
 def _last_layer_class() -> type:
     """laplace-torch's last-layer diagonal approximation, its probit predictive from the diagonal of the
     functional variance alone (imported late: the library's backends script functions with torch.jit, which
