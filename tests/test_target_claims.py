@@ -8,7 +8,7 @@ from bayesprune.config import RunConfig
 from bayesprune.pipeline.manifest import write_manifest
 from bayesprune.pipeline.results import run_keys
 from bayesprune.pipeline.run_paths import run_id
-from bayesprune.report.target_claims import (AS_TRAINED, cell_verdicts, judged_accuracy, method_table, rival,
+from bayesprune.report.target_claims import (AS_TRAINED, CLAIMS, cell_verdicts, judged_accuracy, method_table, rival,
                                              target_reading, target_table, verdict_matrix)
 from bayesprune.report.verdicts import FAILS, HOLDS, INCONCLUSIVE
 
@@ -60,8 +60,8 @@ def test_baselines_collapse_only_where_every_one_does():
 
 
 def test_every_table_reads_one_rule_and_a_target_s_runs_only_at_that_target():
-    as_trained = _judged(**{m: _cell(m, [0.98] * 3, [0.6, 0.61, 0.62], 0.98, rule=AS_TRAINED)
-                            for m in ("bbb", "sgd")})
+    as_trained = pd.DataFrame([row for m in ("bbb", "sgd", "sgd-l1", "sgd-mixture")
+                               for row in _cell(m, [0.98] * 3, [0.6, 0.61, 0.62], 0.98, rule=AS_TRAINED)])
     judged = pd.concat([_judged(), as_trained], ignore_index=True)
     table = target_table(judged)
     assert list(zip(table["rule"], table["seeds"])) == [(CHOSEN_98, 3), (AS_TRAINED, 3)]
@@ -84,6 +84,24 @@ def test_every_table_reads_one_rule_and_a_target_s_runs_only_at_that_target():
                                                          for d, v in zip(t["dataset"], t["keeps"])])
     assert ("- BBB keeps its accuracy: holds on MNIST at 95 and 98 %; holds, so far on one seed, on Fashion-MNIST at "
             "98 %;\n") in target_reading(single)  # a verdict on one seed is not counted with the decided ones
+
+
+def test_a_cell_is_judged_only_on_the_seeds_every_method_of_its_dataset_shares():
+    from bayesprune.report.target_claims import WAITING, formatted_target_table
+
+    only_sgd = pd.DataFrame(_cell("sgd", [0.98] * 2, [0.97] * 2, 0.97, rule="chosen for 95 %", target=0.95))
+    table = target_table(pd.concat([_judged(), only_sgd], ignore_index=True)).set_index("target")
+    assert table.loc[0.95, "seeds"] == 0
+    assert table.loc[0.95, list(CLAIMS)].tolist() == [WAITING] * 4  # never "BBB most accurate" with SGD alone
+    assert table.loc[0.98, "keeps"] == HOLDS
+    assert list(formatted_target_table(table.reset_index()).index.get_level_values("pruned")) == ["98 %"]
+    assert target_reading(table.reset_index()).endswith(
+        "Not judged yet, some methods still training: the cells on MNIST at 95 %.")
+    third = _judged(**{"sgd-l1": _cell("sgd-l1", [0.983] * 3, [0.960, 0.962, 0.990], 0.96)})
+    third = third[~((third["method"] == "bbb") & (third["seed"] == 3))]  # BBB's third seed still training
+    row = target_table(third).iloc[0]
+    assert row["seeds"] == 2 and row["baseline accuracy"] == pytest.approx(0.961)  # SGD + L1 on seeds 1 and 2
+    assert method_table(third).loc[("mnist", "SGD + L1"), 0.98] == pytest.approx(0.961)
 
 
 def _run(root, method: str, select: str, accuracies: dict[float, float]) -> None:

@@ -27,6 +27,7 @@ from bayesprune.report.verdicts import (COLLAPSES, FAILS, HOLDS, INCONCLUSIVE, K
                                        difference, interval)
 
 AS_TRAINED = RULE_LABELS["val_acc"]
+WAITING = "still training"  # a cell some of whose methods have not yet trained on any seed the others have
 MATCHED_MAP = "sgd-mixture"  # MAP under BBB's own prior family, the scale mixture
 CLAIMS = {
     "keeps": "BBB keeps its accuracy",
@@ -87,6 +88,17 @@ def _cell(judged: pd.DataFrame, dataset: str, rule: str, target: float) -> pd.Da
     return judged[(judged["dataset"] == dataset) & (judged["rule"] == rule) & (judged["target"] == target)]
 
 
+def on_common_seeds(judged: pd.DataFrame) -> pd.DataFrame:
+    """Each cell's rows on the seeds every method of its dataset has trained in it: a cell is judged only once all
+    its methods share a seed, and then on the shared seeds alone (a cell still training is left out)."""
+    kept = []
+    for (dataset, _, _), cell in judged.groupby(["dataset", "rule", "target"], sort=False):
+        methods = set(judged.loc[judged["dataset"] == dataset, "method"])
+        seeds = set.intersection(*(set(cell.loc[cell["method"] == m, "seed"]) for m in methods))
+        kept.append(cell[cell["seed"].isin(seeds)])
+    return pd.concat(kept) if kept else judged
+
+
 def _pruned(cell: pd.DataFrame, method: str) -> pd.Series:
     """A method's test accuracy pruned to the cell's target, one value per seed."""
     return cell.loc[cell["method"] == method].set_index("seed")["pruned"]
@@ -135,13 +147,19 @@ def _mean(values: pd.Series) -> float:
 def target_table(judged: pd.DataFrame) -> pd.DataFrame:
     """Per dataset, target and rule: BBB's test accuracy pruned to the target, MAP under its prior family beside
     it, the validation-chosen best baseline beside it, BBB's difference from each with its 95 % interval, the
-    seeds, and the four claims' verdicts."""
+    seeds every method shares (`on_common_seeds`), and the four claims' verdicts; a cell whose methods share no
+    seed yet has no numbers and every verdict `WAITING`."""
     rows = []
+    common = on_common_seeds(judged)
     for dataset in mnist_first(judged["dataset"].unique()):
         for target in TARGETS:
             for rule in (_chosen_for(target), AS_TRAINED):
-                cell = _cell(judged, dataset, rule, target)
+                if _cell(judged, dataset, rule, target).empty:
+                    continue
+                cell = _cell(common, dataset, rule, target)
                 if cell.empty:
+                    rows.append({"dataset": dataset, "target": target, "rule": rule, "seeds": 0,
+                                 **{key: WAITING for key in CLAIMS}})
                     continue
                 bbb, matched = _pruned(cell, "bbb"), _pruned(cell, MATCHED_MAP)
                 best = rival(cell)
@@ -158,6 +176,7 @@ def target_table(judged: pd.DataFrame) -> pd.DataFrame:
 def method_table(judged: pd.DataFrame, rule_kind: str = "chosen") -> pd.DataFrame:
     """Each method's test accuracy pruned to each target under the rule chosen for it (or as trained): mean over
     seeds, per dataset; columns are the targets."""
+    judged = on_common_seeds(judged)
     chosen = judged["rule"] != AS_TRAINED if rule_kind == "chosen" else judged["rule"] == AS_TRAINED
     means = judged[chosen].groupby(["dataset", "method", "target"])["pruned"].mean().unstack("target")
     return means.rename(index=method_label, level="method")
@@ -203,13 +222,19 @@ def target_reading(table: pd.DataFrame) -> str:
     chosen = table[table["rule"] != AS_TRAINED] if not table.empty else table
     if chosen.empty:
         return "The seeds trained at the points chosen for each target have not run yet."
+    waiting = chosen[chosen["seeds"] == 0]
+    chosen = chosen[chosen["seeds"] > 0]
+    later = (f" Not judged yet, some methods still training: the cells {places(zip(waiting['dataset'], waiting['target']))}."
+             if len(waiting) else "")
+    if chosen.empty:
+        return "No cell has every method chosen for its target trained on a shared seed yet." + later
     low, high = chosen["seeds"].min(), chosen["seeds"].max()
     seeds = "one seed" if high == 1 else f"{low} seeds" if low == high else f"{low} to {high} seeds"
     items = [f"- {claim}: {_where(chosen, key)}" for key, claim in (
         ("keeps", "BBB keeps its accuracy"), ("most accurate", "BBB is the most accurate model"),
         ("posterior", "BBB beats MAP under its own prior"))]
-    return (f"Each method chosen for the target it is judged at ({seeds} a cell, 95 % intervals):\n\n"
-            + ";\n".join(items) + ".")
+    return (f"Each method chosen for the target it is judged at ({seeds} every method shares a cell, 95 % "
+            "intervals):\n\n" + ";\n".join(items) + "." + later)
 
 
 def posterior_beyond_ninety(table: pd.DataFrame) -> str:
@@ -242,6 +267,7 @@ def _where(table: pd.DataFrame, key: str) -> str:
 def formatted_target_table(table: pd.DataFrame) -> pd.DataFrame:
     """The target table for a reader: accuracies in %, differences with their intervals in points, the rule in
     words; a handful of columns."""
+    table = table[table["seeds"] > 0] if not table.empty else table
     if table.empty:
         return table
     shown = pd.DataFrame({
