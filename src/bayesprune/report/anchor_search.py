@@ -1,0 +1,67 @@
+"""The frontier's points chosen where its verdicts are read: per method, the point (rate, prior scale) whose
+network, pruned to an anchor's compression ratio (12x, 68x on LeNet-300-100) and fine-tuned, keeps the highest
+validation accuracy (`frontier-anchor-search`, seed 0). The choice reads one-shot fine-tuning only: a one-shot
+network at a fraction is the frontier's own, where an iterative one depends on the fractions pruned before it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
+from bayesprune.report.frontier import ANCHOR_RATIOS, as_points
+from bayesprune.report.operating_point import recipes
+
+CHOSEN_SCHEDULE = "one-shot"
+POINT = ["lr", "prior_log_sigma1"]
+
+
+def anchor_search_rows(*search_dirs: Path | None) -> pd.DataFrame:
+    """Every fine-tuned network of the searches given (a search and any past its edges, read as one), with its
+    run's point (rate, prior scale) and compression ratio."""
+    frames = []
+    for folder in (Path(d) for d in search_dirs if d is not None and finished_runs(d)):
+        finetuned = load_table(folder, "finetuned")
+        frames.append(as_points(finetuned.iloc[:0], finetuned).merge(recipes(folder, tuple(POINT)), on=RUN_KEYS))
+    if not frames:
+        raise FileNotFoundError(f"no anchor search under {', '.join(map(str, search_dirs))} has a finished run")
+    return pd.concat(frames, ignore_index=True)
+
+
+def anchor_choices(rows: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIOS) -> pd.DataFrame:
+    """Per dataset, method, anchor ratio and point tried: the first fraction whose achieved ratio reaches the anchor,
+    the validation accuracy there after one-shot fine-tuning at the better of the rates tried, and `chosen` on each
+    method's best point (test accuracy never read)."""
+    one_shot = rows[rows["schedule"] == CHOSEN_SCHEDULE]
+    found = []
+    for ratio in ratios:
+        for (dataset, method, *point), run in one_shot.groupby(["dataset", "method", *POINT], dropna=False):
+            reached = run[run["compression"] >= ratio]
+            if reached.empty:
+                continue
+            fraction = reached["fraction"].min()
+            at = reached[reached["fraction"] == fraction]
+            best = at.loc[at["val_accuracy"].idxmax()]
+            found.append({"dataset": dataset, "method": method, "anchor": ratio, **dict(zip(POINT, point)),
+                          "fraction": fraction, "finetune_rate": best["finetune_rate"],
+                          "validation accuracy": best["val_accuracy"]})
+    table = pd.DataFrame(found, columns=["dataset", "method", "anchor", *POINT, "fraction", "finetune_rate",
+                                         "validation accuracy"])
+    table["chosen"] = (table.groupby(["dataset", "method", "anchor"])["validation accuracy"].transform("max")
+                       == table["validation accuracy"])
+    return table
+
+
+def chosen_points(choices: pd.DataFrame) -> pd.DataFrame:
+    """The point each method chose per dataset and anchor (`anchor_choices`), and whether it lies at an end of the
+    values tried: a choice at an end asks for the search to go on past it."""
+    rows = []
+    for (dataset, method, anchor), tried in choices.groupby(["dataset", "method", "anchor"], sort=False):
+        best = tried[tried["chosen"]].iloc[0]
+        searched = "prior_log_sigma1" if tried["prior_log_sigma1"].nunique() > 1 else "lr"
+        values = tried[searched]
+        rows.append({"dataset": dataset, "method": method, "anchor": anchor, "lr": best["lr"],
+                     "prior_log_sigma1": best["prior_log_sigma1"], "validation accuracy": best["validation accuracy"],
+                     "at an end": best[searched] in (values.min(), values.max()) and values.nunique() > 1})
+    return pd.DataFrame(rows)
