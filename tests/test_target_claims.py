@@ -9,7 +9,7 @@ from bayesprune.pipeline.manifest import write_manifest
 from bayesprune.pipeline.results import run_keys
 from bayesprune.pipeline.run_paths import run_id
 from bayesprune.report.target_claims import (AS_TRAINED, CLAIMS, cell_verdicts, judged_accuracy, method_table, rival,
-                                             target_reading, target_table, verdict_matrix)
+                                             target_reading, target_table, verdict_matrices)
 from bayesprune.report.verdicts import FAILS, HOLDS, INCONCLUSIVE
 
 CHOSEN_98 = "chosen for 98 %"
@@ -66,11 +66,10 @@ def test_every_table_reads_one_rule_and_a_target_s_runs_only_at_that_target():
     table = target_table(judged)
     assert list(zip(table["rule"], table["seeds"])) == [(CHOSEN_98, 3), (AS_TRAINED, 3)]
     assert table.set_index("rule").loc[AS_TRAINED, "BBB"] == pytest.approx(0.61)
-    matrix = verdict_matrix(table)
-    assert list(matrix.columns) == ["MNIST, 98 %"] and matrix.loc["BBB keeps its accuracy"].item() == HOLDS
+    matrices = verdict_matrices(table)
+    assert list(matrices) == ["MNIST"] and list(matrices["MNIST"].columns) == ["98 %"]
+    assert matrices["MNIST"].loc["BBB keeps its accuracy"].item() == HOLDS
     assert list(method_table(judged).columns) == [0.98]
-    from bayesprune.report.target_claims import verdict_matrices
-
     split = verdict_matrices(pd.concat([_judged(), _judged().assign(dataset="fashion-mnist")], ignore_index=True)
                              .pipe(target_table))
     assert list(split) == ["MNIST", "Fashion-MNIST"] and list(split["Fashion-MNIST"].columns) == ["98 %"]
@@ -96,7 +95,7 @@ def test_a_cell_is_judged_only_on_the_seeds_every_method_of_its_dataset_shares()
     assert table.loc[0.98, "keeps"] == HOLDS
     assert list(formatted_target_table(table.reset_index()).index.get_level_values("pruned")) == ["98 %"]
     assert target_reading(table.reset_index()).endswith(
-        "Not judged yet, some methods still training: the cells on MNIST at 95 %.")
+        "\n\nNot judged yet, some methods still training: the cells on MNIST at 95 %.")
     third = _judged(**{"sgd-l1": _cell("sgd-l1", [0.983] * 3, [0.960, 0.962, 0.990], 0.96)})
     third = third[~((third["method"] == "bbb") & (third["seed"] == 3))]  # BBB's third seed still training
     row = target_table(third).iloc[0]
@@ -167,13 +166,13 @@ def test_each_rule_s_kept_epochs_stand_against_the_cap_and_a_run_the_cap_stopped
 def test_the_matrix_carries_the_cheap_posterior_claim_where_it_was_judged_and_a_dash_elsewhere():
     from bayesprune.report.target_claims import UNCERTAINTY_CLAIM
 
-    as_95 = pd.DataFrame(_cell("bbb", [0.98] * 3, [0.97] * 3, 0.97, rule="chosen for 95 %", target=0.95))
-    table = target_table(pd.concat([_judged(), as_95], ignore_index=True))
+    table = target_table(pd.concat([_judged(), _judged().assign(rule="chosen for 95 %", target=0.95),
+                                    _judged().assign(rule=AS_TRAINED)], ignore_index=True))
     claim = {"cells": [{"dataset": "mnist", "fraction": 0.98, "verdict": FAILS}], "verdict": FAILS}
-    matrix = verdict_matrix(table, uncertainty=claim)
-    assert matrix.loc[UNCERTAINTY_CLAIM].to_dict() == {"MNIST, 95 %": "—", "MNIST, 98 %": FAILS}
-    assert UNCERTAINTY_CLAIM not in verdict_matrix(table, rule_kind="as trained", uncertainty=claim).index
-    assert UNCERTAINTY_CLAIM not in verdict_matrix(table, uncertainty={"cells": [], "verdict": "not tested"}).index
+    matrix = verdict_matrices(table, uncertainty=claim)["MNIST"]
+    assert matrix.loc[UNCERTAINTY_CLAIM].to_dict() == {"95 %": "—", "98 %": FAILS}
+    assert UNCERTAINTY_CLAIM not in verdict_matrices(table, rule_kind="as trained", uncertainty=claim)["MNIST"].index
+    assert UNCERTAINTY_CLAIM not in verdict_matrices(table, uncertainty={"cells": [], "verdict": "not tested"})["MNIST"].index
 
 
 def test_the_answer_s_sentence_beyond_ninety_percent_names_where_the_posterior_does_the_work():

@@ -182,38 +182,32 @@ def method_table(judged: pd.DataFrame, rule_kind: str = "chosen") -> pd.DataFram
     return means.rename(index=method_label, level="method")
 
 
-def verdict_matrix(table: pd.DataFrame, rule_kind: str = "chosen", uncertainty: dict | None = None) -> pd.DataFrame:
-    """Claims by dataset and target, under the rule chosen for each target (or as trained): the verdict words; with
-    the cheap-posterior claim (`cheap_posteriors.cheap_posterior_claim`) as a last row where it was judged, "—" at
-    the targets it does not speak of."""
+def verdict_matrices(table: pd.DataFrame, rule_kind: str = "chosen", uncertainty: dict | None = None
+                     ) -> dict[str, pd.DataFrame]:
+    """Per dataset (its label), the claims by target ('98 %'), under the rule chosen for each target (or as trained):
+    the verdict words, narrow enough for the page; with the cheap-posterior claim
+    (`cheap_posteriors.cheap_posterior_claim`) as a last row where it was judged, "—" at the targets it does not
+    speak of."""
     rows = table[table["rule"] != AS_TRAINED] if rule_kind == "chosen" else table[table["rule"] == AS_TRAINED]
-    if rows.empty:
-        return pd.DataFrame()
-    frame = rows.assign(where=[_where_label(d, t) for d, t in zip(rows["dataset"], rows["target"])])
-    matrix = frame.set_index("where")[list(CLAIMS)].rename(columns=CLAIMS).T
-    if uncertainty and uncertainty["cells"] and rule_kind == "chosen":
-        judged = {_where_label(cell["dataset"], cell["fraction"]): cell["verdict"] for cell in uncertainty["cells"]}
-        matrix.loc[UNCERTAINTY_CLAIM] = [judged.get(where, "—") for where in matrix.columns]
-    return matrix
+    judged = {(cell["dataset"], cell["fraction"]): cell["verdict"] for cell in uncertainty["cells"]} \
+        if uncertainty and uncertainty["cells"] and rule_kind == "chosen" else {}
+    matrices = {}
+    for dataset in mnist_first(rows["dataset"]) if not rows.empty else []:
+        of_dataset = rows[rows["dataset"] == dataset]
+        matrix = of_dataset.set_index(of_dataset["target"].map(_target_label))[list(CLAIMS)].rename(columns=CLAIMS).T
+        matrix.columns.name = None
+        if judged:
+            matrix.loc[UNCERTAINTY_CLAIM] = [judged.get((dataset, target), "—") for target in of_dataset["target"]]
+        matrices[DATASET_LABELS.get(dataset, dataset)] = matrix
+    return matrices
 
 
 UNCERTAINTY_CLAIM = "BBB's uncertainty beats a cheap posterior's"
 
 
-def verdict_matrices(table: pd.DataFrame, rule_kind: str = "chosen", uncertainty: dict | None = None
-                     ) -> dict[str, pd.DataFrame]:
-    """`verdict_matrix` split by dataset, its columns the targets ('98 %'): narrow enough for the page."""
-    matrix = verdict_matrix(table, rule_kind, uncertainty)
-    columns: dict[str, list[str]] = {}
-    for where in matrix.columns:
-        columns.setdefault(where.rsplit(", ", 1)[0], []).append(where)
-    return {dataset: matrix[wheres].rename(columns=lambda where: where.rsplit(", ", 1)[1])
-            for dataset, wheres in columns.items()}
-
-
-def _where_label(dataset: str, target: float) -> str:
-    """A cell's column: 'MNIST, 98 %'."""
-    return f"{DATASET_LABELS.get(dataset, dataset)}, {round(100 * target)} %"
+def _target_label(target: float) -> str:
+    """A target's column: '98 %'."""
+    return f"{round(100 * target)} %"
 
 
 def target_reading(table: pd.DataFrame) -> str:
@@ -224,17 +218,23 @@ def target_reading(table: pd.DataFrame) -> str:
         return "The seeds trained at the points chosen for each target have not run yet."
     waiting = chosen[chosen["seeds"] == 0]
     chosen = chosen[chosen["seeds"] > 0]
-    later = (f" Not judged yet, some methods still training: the cells {places(zip(waiting['dataset'], waiting['target']))}."
-             if len(waiting) else "")
+    later = _still_training(waiting)
     if chosen.empty:
-        return "No cell has every method chosen for its target trained on a shared seed yet." + later
+        return f"No cell has every method chosen for its target trained on a shared seed yet. {later}".strip()
     low, high = chosen["seeds"].min(), chosen["seeds"].max()
     seeds = "one seed" if high == 1 else f"{low} seeds" if low == high else f"{low} to {high} seeds"
     items = [f"- {claim}: {_where(chosen, key)}" for key, claim in (
         ("keeps", "BBB keeps its accuracy"), ("most accurate", "BBB is the most accurate model"),
         ("posterior", "BBB beats MAP under its own prior"))]
-    return (f"Each method chosen for the target it is judged at ({seeds} every method shares a cell, 95 % "
-            "intervals):\n\n" + ";\n".join(items) + "." + later)
+    return (f"Each method chosen for the target it is judged at ({seeds} a cell, every method on the same seeds; "
+            "95 % intervals):\n\n" + ";\n".join(items) + "." + (f"\n\n{later}" if later else ""))
+
+
+def _still_training(waiting: pd.DataFrame) -> str:
+    """The cells not judged yet, in a sentence; empty where there are none."""
+    if waiting.empty:
+        return ""
+    return f"Not judged yet, some methods still training: the cells {places(zip(waiting['dataset'], waiting['target']))}."
 
 
 def posterior_beyond_ninety(table: pd.DataFrame) -> str:
