@@ -188,7 +188,7 @@ def _table_problems(page_path: str, page) -> list[str]:
 
 MAIN_PARTS = ("Landing page", "Report")
 MAIN_SCREENS = 60  # screens of 1300 x 900 the landing page and the report may fill together
-MOST_NUMBERS = 9  # numbers in one paragraph, collapsed ones included ("about eight"; typeset math counts)
+MOST_NUMBERS = 8  # numbers in one paragraph, collapsed ones included (typeset math counts)
 
 
 @pytest.fixture(scope="module")

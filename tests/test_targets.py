@@ -154,13 +154,13 @@ def test_each_seed_profile_holds_to_the_search_it_continues(dataset, name):
 def test_the_search_s_answer_says_where_the_plain_baselines_collapse_and_who_leads_each_target():
     history = _history()
     assert target_search_answer(target_choices(history)) == (
-        "The plain baselines (SGD, Dropout 0.5) collapse from 90 % pruned on, whatever their rate. "
-        "BBB leads nowhere; SGD + L1 on MNIST at 90 to 99 %.")
+        "The plain baselines (SGD, Dropout 0.5) collapse from 90 % pruned on, whatever their rate. Who leads where:\n\n"
+        "- BBB: nowhere;\n- SGD + L1: on MNIST at 90 to 99 %.")
     bbb = history[history["method"] == "sgd-l1"].assign(method="bbb", val_acc_pruned98=0.99, val_acc_pruned99=0.99)
     kept = history[history["method"] == "sgd"].assign(val_acc_pruned95=0.9)  # SGD keeps 95 %: no collapse from 90
     both = pd.concat([history[history["method"] != "sgd"], kept, bbb], ignore_index=True)
     assert target_search_answer(target_choices(both)) == (
-        "BBB leads on MNIST at 98 and 99 %; SGD + L1 on MNIST at 90 and 95 %.")
+        "Who leads where:\n\n- BBB: on MNIST at 98 and 99 %;\n- SGD + L1: on MNIST at 90 and 95 %.")
 
 
 def test_map_is_read_at_bbb_s_own_slab_and_the_reading_follows_the_gap():

@@ -291,9 +291,8 @@ def schedule_rules_reading(search_dir: Path, *edges: Path) -> str:
         return (f"Validation NLL chooses the {by_nll}; the search's networks were not scored pruned on validation "
                 f"images.") + _grid_ends(table, [by_nll])
     by_pruned = table.index[table["chosen, pruned"]][0]
-    pruned = ", ".join(f"{table.loc[length, PRUNED_CHOICE_COLUMN]:.2f} %" for length in table.index)
     said = (f"Validation NLL chooses the {by_nll}; the validation error with {100 * PRUNED_CHOICE_FRACTION:g} % of "
-            f"the weights removed by signal-to-noise ({pruned} by length) chooses the {by_pruned}")
+            f"the weights removed by signal-to-noise (in the table above) chooses the {by_pruned}")
     return said + (": the two rules agree." if by_nll == by_pruned else ": the two rules disagree.") + _grid_ends(
         table, [by_nll, by_pruned])
 

@@ -284,8 +284,8 @@ PLAIN = ("sgd", "dropout0.5")  # the study's baselines, trained without a prior
 
 
 def target_search_answer(choices: pd.DataFrame) -> str:
-    """The search's outcome in two sentences, on validation data: from which target on the plain baselines collapse
-    (lose more than COLLAPSES, every one on every dataset), and where BBB leads or which method leads it."""
+    """The search's outcome on validation data: from which target on the plain baselines collapse (lose more than
+    COLLAPSES, every one on every dataset) in a sentence, then a list of where each leader leads, BBB first."""
     cells = []
     for dataset in mnist_first(choices.index.get_level_values("dataset")):
         for rule, target in zip(TARGET_RULES, TARGETS):
@@ -303,11 +303,10 @@ def target_search_answer(choices: pd.DataFrame) -> str:
     led: dict[str, list[tuple[str, float]]] = {}
     for dataset, target, _, scores in cells:
         led.setdefault(scores.idxmax(), []).append((dataset, target))
-    where = {method: places(at) for method, at in led.items()}
-    others = [f"{method_label(m)} {w}" for m, w in where.items() if m != "bbb"]
-    lead = f"BBB leads {where['bbb']}" if "bbb" in where else "BBB leads nowhere"
-    sentences.append(lead + ("; " + "; ".join(others) if others else "") + ".")
-    return " ".join(sentences)
+    where = {"bbb": places(led.pop("bbb")) if "bbb" in led else "nowhere",
+             **{method: places(at) for method, at in led.items()}}
+    leaders = ";\n".join(f"- {method_label(method)}: {at}" for method, at in where.items())
+    return " ".join(sentences + ["Who leads where:"]) + f"\n\n{leaders}."
 
 
 ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
