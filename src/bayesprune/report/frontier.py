@@ -357,7 +357,7 @@ def training_recipes(results_dir: Path) -> pd.DataFrame:
     """How each model of a profile was trained and fine-tuned, as its runs record it (one row per method; a field
     that differs between its runs lists each value): the Adam rate, the log scale of a penalty's prior, the score
     that picks the kept epoch, the patience and the most epochs, the epochs trained (mean over seeds), and the
-    fine-tuning budget (most epochs, patience, rates as factors of the training rate)."""
+    fine-tuning budget in words (`_finetuning_text`)."""
     rows = []
     for manifest in load_manifests(results_dir):
         cfg = RunConfig.from_dict(manifest["config"])
@@ -366,9 +366,7 @@ def training_recipes(results_dir: Path) -> pd.DataFrame:
                      "log prior scale": cfg.prior_log_sigma1 if cfg.penalty in ("l1", "l2") else "—",
                      "epoch kept by": RULES[cfg.select] if cfg.patience else "the last epoch",
                      "patience": cfg.patience or "—", "epochs at most": cfg.epochs,
-                     "fine-tuning epochs at most": tuning.get("finetune_epochs", 0),
-                     "fine-tuning patience": tuning.get("finetune_patience", 0) or "—",
-                     "fine-tuning rates": ", ".join(f"{r:g}" for r in tuning.get("finetune_rates", [1.0]))})
+                     "fine-tuning": _finetuning_text(tuning)})
     if not rows:
         return pd.DataFrame()
     frame = pd.DataFrame(rows).astype(str)
@@ -377,6 +375,15 @@ def training_recipes(results_dir: Path) -> pd.DataFrame:
     table["epochs trained"] = history.groupby(RUN_KEYS)["epoch"].max().groupby(level="method").mean()
     order = {m: i for i, m in enumerate(method_order(table.index))}
     return table.sort_index(key=lambda index: index.map(order)).rename(index=method_label)
+
+
+def _finetuning_text(tuning: dict) -> str:
+    """A run's fine-tuning budget: 'at most 10 epochs, patience 2, at 1 and 0.1 x the training rate', or 'none'."""
+    if not tuning.get("finetune_epochs"):
+        return "none"
+    rates = " and ".join(f"{r:g}" for r in tuning.get("finetune_rates", [1.0]))
+    patience = f", patience {tuning['finetune_patience']}" if tuning.get("finetune_patience") else ""
+    return f"at most {tuning['finetune_epochs']} epochs{patience}, at {rates} x the training rate"
 
 
 def search_choice(search_dir: Path, *edge_dirs: Path) -> pd.DataFrame:
