@@ -45,3 +45,26 @@ def test_a_point_that_never_reaches_an_anchor_is_not_compared_there():
     rows = pd.DataFrame(_rows("bbb", 3.0, {0.93: 0.97}) + _rows("bbb", 4.0, {0.93: 0.96, 0.99: 0.5}))
     choices = anchor_choices(rows)
     assert choices[choices["anchor"] == 68.0]["prior_log_sigma1"].tolist() == [4.0]
+
+
+def test_the_search_s_runs_are_read_with_their_points_and_a_missing_search_says_so(tmp_path):
+    from bayesprune.config import RunConfig
+    from bayesprune.pipeline.manifest import write_manifest
+    from bayesprune.pipeline.results import run_keys
+    from bayesprune.pipeline.run_paths import run_id
+    from bayesprune.report.anchor_search import anchor_search_rows
+
+    for scale, validation in ((1.0, 0.90), (-1.0, 0.95)):
+        cfg = RunConfig(method="sgd-l1", seed=0, variant=f"s{scale:g}", prior_log_sigma1=scale, validation=100)
+        folder = tmp_path / "runs" / run_id(cfg)
+        folder.mkdir(parents=True)
+        pd.DataFrame([{**run_keys(cfg.to_dict()), "schedule": "one-shot", "finetune_rate": 1.0,
+                       "criterion": "magnitude", "fraction": f, "achieved_sparsity": f, "accuracy_mean": 0.5,
+                       "compression": 1 / (1 - f), "val_accuracy": validation} for f in (0.93, 0.99)]
+                     ).to_csv(folder / "finetuned.csv", index=False)
+        write_manifest({"config": cfg.to_dict(), "run": run_id(cfg)}, folder)
+    rows = anchor_search_rows(tmp_path, None)
+    assert sorted(rows["prior_log_sigma1"].unique()) == [-1.0, 1.0] and len(rows) == 4
+    assert chosen_points(anchor_choices(rows))["prior_log_sigma1"].tolist() == [-1.0, -1.0]
+    with pytest.raises(FileNotFoundError, match="no anchor search"):
+        anchor_search_rows(tmp_path / "missing")
