@@ -18,7 +18,7 @@ import pandas as pd
 from bayesprune.config import TARGET_RULES, TARGETS
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table, run_keys
 from bayesprune.report.claims import BAYESIAN
-from bayesprune.report.formatting import DATASET_LABELS, mnist_first, places
+from bayesprune.report.formatting import DATASET_LABELS, fraction_label, mnist_first, places
 from bayesprune.report.reference import method_label
 from bayesprune.report.operating_point import recipes
 from bayesprune.report.tables import COMPARED_FIRST, method_order, primary_rows
@@ -91,10 +91,10 @@ def _cell(judged: pd.DataFrame, dataset: str, rule: str, target: float) -> pd.Da
 def on_common_seeds(judged: pd.DataFrame) -> pd.DataFrame:
     """Each cell's rows on the seeds every method of its dataset has trained in it: a cell is judged only once all
     its methods share a seed, and then on the shared seeds alone (a cell still training is left out)."""
+    methods = judged.groupby("dataset")["method"].agg(set)
     kept = []
     for (dataset, _, _), cell in judged.groupby(["dataset", "rule", "target"], sort=False):
-        methods = set(judged.loc[judged["dataset"] == dataset, "method"])
-        seeds = set.intersection(*(set(cell.loc[cell["method"] == m, "seed"]) for m in methods))
+        seeds = set.intersection(*(set(cell.loc[cell["method"] == m, "seed"]) for m in methods[dataset]))
         kept.append(cell[cell["seed"].isin(seeds)])
     return pd.concat(kept) if kept else judged
 
@@ -194,7 +194,7 @@ def verdict_matrices(table: pd.DataFrame, rule_kind: str = "chosen", uncertainty
     matrices = {}
     for dataset in mnist_first(rows["dataset"]) if not rows.empty else []:
         of_dataset = rows[rows["dataset"] == dataset]
-        matrix = of_dataset.set_index(of_dataset["target"].map(_target_label))[list(CLAIMS)].rename(columns=CLAIMS).T
+        matrix = of_dataset.set_index(of_dataset["target"].map(fraction_label))[list(CLAIMS)].rename(columns=CLAIMS).T
         matrix.columns.name = None
         if judged:
             matrix.loc[UNCERTAINTY_CLAIM] = [judged.get((dataset, target), "—") for target in of_dataset["target"]]
@@ -203,11 +203,6 @@ def verdict_matrices(table: pd.DataFrame, rule_kind: str = "chosen", uncertainty
 
 
 UNCERTAINTY_CLAIM = "BBB's uncertainty beats a cheap posterior's"
-
-
-def _target_label(target: float) -> str:
-    """A target's column: '98 %'."""
-    return f"{round(100 * target)} %"
 
 
 def target_reading(table: pd.DataFrame) -> str:
@@ -271,7 +266,7 @@ def formatted_target_table(table: pd.DataFrame) -> pd.DataFrame:
     if table.empty:
         return table
     shown = pd.DataFrame({
-        "dataset": table["dataset"].map(lambda d: DATASET_LABELS.get(d, d)), "pruned": [f"{round(100 * t)} %" for t in table["target"]],
+        "dataset": table["dataset"].map(lambda d: DATASET_LABELS.get(d, d)), "pruned": table["target"].map(fraction_label),
         "rule": table["rule"].map(lambda r: "as trained" if r == AS_TRAINED else "for the target"),
         "BBB (%)": (100 * table["BBB"]).round(1),
         "BBB − MAP, same prior (points)": [gap.text(1, 100) if gap else "—" for gap in table["BBB − MAP"]],
