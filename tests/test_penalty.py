@@ -172,6 +172,10 @@ def test_a_profile_variant_can_set_each_method_s_chosen_point(tmp_path):
     assert runs[("as-trained", "sgd-l1")].lr == 1e-3 and runs[("pruned90", "sgd-l1")].prior_log_sigma1 == -2.0
     assert runs[("pruned90", "sgd")].lr == 1e-4 and runs[("pruned90", "sgd")].select == "val_acc_pruned"
     assert runs[("pruned90", "sgd")].trains_like(runs[("as-trained", "sgd")])  # one training serves both rules
+    only = load_profiles(path)["two-rules"].runs(variants=["pruned90"])
+    assert {(c.variant, c.method) for c in only} == {("pruned90", "sgd"), ("pruned90", "sgd-l1")}
+    with pytest.raises(ValueError, match="variant \\['for98'\\] not in profile"):
+        load_profiles(path)["two-rules"].runs(variants=["for98"])
     entry["variants"]["pruned90"]["method_config"] = {"bbb": {"lr": 1e-3}}
     path.write_text(yaml.safe_dump({"two-rules": entry}))
     with pytest.raises(ValueError, match="configures methods"):

@@ -120,6 +120,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--methods", nargs="+", default=None, help="only these methods of the grid")
     run.add_argument("--seeds", nargs="+", type=int, default=None, help="only these seeds of the grid")
     run.add_argument("--protocols", nargs="+", default=None, **closed("protocol", PROTOCOLS), help="only these protocols")
+    run.add_argument("--variants", nargs="+", default=None,
+                     help="only these variants of the grid (a profile's named rules, e.g. for98)")
     run.add_argument("--results", type=Path, default=Path("results"), help="results root")
     run.add_argument("--executor", default="local", **closed("executor", EXECUTORS), help="where the runs execute")
     run.add_argument("--allow-dirty", action="store_true",
@@ -194,7 +196,8 @@ def _run_grid(args: argparse.Namespace) -> int:
     executor = make_executor(args.executor, args.jobs, args.address, args.cpus_per_run, args.gpus_per_run)
     print(f"profile {profile.name}: {profile.description}")
     summary = run_grid(profile, args.results, args.datasets, args.methods, args.seeds, args.data_dir,
-                       protocols=args.protocols, executor=executor, allow_dirty=args.allow_dirty)
+                       protocols=args.protocols, executor=executor, allow_dirty=args.allow_dirty,
+                       variants=args.variants)
     print(summary.report())
     return 0 if summary.ok else 1
 

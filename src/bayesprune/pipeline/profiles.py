@@ -55,19 +55,22 @@ class Profile:
         seeds: Sequence[int] | None = None,
         protocols: Sequence[str] | None = None,
         ablation: bool = True,
+        variants: Sequence[str] | None = None,
     ) -> list[RunConfig]:
-        """Every run's resolved config, optionally restricted to some datasets, methods, seeds or protocols,
-        with or without the ablation runs."""
+        """Every run's resolved config, optionally restricted to some datasets, methods, seeds, protocols or
+        variants, with or without the ablation runs."""
         chosen = []
+        named = tuple(name for name, _ in self.variants)
         for name, wanted, available in (("dataset", datasets, self.datasets), ("method", methods, self.methods),
-                                        ("seed", seeds, self.seeds), ("protocol", protocols, self.protocols)):
+                                        ("seed", seeds, self.seeds), ("protocol", protocols, self.protocols),
+                                        ("variant", variants, named)):
             if wanted is not None and set(wanted) - set(available):
                 raise ValueError(f"{name} {sorted(set(wanted) - set(available))} not in profile {self.name!r}; "
                                  f"valid choices: {', '.join(map(str, available))}")
             chosen.append(list(wanted) if wanted is not None else list(available))
         overrides = dict(self.config)
         per_method = {method: dict(items) for method, items in self.method_config}
-        variants = [(name, dict(items)) for name, items in self.variants] or [("", {})]
+        variants = [(name, dict(items)) for name, items in self.variants if name in chosen[4]] or [("", {})]
         only = dict(self.variant_methods)
         points = {variant: {method: dict(items) for method, items in methods}
                   for variant, methods in self.variant_method_config}

@@ -228,11 +228,12 @@ def run_grid(
     protocols: list[str] | None = None,
     executor: Executor | None = None,
     allow_dirty: bool = False,
+    variants: list[str] | None = None,
 ) -> GridSummary:
     """Execute every run of a profile that is not already finished, the longest first; failures do not stop the
     grid. A reference profile trains only from a clean tree (`check_clean`). Then the profile's deep ensembles whose
     members have all finished are scored (`pipeline.ensembles`)."""
-    configs = profile.runs(datasets, methods, seeds, protocols)
+    configs = profile.runs(datasets, methods, seeds, protocols, variants=variants)
     runs_dir = (Path(results_root) / profile.name / "runs").resolve()
     runs_dir.mkdir(parents=True, exist_ok=True)
     summary = GridSummary()
