@@ -4,7 +4,7 @@ fraction that reaches each ratio, never on test accuracy, and a choice at an end
 import pandas as pd
 import pytest
 
-from bayesprune.report.anchor_search import anchor_choices, chosen_points
+from bayesprune.report.anchor_search import anchor_choices, anchor_variants, chosen_points
 
 
 def _rows(method: str, scale: float, validation: dict[float, float], test: float = 0.9, lr: float = 1e-3,
@@ -68,3 +68,14 @@ def test_the_search_s_runs_are_read_with_their_points_and_a_missing_search_says_
     assert chosen_points(anchor_choices(rows))["prior_log_sigma1"].tolist() == [-1.0, -1.0]
     with pytest.raises(FileNotFoundError, match="no anchor search"):
         anchor_search_rows(tmp_path / "missing")
+
+
+def test_the_anchor_seed_profile_trains_each_method_at_the_point_each_anchor_chose():
+    rows = pd.DataFrame(_rows("sgd-l1", 1.0, {0.93: 0.97, 0.99: 0.60}) + _rows("sgd-l1", -2.0, {0.93: 0.96, 0.99: 0.95})
+                        + _rows("sgd", float("nan"), {0.93: 0.95, 0.99: 0.50}, lr=3e-4)
+                        + _rows("sgd", float("nan"), {0.93: 0.94, 0.99: 0.70}, lr=1e-3))
+    variants = anchor_variants(chosen_points(anchor_choices(rows)), "mnist")
+    assert variants == {"at12x": {"method_config": {"sgd": {"lr": 3e-4}, "sgd-l1": {"lr": 1e-3, "prior_log_sigma1": 1.0}}},
+                        "at68x": {"method_config": {"sgd": {"lr": 1e-3},
+                                                    "sgd-l1": {"lr": 1e-3, "prior_log_sigma1": -2.0}}}}
+    assert anchor_variants(chosen_points(anchor_choices(rows)), "fashion-mnist") == {}

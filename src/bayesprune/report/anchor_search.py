@@ -65,3 +65,19 @@ def chosen_points(choices: pd.DataFrame) -> pd.DataFrame:
                      "prior_log_sigma1": best["prior_log_sigma1"], "validation accuracy": best["validation accuracy"],
                      "at an end": best[searched] in (values.min(), values.max()) and values.nunique() > 1})
     return pd.DataFrame(rows)
+
+
+def anchor_variants(points: pd.DataFrame, dataset: str) -> dict[str, dict]:
+    """The variants of a profile that trains one dataset's anchor choices (`chosen_points`) on further seeds, as
+    profiles.yml writes them: per anchor ("at12x", "at68x") each method's point (`method_config`); a point both
+    anchors chose trains once per seed (`runner.trained_sibling`)."""
+    variants = {}
+    for anchor, rows in points[points["dataset"] == dataset].groupby("anchor", sort=True):
+        config = {}
+        for _, row in rows.iterrows():
+            point = {"lr": float(row["lr"])}
+            if pd.notna(row["prior_log_sigma1"]):
+                point["prior_log_sigma1"] = float(row["prior_log_sigma1"])
+            config[row["method"]] = point
+        variants[f"at{anchor:g}x"] = {"method_config": config}
+    return variants
