@@ -4,7 +4,7 @@ fraction that reaches each ratio, never on test accuracy, and a choice at an end
 import pandas as pd
 import pytest
 
-from bayesprune.report.anchor_search import anchor_choices, anchor_variants, chosen_points
+from bayesprune.report.anchor_search import anchor_choices, anchor_table, anchor_variants, chosen_points
 
 
 def _rows(method: str, scale: float, validation: dict[float, float], test: float = 0.9, lr: float = 1e-3,
@@ -37,7 +37,7 @@ def test_the_better_fine_tuning_rate_stands_for_each_point():
     assert choices.loc[(12.0, 1e-3), ["finetune_rate", "validation accuracy"]].tolist() == [0.1, 0.95]
     assert choices.loc[(68.0, 1e-3), "validation accuracy"] == pytest.approx(0.80)
     points = chosen_points(choices.reset_index()).set_index("anchor")
-    assert points["lr"].to_dict() == {12.0: 1e-3, 68.0: 1e-3}
+    assert points["lr"].to_dict() == {12.0: 1e-3, 68.0: 1e-3} and points["prior_log_sigma1"].isna().all()
     assert points.loc[12.0, "at an end"]  # the fastest rate tried
 
 
@@ -72,10 +72,31 @@ def test_the_search_s_runs_are_read_with_their_points_and_a_missing_search_says_
 
 def test_the_anchor_seed_profile_trains_each_method_at_the_point_each_anchor_chose():
     rows = pd.DataFrame(_rows("sgd-l1", 1.0, {0.93: 0.97, 0.99: 0.60}) + _rows("sgd-l1", -2.0, {0.93: 0.96, 0.99: 0.95})
-                        + _rows("sgd", float("nan"), {0.93: 0.95, 0.99: 0.50}, lr=3e-4)
-                        + _rows("sgd", float("nan"), {0.93: 0.94, 0.99: 0.70}, lr=1e-3))
+                        + _rows("sgd", 0.0, {0.93: 0.95, 0.99: 0.50}, lr=3e-4)
+                        + _rows("sgd", 0.0, {0.93: 0.94, 0.99: 0.70}, lr=1e-3))
     variants = anchor_variants(chosen_points(anchor_choices(rows)), "mnist")
     assert variants == {"at12x": {"method_config": {"sgd": {"lr": 3e-4}, "sgd-l1": {"lr": 1e-3, "prior_log_sigma1": 1.0}}},
                         "at68x": {"method_config": {"sgd": {"lr": 1e-3},
                                                     "sgd-l1": {"lr": 1e-3, "prior_log_sigma1": -2.0}}}}
     assert anchor_variants(chosen_points(anchor_choices(rows)), "fashion-mnist") == {}
+
+
+def test_the_book_s_anchor_table_gives_each_method_s_point_per_anchor_and_marks_an_end():
+    rows = pd.DataFrame(_rows("sgd-l1", 1.0, {0.93: 0.97, 0.99: 0.60}) + _rows("sgd-l1", -2.0, {0.93: 0.96, 0.99: 0.95})
+                        + _rows("sgd", 0.0, {0.93: 0.95, 0.99: 0.50}, lr=3e-4)
+                        + _rows("sgd", 0.0, {0.93: 0.94, 0.99: 0.70}, lr=1e-3))
+    table = anchor_table(chosen_points(anchor_choices(rows)))
+    assert table.index.tolist() == [("MNIST", "SGD"), ("MNIST", "SGD + L1")]
+    assert table.loc[("MNIST", "SGD + L1"), "point at 68x"] == "Adam 1e-3, prior e^-2 (an end)"
+    assert table.loc[("MNIST", "SGD"), "point at 12x"] == "Adam 3e-4 (an end)"
+    assert table.loc[("MNIST", "SGD + L1"), "validation % at 12x"] == 97.0
+
+
+def test_a_search_read_before_its_grid_has_finished_is_called_provisional(tmp_path):
+    from bayesprune.report.anchor_search import search_progress
+
+    folder = tmp_path / "frontier-anchor-search"
+    (folder / "runs" / "one").mkdir(parents=True)
+    (folder / "runs" / "one" / "manifest.json").write_text("{}")
+    assert search_progress(folder) == ("*The search is still running (frontier-anchor-search 1 of its 41 runs): the "
+                                       "choices below are provisional.*")

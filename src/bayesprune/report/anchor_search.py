@@ -9,9 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from bayesprune.pipeline.profiles import get_profile
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
+from bayesprune.report.formatting import DATASET_LABELS, mnist_first, rate_text
 from bayesprune.report.frontier import ANCHOR_RATIOS, as_points
 from bayesprune.report.operating_point import recipes
+from bayesprune.report.reference import method_label
+from bayesprune.report.tables import method_order
 
 CHOSEN_SCHEDULE = "one-shot"
 POINT = ["lr", "prior_log_sigma1"]
@@ -54,15 +58,16 @@ def anchor_choices(rows: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIOS
 
 
 def chosen_points(choices: pd.DataFrame) -> pd.DataFrame:
-    """The point each method chose per dataset and anchor (`anchor_choices`), and whether it lies at an end of the
-    values tried: a choice at an end asks for the search to go on past it."""
+    """The point each method chose per dataset and anchor (`anchor_choices`), its prior scale only where the search
+    varied it, and whether it lies at an end of the values tried: a choice at an end asks for the search to go on."""
     rows = []
     for (dataset, method, anchor), tried in choices.groupby(["dataset", "method", "anchor"], sort=False):
         best = tried[tried["chosen"]].iloc[0]
         searched = "prior_log_sigma1" if tried["prior_log_sigma1"].nunique() > 1 else "lr"
         values = tried[searched]
         rows.append({"dataset": dataset, "method": method, "anchor": anchor, "lr": best["lr"],
-                     "prior_log_sigma1": best["prior_log_sigma1"], "validation accuracy": best["validation accuracy"],
+                     "prior_log_sigma1": best["prior_log_sigma1"] if searched == "prior_log_sigma1" else float("nan"),
+                     "validation accuracy": best["validation accuracy"],
                      "at an end": best[searched] in (values.min(), values.max()) and values.nunique() > 1})
     return pd.DataFrame(rows)
 
@@ -81,3 +86,36 @@ def anchor_variants(points: pd.DataFrame, dataset: str) -> dict[str, dict]:
             config[row["method"]] = point
         variants[f"at{anchor:g}x"] = {"method_config": config}
     return variants
+
+
+def point_text(lr: float, prior_log_sigma1: float) -> str:
+    """A search point in words: 'Adam 1e-3', with ', prior e^-2' where the method has a prior scale."""
+    return f"Adam {rate_text(lr)}" + ("" if pd.isna(prior_log_sigma1) else f", prior e^{prior_log_sigma1:g}")
+
+
+def anchor_table(points: pd.DataFrame) -> pd.DataFrame:
+    """The anchor choices for the book (`chosen_points`): per dataset and method, each anchor's point ('at an end'
+    marked) and its validation accuracy in percent after one-shot fine-tuning."""
+    datasets, methods = mnist_first(points["dataset"]), method_order(points["method"])
+    rows = []
+    for (dataset, method), chosen in points.groupby(["dataset", "method"], sort=False):
+        row = {"dataset": DATASET_LABELS.get(dataset, dataset), "method": method_label(method),
+               "order": (datasets.index(dataset), methods.index(method))}
+        for _, at in chosen.sort_values("anchor").iterrows():
+            end = " (an end)" if at["at an end"] else ""
+            row[f"point at {at['anchor']:g}x"] = point_text(at["lr"], at["prior_log_sigma1"]) + end
+            row[f"validation % at {at['anchor']:g}x"] = round(100 * at["validation accuracy"], 2)
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("order").drop(columns="order").set_index(["dataset", "method"])
+
+
+def search_progress(*search_dirs: Path) -> str:
+    """'' where every search given has finished its profile's grid (the folder's name), else a sentence saying how
+    far each has come, so that a choice read from part of a grid is marked provisional."""
+    unfinished = []
+    for folder in map(Path, search_dirs):
+        done, grid = len(finished_runs(folder)), len(get_profile(folder.name).runs())
+        if done < grid:
+            unfinished.append(f"{folder.name} {done} of its {grid} runs")
+    return (f"*The search is still running ({', '.join(unfinished)}): the choices below are provisional.*"
+            if unfinished else "")
