@@ -56,3 +56,40 @@ def test_a_profile_ensembles_the_first_five_seeds_of_each_method_and_dataset(tmp
     for group in groups:
         assert [cfg.seed for cfg in group] == [0, 1, 2, 3, 4]
         assert {cfg.method for cfg in group} == {"sgd-l1"} and len({cfg.dataset for cfg in group}) == 1
+
+
+@pytest.mark.slow
+def test_a_lost_member_checkpoint_is_retrained_checked_against_its_record_and_the_ensemble_scored(real_data_root,
+                                                                                                  tmp_path):
+    import pandas as pd
+
+    import dataclasses
+
+    from bayesprune.pipeline.runner import CheckpointNotReproduced, restore_checkpoint, run_grid
+    from bayesprune.pipeline.run_paths import RunPaths
+    from bayesprune.training.train import CHECKPOINT
+
+    path = tmp_path / "profiles.yml"
+    path.write_text(yaml.safe_dump({"ens": {
+        "datasets": ["mnist"], "methods": ["sgd-l1"], "seeds": [0, 1, 2, 3, 4], "fractions": [0.0, 0.9],
+        "posthoc_fractions": [0.9], "ensembles": ["sgd-l1"],
+        "config": {"epochs": 2, "hidden": [16], "train_subset": 500, "test_subset": 200, "validation": 100,
+                   "select": "for90", "targets": True, "device": "cpu"}}}))
+    profile = load_profiles(path)["ens"]
+    results = tmp_path / "results"
+    assert run_grid(profile, results, progress=False).ok
+    ensembles = results / "ens" / "ensembles.csv"
+    scored = pd.read_csv(ensembles)
+    member = RunPaths.of(results / "ens" / "runs", profile.runs()[2]).final
+    recorded = (member / "pruning.csv").read_bytes()
+    (member / CHECKPOINT).unlink()  # as on a machine where the run was not trained
+    assert run_grid(profile, results, progress=False).ok  # already scored: kept, nothing retrained
+    assert not (member / CHECKPOINT).exists() and pd.read_csv(ensembles).equals(scored)
+    ensembles.unlink()
+    assert run_grid(profile, results, progress=False).ok
+    assert (member / CHECKPOINT).exists() and (member / "pruning.csv").read_bytes() == recorded
+    timings = [c for c in scored.columns if c.endswith("seconds") and c != "train_seconds"]
+    pd.testing.assert_frame_equal(pd.read_csv(ensembles).drop(columns=timings), scored.drop(columns=timings))
+    changed = dataclasses.replace(profile.runs()[2], lr=0.003)  # as if the code no longer trained the run recorded
+    with pytest.raises(CheckpointNotReproduced, match="different history.csv"):
+        restore_checkpoint(changed, profile, member, progress=False)

@@ -1,11 +1,14 @@
 """Deep ensembles over a profile's finished runs: for each method the profile names under `ensembles`, the runs
 that differ only in their seed (the profile's first `ENSEMBLE_SIZE` seeds) are loaded from their checkpoints and
 scored together (`evaluate.ensemble`) at the post-hoc fractions their rule judges them at (`judged_fractions`), into results/<profile>/ensembles.csv
-with the members' training seconds: an ensemble costs its members' trainings."""
+with the members' training seconds: an ensemble costs its members' trainings. Checkpoints are never committed, so a
+member trained on another machine has none here: an ensemble not yet scored gets it back by `restore`, which
+retrains the member and checks that it reproduces the committed run."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -33,15 +36,35 @@ def ensemble_groups(profile: Profile) -> list[list[RunConfig]]:
     return [sorted(group, key=lambda cfg: cfg.seed)[:ENSEMBLE_SIZE] for group in groups.values()]
 
 
-def write_ensembles(profile: Profile, runs_dir: Path, data_dir: Path | None = None) -> pd.DataFrame | None:
-    """Score every ensemble whose members have all finished with their checkpoints; write and return the table
-    (None where no ensemble is complete yet)."""
-    rows = []
+def scored_groups(runs_dir: Path) -> set[str]:
+    """The ensembles results/<profile>/ensembles.csv already holds, by `group_key`."""
+    path = Path(runs_dir).parent / ENSEMBLES
+    if not path.exists():
+        return set()
+    return {group_key(row) for row in pd.read_csv(path, keep_default_na=False).to_dict("records")}
+
+
+def group_key(keys: dict) -> str:
+    """An ensemble's name: its dataset, method, protocol and variant."""
+    return "/".join(str(keys[k]) for k in ("dataset", "method", "protocol", "variant"))
+
+
+def write_ensembles(profile: Profile, runs_dir: Path, data_dir: Path | None = None,
+                    restore: Callable[[RunConfig, Path], None] | None = None) -> pd.DataFrame | None:
+    """Score every ensemble whose members have all finished; write and return the table (None where no ensemble is
+    complete yet). A member without its checkpoint is restored first by `restore(cfg, folder)` where given, unless
+    the ensemble is already in the table (a fresh clone keeps the committed scores rather than retrain them)."""
+    rows, scored = [], scored_groups(runs_dir)
     for members in ensemble_groups(profile):
         folders = [RunPaths.of(runs_dir, cfg).final for cfg in members]
         fractions = judged_fractions(members[0].select, profile.posthoc_fractions)
-        if not fractions or not members[0].validation or not all((folder / MANIFEST).exists() and (folder / CHECKPOINT).exists() for folder in folders):
+        if not fractions or not members[0].validation or not all((folder / MANIFEST).exists() for folder in folders):
             continue
+        missing = [(cfg, folder) for cfg, folder in zip(members, folders) if not (folder / CHECKPOINT).exists()]
+        if missing and (restore is None or group_key(run_keys(members[0].to_dict())) in scored):
+            continue
+        for cfg, folder in missing:
+            restore(cfg, folder)
         models = [load_trained(folder)[1] for folder in folders]
         cfg = members[0]
         validation = training_splits(cfg, data_dir, "cpu")[1]
@@ -52,5 +75,11 @@ def write_ensembles(profile: Profile, runs_dir: Path, data_dir: Path | None = No
     if not rows:
         return None
     frame = pd.DataFrame(rows)
-    write_text_atomic(Path(runs_dir).parent / ENSEMBLES, frame.to_csv(index=False))
+    path = Path(runs_dir).parent / ENSEMBLES
+    if path.exists():  # the ensembles scored before and not again now are kept
+        kept = pd.read_csv(path, keep_default_na=False)
+        fresh = {group_key(row) for row in frame.to_dict("records")}
+        kept = kept[[group_key(row) not in fresh for row in kept.to_dict("records")]]
+        frame = pd.concat([kept, frame], ignore_index=True) if len(kept) else frame
+    write_text_atomic(path, frame.to_csv(index=False))
     return frame

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -271,5 +272,33 @@ def run_grid(
         show()
     bar.close()
     if profile.ensembles:
-        write_ensembles(profile, runs_dir, data_dir)
+        write_ensembles(profile, runs_dir, data_dir,
+                        restore=lambda cfg, folder: restore_checkpoint(cfg, profile, folder, data_dir, progress))
     return summary
+
+
+class CheckpointNotReproduced(RuntimeError):
+    """A finished run retrained for its lost checkpoint did not reproduce its recorded history and pruning."""
+
+
+REPRODUCED = {"history": ["seconds"], "pruning": []}  # the tables a retrained run must equal, less their timings
+
+
+def restore_checkpoint(cfg: RunConfig, profile: Profile, folder: Path, data_dir: Path | None = None,
+                       progress: bool = True) -> None:
+    """Give a finished run whose checkpoint is gone (checkpoints are never committed) its checkpoint back: retrain it
+    in a scratch folder, check that its history and pruning tables equal the recorded ones, and put the retrained
+    checkpoint beside them; the recorded run is not touched otherwise."""
+    if progress:
+        print(f"restoring the checkpoint of {folder.name}: retraining it and checking it against its record")
+    with tempfile.TemporaryDirectory(prefix="bayesprune-restore-") as scratch:
+        outcome = attempt_run(cfg, profile, Path(scratch), data_dir)
+        retrained = RunPaths.of(Path(scratch), cfg).final
+        if outcome.status != "finished":
+            raise CheckpointNotReproduced(f"retraining {folder.name} ended {outcome.status}: {outcome.message}")
+        for table, timings in REPRODUCED.items():
+            recorded, again = (pd.read_csv(f / f"{table}.csv").drop(columns=timings) for f in (folder, retrained))
+            if not recorded.equals(again):
+                raise CheckpointNotReproduced(f"{folder.name} retrained to a different {table}.csv than the one "
+                                              "recorded; its ensemble is not scored from a network other than the run")
+        shutil.copy2(retrained / CHECKPOINT, folder / CHECKPOINT)
