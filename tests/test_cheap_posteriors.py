@@ -7,7 +7,7 @@ import pandas as pd
 
 from bayesprune.config import RunConfig
 from bayesprune.pipeline.manifest import write_manifest
-from bayesprune.report.cheap_posteriors import cheap_posterior_claim, cheap_rival, judged_rows
+from bayesprune.report.cheap_posteriors import cheap_posterior_claim, cheap_rival, judged_rows, on_shared_seeds
 
 SCORES = ("accuracy", "nll", "ece", "auroc_entropy_other")
 
@@ -96,3 +96,12 @@ def test_the_table_and_the_figure_show_every_predictive_with_its_cost(tmp_path):
     panel = fig.axes[0]
     assert panel.get_xscale() == "log" and len(panel.lines) == len(table)  # one marker per method and predictive
     assert "BBB" in [text.get_text() for text in fig.legends[0].get_texts()]
+
+
+def test_a_cell_is_judged_on_the_seeds_every_method_in_it_shares(tmp_path):
+    _results(tmp_path, 0.9)
+    _run(tmp_path, "bbb", 4, [_row("snr", 0.98, "mc", 0.2)])  # a seed the rivals have not trained yet
+    rows = judged_rows(tmp_path)
+    assert set(on_shared_seeds(rows)["seed"]) == {1, 2, 3}
+    cell = cheap_posterior_claim(rows)["cells"][0]
+    assert cell["gap"].seeds == 3 and abs(cell["gap"].mean - 0.1) < 1e-9  # seed 4's 0.2 left out

@@ -6,8 +6,8 @@ read at the sparsity its epoch was chosen for (`evaluate.posthoc.judged_fraction
 The claim's rule, fixed before its runs: at each target of `CLAIM_TARGETS` and on each dataset, the rival is the
 cheap posterior with the lowest mean validation NLL over seeds among those of every prior-trained point estimate
 (`CHEAP_METHODS`: temperature-scaled, either Laplace structure, the deep ensemble). BBB's Monte Carlo predictive is
-compared with it on entropy AUROC against the other dataset (`CLAIM_SCORE`), seed by seed, by Welch's 95 %
-interval: the claim holds where BBB's AUROC is higher, does not hold where it is lower, and is inconclusive where
+compared with it on entropy AUROC against the other dataset (`CLAIM_SCORE`), over the seeds every method of the
+cell shares (`on_shared_seeds`), by Welch's 95 % interval: the claim holds where BBB's AUROC is higher, does not hold where it is lower, and is inconclusive where
 the interval straddles zero.
 """
 
@@ -73,6 +73,17 @@ def judged_rows(results_dir: Path) -> pd.DataFrame:
     return rows.reindex(columns=columns).reset_index(drop=True)
 
 
+def on_shared_seeds(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each cell's rows (a dataset at a sparsity) on the seeds every method in it has, as the accuracy cells are read
+    (`target_claims.on_common_seeds`); the deep ensemble, one value over its five seeds, is kept whole."""
+    ensemble = rows["predictive"] == PREDICTIVES["ensembles", ""]
+    kept = [rows[ensemble]]
+    for _, cell in rows[~ensemble].groupby(["dataset", "fraction"], sort=False):
+        seeds = set.intersection(*(set(cell.loc[cell["method"] == m, "seed"]) for m in cell["method"].unique()))
+        kept.append(cell[cell["seed"].isin(seeds)])
+    return pd.concat(kept).sort_index()
+
+
 def cheap_rival(rows: pd.DataFrame, dataset: str, fraction: float) -> tuple[str, str] | None:
     """(method, predictive) of the cheap posterior with the lowest mean validation NLL at a dataset and target."""
     candidates = rows[(rows["dataset"] == dataset) & (rows["fraction"] == fraction)
@@ -98,7 +109,7 @@ def _verdict(gap: Interval) -> str:
 def cheap_posterior_claim(rows: pd.DataFrame) -> dict[str, Any]:
     """The claim judged at each dataset and target (see the module docstring): per cell the rival, BBB's AUROC
     minus the rival's with its interval, and the verdict; and one verdict over every cell."""
-    cells = []
+    cells, rows = [], on_shared_seeds(rows)
     for dataset in mnist_first(rows["dataset"]):
         for fraction in CLAIM_TARGETS:
             rival = cheap_rival(rows, dataset, fraction)
