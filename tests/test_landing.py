@@ -161,7 +161,8 @@ def test_the_frontier_answer_reads_the_highest_anchor_each_dataset_reaches():
 def test_the_answer_adds_where_the_posterior_does_the_work_beyond_ninety_percent():
     claims = _claims(**{KEEPS: "holds", POSTERIOR: "does not hold"})
     per_target = pd.DataFrame({"dataset": ["mnist", "fashion-mnist"], "target": [0.99, 0.98],
-                               "rule": ["chosen for 99 %", "chosen for 98 %"], "posterior": ["holds", "holds"]})
+                               "rule": ["chosen for 99 %", "chosen for 98 %"], "posterior": ["holds", "holds"],
+                               "most accurate": ["inconclusive", "inconclusive"], "best baseline": ["SGD + L1"] * 2})
     text = answer(claims, None, per_target)
     assert "at 90 % pruned, what makes a network prunable is its prior" in text
     assert text.endswith("without a posterior on MNIST at 99 % and on Fashion-MNIST at 98 %: there its posterior does "

@@ -233,15 +233,22 @@ def _still_training(waiting: pd.DataFrame) -> str:
 
 
 def posterior_beyond_ninety(table: pd.DataFrame) -> str:
-    """One sentence for the report's answer: where, chosen for 95-99 % pruned, BBB keeps more than MAP under its own
-    prior (the posterior at work), or that it keeps no more anywhere; empty while no such cell is decided."""
+    """The report's answer beyond 90 %: where, chosen for 95-99 % pruned, BBB keeps more than MAP under its own prior
+    (the posterior at work), then where it is also the most accurate model and where the baseline chosen on validation
+    keeps more still; or that it keeps no more anywhere; empty while no such cell is decided."""
     if table.empty:
         return ""
     cells = table[(table["rule"] != AS_TRAINED) & (table["target"] > 0.9)]
     held = cells[cells["posterior"] == HOLDS]
     if len(held):
+        best = held[held["most accurate"] == HOLDS]
+        beaten = held[held["most accurate"] == FAILS]
+        after = [f"{places(zip(best['dataset'], best['target']))} it is the most accurate model of all"] if len(best) else []
+        after += [f"{places(zip(rows['dataset'], rows['target']))}, {baseline}, chosen on validation, keeps more still"
+                  for baseline, rows in beaten.groupby("best baseline", sort=False)]
         return ("Chosen for sparser targets, though, BBB keeps more than its own prior without a posterior "
-                f"{places(zip(held['dataset'], held['target']))}: there its posterior does the work.")
+                f"{places(zip(held['dataset'], held['target']))}: there its posterior does the work."
+                + (f" {'; '.join(after)}.".replace(" on", " On", 1) if after else ""))
     if len(cells) and (cells["posterior"] == FAILS).all():
         return "Chosen for 95 to 99 % pruned too, its own prior without a posterior keeps as much."
     return ""
