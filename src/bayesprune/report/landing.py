@@ -174,8 +174,8 @@ def verdicts_of(claims: pd.DataFrame, opening: str, skip: str = "the study's rec
 
 
 def answer(claims: pd.DataFrame, study_ablation: dict[str, float] | None, per_target: pd.DataFrame | None = None) -> str:
-    """The report's answer in two to four plain sentences, computed from the verdicts (HTML): at 90 % from the
-    claims, beyond it from the per-target judgement (`target_claims.target_table`) where its seeds decide."""
+    """The report's answer in plain sentences, computed from the verdicts (HTML): a paragraph at 90 % from the claims,
+    and one beyond it from the per-target judgement (`target_claims.target_table`) where its seeds decide."""
     sentences = []
     if study_ablation:
         sentences.append(
@@ -197,8 +197,10 @@ def answer(claims: pd.DataFrame, study_ablation: dict[str, float] | None, per_ta
     elif posterior:
         sentences.append("Whether its posterior adds anything beyond its prior, the seeds cannot yet decide.")
     beyond = posterior_beyond_ninety(per_target) if per_target is not None else ""
-    sentences += [beyond] if beyond else []
-    return '<p class="answer"><b>The answer.</b> ' + " ".join(sentences) + "</p>" if sentences else ""
+    if not sentences:
+        return ""
+    first = '<p class="answer"><b>The answer.</b> ' + " ".join(sentences) + "</p>"
+    return first + (f'<p class="answer">{beyond}</p>' if beyond else "")  # beyond 90 %: a paragraph of its own
 
 
 def findings(study_ablation: dict[str, float] | None, kept: tuple[float, float] | None, fair: pd.DataFrame | None,

@@ -122,7 +122,8 @@ def measure_book(html_dir: Path, toc: Path, browser=None, skip: tuple[str, ...] 
             page.goto(f"{url}/{name}", wait_until="networkidle")
             page.evaluate(_TYPESET)
             seen = page.evaluate(_MEASURE, NUMBER)
-            answer = page.evaluate("() => { const a = document.querySelector('main p.answer');"
+            answer = page.evaluate("() => { const all = document.querySelectorAll('main p.answer');"  # its last part
+                                   " const a = all[all.length - 1];"
                                    " return a ? a.getBoundingClientRect().bottom + window.scrollY : null; }")
             rows.append({"page": name, "part": _part_of(name, parts), "screens": seen["height"] / SCREEN[1],
                          "answer ends at (px)": answer,
