@@ -119,6 +119,15 @@ def test_no_page_names_a_machine_path():
     assert leaks == []
 
 
+def test_no_page_shows_a_glued_object_s_placeholder():
+    """A reading glued from another notebook renders as text, never as its object's plain-text stand-in."""
+    import re
+
+    shown = [page for page in _pages()
+             if re.search(r"IPython(</span>)?(<span[^>]*>)?\.(</span>)?(<span[^>]*>)?core", (HTML / page).read_text(errors="replace"))]
+    assert shown == []
+
+
 def test_every_page_fits_a_laptop_and_a_phone(server, browser, tmp_path):
     """No page scrolls sideways at either width (wide tables scroll inside their own frame); a screenshot of
     every page at both widths is kept under tmp_path for review, with the list of frames that scroll

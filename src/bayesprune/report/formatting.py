@@ -13,6 +13,8 @@ import re
 from typing import Any
 
 import pandas as pd
+from IPython.display import HTML
+from markdown_it import MarkdownIt
 from pandas.io.formats.style import Styler
 
 from bayesprune.config import TARGETS, method_dropout
@@ -280,3 +282,9 @@ def short_digests(text: str) -> str:
     """A message with every SHA-256 digest cut to its first 8 hex digits ('ba891046…'): a reader compares
     digests by their start, and 64 hex digits read as a wall of numbers."""
     return re.sub(r"\b([0-9a-f]{8})[0-9a-f]{56}\b", "\\1…", text)
+
+
+def reading_html(text: str) -> HTML:
+    """A reading written in Markdown as HTML, for a glue another page reads: a page that glues from another
+    notebook renders HTML, where it would show a Markdown object's plain-text placeholder."""
+    return HTML(MarkdownIt("commonmark").render(text))
