@@ -36,12 +36,10 @@ def ensemble_groups(profile: Profile) -> list[list[RunConfig]]:
     return [sorted(group, key=lambda cfg: cfg.seed)[:ENSEMBLE_SIZE] for group in groups.values()]
 
 
-def scored_groups(runs_dir: Path) -> set[str]:
-    """The ensembles results/<profile>/ensembles.csv already holds, by `group_key`."""
+def scored_table(runs_dir: Path) -> pd.DataFrame:
+    """The ensembles results/<profile>/ensembles.csv already holds (empty where none)."""
     path = Path(runs_dir).parent / ENSEMBLES
-    if not path.exists():
-        return set()
-    return {group_key(row) for row in pd.read_csv(path, keep_default_na=False).to_dict("records")}
+    return pd.read_csv(path, keep_default_na=False) if path.exists() else pd.DataFrame()
 
 
 def group_key(keys: dict) -> str:
@@ -54,7 +52,9 @@ def write_ensembles(profile: Profile, runs_dir: Path, data_dir: Path | None = No
     """Score every ensemble whose members have all finished; write and return the table (None where no ensemble is
     complete yet). A member without its checkpoint is restored first by `restore(cfg, folder)` where given, unless
     the ensemble is already in the table (a fresh clone keeps the committed scores rather than retrain them)."""
-    rows, scored = [], scored_groups(runs_dir)
+    before = scored_table(runs_dir)
+    scored = {group_key(row) for row in before.to_dict("records")}
+    rows = []
     for members in ensemble_groups(profile):
         folders = [RunPaths.of(runs_dir, cfg).final for cfg in members]
         fractions = judged_fractions(members[0].select, profile.posthoc_fractions)
@@ -75,11 +75,8 @@ def write_ensembles(profile: Profile, runs_dir: Path, data_dir: Path | None = No
     if not rows:
         return None
     frame = pd.DataFrame(rows)
-    path = Path(runs_dir).parent / ENSEMBLES
-    if path.exists():  # the ensembles scored before and not again now are kept
-        kept = pd.read_csv(path, keep_default_na=False)
-        fresh = {group_key(row) for row in frame.to_dict("records")}
-        kept = kept[[group_key(row) not in fresh for row in kept.to_dict("records")]]
-        frame = pd.concat([kept, frame], ignore_index=True) if len(kept) else frame
-    write_text_atomic(path, frame.to_csv(index=False))
+    fresh = {group_key(row) for row in frame.to_dict("records")}
+    kept = before[[group_key(row) not in fresh for row in before.to_dict("records")]]  # scored before, not now
+    frame = pd.concat([kept, frame], ignore_index=True) if len(kept) else frame
+    write_text_atomic(Path(runs_dir).parent / ENSEMBLES, frame.to_csv(index=False))
     return frame
