@@ -94,6 +94,60 @@ def test_the_compression_verdict_knows_its_noise_and_says_when_it_rests_on_one_s
     assert np.isnan(errors_at_ratio(one, 100.0)["error"]).all()  # never pruned that far
 
 
+def test_each_anchor_reads_the_points_chosen_for_it_and_nothing_else():
+    from bayesprune.report.frontier import anchor_errors, for_anchor
+
+    three = (1, 2, 3)
+    frontier = as_points(_pruning({"sgd": (2.0, 2.05, 2.3, 4.0, 9.0), "bbb": (2.2, 2.2, 2.25, 2.6, 2.8)}, seeds=three))
+    assert compression_verdict(frontier, ratios=(12.0, 40.0))[1] == "holds"  # SGD chosen elsewhere: 4.1 % at 20x
+    chosen_for_12 = as_points(_pruning({"sgd": (1.9, 1.9, 2.0, 2.1, 8.0)}, seeds=three)).assign(variant="at12x",
+                                                                                                  anchor=12.0)
+    chosen_for_40 = as_points(_pruning({"sgd": (2.0, 2.0, 2.5, 6.0, 7.0)}, seeds=three)).assign(variant="at40x",
+                                                                                                  anchor=40.0)
+    fashion = chosen_for_12.assign(dataset="fashion-mnist", anchor=40.0)  # another dataset's choice never leaks in
+    anchored = pd.concat([chosen_for_12, chosen_for_40, fashion], ignore_index=True)
+    at_12 = for_anchor(frontier, anchored, 12.0)
+    assert set(at_12.loc[at_12["method"] == "sgd", "variant"]) == {"at12x"} and set(at_12["dataset"]) == {"mnist"}
+    assert len(at_12) == len(frontier)  # SGD's frontier rows replaced, BBB's kept
+    assert for_anchor(frontier, None, 12.0) is frontier
+    read_12, read_40 = (at_same_ratio(frontier, ratio, anchored) for ratio in (12.0, 40.0))
+    assert read_12["means"]["SGD"] == pytest.approx(2.2)  # its 12x choice at 20x: 2.1 % + seed offsets
+    assert read_40["means"]["SGD"] == pytest.approx(7.1)  # its 40x choice at 50x
+    ours, verdict = compression_verdict(frontier, ratios=(12.0, 40.0), anchored=anchored)  # fails at 12x
+    assert verdict == "does not hold" and "at 12x (achieved: 20x) BBB 2.70 %" in ours
+    table = anchor_errors(frontier, ratios=(12.0, 40.0), anchored=anchored)
+    assert table.loc[("12x", "SGD"), "mean"] == pytest.approx(2.2)
+    assert table.loc[("40x", "SGD"), "mean"] == pytest.approx(7.1)
+
+
+def test_the_anchor_seeds_are_read_per_variant_each_at_its_own_fine_tuning_rate(tmp_path):
+    from bayesprune.config import RunConfig
+    from bayesprune.pipeline.manifest import write_manifest
+    from bayesprune.pipeline.results import run_keys
+    from bayesprune.pipeline.run_paths import run_id
+    from bayesprune.report.frontier import anchored_points
+
+    assert anchored_points(tmp_path / "missing", None).empty
+    better_rate = {"at12x": 1.0, "at68x": 0.1}  # each variant's validation data prefers another rate
+    for variant, rate in better_rate.items():
+        cfg = RunConfig(method="sgd-l1", seed=1, variant=variant, validation=100)
+        folder = tmp_path / "runs" / run_id(cfg)
+        folder.mkdir(parents=True)
+        keys = run_keys(cfg.to_dict())
+        pd.DataFrame([{**keys, "criterion": "magnitude", "fraction": f, "achieved_sparsity": f, "accuracy_mean": 0.9}
+                      for f in (0.0, 0.93, 0.99)]).to_csv(folder / "pruning.csv", index=False)
+        pd.DataFrame([{**keys, "schedule": "one-shot", "finetune_epochs": 3, "finetune_rate": r, "criterion": "magnitude",
+                       "fraction": f, "achieved_sparsity": f, "accuracy_mean": 0.97 if r == rate else 0.5,
+                       "val_accuracy": 0.96 if r == rate else 0.95} for f in (0.93, 0.99) for r in (1.0, 0.1)]
+                     ).to_csv(folder / "finetuned.csv", index=False)
+        write_manifest({"config": cfg.to_dict(), "run": run_id(cfg)}, folder)
+    points = anchored_points(tmp_path, None)
+    assert sorted(points["anchor"].unique()) == [12.0, 68.0]
+    tuned = points[points["schedule"] == "one-shot"]
+    assert tuned.groupby("variant")["finetune_rate"].unique().map(list).to_dict() == {"at12x": [1.0], "at68x": [0.1]}
+    assert (tuned["error"].round(6) == 3.0).all()  # the rate each variant chose, never the other's
+
+
 def test_profiles_written_before_and_after_the_footprint_columns_read_as_one_set_of_points():
     from bayesprune.pipeline.results import load_table
 

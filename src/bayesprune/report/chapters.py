@@ -36,15 +36,16 @@ RUN_NOTEBOOKS = ("train", "prune")  # executed per run by the runner, copied int
 CHAPTERS: dict[str, tuple[str, ...]] = {
     "summary": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir", "frontier_dir",
                 "frontier_fashion_dir", "sparsevd_schedule_dir", "reference_dir", "compression_dir", "seeds_mnist_dir",
-                "seeds_fashion_dir"),  # landing page
+                "seeds_fashion_dir", "anchor_seeds_dir", "anchor_seeds_fashion_dir"),  # landing page
     "claims": ("results_dir", "bench_dir", "converged_dir", "search_dir", "blundell_dir", "frontier_dir",
                "frontier_fashion_dir", "sparsevd_schedule_dir", "compression_dir", "seeds_mnist_dir",
-               "seeds_fashion_dir"),
+               "seeds_fashion_dir", "anchor_seeds_dir", "anchor_seeds_fashion_dir"),
     "audit": ("results_dir", "ablation_dir"),
     "operating_point": ("regime_dir", "search_dir", "converged_dir"),
     "fairness": ("fair_search_dir", "target_search_dir", "target_edges_dir", "target_edges_fashion_dir"),
     "uncertainty": ("results_dir", "converged_dir", "seeds_mnist_dir", "seeds_fashion_dir"),
-    "frontier": ("frontier_dir", "frontier_fashion_dir", "sparsevd_schedule_dir", "compression_dir"),
+    "frontier": ("frontier_dir", "frontier_fashion_dir", "sparsevd_schedule_dir", "compression_dir", "anchor_seeds_dir",
+                 "anchor_seeds_fashion_dir"),
     "compression": ("compression_dir",),
     "prior": (),
     "training": ("results_dir", "converged_dir"),
@@ -106,6 +107,8 @@ def parameter_values(results_dir: Path) -> dict[str, str]:
         "frontier_fashion_edges_dir": RESULTS / "frontier-search-fashion-edges",
         "anchor_search_dir": RESULTS / "frontier-anchor-search",
         "anchor_search_fashion_dir": RESULTS / "frontier-anchor-search-fashion",
+        "anchor_seeds_dir": RESULTS / "frontier-anchor-seeds",
+        "anchor_seeds_fashion_dir": RESULTS / "frontier-anchor-seeds-fashion",
         "frontier_fashion_dir": RESULTS / "frontier-fashion",
         "latency_path": RESULTS / "frontier" / "latency.csv",
         "study_sparsevd_dir": RESULTS / "study-sparsevd",

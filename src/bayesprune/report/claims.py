@@ -10,7 +10,8 @@ import pandas as pd
 from bayesprune.config import SELECTIONS, target_score
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
 from bayesprune.report.calibration import has_uncertainty, pruning_keeps_uncertainty
-from bayesprune.report.frontier import as_points, at_chosen_rate, compression_verdict, load_finetuned, superseded
+from bayesprune.report.frontier import (anchored_points, as_points, at_chosen_rate, compression_verdict, load_finetuned,
+                                        superseded)
 from bayesprune.report.formatting import mnist_first
 from bayesprune.report.operating_point import RULES, decay_reading, operating_point_tables, table2
 from bayesprune.report.structured import has_bcgnj, prunes_units_and_bits
@@ -354,11 +355,13 @@ def decayed_table2(constant_dir: Path, decayed_dir: Path) -> tuple[pd.DataFrame,
     return table2(decayed_dir), table2_judged(decayed_dir), reading
 
 
-def bbb_compresses_better(pruning: pd.DataFrame, finetuned: pd.DataFrame | None = None) -> dict[str, Any]:
+def bbb_compresses_better(pruning: pd.DataFrame, finetuned: pd.DataFrame | None = None,
+                          anchored: pd.DataFrame | None = None) -> dict[str, Any]:
     """Bayesian training compresses better: BBB's test error against the non-Bayesian methods' at the same
     compression, at the published anchors' ratios (`frontier.compression_verdict`), each at the fine-tuning
-    schedule chosen on validation accuracy where the regime fine-tunes."""
-    ours, verdict = compression_verdict(as_points(pruning, finetuned))
+    schedule chosen on validation accuracy where the regime fine-tunes, and each method at its point chosen for
+    the ratio where `anchored` (`frontier.anchored_points`) has it."""
+    ours, verdict = compression_verdict(as_points(pruning, finetuned), anchored=anchored)
     return {"claim": "Bayesian training (BBB) compresses better than a non-Bayesian method",
             "study": "BBB keeps its accuracy at 90 % pruned while SGD and dropout collapse (no fine-tuning)",
             "ours": ours, "verdict": verdict,
@@ -368,17 +371,17 @@ def bbb_compresses_better(pruning: pd.DataFrame, finetuned: pd.DataFrame | None 
 def claims_table(
     pruning: pd.DataFrame, history: pd.DataFrame, weights: pd.DataFrame, bench: list[dict[str, Any]],
     finetuned: pd.DataFrame | None = None, uncertainty: pd.DataFrame | None = None,
-    precision: pd.DataFrame | None = None,
+    precision: pd.DataFrame | None = None, anchored: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per claim: the study's evidence, ours, the verdict and the chapters behind it (finetuned: the
     regime's fine-tuned pruning sweeps, uncertainty: its calibration and OOD tables, precision: BC-GNJ's bits,
-    where it has them)."""
+    anchored: the frontier's points chosen per anchor ratio, where it has them)."""
     accuracy = seed_accuracy(pruning)
     rows = [bbb_keeps_accuracy(accuracy), baselines_collapse(accuracy), bbb_prunes_best(accuracy),
             outperforms_by_a_huge_margin(accuracy), posterior_not_prior(accuracy),
             bbb_cost(history, bench), fewer_epochs_to_a_pruned_accuracy(history),
             spread_predicts_pruning(weights, pruning), underfitting(history),
-            blundell_table2(accuracy), bbb_compresses_better(pruning, finetuned), pruning_keeps_uncertainty(uncertainty),
+            blundell_table2(accuracy), bbb_compresses_better(pruning, finetuned, anchored), pruning_keeps_uncertainty(uncertainty),
             prunes_units_and_bits(pruning, precision)]
     return pd.DataFrame(rows)
 
@@ -409,15 +412,15 @@ POINT_REGIMES = {"point": "as trained", "point-pruned": "pruned 90 %"}  # the op
 
 def regimes(
     results_dir: Path, converged_dir: Path, search_dir: Path, blundell_dir: Path,
-    frontier_dirs: tuple[Path, ...] = (), compression_dir: Path | None = None,
+    frontier_dirs: tuple[Path, ...] = (), compression_dir: Path | None = None, anchor_dirs: tuple[Path, ...] = (),
 ) -> dict[str, tuple]:
     """The regimes the claims are judged in, key -> (title, its pruning, history and weights tables, its
     fine-tuned sweeps and its uncertainty table, each None where it has none): the
     profile's runs (`recipe`; for the reference, the study's 50-epoch recipe; beside another profile's, the
     reference's as `reference`), every model at its operating
     point (`point`: the converged runs, the search's standing in where a model has none) and Blundell et
-    al.'s protocol (`blundell`), and the frontier (`frontier`: its profiles on each dataset read as one), each
-    where it has run."""
+    al.'s protocol (`blundell`), and the frontier (`frontier`: its profiles on each dataset read as one, each method
+    at its point chosen per anchor ratio where `anchor_dirs` have run it), each where it has run."""
     name, reference = Path(results_dir).name, Path(results_dir).parent / "paper"
     found = {"recipe": ("the study's recipe, 50 epochs" if name == "paper" else f"profile {name}", _tables(results_dir))}
     if name != "paper" and finished_runs(reference):
@@ -438,7 +441,8 @@ def regimes(
         found["blundell"] = ("Blundell et al.'s protocol (BBB only)", _tables(blundell_dir))
     frontiers = [Path(folder) for folder in frontier_dirs if finished_runs(folder)]
     if frontiers:
-        found["frontier"] = ("LeNet-300-100 with fine-tuning (the frontier)", _joined_tables(frontiers, finetuned=True))
+        found["frontier"] = ("LeNet-300-100 with fine-tuning (the frontier)",
+                             (*_joined_tables(frontiers, finetuned=True), anchored_points(*anchor_dirs)))
     if compression_dir is not None and has_bcgnj(compression_dir) and not has_bcgnj(results_dir):
         found["compression"] = ("Bayesian compression (BC-GNJ)", _tables(compression_dir))
     return found

@@ -111,6 +111,46 @@ def frontier_points(*results_dirs: Path | None) -> pd.DataFrame:
     return as_points(superseded(pruning, trains), at_chosen_rate(finetuned))
 
 
+def anchored_points(*results_dirs: Path | None) -> pd.DataFrame:
+    """`as_points` of the profiles that train each method at the point the anchor search chose for one anchor ratio
+    (variants 'at12x', 'at68x', `report.anchor_search.anchor_variants`), that ratio in `anchor`, each variant's
+    fine-tuning rate chosen on validation data by itself; empty where none has run."""
+    folders = [Path(d) for d in results_dirs if d is not None and finished_runs(d)]
+    if not folders:
+        return pd.DataFrame(columns=[*SERIES, "seed", "variant", "anchor"])
+    pruning = pd.concat([load_table(folder, "pruning") for folder in folders], ignore_index=True)
+    finetuned = [table for table in map(load_finetuned, folders) if table is not None]
+    tuned = (pd.concat([at_chosen_rate(variant) for _, variant in pd.concat(finetuned).groupby("variant")],
+                       ignore_index=True) if finetuned else None)
+    points = as_points(pruning, tuned)
+    points["anchor"] = points["variant"].str.extract(r"^at(\d+(?:\.\d+)?)x$", expand=False).astype(float)
+    return points[points["anchor"].notna()]
+
+
+def for_anchor(points: pd.DataFrame, anchored: pd.DataFrame | None, ratio: float) -> pd.DataFrame:
+    """The points a verdict at `ratio` reads: each method's runs at the point chosen for that ratio
+    (`anchored_points`), where they have run on a dataset `points` holds, in place of the frontier's."""
+    if anchored is None or anchored.empty:
+        return points
+    chosen = anchored[(anchored["anchor"] == ratio) & anchored["dataset"].isin(points["dataset"].unique())]
+    replaced = set(zip(chosen["dataset"], chosen["method"]))
+    kept = points[[key not in replaced for key in zip(points["dataset"], points["method"])]]
+    return pd.concat([kept, chosen.drop(columns="anchor")], ignore_index=True)
+
+
+def anchor_source(anchored: pd.DataFrame) -> str:
+    """Which point each method is judged at, in a sentence: the one chosen for each anchor ratio where
+    `anchored_points` has runs (with their seeds), else the frontier's own, chosen for 90 % pruned."""
+    if anchored.empty:
+        return ("Each method is judged at the point its frontier search chose for 90 % pruned: the points chosen at "
+                "12x and 68x themselves (in the frontier details) have not yet been trained on further seeds.")
+    methods = [method_label(m) for m in method_order(anchored["method"])]
+    seeds = anchored.groupby(["dataset", "method", "anchor"])["seed"].nunique()
+    count = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()} to {seeds.max()}"
+    return (f"{', '.join(methods[:-1])} and {methods[-1]} are each judged at the point chosen for that ratio on "
+            f"validation data (in the frontier details), {count} seeds each; any other method at the frontier's own.")
+
+
 def structured_points(results_dir: Path, architecture: str = "784-300-100-10") -> pd.DataFrame:
     """`as_points` of a profile's BC-GNJ runs on one network (pruned once, no fine-tuning): whole units by log alpha,
     single weights by magnitude and the network as trained; empty where none has run."""
@@ -256,12 +296,13 @@ def errors_at_ratio(points: pd.DataFrame, ratio: float, default: str = "none") -
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["dataset", "method", "seed"])
 
 
-def anchor_errors(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIOS) -> pd.DataFrame:
+def anchor_errors(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIOS,
+                  anchored: pd.DataFrame | None = None) -> pd.DataFrame:
     """`errors_at_ratio` of one dataset as a table: per anchor ratio and method, each seed's test error (%), the
-    mean and the ratios achieved."""
+    mean and the ratios achieved (each method at its point chosen for the ratio where `anchored` has it)."""
     tables = []
     for ratio in ratios:
-        at = errors_at_ratio(points, ratio).droplevel("dataset")
+        at = errors_at_ratio(for_anchor(points, anchored, ratio), ratio).droplevel("dataset")
         table = at["error"].unstack("seed").rename(columns=lambda seed: f"seed {seed}")
         table["mean"] = at["error"].groupby(level="method", sort=False).mean()
         table["ratio achieved"] = at["compression"].groupby(level="method", sort=False).mean()
@@ -270,12 +311,13 @@ def anchor_errors(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIO
     return pd.concat(tables)
 
 
-def at_same_ratio(points: pd.DataFrame, ratio: float) -> dict[str, Any] | None:
-    """BBB against every method without a posterior at `ratio` (`errors_at_ratio`, one dataset): the ratios
+def at_same_ratio(points: pd.DataFrame, ratio: float, anchored: pd.DataFrame | None = None) -> dict[str, Any] | None:
+    """BBB against every method without a posterior at `ratio` (`errors_at_ratio`, one dataset; each method at its
+    point chosen for the ratio where `anchored` has it, `for_anchor`): the ratios
     achieved, each method's mean error, BBB's error minus each one's over seeds (a 95 % Welch interval), the
     verdict of BBB below all of them (no rival picked on test images: each pair is judged), and for display the
     closest of them by mean; None where BBB or every such method never reaches the ratio."""
-    at = errors_at_ratio(points, ratio).droplevel("dataset")
+    at = errors_at_ratio(for_anchor(points, anchored, ratio), ratio).droplevel("dataset")
     means = at["error"].groupby(level="method", sort=False).mean()
     others = means[[m not in BAYESIAN_LABELS for m in means.index]].dropna()
     if "BBB" not in means or pd.isna(means["BBB"]) or not len(others):
@@ -289,12 +331,13 @@ def at_same_ratio(points: pd.DataFrame, ratio: float) -> dict[str, Any] | None:
             "verdict": combine([gap.below(0.0) for gap in gaps.values()])}
 
 
-def same_ratio_phrases(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIOS) -> list[str]:
+def same_ratio_phrases(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIOS,
+                       anchored: pd.DataFrame | None = None) -> list[str]:
     """Per anchor ratio BBB and a method without a posterior reach (one dataset), in words: 'at 12x, BBB's test
     error is 1.72 % against 1.86 % for SGD + L2 and 1.80 % for Sparse VD'."""
     phrases = []
     for ratio in ratios:
-        read = at_same_ratio(points, ratio)
+        read = at_same_ratio(points, ratio, anchored)
         if read is not None:
             means, sparse_vd = read["means"], read["means"].get("Sparse VD", np.nan)
             phrases.append(f"at {ratio:.0f}x, BBB's test error is {means['BBB']:.2f} % against "
@@ -303,7 +346,8 @@ def same_ratio_phrases(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_
     return phrases
 
 
-def compression_verdict(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIOS) -> tuple[str, str]:
+def compression_verdict(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIOS,
+                        anchored: pd.DataFrame | None = None) -> tuple[str, str]:
     """Whether BBB has a lower test error than every method trained without a posterior at the same compression,
     on every dataset; (our numbers, verdict). Judged at the published anchors' ratios (`at_same_ratio`): at each,
     BBB's error minus the best such method's below 0 holds, above it fails, an interval straddling it is
@@ -312,7 +356,7 @@ def compression_verdict(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR
     for dataset in points["dataset"].unique():
         parts, found = [], []
         for ratio in ratios:
-            read = at_same_ratio(points[points["dataset"] == dataset], ratio)
+            read = at_same_ratio(points[points["dataset"] == dataset], ratio, anchored)
             if read is None:
                 continue
             means, gap = read["means"], read["gap"]
@@ -443,7 +487,8 @@ def _as_trained(points: pd.DataFrame) -> str:
             f"({threshold['compression'].mean():.0f}x) at {threshold['error'].mean():.2f} % error")
 
 
-def frontier_reading(points: pd.DataFrame, tolerance: float = 0.5, dataset: str = "mnist") -> str:
+def frontier_reading(points: pd.DataFrame, tolerance: float = 0.5, dataset: str = "mnist",
+                     anchored: pd.DataFrame | None = None) -> str:
     """The frontier on one dataset in words (Markdown): per method its dense error and highest compression ratio within
     `tolerance` points of it, pruned once without fine-tuning and at its best fine-tuned schedule; on MNIST Sparse
     VD as trained beside Molchanov et al.'s; and the verdict on BBB against the non-Bayesian methods."""
@@ -455,10 +500,11 @@ def frontier_reading(points: pd.DataFrame, tolerance: float = 0.5, dataset: str 
     if dataset == "mnist" and (points["criterion"] == THRESHOLD_CRITERION).any():
         molchanov = next(anchor for anchor in LENET_ANCHORS if anchor[0].startswith("Sparse VD"))
         text += f"\n\n{_as_trained(points)}, against Molchanov et al.'s {molchanov[2]:.0f}x at {molchanov[1]:.2f} %."
-    phrases = same_ratio_phrases(points)
+    phrases = same_ratio_phrases(points, anchored=anchored)
     if phrases:
         text += "\n\nAt the same compression:\n\n" + "\n".join(f"- {phrase}" for phrase in phrases)
-    return text + f"\n\nDoes BBB compress better than every method without a posterior? {compression_verdict(points)[1]}."
+    verdict = compression_verdict(points, anchored=anchored)[1]
+    return text + f"\n\nDoes BBB compress better than every method without a posterior? {verdict}."
 
 
 def han_comparison(points: pd.DataFrame, method: str = "sgd-l2", ratio: float = 12.0) -> str:
@@ -548,23 +594,23 @@ def sparsity_by_epoch(results_dir: Path, every: int = 10) -> pd.DataFrame:
 
 
 
-def highest_anchor(points: pd.DataFrame, dataset: str) -> dict[str, Any] | None:
+def highest_anchor(points: pd.DataFrame, dataset: str, anchored: pd.DataFrame | None = None) -> dict[str, Any] | None:
     """`at_same_ratio` on one dataset at the highest published anchor ratio BBB and a method without a posterior
     both reach, with that ratio and the verdict of BBB's error below the rival's; None where they reach none."""
     ours = points[points["dataset"] == dataset]
     for ratio in sorted(ANCHOR_RATIOS, reverse=True):
-        read = at_same_ratio(ours, ratio)
+        read = at_same_ratio(ours, ratio, anchored)
         if read is not None:
             return {**read, "ratio": ratio}
     return None
 
 
-def frontier_answer(points: pd.DataFrame) -> str:
+def frontier_answer(points: pd.DataFrame, anchored: pd.DataFrame | None = None) -> str:
     """The chapter's answer in a sentence per dataset: BBB against the best method without a posterior at the
     highest published anchor ratio both reach, with the verdict of the gap over seeds."""
     sentences = []
     for dataset in mnist_first(points["dataset"]):
-        read = highest_anchor(points, dataset)
+        read = highest_anchor(points, dataset, anchored)
         if read is not None:
             means, rival, verdict = read["means"], read["rival"], read["verdict"]
             how = {"holds": "lower", "does not hold": "not lower"}.get(verdict, "not clearly lower")
