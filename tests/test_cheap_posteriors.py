@@ -7,7 +7,8 @@ import pandas as pd
 
 from bayesprune.config import RunConfig
 from bayesprune.pipeline.manifest import write_manifest
-from bayesprune.report.cheap_posteriors import cheap_posterior_claim, cheap_rival, judged_rows, on_shared_seeds
+from bayesprune.report.cheap_posteriors import (cheap_posterior_claim, cheap_rival, claim_reading, judged_rows,
+                                                on_shared_seeds)
 
 SCORES = ("accuracy", "nll", "ece", "auroc_entropy_other")
 
@@ -73,6 +74,9 @@ def test_the_rival_is_the_lowest_validation_nll_not_the_best_test_score(tmp_path
     claim = cheap_posterior_claim(rows)
     assert [cell["verdict"] for cell in claim["cells"]] == ["holds"]  # 0.90 against 0.80, not against 0.95
     assert abs(claim["cells"][0]["gap"].mean - 0.1) < 1e-9
+    reading = claim_reading(claim)
+    assert "- MNIST, 98 % pruned: BBB's AUROC minus that of SGD + L2, temperature-scaled: 0.100" in reading
+    assert reading.endswith("Overall: holds.")
 
 
 def test_the_claim_fails_where_bbb_is_below_and_is_inconclusive_within_noise(tmp_path):

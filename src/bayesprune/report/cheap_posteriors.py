@@ -163,8 +163,8 @@ def claim_reading(claim: dict[str, Any]) -> str:
     if not claim["cells"]:
         return "Not tested: no profile has trained BBB and the point estimates at the targets yet."
     items = [f"- {DATASET_LABELS.get(cell['dataset'], cell['dataset'])}, {SPARSITY_LABELS[cell['fraction']]}: "
-             f"against {method_label(cell['rival'][0])}, {cell['rival'][1]}, BBB's AUROC is "
-             f"{cell['gap'].text(3)} higher ({cell['verdict']})" for cell in claim["cells"]]
+             f"BBB's AUROC minus that of {method_label(cell['rival'][0])}, {cell['rival'][1]}: "
+             f"{cell['gap'].text(3)} ({cell['verdict']})" for cell in claim["cells"]]
     return ("The rival in each cell is the cheap posterior with the lowest validation NLL:\n\n" + "\n".join(items)
             + f"\n\nOverall: {claim['verdict']}.")
 
