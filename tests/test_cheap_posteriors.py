@@ -100,6 +100,10 @@ def test_the_table_and_the_figure_show_every_predictive_with_its_cost(tmp_path):
     panel = fig.axes[0]
     assert panel.get_xscale() == "log" and len(panel.lines) == len(table)  # one marker per method and predictive
     assert "BBB" in [text.get_text() for text in fig.legends[0].get_texts()]
+    deployed_only = rows[rows["predictive"] == "as deployed"].assign(fraction=0.95)  # no cheap posterior fitted there
+    fig = cheap_posterior_figure(pd.concat([rows, deployed_only], ignore_index=True))
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible() and ax.lines] == ["MNIST, 98 % pruned"]
+    assert not any(label.get_text() for label in fig.axes[0].xaxis.get_minorticklabels())  # no crowded minor labels
 
 
 def test_a_cell_is_judged_on_the_seeds_every_method_in_it_shares(tmp_path):

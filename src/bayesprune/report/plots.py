@@ -805,12 +805,14 @@ PREDICTIVE_MARKERS = {"as deployed": "o", "Monte Carlo": "D", "temperature-scale
 @book_figure
 def cheap_posterior_figure(rows: pd.DataFrame) -> Figure:
     """Entropy AUROC against the other dataset (mean over seeds) against what the predictive cost (training and
-    post-hoc seconds, log scale): a column per dataset, a row per sparsity judged, a colour per method and a marker
-    per predictive."""
+    post-hoc seconds, one log scale for every panel): a column per dataset, a row per sparsity a cheap posterior was
+    fitted at, a colour per method and a marker per predictive."""
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    from bayesprune.report.cheap_posteriors import CLAIM_SCORE, SPARSITY_LABELS
+    from bayesprune.report.cheap_posteriors import CHEAP, CLAIM_SCORE, SPARSITY_LABELS
 
+    rows = rows[rows["fraction"].isin(set(rows.loc[rows["predictive"].isin(CHEAP), "fraction"]))]
     datasets = [d for d in DATASET_LABELS if d in set(rows["dataset"])]
     fractions = sorted(set(rows["fraction"]))
     methods = [m for m in method_order(sorted(set(rows["method"])))]
@@ -827,10 +829,15 @@ def cheap_posterior_figure(rows: pd.DataFrame) -> Figure:
         ax = axes[fractions.index(fraction), datasets.index(dataset)]
         ax.plot(point["cost"], point[CLAIM_SCORE], marker=PREDICTIVE_MARKERS[predictive], color=method_color(method),
                 markersize=9 if predictive == "ensemble of 5" else 6, linestyle="")
+    span = (means["cost"].min() / 1.5, means["cost"].max() * 1.5)
     for row, fraction in enumerate(fractions):
         for col, dataset in enumerate(datasets):
             ax = axes[row, col]
             ax.set_xscale("log")
+            ax.set_xlim(*span)
+            ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_title(f"{DATASET_LABELS[dataset]}, {SPARSITY_LABELS.get(fraction, f'{100 * fraction:g} %')}")
             ax.set_xlabel("cost (s: training + post-hoc)")
             ax.set_ylabel("AUROC, other data")
