@@ -7,8 +7,8 @@ import pandas as pd
 
 from bayesprune.config import RunConfig
 from bayesprune.pipeline.manifest import write_manifest
-from bayesprune.report.cheap_posteriors import (cheap_posterior_claim, cheap_rival, claim_reading, judged_rows,
-                                                on_shared_seeds)
+from bayesprune.report.cheap_posteriors import (cheap_posterior_claim, cheap_rival, claim_reading, claim_sentence,
+                                                judged_rows, on_shared_seeds)
 
 SCORES = ("accuracy", "nll", "ece", "auroc_entropy_other")
 
@@ -77,13 +77,17 @@ def test_the_rival_is_the_lowest_validation_nll_not_the_best_test_score(tmp_path
     reading = claim_reading(claim)
     assert "- MNIST, 98 % pruned: BBB's AUROC minus that of SGD + L2, temperature-scaled: 0.100" in reading
     assert reading.endswith("Overall: holds.")
+    assert claim_sentence(claim).endswith("BBB's posterior tells the other dataset apart better on MNIST at 98 %.")
 
 
 def test_the_claim_fails_where_bbb_is_below_and_is_inconclusive_within_noise(tmp_path):
     rows = _results(tmp_path / "below", 0.7)
     assert cheap_posterior_claim(rows)["verdict"] == "does not hold"
+    assert claim_sentence(cheap_posterior_claim(rows)).endswith("apart worse on MNIST at 98 %.")
     rows = _results(tmp_path / "level", 0.8)
     assert cheap_posterior_claim(rows)["verdict"] == "inconclusive"
+    assert claim_sentence(cheap_posterior_claim(rows)).endswith("neither better nor worse by its interval on MNIST at 98 %.")
+    assert claim_sentence({"cells": [], "verdict": "not tested"}).startswith("No cheap posterior")
 
 
 def test_the_table_and_the_figure_show_every_predictive_with_its_cost(tmp_path):

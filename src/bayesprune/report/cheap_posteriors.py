@@ -22,7 +22,7 @@ from bayesprune.compress.prune import own_criteria
 from bayesprune.evaluate.posthoc import judged_fractions
 from bayesprune.pipeline.ensembles import ENSEMBLES
 from bayesprune.pipeline.results import RUN_KEYS, has_table, load_manifests, load_table
-from bayesprune.report.formatting import DATASET_LABELS, mnist_first
+from bayesprune.report.formatting import DATASET_LABELS, mnist_first, places
 from bayesprune.report.reference import method_label
 from bayesprune.report.verdicts import FAILS, HOLDS, INCONCLUSIVE, Interval, combine, difference, interval
 
@@ -167,6 +167,22 @@ def claim_reading(claim: dict[str, Any]) -> str:
              f"{cell['gap'].text(3)} ({cell['verdict']})" for cell in claim["cells"]]
     return ("The rival in each cell is the cheap posterior with the lowest validation NLL:\n\n" + "\n".join(items)
             + f"\n\nOverall: {claim['verdict']}.")
+
+
+def claim_sentence(claim: dict[str, Any]) -> str:
+    """The claim in one sentence (`cheap_posterior_claim`): where BBB's Monte Carlo predictive tells the other dataset
+    apart better than the cheap posterior validation data prefers, where worse, and where its interval cannot say."""
+    if not claim["cells"]:
+        return "No cheap posterior has been set against BBB's posterior yet."
+    parts = []
+    for verdicts, words in (((HOLDS,), "better"), ((FAILS,), "worse"),
+                            ((INCONCLUSIVE, INCONCLUSIVE + " (one seed)"), "neither better nor worse by its interval")):
+        cells = [(cell["dataset"], cell["fraction"]) for cell in claim["cells"] if cell["verdict"] in verdicts]
+        if cells:
+            parts.append(f"{words} {places(cells)}")
+    return ("Set against the cheap posterior that validation data prefers (temperature scaling, a Laplace "
+            "approximation or a deep ensemble, added to a pruned point estimate), BBB's posterior tells the other "
+            f"dataset apart {'; '.join(parts)}.")
 
 
 def posthoc_dirs(*candidates: Path) -> list[Path]:
