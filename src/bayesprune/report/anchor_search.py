@@ -16,6 +16,7 @@ from bayesprune.report.frontier import ANCHOR_RATIOS, as_points
 from bayesprune.report.operating_point import recipes
 from bayesprune.report.reference import method_label
 from bayesprune.report.tables import method_order
+from bayesprune.report.targets import point_config
 
 CHOSEN_SCHEDULE = "one-shot"
 POINT = ["lr", "prior_log_sigma1"]
@@ -78,13 +79,8 @@ def anchor_variants(points: pd.DataFrame, dataset: str) -> dict[str, dict]:
     anchors chose trains once per seed (`runner.trained_sibling`)."""
     variants = {}
     for anchor, rows in points[points["dataset"] == dataset].groupby("anchor", sort=True):
-        config = {}
-        for _, row in rows.iterrows():
-            point = {"lr": float(row["lr"])}
-            if pd.notna(row["prior_log_sigma1"]):
-                point["prior_log_sigma1"] = float(row["prior_log_sigma1"])
-            config[row["method"]] = point
-        variants[f"at{anchor:g}x"] = {"method_config": config}
+        variants[f"at{anchor:g}x"] = {"method_config": {row["method"]: point_config(row["lr"], row["prior_log_sigma1"])
+                                                        for _, row in rows.iterrows()}}
     return variants
 
 

@@ -263,6 +263,11 @@ RULE_CODES = {"as trained": "val_acc", **{label: rule for rule, label in RULE_LA
 VARIANT_NAMES = {"val_acc": "as-trained", **{rule: rule for rule in TARGET_RULES}}
 
 
+def point_config(lr: float, prior_log_sigma1: float) -> dict[str, float]:
+    """A chosen point as a profile's `method_config` writes it: its rate, and its prior scale where it has one."""
+    return {"lr": float(lr), **({} if pd.isna(prior_log_sigma1) else {"prior_log_sigma1": float(prior_log_sigma1)})}
+
+
 def seed_variants(choices: pd.DataFrame, dataset: str) -> dict[str, dict]:
     """The variants of a profile that trains one dataset's chosen points on further seeds, as profiles.yml writes
     them: per rule its `select` and each method's point (`method_config`), so that every method is judged under
@@ -270,12 +275,7 @@ def seed_variants(choices: pd.DataFrame, dataset: str) -> dict[str, dict]:
     variants = {}
     for rule_label, rows in choices.xs(dataset, level="dataset").groupby(level="rule", sort=False):
         code = RULE_CODES[rule_label]
-        config = {}
-        for (method, _), row in rows.iterrows():
-            point = {"lr": float(row["lr"])}
-            if pd.notna(row["prior scale"]):
-                point["prior_log_sigma1"] = float(row["prior scale"])
-            config[method] = point
+        config = {method: point_config(row["lr"], row["prior scale"]) for (method, _), row in rows.iterrows()}
         variants[VARIANT_NAMES[code]] = {"select": code, "method_config": config}
     return variants
 
