@@ -18,7 +18,7 @@ import yaml
 from bayesprune.config import RunConfig
 from bayesprune.model.models import build_model
 from bayesprune.pipeline.profiles import load_profiles
-from bayesprune.pipeline.manifest import write_manifest
+from bayesprune.pipeline.manifest import training_seconds, write_manifest
 from bayesprune.pipeline.results import has_table, load_table, write_table
 from bayesprune.pipeline.run_paths import RunPaths
 from bayesprune.pipeline.runner import adopt_checkpoint, run_grid
@@ -88,6 +88,8 @@ def test_a_run_that_differs_only_in_its_selection_rule_is_pruned_from_its_siblin
                      for v in ("dense", "pruned"))
     assert "trained_in" not in dense and pruned["trained_in"] == "mnist-sgd-l1-corrected-dense-s0"
     assert pruned["train_seconds"] == 0.0
+    costs = {training_seconds(runs / f"mnist-sgd-l1-corrected-{v}-s0") for v in ("dense", "pruned")}
+    assert costs == {dense["train_seconds"]} and dense["train_seconds"] > 0  # the shared training, counted for both
     first, second = (pd.read_csv(runs / f"mnist-sgd-l1-corrected-{v}-s0" / "history.csv") for v in ("dense", "pruned"))
     assert first.drop(columns="variant").equals(second.drop(columns="variant"))
 

@@ -112,3 +112,10 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
                 f"delete {run_dir} to run it again"
             )
     return manifest
+
+
+def training_seconds(run_dir: Path) -> float:
+    """The seconds a run's training took: its sibling's where it was pruned from a sibling's training (`trained_in`)."""
+    manifest = read_manifest(run_dir)
+    sibling = manifest.get("trained_in")
+    return read_manifest(Path(run_dir).parent / sibling)["train_seconds"] if sibling else manifest["train_seconds"]
