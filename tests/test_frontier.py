@@ -186,7 +186,7 @@ def test_the_fine_tuning_schedule_is_chosen_on_validation_accuracy_not_on_test_e
     assert "chosen on validation" in ours and "SGD + L1 4.10 %" in ours and verdict == "holds"
 
 
-def test_the_fine_tuning_rate_is_chosen_on_validation_per_method_and_schedule():
+def test_the_fine_tuning_rate_is_chosen_on_validation_per_method_variant_and_schedule():
     from bayesprune.report.frontier import at_chosen_rate, rate_choice
 
     rows = [{"dataset": "mnist", "method": m, "schedule": s, "finetune_rate": r, "fraction": f, "seed": 1,
@@ -200,6 +200,11 @@ def test_the_fine_tuning_rate_is_chosen_on_validation_per_method_and_schedule():
     assert len(kept) == 4 and rate_choice(finetuned)["chosen"].sum() == 2
     one_rate = finetuned[finetuned["finetune_rate"] == 1.0]
     assert at_chosen_rate(one_rate) is one_rate  # nothing to choose
+    anchored = finetuned[finetuned["method"] == "sgd"].assign(variant="at68x", val_accuracy=lambda t: 1.9 - t["val_accuracy"])
+    both = pd.concat([finetuned.assign(variant=None), anchored], ignore_index=True)
+    kept = at_chosen_rate(both)  # the same method at another point (variant) chooses its own rate
+    assert set(zip(kept["method"], kept["variant"].fillna(""), kept["finetune_rate"])) == {
+        ("sgd", "", 0.1), ("bbb", "", 1.0), ("sgd", "at68x", 1.0)}
 
 
 def test_the_training_table_reads_each_model_s_recipe_and_fine_tuning_from_its_runs(tmp_path):

@@ -62,14 +62,19 @@ def load_finetuned(results_dir: Path) -> pd.DataFrame | None:
     return None
 
 
-RATE_KEYS = ["dataset", "method", "schedule", "finetune_rate"]
+RATE_KEYS = ["dataset", "method", "variant", "schedule", "finetune_rate"]
+
+
+def _rate_keyed(finetuned: pd.DataFrame) -> pd.DataFrame:
+    """The columns a fine-tuning rate is chosen within, a run without a variant under the variant ''."""
+    return finetuned.reindex(columns=RATE_KEYS).fillna({"variant": ""})
 
 
 def rate_choice(finetuned: pd.DataFrame) -> pd.Series:
-    """Per dataset, method, schedule and fine-tuning rate (a factor of the training rate): the validation accuracy
-    of the fine-tuned networks, mean over fractions and seeds, and which rate each (dataset, method, schedule)
-    chooses by it."""
-    means = finetuned.groupby(RATE_KEYS)["val_accuracy"].mean()
+    """Per dataset, method, variant (the point a profile trains it at), schedule and fine-tuning rate (a factor of
+    the training rate): the validation accuracy of the fine-tuned networks, mean over fractions and seeds, and which
+    rate each (dataset, method, variant, schedule) chooses by it."""
+    means = finetuned["val_accuracy"].groupby([column for _, column in _rate_keyed(finetuned).items()]).mean()
     chosen = means.groupby(level=RATE_KEYS[:-1]).transform("max") == means
     return pd.DataFrame({"validation accuracy": means, "chosen": chosen})
 
@@ -83,7 +88,7 @@ def at_chosen_rate(finetuned: pd.DataFrame | None) -> pd.DataFrame | None:
         return finetuned
     choice = rate_choice(finetuned)
     kept = {key for key, chosen in choice["chosen"].items() if chosen}
-    return finetuned[[key in kept for key in finetuned[RATE_KEYS].itertuples(index=False, name=None)]]
+    return finetuned[[key in kept for key in _rate_keyed(finetuned).itertuples(index=False, name=None)]]
 
 
 def superseded(tables: list[pd.DataFrame | None], trains: list[set] | None = None) -> pd.DataFrame | None:
@@ -114,15 +119,13 @@ def frontier_points(*results_dirs: Path | None) -> pd.DataFrame:
 def anchored_points(*results_dirs: Path | None) -> pd.DataFrame:
     """`as_points` of the profiles that train each method at the point the anchor search chose for one anchor ratio
     (variants 'at12x', 'at68x', `report.anchor_search.anchor_variants`), that ratio in `anchor`, each variant's
-    fine-tuning rate chosen on validation data by itself; empty where none has run."""
+    fine-tuning rate chosen on validation data by itself (`rate_choice`); empty where none has run."""
     folders = [Path(d) for d in results_dirs if d is not None and finished_runs(d)]
     if not folders:
         return pd.DataFrame(columns=[*SERIES, "seed", "variant", "anchor"])
     pruning = pd.concat([load_table(folder, "pruning") for folder in folders], ignore_index=True)
     finetuned = [table for table in map(load_finetuned, folders) if table is not None]
-    tuned = (pd.concat([at_chosen_rate(variant) for _, variant in pd.concat(finetuned).groupby("variant")],
-                       ignore_index=True) if finetuned else None)
-    points = as_points(pruning, tuned)
+    points = as_points(pruning, at_chosen_rate(pd.concat(finetuned, ignore_index=True)) if finetuned else None)
     points["anchor"] = points["variant"].str.extract(r"^at(\d+(?:\.\d+)?)x$", expand=False).astype(float)
     return points[points["anchor"].notna()]
 
