@@ -21,9 +21,9 @@ from bayesprune.pipeline.profiles import load_profiles
 from bayesprune.pipeline.manifest import training_seconds, write_manifest
 from bayesprune.pipeline.results import has_table, load_table, write_table
 from bayesprune.pipeline.run_paths import RunPaths
-from bayesprune.pipeline.runner import adopt_checkpoint, run_grid
+from bayesprune.pipeline.runner import adopt_checkpoint, restore_checkpoint, run_grid
 from bayesprune.pipeline.runs import load_trained
-from bayesprune.training.checkpoint import save_checkpoint
+from bayesprune.training.checkpoint import load_checkpoint, save_checkpoint
 from bayesprune.training.train import CHECKPOINT
 
 TINY = {"epochs": 2, "lr": 0.001, "hidden": [16], "train_subset": 500, "test_subset": 200, "eval_samples": 2,
@@ -76,7 +76,8 @@ def test_finished_runs_are_skipped_and_tables_are_tidy(real_data_root, tmp_path)
 
 
 @pytest.mark.slow
-def test_a_run_that_differs_only_in_its_selection_rule_is_pruned_from_its_sibling_s_training(real_data_root, tmp_path):
+def test_a_run_that_differs_only_in_its_selection_rule_is_pruned_from_its_sibling_s_training(real_data_root, tmp_path,
+                                                                                             monkeypatch):
     config = {**TINY, "method": "sgd-l1", "validation": 100, "patience": 2, "epochs": 3}
     entry = {"datasets": ["mnist"], "methods": ["sgd-l1"], "seeds": [0], "fractions": [0.0, 0.9], "config": config,
              "variants": {"dense": {}, "pruned": {"select": "val_acc_pruned"}}}
@@ -92,6 +93,12 @@ def test_a_run_that_differs_only_in_its_selection_rule_is_pruned_from_its_siblin
     assert costs == {dense["train_seconds"]} and dense["train_seconds"] > 0  # the shared training, counted for both
     first, second = (pd.read_csv(runs / f"mnist-sgd-l1-corrected-{v}-s0" / "history.csv") for v in ("dense", "pruned"))
     assert first.drop(columns="variant").equals(second.drop(columns="variant"))
+    pruned_cfg = next(cfg for cfg in profile.runs() if cfg.variant == "pruned")
+    lost = runs / "mnist-sgd-l1-corrected-pruned-s0" / CHECKPOINT
+    lost.unlink()  # restored from the sibling that recorded its training, not retrained
+    monkeypatch.setattr("bayesprune.pipeline.runner.attempt_run", lambda *args: pytest.fail("retrained"))
+    restore_checkpoint(pruned_cfg, profile, lost.parent, progress=False)
+    assert load_checkpoint(lost)["config"] == pruned_cfg.to_dict()
 
 
 @pytest.mark.slow

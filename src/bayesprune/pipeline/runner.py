@@ -284,11 +284,25 @@ class CheckpointNotReproduced(RuntimeError):
 REPRODUCED = {"history": ["seconds"], "pruning": []}  # the tables a retrained run must equal, less their timings
 
 
+def same_history(folder: Path, other: Path) -> bool:
+    """Whether two finished runs recorded the same training, epoch by epoch (their timings and variants aside)."""
+    recorded, again = (pd.read_csv(f / "history.csv").drop(columns=["seconds", "variant"], errors="ignore")
+                       for f in (folder, other))
+    return recorded.equals(again)
+
+
 def restore_checkpoint(cfg: RunConfig, profile: Profile, folder: Path, data_dir: Path | None = None,
                        progress: bool = True) -> None:
-    """Give a finished run whose checkpoint is gone (checkpoints are never committed) its checkpoint back: retrain it
+    """Give a finished run whose checkpoint is gone (checkpoints are never committed) its checkpoint back: a
+    sibling's where one recorded the same training and still has its checkpoint (`trained_sibling`), else retrain it
     in a scratch folder, check that its history and pruning tables equal the recorded ones, and put the retrained
     checkpoint beside them; the recorded run is not touched otherwise."""
+    sibling = trained_sibling(folder.parent, cfg)
+    if sibling is not None and same_history(folder, sibling.parent):
+        if progress:
+            print(f"restoring the checkpoint of {folder.name} from {sibling.parent.name}, which recorded its training")
+        adopt_checkpoint(sibling, cfg, folder / CHECKPOINT)
+        return
     if progress:
         print(f"restoring the checkpoint of {folder.name}: retraining it and checking it against its record")
     with tempfile.TemporaryDirectory(prefix="bayesprune-restore-") as scratch:
