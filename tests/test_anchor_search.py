@@ -4,6 +4,7 @@ fraction that reaches each ratio, never on test accuracy, and a choice at an end
 import pandas as pd
 import pytest
 
+from bayesprune.pipeline.profiles import Profile
 from bayesprune.report.anchor_search import anchor_choices, anchor_table, anchor_variants, chosen_points
 
 
@@ -79,6 +80,10 @@ def test_the_anchor_seed_profile_trains_each_method_at_the_point_each_anchor_cho
                         "at68x": {"method_config": {"sgd": {"lr": 1e-3},
                                                     "sgd-l1": {"lr": 1e-3, "prior_log_sigma1": -2.0}}}}
     assert anchor_variants(chosen_points(anchor_choices(rows)), "fashion-mnist") == {}
+    frontier = Profile(name="frontier", datasets=("mnist",), methods=("sgd",), seeds=(1, 2), fractions=(0.0,),
+                       config=(("lr", 1e-3),))
+    assert anchor_variants(chosen_points(anchor_choices(rows)), "mnist", frontier) == {  # SGD at 68x: the frontier's
+        "at12x": variants["at12x"], "at68x": {"method_config": {"sgd-l1": {"lr": 1e-3, "prior_log_sigma1": -2.0}}}}
 
 
 def test_the_book_s_anchor_table_gives_each_method_s_point_per_anchor_and_marks_an_end():

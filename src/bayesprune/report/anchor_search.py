@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayesprune.pipeline.profiles import get_profile
+from bayesprune.pipeline.profiles import Profile, get_profile
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
 from bayesprune.report.formatting import DATASET_LABELS, mnist_first, rate_text
 from bayesprune.report.frontier import ANCHOR_RATIOS, as_points
@@ -73,14 +73,21 @@ def chosen_points(choices: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def anchor_variants(points: pd.DataFrame, dataset: str) -> dict[str, dict]:
+def anchor_variants(points: pd.DataFrame, dataset: str, frontier: Profile | None = None) -> dict[str, dict]:
     """The variants of a profile that trains one dataset's anchor choices (`chosen_points`) on further seeds, as
-    profiles.yml writes them: per anchor ("at12x", "at68x") each method's point (`method_config`); a point both
-    anchors chose trains once per seed (`runner.trained_sibling`)."""
+    profiles.yml writes them: per anchor ("at12x", "at68x") each method's point (`method_config`), less any point
+    the `frontier` profile already trains that method at (its own seeds are then the anchor's, `frontier.for_anchor`);
+    a point both anchors chose trains once per seed (`runner.trained_sibling`)."""
+    trained = {}
+    if frontier is not None and dataset in frontier.datasets:
+        trained = {cfg.method: cfg for cfg in frontier.runs(datasets=[dataset], seeds=frontier.seeds[:1])}
     variants = {}
     for anchor, rows in points[points["dataset"] == dataset].groupby("anchor", sort=True):
-        variants[f"at{anchor:g}x"] = {"method_config": {row["method"]: point_config(row["lr"], row["prior_log_sigma1"])
-                                                        for _, row in rows.iterrows()}}
+        config = {row["method"]: point_config(row["lr"], row["prior_log_sigma1"]) for _, row in rows.iterrows()}
+        config = {method: point for method, point in config.items()
+                  if method not in trained or any(getattr(trained[method], key) != value for key, value in point.items())}
+        if config:
+            variants[f"at{anchor:g}x"] = {"method_config": config}
     return variants
 
 
