@@ -30,6 +30,15 @@ def test_each_anchor_is_read_at_the_first_fraction_reaching_it_and_chosen_on_val
     assert not points.loc[12.0, "at an end"] and points.loc[68.0, "at an end"]  # -2 is the strongest tried
 
 
+def test_an_end_that_leads_by_no_more_than_the_noise_is_flat_and_closes_the_search():
+    rows = pd.DataFrame(_rows("bbb", 6.0, {0.93: 0.9810, 0.99: 0.90}) + _rows("bbb", 5.0, {0.93: 0.9797, 0.99: 0.80})
+                        + _rows("bbb", 4.0, {0.93: 0.9802, 0.99: 0.70}))
+    points = chosen_points(anchor_choices(rows)).set_index("anchor")
+    assert points.loc[:, "prior_log_sigma1"].tolist() == [6.0, 6.0]
+    assert not points.loc[12.0, "at an end"]  # 0.0008 ahead of e^4: within the 0.0019 noise of 10 000 images
+    assert points.loc[68.0, "at an end"]  # 0.10 ahead: the search goes on past e^6
+
+
 def test_the_better_fine_tuning_rate_stands_for_each_point():
     rows = pd.DataFrame(_rows("sgd", 0.0, {0.93: 0.90, 0.99: 0.80}, lr=1e-3)
                         + _rows("sgd", 0.0, {0.93: 0.95, 0.99: 0.70}, lr=1e-3, rate=0.1)

@@ -16,7 +16,7 @@ from bayesprune.report.frontier import ANCHOR_RATIOS, as_points
 from bayesprune.report.operating_point import recipes
 from bayesprune.report.reference import method_label
 from bayesprune.report.tables import method_order
-from bayesprune.report.targets import point_config
+from bayesprune.report.targets import edge_tolerance, point_config
 
 CHOSEN_SCHEDULE = "one-shot"
 POINT = ["lr", "prior_log_sigma1"]
@@ -60,16 +60,19 @@ def anchor_choices(rows: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIOS
 
 def chosen_points(choices: pd.DataFrame) -> pd.DataFrame:
     """The point each method chose per dataset and anchor (`anchor_choices`), its prior scale only where the search
-    varied it, and whether it lies at an end of the values tried: a choice at an end asks for the search to go on."""
+    varied it, and whether it lies at an end of the values tried that asks for the search to go on: an end that
+    beats every other value by no more than `targets.edge_tolerance` is flat, as in the target search."""
     rows = []
     for (dataset, method, anchor), tried in choices.groupby(["dataset", "method", "anchor"], sort=False):
         best = tried[tried["chosen"]].iloc[0]
         searched = "prior_log_sigma1" if tried["prior_log_sigma1"].nunique() > 1 else "lr"
-        values = tried[searched]
+        values, accuracy = tried[searched], best["validation accuracy"]
+        others = tried.loc[values != best[searched], "validation accuracy"].max()
+        rising = not others == others or accuracy - others > edge_tolerance((accuracy + others) / 2)
         rows.append({"dataset": dataset, "method": method, "anchor": anchor, "lr": best["lr"],
                      "prior_log_sigma1": best["prior_log_sigma1"] if searched == "prior_log_sigma1" else float("nan"),
-                     "validation accuracy": best["validation accuracy"],
-                     "at an end": best[searched] in (values.min(), values.max()) and values.nunique() > 1})
+                     "validation accuracy": accuracy,
+                     "at an end": best[searched] in (values.min(), values.max()) and values.nunique() > 1 and rising})
     return pd.DataFrame(rows)
 
 
