@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bayesprune.data.splits import scored_split, training_splits
-from bayesprune.evaluate.scores import accuracy, mean_logits
+from bayesprune.evaluate.scores import accuracy, mean_logits, scored_row
 from bayesprune.model.models import build_model
 from bayesprune.compress.prune import global_prune
 from bayesprune.training.finetune import SCHEDULES, finetune, finetuned_sweep
@@ -123,16 +123,16 @@ def test_a_killed_fine_tuned_sweep_resumes_from_its_finished_parts_with_the_same
     whole = finetuned_sweep(*args)
     real, calls = module.finetune, []
 
-    def dies_in_the_third_sweep(*a, **k):
+    def dies_in_the_last_sweep(*a, **k):
         calls.append(1)
-        if len(calls) == 5:  # two fractions per (rate, schedule) sweep: the third sweep's first fine-tuning
+        if len(calls) == 6:  # per rate: one-shot fine-tunes 2 fractions, iterative 1 (its first is one-shot's)
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(module, "finetune", dies_in_the_third_sweep)
+    monkeypatch.setattr(module, "finetune", dies_in_the_last_sweep)
     with pytest.raises(KeyboardInterrupt):
         finetuned_sweep(*args, parts=tmp_path)
-    assert len(list(tmp_path.glob("*.json"))) == 2
+    assert len(list(tmp_path.glob("*.json"))) == 3
     calls.clear()
 
     def counted(*a, **k):
@@ -141,4 +141,25 @@ def test_a_killed_fine_tuned_sweep_resumes_from_its_finished_parts_with_the_same
 
     monkeypatch.setattr(module, "finetune", counted)
     resumed = finetuned_sweep(*args, parts=tmp_path)
-    assert len(calls) == 4 and resumed == whole  # the two finished sweeps read back, the other two run
+    assert len(calls) == 2 and resumed == whole  # one-shot read back, so the iterative sweep fine-tunes its first
+
+
+def test_the_iterative_sweep_s_first_step_is_the_one_shot_network_and_the_rest_is_as_if_fine_tuned_anew(monkeypatch):
+    from bayesprune.training import finetune as module
+
+    torch.manual_seed(0)
+    cfg = small_config(method="bbb", hidden=(16,), batch_size=50)
+    model = build_model(cfg)
+    x, y = torch.rand(200, 784), torch.randint(0, 10, (200,))
+    validation, fractions = (x[100:], y[100:]), [0.5, 0.8, 0.9]
+    real, calls = module.finetune, []
+    monkeypatch.setattr(module, "finetune", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rows = finetuned_sweep(model, cfg, (x, y), (x[:100], y[:100]), fractions, 1, validation, 1, (1.0, 0.1))
+    assert len(calls) == 2 * (2 * len(fractions) - 1)  # per rate: 3 one-shot, 2 iterative fine-tunings
+    carried, expected = copy.deepcopy(model), []  # the iterative schedule, every step fine-tuned from its own
+    for fraction in fractions:
+        global_prune(carried, fraction, "snr")
+        real(carried, cfg, x, y, 1, validation, 1, 0.1)
+        expected.append(scored_row(carried, x[:100], y[:100], cfg.eval_samples, cfg.seed)["accuracy_mean"])
+    iterative = [r["accuracy_mean"] for r in rows if r["schedule"] == "iterative" and r["finetune_rate"] == 0.1]
+    assert iterative == expected

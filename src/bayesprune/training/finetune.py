@@ -87,6 +87,9 @@ def finetuned_sweep(
     every fine-tuning rate (a factor of the training rate). With a validation split each row also records the
     fine-tuned network's validation accuracy, for choosing a schedule and a rate on validation data.
 
+    The iterative schedule's first step is the one-shot network at the first fraction (pruned from the trained
+    network and fine-tuned from the same seeds), so it is taken from the one-shot sweep, not fine-tuned again.
+
     With `parts`, each finished (rate, schedule) sweep is kept there and read back instead of run again, so a
     sweep killed part-way resumes (each fine-tuning epoch draws from its own seed: the rows are the same)."""
     criterion = sweep_criteria(model)[0]
@@ -94,6 +97,7 @@ def finetuned_sweep(
                 "patience": patience, "validation": validation is not None}
     rows = []
     for rate in rates:
+        first = None  # the one-shot network at the first fraction and its row: the iterative schedule's first step
         for schedule in SCHEDULES:
             kept = None if parts is None else Path(parts) / f"{schedule}-rate{rate:g}.json"
             if kept is not None and kept.exists() and (done := json.loads(kept.read_text()))["settings"] == settings:
@@ -101,7 +105,11 @@ def finetuned_sweep(
                 continue
             swept = []
             carried = copy.deepcopy(model)
-            for fraction in settings["fractions"]:
+            for index, fraction in enumerate(settings["fractions"]):
+                if schedule == "iterative" and index == 0 and first is not None:
+                    carried = first[0]  # the one-shot sweep is done with it
+                    swept.append({**first[1], "schedule": schedule})
+                    continue
                 pruned = carried if schedule == "iterative" else copy.deepcopy(model)
                 achieved = global_prune(pruned, fraction, criterion)
                 ran = finetune(pruned, cfg, *fit, epochs, validation, patience, rate)
@@ -110,6 +118,8 @@ def finetuned_sweep(
                        **scored_row(pruned, *scored, cfg.eval_samples, cfg.seed)}
                 if validation is not None:
                     row["val_accuracy"] = accuracy(mean_logits(pruned, validation[0]), validation[1])
+                if schedule == "one-shot" and index == 0:
+                    first = (pruned, row)
                 swept.append(row)
             if kept is not None:
                 with atomic_write(kept) as tmp:
