@@ -92,6 +92,7 @@ def test_the_claim_fails_where_bbb_is_below_and_is_inconclusive_within_noise(tmp
 
 def test_the_table_and_the_figure_show_every_predictive_with_its_cost(tmp_path):
     from bayesprune.report.cheap_posteriors import cheap_posterior_table
+    from bayesprune.report.formatting import short_seconds
     from bayesprune.report.plots import cheap_posterior_figure
 
     rows = _results(tmp_path, 0.9)
@@ -108,6 +109,9 @@ def test_the_table_and_the_figure_show_every_predictive_with_its_cost(tmp_path):
     fig = cheap_posterior_figure(pd.concat([rows, deployed_only], ignore_index=True))
     assert [ax.get_title() for ax in fig.axes if ax.get_visible() and ax.lines] == ["MNIST, 98 % pruned"]
     assert not any(label.get_text() for label in fig.axes[0].xaxis.get_minorticklabels())  # no crowded minor labels
+    fig.canvas.draw()
+    assert max(len(label.get_text()) for label in fig.axes[0].xaxis.get_majorticklabels()) <= 3  # "10000" crowded
+    assert [short_seconds(v) for v in (200, 1000, 5000, 10000)] == ["200", "1k", "5k", "10k"]
 
 
 def test_a_cell_is_judged_on_the_seeds_every_method_in_it_shares(tmp_path):

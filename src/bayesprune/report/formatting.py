@@ -288,3 +288,8 @@ def reading_html(text: str) -> HTML:
     """A reading written in Markdown as HTML, for a glue another page reads: a page that glues from another
     notebook renders HTML, where it would show a Markdown object's plain-text placeholder."""
     return HTML(MarkdownIt("commonmark").render(text))
+
+
+def short_seconds(value: float) -> str:
+    """A tick of a seconds axis that stays narrow: 500, 2k, 10k."""
+    return f"{value / 1000:g}k" if value >= 1000 else f"{value:g}"

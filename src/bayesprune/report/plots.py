@@ -811,6 +811,7 @@ def cheap_posterior_figure(rows: pd.DataFrame) -> Figure:
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     from bayesprune.report.cheap_posteriors import CHEAP, CLAIM_SCORE, SPARSITY_LABELS
+    from bayesprune.report.formatting import short_seconds
 
     rows = rows[rows["fraction"].isin(set(rows.loc[rows["predictive"].isin(CHEAP), "fraction"]))]
     datasets = [d for d in DATASET_LABELS if d in set(rows["dataset"])]
@@ -836,7 +837,7 @@ def cheap_posterior_figure(rows: pd.DataFrame) -> Figure:
             ax.set_xscale("log")
             ax.set_xlim(*span)
             ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: short_seconds(value)))
             ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_title(f"{DATASET_LABELS[dataset]}, {SPARSITY_LABELS.get(fraction, f'{100 * fraction:g} %')}")
             ax.set_xlabel("cost (s: training + post-hoc)")
