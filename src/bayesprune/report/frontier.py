@@ -403,7 +403,7 @@ def training_check(results_dir: Path) -> pd.DataFrame:
 def training_recipes(results_dir: Path) -> pd.DataFrame:
     """How each model of a profile was trained and fine-tuned, as its runs record it (one row per method; a field
     that differs between its runs lists each value): the Adam rate, the log scale of a penalty's prior, the score
-    that picks the kept epoch, the patience and the most epochs, the epochs trained (mean over seeds), and the
+    that picks the kept epoch, the patience and the most epochs, the epochs trained (mean over seeds, whole epochs), and the
     fine-tuning budget in words (`_finetuning_text`)."""
     rows = []
     for manifest in load_manifests(results_dir):
@@ -419,7 +419,7 @@ def training_recipes(results_dir: Path) -> pd.DataFrame:
     frame = pd.DataFrame(rows).astype(str)
     table = frame.groupby("method").agg(lambda values: ", ".join(dict.fromkeys(values)))
     history = load_table(results_dir, "history")
-    table["epochs trained"] = history.groupby(RUN_KEYS)["epoch"].max().groupby(level="method").mean()
+    table["epochs trained"] = history.groupby(RUN_KEYS)["epoch"].max().groupby(level="method").mean().round().astype(int)
     order = {m: i for i, m in enumerate(method_order(table.index))}
     return table.sort_index(key=lambda index: index.map(order)).rename(index=method_label)
 
