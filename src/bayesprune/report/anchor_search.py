@@ -68,7 +68,7 @@ def chosen_points(choices: pd.DataFrame) -> pd.DataFrame:
         searched = "prior_log_sigma1" if tried["prior_log_sigma1"].nunique() > 1 else "lr"
         values, accuracy = tried[searched], best["validation accuracy"]
         others = tried.loc[values != best[searched], "validation accuracy"].max()
-        rising = not others == others or accuracy - others > edge_tolerance((accuracy + others) / 2)
+        rising = pd.isna(others) or accuracy - others > edge_tolerance((accuracy + others) / 2)
         rows.append({"dataset": dataset, "method": method, "anchor": anchor, "lr": best["lr"],
                      "prior_log_sigma1": best["prior_log_sigma1"] if searched == "prior_log_sigma1" else float("nan"),
                      "validation accuracy": accuracy,
