@@ -89,7 +89,7 @@ def test_a_run_that_differs_only_in_its_selection_rule_is_pruned_from_its_siblin
                      for v in ("dense", "pruned"))
     assert "trained_in" not in dense and pruned["trained_in"] == "mnist-sgd-l1-corrected-dense-s0"
     assert pruned["train_seconds"] == 0.0
-    costs = {training_seconds(runs / f"mnist-sgd-l1-corrected-{v}-s0") for v in ("dense", "pruned")}
+    costs = {training_seconds(manifest, runs) for manifest in (dense, pruned)}
     assert costs == {dense["train_seconds"]} and dense["train_seconds"] > 0  # the shared training, counted for both
     first, second = (pd.read_csv(runs / f"mnist-sgd-l1-corrected-{v}-s0" / "history.csv") for v in ("dense", "pruned"))
     assert first.drop(columns="variant").equals(second.drop(columns="variant"))

@@ -17,7 +17,7 @@ from bayesprune.config import RunConfig
 from bayesprune.data.splits import scored_split, shifted_splits, training_splits
 from bayesprune.evaluate.ensemble import ENSEMBLE_SIZE, ensemble_rows
 from bayesprune.evaluate.posthoc import judged_fractions
-from bayesprune.pipeline.manifest import MANIFEST, training_seconds
+from bayesprune.pipeline.manifest import MANIFEST, read_manifest, training_seconds
 from bayesprune.pipeline.profiles import Profile
 from bayesprune.pipeline.results import run_keys, write_text_atomic
 from bayesprune.pipeline.run_paths import RunPaths
@@ -70,7 +70,7 @@ def write_ensembles(profile: Profile, runs_dir: Path, data_dir: Path | None = No
         validation = training_splits(cfg, data_dir, "cpu")[1]
         test, shifted = scored_split(cfg, data_dir, "cpu"), shifted_splits(cfg, data_dir, "cpu")
         keys = {**run_keys(cfg.to_dict()), "seed": " ".join(str(member.seed) for member in members),
-                "train_seconds": sum(training_seconds(folder) for folder in folders)}
+                "train_seconds": sum(training_seconds(read_manifest(folder), runs_dir) for folder in folders)}
         rows += [{**keys, **row} for row in ensemble_rows(models, fractions, validation, test, shifted)]
     if not rows:
         return None

@@ -114,8 +114,8 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def training_seconds(run_dir: Path) -> float:
-    """The seconds a run's training took: its sibling's where it was pruned from a sibling's training (`trained_in`)."""
-    manifest = read_manifest(run_dir)
+def training_seconds(manifest: dict[str, Any], runs_dir: Path) -> float:
+    """The seconds a run's training took, from its manifest: its sibling's in runs_dir where it was pruned from a
+    sibling's training (`trained_in`)."""
     sibling = manifest.get("trained_in")
-    return read_manifest(Path(run_dir).parent / sibling)["train_seconds"] if sibling else manifest["train_seconds"]
+    return read_manifest(Path(runs_dir) / sibling)["train_seconds"] if sibling else manifest["train_seconds"]

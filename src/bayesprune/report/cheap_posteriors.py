@@ -21,8 +21,8 @@ import pandas as pd
 from bayesprune.compress.prune import own_criteria
 from bayesprune.evaluate.posthoc import judged_fractions
 from bayesprune.pipeline.ensembles import ENSEMBLES
-from bayesprune.pipeline.manifest import read_manifest, training_seconds
-from bayesprune.pipeline.results import RUN_KEYS, finished_runs, has_table, load_table
+from bayesprune.pipeline.manifest import training_seconds
+from bayesprune.pipeline.results import RUN_KEYS, has_table, load_manifests, load_table
 from bayesprune.report.formatting import DATASET_LABELS, mnist_first, places
 from bayesprune.report.reference import method_label
 from bayesprune.report.verdicts import FAILS, HOLDS, INCONCLUSIVE, Interval, combine, difference, interval
@@ -49,8 +49,8 @@ def judged_rows(results_dir: Path) -> pd.DataFrame:
     training seconds, and post-hoc seconds (fit and predict)."""
     runs = pd.DataFrame([{**{key: manifest["config"].get(key, "") for key in RUN_KEYS if key != "protocol"},
                           "select": manifest["config"].get("select", "val_acc"),
-                          "train_seconds": training_seconds(run_dir)}
-                         for run_dir in finished_runs(results_dir) for manifest in [read_manifest(run_dir)]])
+                          "train_seconds": training_seconds(manifest, Path(results_dir) / "runs")}
+                         for manifest in load_manifests(results_dir)])
     uncertainty = load_table(results_dir, "uncertainty")
     uncertainty = uncertainty[[c == own_criteria(m)[0] for m, c in zip(uncertainty["method"], uncertainty["criterion"])]]
     parts = [uncertainty.assign(predictive=[PREDICTIVES["uncertainty", p] for p in uncertainty["prediction"]],
