@@ -103,13 +103,10 @@ def finetuned_sweep(
             if kept is not None and kept.exists() and (done := json.loads(kept.read_text()))["settings"] == settings:
                 rows += done["rows"]
                 continue
-            swept = []
-            carried = copy.deepcopy(model)
-            for index, fraction in enumerate(settings["fractions"]):
-                if schedule == "iterative" and index == 0 and first is not None:
-                    carried = first[0]  # the one-shot sweep is done with it
-                    swept.append({**first[1], "schedule": schedule})
-                    continue
+            reused = schedule == "iterative" and first is not None  # the one-shot sweep is done with its network
+            carried = first[0] if reused else copy.deepcopy(model)
+            swept = [{**first[1], "schedule": schedule}] if reused else []
+            for fraction in settings["fractions"][len(swept):]:
                 pruned = carried if schedule == "iterative" else copy.deepcopy(model)
                 achieved = global_prune(pruned, fraction, criterion)
                 ran = finetune(pruned, cfg, *fit, epochs, validation, patience, rate)
@@ -118,7 +115,7 @@ def finetuned_sweep(
                        **scored_row(pruned, *scored, cfg.eval_samples, cfg.seed)}
                 if validation is not None:
                     row["val_accuracy"] = accuracy(mean_logits(pruned, validation[0]), validation[1])
-                if schedule == "one-shot" and index == 0:
+                if schedule == "one-shot" and first is None:
                     first = (pruned, row)
                 swept.append(row)
             if kept is not None:
