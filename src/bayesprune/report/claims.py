@@ -10,7 +10,7 @@ import pandas as pd
 from bayesprune.config import SELECTIONS, target_score
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
 from bayesprune.report.calibration import has_uncertainty, pruning_keeps_uncertainty
-from bayesprune.report.frontier import (anchored_points, as_points, at_chosen_rate, compression_verdict, load_finetuned,
+from bayesprune.report.frontier import (as_points, at_chosen_rate, compression_verdict, load_finetuned,
                                         superseded)
 from bayesprune.report.formatting import mnist_first
 from bayesprune.report.operating_point import RULES, decay_reading, operating_point_tables, table2
@@ -412,7 +412,7 @@ POINT_REGIMES = {"point": "as trained", "point-pruned": "pruned 90 %"}  # the op
 
 def regimes(
     results_dir: Path, converged_dir: Path, search_dir: Path, blundell_dir: Path,
-    frontier_dirs: tuple[Path, ...] = (), compression_dir: Path | None = None, anchor_dirs: tuple[Path, ...] = (),
+    frontier_dirs: tuple[Path, ...] = (), compression_dir: Path | None = None, anchored: pd.DataFrame | None = None,
 ) -> dict[str, tuple]:
     """The regimes the claims are judged in, key -> (title, its pruning, history and weights tables, its
     fine-tuned sweeps and its uncertainty table, each None where it has none): the
@@ -420,7 +420,7 @@ def regimes(
     reference's as `reference`), every model at its operating
     point (`point`: the converged runs, the search's standing in where a model has none) and Blundell et
     al.'s protocol (`blundell`), and the frontier (`frontier`: its profiles on each dataset read as one, each method
-    at its point chosen per anchor ratio where `anchor_dirs` have run it), each where it has run."""
+    at its point chosen per anchor ratio where `anchored`, `frontier.anchored_points`, has it), each where it has run."""
     name, reference = Path(results_dir).name, Path(results_dir).parent / "paper"
     found = {"recipe": ("the study's recipe, 50 epochs" if name == "paper" else f"profile {name}", _tables(results_dir))}
     if name != "paper" and finished_runs(reference):
@@ -442,7 +442,7 @@ def regimes(
     frontiers = [Path(folder) for folder in frontier_dirs if finished_runs(folder)]
     if frontiers:
         found["frontier"] = ("LeNet-300-100 with fine-tuning (the frontier)",
-                             (*_joined_tables(frontiers, finetuned=True), anchored_points(*anchor_dirs)))
+                             (*_joined_tables(frontiers, finetuned=True), anchored))
     if compression_dir is not None and has_bcgnj(compression_dir) and not has_bcgnj(results_dir):
         found["compression"] = ("Bayesian compression (BC-GNJ)", _tables(compression_dir))
     return found
