@@ -416,3 +416,15 @@ def test_a_later_profile_s_method_replaces_an_earlier_one_s_in_every_table():
     points = frontier_points(RESULTS / "frontier", RESULTS / "sparsevd-schedule")
     mnist = points[(points["dataset"] == "mnist") & (points["method"] == "sparsevd")]
     assert set(mnist["schedule"]) == {"none"} and set(mnist["variant"]) <= {""} and mnist["seed"].nunique() == 3
+
+
+def test_the_anchor_source_names_per_dataset_who_is_judged_at_a_point_chosen_there():
+    from bayesprune.report.frontier import anchor_source
+
+    anchored = pd.DataFrame({"dataset": "mnist", "method": ["bbb", "bbb", "bbb", "sgd-l1"], "anchor": 12.0,
+                             "seed": [1, 2, 3, 1]})
+    assert anchor_source(anchored.iloc[:3]).startswith("On MNIST, BBB is judged at the point chosen for each ratio")
+    both = anchor_source(anchored)
+    assert both.startswith("On MNIST, SGD + L1 and BBB are each judged") and "1 to 3 seeds each" in both
+    assert anchor_source(anchored, "fashion-mnist").startswith(
+        "On Fashion-MNIST, each method is judged at the point its frontier search chose for 90 % pruned")

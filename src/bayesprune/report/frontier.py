@@ -15,7 +15,7 @@ from bayesprune.compress.prune import own_criteria
 from bayesprune.config import RunConfig
 from bayesprune.model.group_nj import UNIT_THRESHOLD
 from bayesprune.pipeline.results import RUN_KEYS, dense_architectures, finished_runs, has_table, load_manifests, load_table
-from bayesprune.report.formatting import DATASET_LABELS, fraction_label, mnist_first, rate_text
+from bayesprune.report.formatting import DATASET_LABELS, fraction_label, joined, mnist_first, rate_text
 from bayesprune.report.fairness import choices, search_points, search_table, with_dash
 from bayesprune.report.operating_point import RULES, choose_learning_rates
 from bayesprune.report.reference import BLUNDELL_COMPRESSION, LENET_ANCHORS, SPARSE_VD_LAYER_SPARSITY, method_label
@@ -141,17 +141,20 @@ def for_anchor(points: pd.DataFrame, anchored: pd.DataFrame | None, ratio: float
     return pd.concat([kept, chosen.drop(columns="anchor")], ignore_index=True)
 
 
-def anchor_source(anchored: pd.DataFrame) -> str:
-    """Which point each method is judged at, in a sentence: the one chosen for each anchor ratio where
+def anchor_source(anchored: pd.DataFrame, dataset: str = "mnist") -> str:
+    """Which point each method is judged at on one dataset, in a sentence: the one chosen for each anchor ratio where
     `anchored_points` has runs (with their seeds), else the frontier's own, chosen for 90 % pruned."""
-    if anchored.empty:
-        return ("Each method is judged at the point its frontier search chose for 90 % pruned: the points chosen at "
-                "12x and 68x themselves (in the frontier details) have not yet been trained on further seeds.")
-    methods = [method_label(m) for m in method_order(anchored["method"])]
-    seeds = anchored.groupby(["dataset", "method", "anchor"])["seed"].nunique()
+    label, at = DATASET_LABELS.get(dataset, dataset), anchored[anchored["dataset"] == dataset]
+    if at.empty:
+        return (f"On {label}, each method is judged at the point its frontier search chose for 90 % pruned: the points "
+                "chosen at 12x and 68x themselves (in the frontier details) have not yet been trained on further seeds.")
+    methods = [method_label(m) for m in method_order(at["method"])]
+    seeds = at.groupby(["method", "anchor"])["seed"].nunique()
     count = f"{seeds.min()}" if seeds.min() == seeds.max() else f"{seeds.min()} to {seeds.max()}"
-    return (f"{', '.join(methods[:-1])} and {methods[-1]} are each judged at the point chosen for that ratio on "
-            f"validation data (in the frontier details), {count} seeds each; any other method at the frontier's own.")
+    verb = "is" if len(methods) == 1 else "are each"
+    return (f"On {label}, {joined(methods)} {verb} judged at the point chosen for each ratio on validation data (in "
+            f"the frontier details), {count} seeds each; every other method at the frontier's own point, which its "
+            "anchor search chose too or which was not searched.")
 
 
 def structured_points(results_dir: Path, architecture: str = "784-300-100-10") -> pd.DataFrame:
