@@ -77,6 +77,7 @@ VARIANT_PATTERNS = (  # the parts that carry a value, as regular expressions and
     (re.compile(r"mu([0-9.]+)"), lambda m: f"μ spread {m[1]}"),
     (re.compile(r"(\d+)ep"), lambda m: f"{m[1]} epochs"),
     (re.compile(r"for(\d+)"), lambda m: f"chosen for {m[1]} %"),
+    (re.compile(r"at(\d+)x"), lambda m: f"chosen for {m[1]}x"),
     (re.compile(r"linear(\d+)"), lambda m: f"rate falling linearly to 0 over {m[1]} epochs"),
     (re.compile(r"pi([0-9.]+)"), lambda m: f"π = {m[1]}"),
     (re.compile(r"s([12])-(-?\d+)"), lambda m: f"−log σ{m[1]} = {m[2]}"),
