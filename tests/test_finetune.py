@@ -52,6 +52,27 @@ def test_fine_tuning_keeps_the_pruned_weights_at_zero_and_recovers_accuracy(real
         assert torch.equal(*outputs)
 
 
+@pytest.mark.parametrize(("method", "criterion", "patience"), [("bbb", "snr", 0), ("bbb", "snr", 3), ("sgd", "magnitude", 0)])
+def test_the_network_scored_after_fine_tuning_is_the_one_fine_tuning_left(method, criterion, patience):
+    """BBB's fused step never calls forward, so the pruning hook never refreshed its masked means: the scoring passes
+    read the means from before fine-tuning beside the biases after it (and a baseline's weights one step behind)."""
+    torch.manual_seed(0)
+    cfg = small_config(method=method, kl_weighting="uniform", hidden=(32,), train_subset=0)
+    model = build_model(cfg)
+    x, y = torch.rand(300, 784), torch.randint(0, 10, (300,))
+    global_prune(model, 0.9, criterion)
+    finetune(model, cfg, x, y, epochs=2, validation=(x[:100], y[:100]) if patience else None, patience=patience)
+    for module in model.modules():
+        for name, _ in list(module.named_buffers(recurse=False)):
+            pruned = name.removesuffix("_mask")
+            expected = getattr(module, f"{pruned}_orig") * getattr(module, name)
+            assert torch.equal(getattr(module, pruned), expected), f"{pruned} is stale"
+    model.eval()
+    with torch.no_grad():
+        hooked = model(x, sample=False) if method == "bbb" else model(x)  # the forward runs the pruning hook
+    torch.testing.assert_close(mean_logits(model, x), hooked)
+
+
 def test_fine_tuning_rejects_a_negative_number_of_epochs():
     cfg = small_config()
     with pytest.raises(ValueError, match="fine-tuning epochs must be an integer >= 0"):

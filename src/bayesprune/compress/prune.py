@@ -162,6 +162,16 @@ def masked_share(pairs: list[tuple[nn.Module, str]]) -> float:
     return masked / sum(getattr(m, n).numel() for m, n in pairs)
 
 
+def refresh_pruned(model: nn.Module) -> None:
+    """Recompute every pruned tensor from its original and mask, as the pruning hook does before a forward pass: a
+    step that never calls forward (BBB's fused step) or a loaded state dict leaves it at its older value, which any
+    reader of the tensor itself (the scoring passes, the pruning scores) would otherwise see."""
+    for module in model.modules():
+        for hook in module._forward_pre_hooks.values():
+            if isinstance(hook, prune.BasePruningMethod):
+                hook(module, None)
+
+
 def global_prune(model: nn.Module, fraction: float, criterion: str, include_bias: bool = False) -> float:
     """Prune the lowest-scoring entries at once until `fraction` of all prunable entries are removed (those an
     earlier pruning removed count towards it); return the achieved sparsity."""

@@ -19,7 +19,7 @@ from bayesprune.config import RunConfig
 from bayesprune.model.elbo import kl_weights
 from bayesprune.evaluate.scores import accuracy, mean_logits, scored_row
 from bayesprune.model.models import training_prior
-from bayesprune.compress.prune import global_prune, sweep_criteria
+from bayesprune.compress.prune import global_prune, refresh_pruned, sweep_criteria
 from bayesprune.training.train import build_optimizer, epoch_minibatches, epoch_seed, set_learning_rate, training_step
 
 FINETUNE_STREAM = 500_000  # offset of fine-tuning's epoch seeds, apart from training's
@@ -56,6 +56,7 @@ def finetune(
         model.train()
         for images, labels, kl_weight in epoch_minibatches(cfg, x, y, kl):
             training_step(tuned, model, prior, optimizer, images, labels, kl_weight)
+        refresh_pruned(model)  # the pruned tensors as the last step left them, for every reader after this
         if patience:
             score = accuracy(mean_logits(model, validation[0]), validation[1])
             if score > best:
@@ -66,6 +67,7 @@ def finetune(
                     break
     if best_state is not None:
         model.load_state_dict(best_state)
+        refresh_pruned(model)
     return epoch + 1 if epochs else 0
 
 
