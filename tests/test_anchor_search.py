@@ -114,4 +114,3 @@ def test_a_search_read_before_its_grid_has_finished_is_called_provisional(tmp_pa
     (folder / "runs" / "one" / "manifest.json").write_text("{}")
     assert search_progress(folder) == ("*The search is still running (frontier-anchor-search 1 of its 41 runs): the "
                                        "choices below are provisional.*")
-

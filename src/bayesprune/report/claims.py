@@ -10,8 +10,7 @@ import pandas as pd
 from bayesprune.config import SELECTIONS, target_score
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
 from bayesprune.report.calibration import has_uncertainty, pruning_keeps_uncertainty
-from bayesprune.report.frontier import (as_points, at_chosen_rate, compression_verdict, load_finetuned,
-                                        superseded)
+from bayesprune.report.frontier import as_points, at_chosen_rate, compression_verdict, load_finetuned, superseded
 from bayesprune.report.formatting import mnist_first
 from bayesprune.report.operating_point import RULES, decay_reading, operating_point_tables, table2
 from bayesprune.report.structured import has_bcgnj, prunes_units_and_bits
