@@ -67,10 +67,11 @@ def test_the_verdict_compares_bbb_with_the_best_non_bayesian_method_at_the_same_
     assert verdict == "holds" and "pruned once, no fine-tuning" in ours
     assert "at 12x (achieved: 20x) BBB 2.70 %, the best method without a posterior SGD 4.10 %" in ours
     assert "at 40x (achieved: 50x) BBB 2.90 %" in ours
-    finetuned = pruning[(pruning["method"] == "sgd") & (pruning["fraction"] > 0)].assign(
-        schedule="iterative", finetune_epochs=3, accuracy_mean=1 - 2.1 / 100, val_accuracy=0.98)  # SGD recovers
-    ours, verdict = compression_verdict(as_points(pruning, finetuned), ratios=(12.0, 40.0))
-    assert verdict == "does not hold" and "BBB minus SGD 0.60 [" in ours and "chosen on validation" in ours
+    tuned = pruning[(pruning["method"] == "sgd") & (pruning["fraction"] > 0)]
+    once = tuned.assign(schedule="one-shot", finetune_epochs=3, accuracy_mean=1 - 2.1 / 100, val_accuracy=0.98)
+    stepwise = once.assign(schedule="iterative", accuracy_mean=1 - 1.0 / 100, val_accuracy=0.99)  # better, not read
+    ours, verdict = compression_verdict(as_points(pruning, pd.concat([once, stepwise])), ratios=(12.0, 40.0))
+    assert verdict == "does not hold" and "BBB minus SGD 0.60 [" in ours and "pruned once, then fine-tuned" in ours
     assert compression_verdict(as_points(_pruning({"bbb": (2.2,) * 5})))[1] == "not tested"
     assert "68x" not in compression_verdict(as_points(pruning))[0]  # no network reaches 68x: judged at 12x alone
     group_prior = _pruning({"sgd": (2.0, 2.05, 2.3, 4.0, 9.0), "bbb": (2.2, 2.2, 2.25, 2.6, 2.8),
@@ -178,12 +179,16 @@ def test_profiles_written_before_and_after_the_footprint_columns_read_as_one_set
 
 
 def test_the_fine_tuning_schedule_is_chosen_on_validation_accuracy_not_on_test_error():
+    from bayesprune.report.frontier import errors_at_ratio
+
     pruning = _pruning({"sgd-l1": (2.0, 2.05, 2.3, 4.0, 9.0), "bbb": (2.2, 2.2, 2.25, 2.6, 2.8)}, seeds=(1, 2, 3))
     tuned = pruning[(pruning["method"] == "sgd-l1") & (pruning["fraction"] > 0)]
-    good_on_test = tuned.assign(schedule="iterative", accuracy_mean=1 - 2.1 / 100, val_accuracy=0.90)
-    chosen = tuned.assign(schedule="one-shot", val_accuracy=0.95)  # no better on test, better on validation
-    ours, verdict = compression_verdict(as_points(pruning, pd.concat([good_on_test, chosen])), ratios=(12.0,))
-    assert "chosen on validation" in ours and "SGD + L1 4.10 %" in ours and verdict == "holds"
+    good_on_test = tuned.assign(schedule="one-shot", accuracy_mean=1 - 2.1 / 100, val_accuracy=0.90)
+    chosen = tuned.assign(schedule="iterative", val_accuracy=0.95)  # no better on test, better on validation
+    points = as_points(pruning, pd.concat([good_on_test, chosen]))
+    errors = errors_at_ratio(points, 12.0).loc[("mnist", "SGD + L1"), "error"]
+    np.testing.assert_allclose(errors, [3.9, 4.1, 4.3])  # the schedule chosen on validation, not the one test prefers
+    assert compression_verdict(points, ratios=(12.0,))[1] == "does not hold"  # the anchors read one-shot, for all
 
 
 def test_the_fine_tuning_rate_is_chosen_on_validation_per_method_variant_and_schedule():

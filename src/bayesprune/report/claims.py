@@ -357,9 +357,9 @@ def decayed_table2(constant_dir: Path, decayed_dir: Path) -> tuple[pd.DataFrame,
 def bbb_compresses_better(pruning: pd.DataFrame, finetuned: pd.DataFrame | None = None,
                           anchored: pd.DataFrame | None = None) -> dict[str, Any]:
     """Bayesian training compresses better: BBB's test error against the non-Bayesian methods' at the same
-    compression, at the published anchors' ratios (`frontier.compression_verdict`), each at the fine-tuning
-    schedule chosen on validation accuracy where the regime fine-tunes, and each method at its point chosen for
-    the ratio where `anchored` (`frontier.anchored_points`) has it."""
+    compression, at the published anchors' ratios (`frontier.compression_verdict`), each pruned once and then
+    fine-tuned where the regime fine-tunes, and each method at its point chosen for the ratio where `anchored`
+    (`frontier.anchored_points`) has it."""
     ours, verdict = compression_verdict(as_points(pruning, finetuned), anchored=anchored)
     return {"claim": "Bayesian training (BBB) compresses better than a non-Bayesian method",
             "study": "BBB keeps its accuracy at 90 % pruned while SGD and dropout collapse (no fine-tuning)",

@@ -67,7 +67,8 @@ RATE_KEYS = ["dataset", "method", "variant", "schedule", "finetune_rate"]
 
 def _rate_keyed(finetuned: pd.DataFrame) -> pd.DataFrame:
     """The columns a fine-tuning rate is chosen within, a run without a variant under the variant ''."""
-    return finetuned.reindex(columns=RATE_KEYS).fillna({"variant": ""})
+    keyed = finetuned.reindex(columns=RATE_KEYS)
+    return keyed.assign(variant=keyed["variant"].astype(object).fillna(""))
 
 
 def rate_choice(finetuned: pd.DataFrame) -> pd.Series:
@@ -282,19 +283,22 @@ def chosen_schedules(points: pd.DataFrame) -> dict[tuple[str, str], str]:
 
 
 ANCHOR_RATIOS = (12.0, 68.0)  # Han et al.'s pruning with retraining and Molchanov et al.'s Sparse VD on LeNet-300-100
+ANCHOR_SCHEDULE = "one-shot"  # the schedule the anchor search chooses on: every method judged at an anchor after it
 
 
-def errors_at_ratio(points: pd.DataFrame, ratio: float, default: str = "none") -> pd.DataFrame:
+def errors_at_ratio(points: pd.DataFrame, ratio: float, default: str = "none", schedule: str | None = None
+                    ) -> pd.DataFrame:
     """Per dataset, method label and seed (own criterion, the threshold network aside): the test error at the first
-    achieved compression ratio at or above `ratio` and that ratio, at the fine-tuning schedule chosen on validation
-    accuracy (`default` where the runs record no choice), NaN where a seed never reaches `ratio`."""
+    achieved compression ratio at or above `ratio` and that ratio, at `schedule` for every method that has it, or,
+    without one, at the fine-tuning schedule chosen on validation accuracy (`default` where a method has neither);
+    NaN where a seed never reaches `ratio`."""
     own = _own(points)
     own = own[~own["criterion"].isin(list(AS_TRAINED))]
-    schedules = chosen_schedules(points)
+    schedules = {} if schedule else chosen_schedules(points)
     rows = {}
     for (dataset, method, seed), run in own.groupby(["dataset", "method", "seed"], sort=False):
-        schedule = schedules.get((dataset, method), default)
-        reached = run[(run["schedule"] == schedule) & (run["compression"] >= ratio)]
+        held = schedule if schedule in set(run["schedule"]) else schedules.get((dataset, method), default)
+        reached = run[(run["schedule"] == held) & (run["compression"] >= ratio)]
         first = reached.loc[reached["compression"].idxmin()] if len(reached) else None
         rows[(dataset, method_label(method), seed)] = {"error": first["error"] if first is not None else np.nan,
                                                        "compression": first["compression"] if first is not None
@@ -305,10 +309,11 @@ def errors_at_ratio(points: pd.DataFrame, ratio: float, default: str = "none") -
 def anchor_errors(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIOS,
                   anchored: pd.DataFrame | None = None) -> pd.DataFrame:
     """`errors_at_ratio` of one dataset as a table: per anchor ratio and method, each seed's test error (%), the
-    mean and the ratios achieved (each method at its point chosen for the ratio where `anchored` has it)."""
+    mean and the ratios achieved (each method at its point chosen for the ratio where `anchored` has it, fine-tuned
+    after pruning once where it was fine-tuned, `ANCHOR_SCHEDULE`)."""
     tables = []
     for ratio in ratios:
-        at = errors_at_ratio(for_anchor(points, anchored, ratio), ratio).droplevel("dataset")
+        at = errors_at_ratio(for_anchor(points, anchored, ratio), ratio, schedule=ANCHOR_SCHEDULE).droplevel("dataset")
         table = at["error"].unstack("seed").rename(columns=lambda seed: f"seed {seed}")
         table["mean"] = at["error"].groupby(level="method", sort=False).mean()
         table["ratio achieved"] = at["compression"].groupby(level="method", sort=False).mean()
@@ -319,11 +324,11 @@ def anchor_errors(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIO
 
 def at_same_ratio(points: pd.DataFrame, ratio: float, anchored: pd.DataFrame | None = None) -> dict[str, Any] | None:
     """BBB against every method without a posterior at `ratio` (`errors_at_ratio`, one dataset; each method at its
-    point chosen for the ratio where `anchored` has it, `for_anchor`): the ratios
-    achieved, each method's mean error, BBB's error minus each one's over seeds (a 95 % Welch interval), the
-    verdict of BBB below all of them (no rival picked on test images: each pair is judged), and for display the
-    closest of them by mean; None where BBB or every such method never reaches the ratio."""
-    at = errors_at_ratio(for_anchor(points, anchored, ratio), ratio).droplevel("dataset")
+    point chosen for the ratio where `anchored` has it, `for_anchor`, fine-tuned after pruning once where it was
+    fine-tuned, `ANCHOR_SCHEDULE`): the ratios achieved, each method's mean error, BBB's error minus each one's over
+    seeds (a 95 % Welch interval), the verdict of BBB below all of them (no rival picked on test images: each pair is
+    judged), and for display the closest of them by mean; None where BBB or every such method never reaches the ratio."""
+    at = errors_at_ratio(for_anchor(points, anchored, ratio), ratio, schedule=ANCHOR_SCHEDULE).droplevel("dataset")
     means = at["error"].groupby(level="method", sort=False).mean()
     others = means[[m not in BAYESIAN_LABELS for m in means.index]].dropna()
     if "BBB" not in means or pd.isna(means["BBB"]) or not len(others):
@@ -378,7 +383,8 @@ def compression_verdict(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR
             lines.append(f"{dataset}: " + "; ".join(parts))
     if not verdicts:
         return "BBB and a non-Bayesian method were not both pruned that far", "not tested"
-    how = ("the fine-tuning schedule chosen on validation accuracy" if chosen_schedules(points)
+    how = ("pruned once, then fine-tuned, the schedule each method's point is chosen on; pruned once without "
+           "fine-tuning where a method was never fine-tuned" if (points["schedule"] == ANCHOR_SCHEDULE).any()
            else "pruned once, no fine-tuning")
     ours = (f"mean test error over seeds at the first achieved ratio at or above each published anchor's ({how}): "
             + "; ".join(lines))
