@@ -114,3 +114,23 @@ def test_a_search_read_before_its_grid_has_finished_is_called_provisional(tmp_pa
     (folder / "runs" / "one" / "manifest.json").write_text("{}")
     assert search_progress(folder) == ("*The search is still running (frontier-anchor-search 1 of its 41 runs): the "
                                        "choices below are provisional.*")
+
+
+@pytest.mark.parametrize("search, seeds, frontier", [("frontier-anchor-search", "frontier-anchor-seeds", "frontier")])
+def test_each_anchor_seed_profile_holds_to_the_search_it_continues(search, seeds, frontier):
+    from bayesprune.pipeline.profiles import get_profile
+    from bayesprune.report.anchor_search import anchor_search_rows
+    from bayesprune.report.chapters import RESULTS
+
+    points = chosen_points(anchor_choices(anchor_search_rows(RESULTS / search)))
+    assert not points["at an end"].any()  # the search is closed
+    profile, searched = get_profile(seeds), get_profile(search)
+    (dataset,) = profile.datasets
+    variants = anchor_variants(points, dataset, get_profile(frontier))
+    assert profile.seeds == get_profile(frontier).seeds and profile.fractions == searched.fractions
+    assert dict(profile.config) == dict(searched.config)
+    assert all(getattr(profile, key) == getattr(searched, key)
+               for key in ("finetune_epochs", "finetune_patience", "finetune_rates"))
+    assert {variant: {method: dict(point) for method, point in methods}
+            for variant, methods in profile.variant_method_config} == {
+        name: body["method_config"] for name, body in variants.items()}
