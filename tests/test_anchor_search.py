@@ -51,6 +51,27 @@ def test_the_better_fine_tuning_rate_stands_for_each_point():
     assert points.loc[12.0, "at an end"]  # the fastest rate tried
 
 
+def test_every_point_tried_is_shown_with_its_scores_the_anchors_that_chose_it_and_its_cost(tmp_path):
+    from bayesprune.config import RunConfig
+    from bayesprune.pipeline.manifest import write_manifest
+    from bayesprune.pipeline.run_paths import run_id
+    from bayesprune.report.anchor_search import anchor_grid, run_minutes
+
+    for scale, seconds in ((1.0, 240.0), (-1.0, 120.0)):
+        cfg = RunConfig(method="sgd-l1", seed=0, variant=f"s{scale:g}", lr=1e-3, prior_log_sigma1=scale,
+                        validation=100)
+        folder = tmp_path / "runs" / run_id(cfg)
+        folder.mkdir(parents=True)
+        write_manifest({"config": cfg.to_dict(), "run": run_id(cfg), "train_seconds": seconds,
+                        "notebook_seconds": {"train": 1.0, "prune": 60.0}}, folder)  # resumed: train counts epochs
+    rows = pd.DataFrame(_rows("sgd-l1", 1.0, {0.93: 0.97, 0.99: 0.80}) + _rows("sgd-l1", -1.0, {0.93: 0.96, 0.99: 0.90}))
+    grid = anchor_grid(anchor_choices(rows), run_minutes(tmp_path)).droplevel(["dataset", "method"])
+    assert grid.index.tolist() == ["Adam 1e-3, prior e^1", "Adam 1e-3, prior e^-1"]  # weakest prior first
+    assert grid["chosen at"].tolist() == ["12x", "68x"]
+    assert grid["validation % at 68x"].tolist() == [80.0, 90.0]
+    assert grid["minutes"].tolist() == [5, 3]  # training's 4 and 2 minutes, and a minute of pruning each
+
+
 def test_a_point_that_never_reaches_an_anchor_is_not_compared_there():
     rows = pd.DataFrame(_rows("bbb", 3.0, {0.93: 0.97}) + _rows("bbb", 4.0, {0.93: 0.96, 0.99: 0.5}))
     choices = anchor_choices(rows)

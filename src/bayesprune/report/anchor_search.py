@@ -9,16 +9,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from bayesprune.config import RunConfig
+from bayesprune.pipeline.manifest import training_seconds
 from bayesprune.pipeline.profiles import Profile, get_profile
-from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_table
+from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table
 from bayesprune.report.formatting import DATASET_LABELS, mnist_first, rate_text
-from bayesprune.report.frontier import ANCHOR_RATIOS, as_points
+from bayesprune.report.frontier import ANCHOR_RATIOS, ANCHOR_SCHEDULE, as_points
 from bayesprune.report.operating_point import recipes
 from bayesprune.report.reference import method_label
 from bayesprune.report.tables import method_order
 from bayesprune.report.targets import edge_tolerance, point_config
 
-CHOSEN_SCHEDULE = "one-shot"
 POINT = ["lr", "prior_log_sigma1"]
 
 
@@ -38,7 +39,7 @@ def anchor_choices(rows: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIOS
     """Per dataset, method, anchor ratio and point tried: the first fraction whose achieved ratio reaches the anchor,
     the validation accuracy there after one-shot fine-tuning at the better of the rates tried, and `chosen` on each
     method's best point (test accuracy never read)."""
-    one_shot = rows[rows["schedule"] == CHOSEN_SCHEDULE]
+    one_shot = rows[rows["schedule"] == ANCHOR_SCHEDULE]
     found = []
     for ratio in ratios:
         for (dataset, method, *point), run in one_shot.groupby(["dataset", "method", *POINT], dropna=False):
@@ -113,6 +114,40 @@ def anchor_table(points: pd.DataFrame) -> pd.DataFrame:
             row[f"validation % at {at['anchor']:g}x"] = round(100 * at["validation accuracy"], 2)
         rows.append(row)
     return pd.DataFrame(rows).sort_values("order").drop(columns="order").set_index(["dataset", "method"])
+
+
+def run_minutes(*search_dirs: Path) -> pd.DataFrame:
+    """Per run of the searches given: its dataset, method, point and its minutes, training (every epoch, a run
+    resumed from a checkpoint included) and then the pruning notebook, fine-tuning included."""
+    rows = []
+    for folder in map(Path, search_dirs):
+        for manifest in load_manifests(folder):
+            cfg, seconds = RunConfig.from_dict(manifest["config"]), training_seconds(manifest, folder / "runs")
+            rows.append({"dataset": cfg.dataset, "method": cfg.method, "lr": cfg.lr, "prior_log_sigma1":
+                         cfg.prior_log_sigma1, "minutes": (seconds + manifest["notebook_seconds"]["prune"]) / 60})
+    return pd.DataFrame(rows, columns=["dataset", "method", *POINT, "minutes"])
+
+
+def anchor_grid(choices: pd.DataFrame, minutes: pd.DataFrame) -> pd.DataFrame:
+    """Every point the anchor search tried (`anchor_choices`), for the reader who wants to redo a choice: per dataset,
+    method and point, its validation accuracy (%) after one-shot fine-tuning at each anchor, the anchors that chose
+    it and the minutes its run took (`run_minutes`)."""
+    table = choices.merge(minutes, on=["dataset", "method", *POINT], how="left")
+    datasets, methods = mnist_first(table["dataset"]), method_order(table["method"])
+    rows = []
+    for (dataset, method), tried in table.groupby(["dataset", "method"], sort=False):
+        varied = tried["prior_log_sigma1"].nunique() > 1
+        for (lr, scale), at in tried.groupby(POINT, sort=False):
+            row = {"dataset": DATASET_LABELS.get(dataset, dataset), "method": method_label(method),
+                   "point": point_text(lr, scale if varied else float("nan")),
+                   "order": (datasets.index(dataset), methods.index(method), -scale if varied else lr)}
+            for _, anchor in at.sort_values("anchor").iterrows():
+                row[f"validation % at {anchor['anchor']:g}x"] = round(100 * anchor["validation accuracy"], 2)
+            row["chosen at"] = ", ".join(f"{a:g}x" for a in at.loc[at["chosen"], "anchor"].sort_values()) or "—"
+            row["minutes"] = round(at["minutes"].iloc[0]) if at["minutes"].notna().any() else float("nan")
+            rows.append(row)
+    frame = pd.DataFrame(rows).sort_values("order").drop(columns="order")
+    return frame.set_index(["dataset", "method", "point"])
 
 
 def search_progress(*search_dirs: Path) -> str:
