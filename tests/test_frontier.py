@@ -117,6 +117,7 @@ def test_each_anchor_reads_the_points_chosen_for_it_and_nothing_else():
     ours, verdict = compression_verdict(frontier, ratios=(12.0, 40.0), anchored=anchored)  # fails at 12x
     assert verdict == "does not hold" and "at 12x (achieved: 20x) BBB 2.70 %" in ours
     table = anchor_errors(frontier, ratios=(12.0, 40.0), anchored=anchored)
+    assert table.loc["12x"].index.tolist() == ["SGD", "BBB"]  # the study's order, the anchored rows in their place
     assert table.loc[("12x", "SGD"), "mean"] == pytest.approx(2.2)
     assert table.loc[("40x", "SGD"), "mean"] == pytest.approx(7.1)
 

@@ -310,15 +310,16 @@ def anchor_errors(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIO
                   anchored: pd.DataFrame | None = None) -> pd.DataFrame:
     """`errors_at_ratio` of one dataset as a table: per anchor ratio and method, each seed's test error (%), the
     mean and the ratios achieved (each method at its point chosen for the ratio where `anchored` has it, fine-tuned
-    after pruning once where it was fine-tuned, `ANCHOR_SCHEDULE`)."""
+    after pruning once where it was fine-tuned, `ANCHOR_SCHEDULE`), the methods in the study's order."""
     tables = []
     for ratio in ratios:
-        at = errors_at_ratio(for_anchor(points, anchored, ratio), ratio, schedule=ANCHOR_SCHEDULE).droplevel("dataset")
+        read = for_anchor(points, anchored, ratio)
+        at = errors_at_ratio(read, ratio, schedule=ANCHOR_SCHEDULE).droplevel("dataset")
         table = at["error"].unstack("seed").rename(columns=lambda seed: f"seed {seed}")
         table["mean"] = at["error"].groupby(level="method", sort=False).mean()
         table["ratio achieved"] = at["compression"].groupby(level="method", sort=False).mean()
-        tables.append(table.reindex(at.index.get_level_values("method").unique())
-                      .assign(anchor=f"{ratio:.0f}x").set_index("anchor", append=True).swaplevel())
+        order = [label for label in map(method_label, method_order(read["method"])) if label in table.index]
+        tables.append(table.reindex(order).assign(anchor=f"{ratio:.0f}x").set_index("anchor", append=True).swaplevel())
     return pd.concat(tables)
 
 
