@@ -51,21 +51,29 @@ def test_the_better_fine_tuning_rate_stands_for_each_point():
     assert points.loc[12.0, "at an end"]  # the fastest rate tried
 
 
-def test_every_point_tried_is_shown_with_its_scores_the_anchors_that_chose_it_and_its_cost(tmp_path):
+def _write_search_run(folder, scale: float, validation: dict[float, float], train_seconds: float = 60.0) -> None:
+    """One finished L1 run of a search at prior scale e^scale: its fine-tuned table and its manifest."""
     from bayesprune.config import RunConfig
     from bayesprune.pipeline.manifest import write_manifest
+    from bayesprune.pipeline.results import run_keys
     from bayesprune.pipeline.run_paths import run_id
-    from bayesprune.report.anchor_search import anchor_grid, run_minutes
 
-    for scale, seconds in ((1.0, 240.0), (-1.0, 120.0)):
-        cfg = RunConfig(method="sgd-l1", seed=0, variant=f"s{scale:g}", lr=1e-3, prior_log_sigma1=scale,
-                        validation=100)
-        folder = tmp_path / "runs" / run_id(cfg)
-        folder.mkdir(parents=True)
-        write_manifest({"config": cfg.to_dict(), "run": run_id(cfg), "train_seconds": seconds,
-                        "notebook_seconds": {"train": 1.0, "prune": 60.0}}, folder)  # resumed: train counts epochs
-    rows = pd.DataFrame(_rows("sgd-l1", 1.0, {0.93: 0.97, 0.99: 0.80}) + _rows("sgd-l1", -1.0, {0.93: 0.96, 0.99: 0.90}))
-    grid = anchor_grid(anchor_choices(rows), run_minutes(tmp_path)).droplevel(["dataset", "method"])
+    cfg = RunConfig(method="sgd-l1", seed=0, variant=f"s{scale:g}", lr=1e-3, prior_log_sigma1=scale, validation=100)
+    run = folder / "runs" / run_id(cfg)
+    run.mkdir(parents=True)
+    pd.DataFrame([{**run_keys(cfg.to_dict()), "schedule": "one-shot", "finetune_rate": 1.0, "criterion": "magnitude",
+                   "fraction": f, "achieved_sparsity": f, "accuracy_mean": 0.5, "compression": 1 / (1 - f),
+                   "val_accuracy": v} for f, v in validation.items()]).to_csv(run / "finetuned.csv", index=False)
+    write_manifest({"config": cfg.to_dict(), "run": run_id(cfg), "train_seconds": train_seconds,
+                    "notebook_seconds": {"train": 1.0, "prune": 60.0}}, run)  # resumed: train counts every epoch
+
+
+def test_every_point_tried_is_shown_with_its_scores_the_anchors_that_chose_it_and_its_cost(tmp_path):
+    from bayesprune.report.anchor_search import anchor_grid, anchor_search_rows
+
+    _write_search_run(tmp_path, 1.0, {0.93: 0.97, 0.99: 0.80}, train_seconds=240.0)
+    _write_search_run(tmp_path, -1.0, {0.93: 0.96, 0.99: 0.90}, train_seconds=120.0)
+    grid = anchor_grid(anchor_choices(anchor_search_rows(tmp_path))).droplevel(["dataset", "method"])
     assert grid.index.tolist() == ["Adam 1e-3, prior e^1", "Adam 1e-3, prior e^-1"]  # weakest prior first
     assert grid["chosen at"].tolist() == ["12x", "68x"]
     assert grid["validation % at 68x"].tolist() == [80.0, 90.0]
@@ -79,21 +87,10 @@ def test_a_point_that_never_reaches_an_anchor_is_not_compared_there():
 
 
 def test_the_search_s_runs_are_read_with_their_points_and_a_missing_search_says_so(tmp_path):
-    from bayesprune.config import RunConfig
-    from bayesprune.pipeline.manifest import write_manifest
-    from bayesprune.pipeline.results import run_keys
-    from bayesprune.pipeline.run_paths import run_id
     from bayesprune.report.anchor_search import anchor_search_rows
 
     for scale, validation in ((1.0, 0.90), (-1.0, 0.95)):
-        cfg = RunConfig(method="sgd-l1", seed=0, variant=f"s{scale:g}", prior_log_sigma1=scale, validation=100)
-        folder = tmp_path / "runs" / run_id(cfg)
-        folder.mkdir(parents=True)
-        pd.DataFrame([{**run_keys(cfg.to_dict()), "schedule": "one-shot", "finetune_rate": 1.0,
-                       "criterion": "magnitude", "fraction": f, "achieved_sparsity": f, "accuracy_mean": 0.5,
-                       "compression": 1 / (1 - f), "val_accuracy": validation} for f in (0.93, 0.99)]
-                     ).to_csv(folder / "finetuned.csv", index=False)
-        write_manifest({"config": cfg.to_dict(), "run": run_id(cfg)}, folder)
+        _write_search_run(tmp_path, scale, {0.93: validation, 0.99: validation})
     rows = anchor_search_rows(tmp_path, None)
     assert sorted(rows["prior_log_sigma1"].unique()) == [-1.0, 1.0] and len(rows) == 4
     assert chosen_points(anchor_choices(rows))["prior_log_sigma1"].tolist() == [-1.0, -1.0]

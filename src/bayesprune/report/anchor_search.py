@@ -15,7 +15,6 @@ from bayesprune.pipeline.profiles import Profile, get_profile
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table
 from bayesprune.report.formatting import DATASET_LABELS, mnist_first, rate_text
 from bayesprune.report.frontier import ANCHOR_RATIOS, ANCHOR_SCHEDULE, as_points
-from bayesprune.report.operating_point import recipes
 from bayesprune.report.reference import method_label
 from bayesprune.report.tables import method_order
 from bayesprune.report.targets import edge_tolerance, point_config
@@ -23,13 +22,24 @@ from bayesprune.report.targets import edge_tolerance, point_config
 POINT = ["lr", "prior_log_sigma1"]
 
 
+def _searched_runs(folder: Path) -> pd.DataFrame:
+    """Per finished run of a search: its keys, its point and its minutes, training (every epoch, a run resumed from
+    a checkpoint included) and then the pruning notebook, fine-tuning included."""
+    rows = []
+    for manifest in load_manifests(folder):
+        cfg, seconds = RunConfig.from_dict(manifest["config"]), training_seconds(manifest, folder / "runs")
+        rows.append({**{key: getattr(cfg, key) for key in RUN_KEYS}, **{key: getattr(cfg, key) for key in POINT},
+                     "minutes": (seconds + manifest["notebook_seconds"]["prune"]) / 60})
+    return pd.DataFrame(rows)
+
+
 def anchor_search_rows(*search_dirs: Path | None) -> pd.DataFrame:
     """Every fine-tuned network of the searches given (a search and any past its edges, read as one), with its
-    run's point (rate, prior scale) and compression ratio."""
+    run's point (rate, prior scale), its run's minutes and its compression ratio."""
     frames = []
     for folder in (Path(d) for d in search_dirs if d is not None and finished_runs(d)):
         finetuned = load_table(folder, "finetuned")
-        frames.append(as_points(finetuned.iloc[:0], finetuned).merge(recipes(folder, tuple(POINT)), on=RUN_KEYS))
+        frames.append(as_points(finetuned.iloc[:0], finetuned).merge(_searched_runs(folder), on=RUN_KEYS))
     if not frames:
         raise FileNotFoundError(f"no anchor search under {', '.join(map(str, search_dirs))} has a finished run")
     return pd.concat(frames, ignore_index=True)
@@ -37,8 +47,8 @@ def anchor_search_rows(*search_dirs: Path | None) -> pd.DataFrame:
 
 def anchor_choices(rows: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIOS) -> pd.DataFrame:
     """Per dataset, method, anchor ratio and point tried: the first fraction whose achieved ratio reaches the anchor,
-    the validation accuracy there after one-shot fine-tuning at the better of the rates tried, and `chosen` on each
-    method's best point (test accuracy never read)."""
+    the validation accuracy there after one-shot fine-tuning at the better of the rates tried, the point's run
+    minutes (NaN where unknown), and `chosen` on each method's best point (test accuracy never read)."""
     one_shot = rows[rows["schedule"] == ANCHOR_SCHEDULE]
     found = []
     for ratio in ratios:
@@ -51,9 +61,9 @@ def anchor_choices(rows: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIOS
             best = at.loc[at["val_accuracy"].idxmax()]
             found.append({"dataset": dataset, "method": method, "anchor": ratio, **dict(zip(POINT, point)),
                           "fraction": fraction, "finetune_rate": best["finetune_rate"],
-                          "validation accuracy": best["val_accuracy"]})
+                          "validation accuracy": best["val_accuracy"], "minutes": best.get("minutes", float("nan"))})
     table = pd.DataFrame(found, columns=["dataset", "method", "anchor", *POINT, "fraction", "finetune_rate",
-                                         "validation accuracy"])
+                                         "validation accuracy", "minutes"])
     table["chosen"] = (table.groupby(["dataset", "method", "anchor"])["validation accuracy"].transform("max")
                        == table["validation accuracy"])
     return table
@@ -116,23 +126,10 @@ def anchor_table(points: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("order").drop(columns="order").set_index(["dataset", "method"])
 
 
-def run_minutes(*search_dirs: Path) -> pd.DataFrame:
-    """Per run of the searches given: its dataset, method, point and its minutes, training (every epoch, a run
-    resumed from a checkpoint included) and then the pruning notebook, fine-tuning included."""
-    rows = []
-    for folder in map(Path, search_dirs):
-        for manifest in load_manifests(folder):
-            cfg, seconds = RunConfig.from_dict(manifest["config"]), training_seconds(manifest, folder / "runs")
-            rows.append({"dataset": cfg.dataset, "method": cfg.method, "lr": cfg.lr, "prior_log_sigma1":
-                         cfg.prior_log_sigma1, "minutes": (seconds + manifest["notebook_seconds"]["prune"]) / 60})
-    return pd.DataFrame(rows, columns=["dataset", "method", *POINT, "minutes"])
-
-
-def anchor_grid(choices: pd.DataFrame, minutes: pd.DataFrame) -> pd.DataFrame:
+def anchor_grid(table: pd.DataFrame) -> pd.DataFrame:
     """Every point the anchor search tried (`anchor_choices`), for the reader who wants to redo a choice: per dataset,
     method and point, its validation accuracy (%) after one-shot fine-tuning at each anchor, the anchors that chose
-    it and the minutes its run took (`run_minutes`)."""
-    table = choices.merge(minutes, on=["dataset", "method", *POINT], how="left")
+    it and the minutes its run took."""
     datasets, methods = mnist_first(table["dataset"]), method_order(table["method"])
     rows = []
     for (dataset, method), tried in table.groupby(["dataset", "method"], sort=False):

@@ -306,30 +306,34 @@ def errors_at_ratio(points: pd.DataFrame, ratio: float, default: str = "none", s
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["dataset", "method", "seed"])
 
 
+def errors_at_anchor(points: pd.DataFrame, ratio: float, anchored: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`errors_at_ratio` as every anchor verdict reads it, on one dataset: per method label and seed, each method at
+    its point chosen for the ratio where `anchored` has it (`for_anchor`), fine-tuned after pruning once where it was
+    fine-tuned (`ANCHOR_SCHEDULE`)."""
+    return errors_at_ratio(for_anchor(points, anchored, ratio), ratio, schedule=ANCHOR_SCHEDULE).droplevel("dataset")
+
+
 def anchor_errors(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIOS,
                   anchored: pd.DataFrame | None = None) -> pd.DataFrame:
-    """`errors_at_ratio` of one dataset as a table: per anchor ratio and method, each seed's test error (%), the
-    mean and the ratios achieved (each method at its point chosen for the ratio where `anchored` has it, fine-tuned
-    after pruning once where it was fine-tuned, `ANCHOR_SCHEDULE`), the methods in the study's order."""
+    """`errors_at_anchor` as a table: per anchor ratio and method, each seed's test error (%), the mean and the
+    ratios achieved, the methods in the study's order."""
+    methods = points["method"] if anchored is None else pd.concat([points["method"], anchored["method"]])
     tables = []
     for ratio in ratios:
-        read = for_anchor(points, anchored, ratio)
-        at = errors_at_ratio(read, ratio, schedule=ANCHOR_SCHEDULE).droplevel("dataset")
+        at = errors_at_anchor(points, ratio, anchored)
         table = at["error"].unstack("seed").rename(columns=lambda seed: f"seed {seed}")
         table["mean"] = at["error"].groupby(level="method", sort=False).mean()
         table["ratio achieved"] = at["compression"].groupby(level="method", sort=False).mean()
-        order = [label for label in map(method_label, method_order(read["method"])) if label in table.index]
+        order = [label for label in map(method_label, method_order(methods)) if label in table.index]
         tables.append(table.reindex(order).assign(anchor=f"{ratio:.0f}x").set_index("anchor", append=True).swaplevel())
     return pd.concat(tables)
 
 
 def at_same_ratio(points: pd.DataFrame, ratio: float, anchored: pd.DataFrame | None = None) -> dict[str, Any] | None:
-    """BBB against every method without a posterior at `ratio` (`errors_at_ratio`, one dataset; each method at its
-    point chosen for the ratio where `anchored` has it, `for_anchor`, fine-tuned after pruning once where it was
-    fine-tuned, `ANCHOR_SCHEDULE`): the ratios achieved, each method's mean error, BBB's error minus each one's over
+    """BBB against every method without a posterior at `ratio` (`errors_at_anchor`, one dataset): the ratios achieved, each method's mean error, BBB's error minus each one's over
     seeds (a 95 % Welch interval), the verdict of BBB below all of them (no rival picked on test images: each pair is
     judged), and for display the closest of them by mean; None where BBB or every such method never reaches the ratio."""
-    at = errors_at_ratio(for_anchor(points, anchored, ratio), ratio, schedule=ANCHOR_SCHEDULE).droplevel("dataset")
+    at = errors_at_anchor(points, ratio, anchored)
     means = at["error"].groupby(level="method", sort=False).mean()
     others = means[[m not in BAYESIAN_LABELS for m in means.index]].dropna()
     if "BBB" not in means or pd.isna(means["BBB"]) or not len(others):
@@ -343,18 +347,27 @@ def at_same_ratio(points: pd.DataFrame, ratio: float, anchored: pd.DataFrame | N
             "verdict": combine([gap.below(0.0) for gap in gaps.values()])}
 
 
-def same_ratio_phrases(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIOS,
-                       anchored: pd.DataFrame | None = None) -> list[str]:
-    """Per anchor ratio BBB and a method without a posterior reach (one dataset), in words: 'at 12x, BBB's test
-    error is 1.72 % against 1.86 % for SGD + L2 and 1.80 % for Sparse VD'."""
+def anchor_reads(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIOS,
+                 anchored: pd.DataFrame | None = None) -> dict[float, dict[str, Any]]:
+    """`at_same_ratio` on one dataset at each anchor ratio that BBB and a method without a posterior both reach."""
+    reads = {ratio: at_same_ratio(points, ratio, anchored) for ratio in ratios}
+    return {ratio: read for ratio, read in reads.items() if read is not None}
+
+
+def reads_verdict(reads: dict[float, dict[str, Any]]) -> str:
+    """One dataset's verdict from its `anchor_reads`: every ratio either method reaches must hold."""
+    return combine([read["verdict"] for read in reads.values()]) if reads else "not tested"
+
+
+def same_ratio_phrases(reads: dict[float, dict[str, Any]]) -> list[str]:
+    """Per anchor ratio read (`anchor_reads`), in words: 'at 12x, BBB's test error is 1.72 % against 1.86 % for
+    SGD + L2 and 1.80 % for Sparse VD'."""
     phrases = []
-    for ratio in ratios:
-        read = at_same_ratio(points, ratio, anchored)
-        if read is not None:
-            means, sparse_vd = read["means"], read["means"].get("Sparse VD", np.nan)
-            phrases.append(f"at {ratio:.0f}x, BBB's test error is {means['BBB']:.2f} % against "
-                           f"{means[read['rival']]:.2f} % for {read['rival']}"
-                           + (f" and {sparse_vd:.2f} % for Sparse VD" if pd.notna(sparse_vd) else ""))
+    for ratio, read in reads.items():
+        means, sparse_vd = read["means"], read["means"].get("Sparse VD", np.nan)
+        phrases.append(f"at {ratio:.0f}x, BBB's test error is {means['BBB']:.2f} % against "
+                       f"{means[read['rival']]:.2f} % for {read['rival']}"
+                       + (f" and {sparse_vd:.2f} % for Sparse VD" if pd.notna(sparse_vd) else ""))
     return phrases
 
 
@@ -366,22 +379,19 @@ def compression_verdict(points: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR
     inconclusive; every ratio either method reaches must hold."""
     lines, verdicts = [], []
     for dataset in points["dataset"].unique():
-        parts, found = [], []
-        for ratio in ratios:
-            read = at_same_ratio(points[points["dataset"] == dataset], ratio, anchored)
-            if read is None:
-                continue
-            means, gap = read["means"], read["gap"]
-            found.append(read["verdict"])
+        reads = anchor_reads(points[points["dataset"] == dataset], ratios, anchored)
+        if not reads:
+            continue
+        parts = []
+        for ratio, read in reads.items():
+            means, gap, rival = read["means"], read["gap"], read["rival"]
             sparse_vd = means.get("Sparse VD", np.nan)
-            rival = read["rival"]
             parts.append(f"at {ratio:.0f}x (achieved: {read['achieved']}) BBB {means['BBB']:.2f} %, the best method "
                          f"without a posterior {rival} {means[rival]:.2f} %"
                          + (f" (Sparse VD {sparse_vd:.2f} %)" if pd.notna(sparse_vd) else "")
                          + f"; BBB minus {rival} {gap.text(2)} points")
-        if found:
-            verdicts.append(combine(found))
-            lines.append(f"{dataset}: " + "; ".join(parts))
+        verdicts.append(reads_verdict(reads))
+        lines.append(f"{dataset}: " + "; ".join(parts))
     if not verdicts:
         return "BBB and a non-Bayesian method were not both pruned that far", "not tested"
     how = ("pruned once, then fine-tuned, the schedule each method's point is chosen on; pruned once without "
@@ -513,11 +523,10 @@ def frontier_reading(points: pd.DataFrame, tolerance: float = 0.5, dataset: str 
     if dataset == "mnist" and (points["criterion"] == THRESHOLD_CRITERION).any():
         molchanov = next(anchor for anchor in LENET_ANCHORS if anchor[0].startswith("Sparse VD"))
         text += f"\n\n{_as_trained(points)}, against Molchanov et al.'s {molchanov[2]:.0f}x at {molchanov[1]:.2f} %."
-    phrases = same_ratio_phrases(points, anchored=anchored)
-    if phrases:
-        text += "\n\nAt the same compression:\n\n" + "\n".join(f"- {phrase}" for phrase in phrases)
-    verdict = compression_verdict(points, anchored=anchored)[1]
-    return text + f"\n\nDoes BBB compress better than every method without a posterior? {verdict}."
+    reads = anchor_reads(points, anchored=anchored)
+    if reads:
+        text += "\n\nAt the same compression:\n\n" + "\n".join(f"- {phrase}" for phrase in same_ratio_phrases(reads))
+    return text + f"\n\nDoes BBB compress better than every method without a posterior? {reads_verdict(reads)}."
 
 
 def han_comparison(points: pd.DataFrame, method: str = "sgd-l2", ratio: float = 12.0) -> str:
