@@ -152,3 +152,31 @@ def test_each_anchor_seed_profile_holds_to_the_search_it_continues(search, seeds
     assert {variant: {method: dict(point) for method, point in methods}
             for variant, methods in profile.variant_method_config} == {
         name: body["method_config"] for name, body in variants.items()}
+
+
+def test_every_anchor_run_stands_against_its_cap_the_search_apart_from_each_anchor_s_seeds(tmp_path):
+    from bayesprune.config import RunConfig
+    from bayesprune.pipeline.manifest import write_manifest
+    from bayesprune.pipeline.results import run_keys
+    from bayesprune.pipeline.run_paths import run_id
+    from bayesprune.report.anchor_search import anchor_runs_against_cap
+
+    runs = (("search", 0, "s1", [0.5, 0.9, 0.8, 0.7], 8),  # patience ended it at 4 of 8: kept epoch 2
+            ("seeds", 1, "at12x", [0.5, 0.6, 0.7, 0.8], 4),  # still improving at its cap of 4
+            ("seeds", 2, "at12x", [0.9, 0.8, 0.7, 0.6], 4),  # kept its first, then ran into the cap
+            ("seeds", 1, "at68x", [0.5, 0.9, 0.8, 0.7], 8))
+    for folder, seed, variant, pruned, cap in runs:
+        cfg = RunConfig(method="sgd-l2", seed=seed, variant=variant, select="val_acc_pruned", validation=100,
+                        patience=2, epochs=cap)
+        run = tmp_path / folder / "runs" / run_id(cfg)
+        run.mkdir(parents=True)
+        pd.DataFrame({**run_keys(cfg.to_dict()), "epoch": range(1, 5), "val_acc": [0.9] * 4,
+                      "val_acc_pruned": pruned}).to_csv(run / "history.csv", index=False)
+        write_manifest({"config": cfg.to_dict()}, run)
+    table = anchor_runs_against_cap(tmp_path / "search", tmp_path / "seeds", None).droplevel(["dataset", "method"])
+    assert table.index.tolist() == ["every point searched", "chosen for 12x", "chosen for 68x"]
+    assert table["epoch kept"].tolist() == ["2", "1–4", "2"]
+    assert table["stopped by the cap"].tolist() == [0, 2, 0]
+    assert table["kept the cap's last epoch"].tolist() == [0, 1, 0]
+    assert table["runs trained"].tolist() == [1, 2, 1]
+    assert anchor_runs_against_cap(tmp_path / "missing").empty

@@ -17,7 +17,7 @@ from bayesprune.report.formatting import DATASET_LABELS, mnist_first, rate_text
 from bayesprune.report.frontier import ANCHOR_RATIOS, ANCHOR_SCHEDULE, as_points
 from bayesprune.report.reference import method_label
 from bayesprune.report.tables import method_order
-from bayesprune.report.targets import edge_tolerance, point_config
+from bayesprune.report.targets import against_cap, edge_tolerance, point_config, run_epochs
 
 POINT = ["lr", "prior_log_sigma1"]
 
@@ -157,3 +157,20 @@ def search_progress(*search_dirs: Path) -> str:
             unfinished.append(f"{folder.name} {done} of its {grid} runs")
     return (f"*The search is still running ({', '.join(unfinished)}): the choices below are provisional.*"
             if unfinished else "")
+
+
+def anchor_runs_against_cap(*results_dirs: Path | None) -> pd.DataFrame:
+    """Every anchor run's kept epoch against its cap (`targets.against_cap`), per dataset, method and the runs: the
+    search's points on seed 0, and each anchor's chosen point on its further seeds (variants 'at12x', 'at68x')."""
+    frames = [run_epochs(d) for d in results_dirs if d is not None and finished_runs(d)]
+    if not frames:
+        return pd.DataFrame()
+    runs = pd.concat(frames, ignore_index=True)
+    anchor = runs["variant"].str.extract(r"^at(\d+(?:\.\d+)?)x$", expand=False)
+    runs["runs"] = ("chosen for " + anchor + "x").fillna("every point searched")
+    datasets, methods = mnist_first(runs["dataset"]), method_order(runs["method"])
+    rows = [{"dataset": DATASET_LABELS.get(dataset, dataset), "method": method_label(method), "runs": which,
+             "order": (datasets.index(dataset), methods.index(method), which != "every point searched", which),
+             "runs trained": len(part), **against_cap(part)}
+            for (dataset, method, which), part in runs.groupby(["dataset", "method", "runs"])]
+    return pd.DataFrame(rows).sort_values("order").drop(columns="order").set_index(["dataset", "method", "runs"])

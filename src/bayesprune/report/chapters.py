@@ -57,7 +57,7 @@ CHAPTERS: dict[str, tuple[str, ...]] = {
     "frontier_details": ("frontier_dir", "frontier_search_dir", "frontier_search_fashion_dir",
                          "frontier_fashion_edges_dir", "frontier_fashion_dir", "latency_path", "converged_dir",
                          "study_sparsevd_dir", "sparsevd_schedule_dir", "compression_dir", "anchor_search_dir",
-                         "anchor_search_fashion_dir"),
+                         "anchor_search_fashion_dir", "anchor_seeds_dir", "anchor_seeds_fashion_dir"),
     "compute": ("bench_dir", "results_dir"),
     "reproducibility": ("results_dir", "results_root"),
     "reliability": ("record_path",),

@@ -20,9 +20,8 @@ from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests,
 from bayesprune.report.claims import BAYESIAN
 from bayesprune.report.formatting import DATASET_LABELS, fraction_label, mnist_first, places
 from bayesprune.report.reference import method_label
-from bayesprune.report.operating_point import recipes
 from bayesprune.report.tables import COMPARED_FIRST, method_order, primary_rows
-from bayesprune.report.targets import RULE_LABELS, has_targets, kept_epochs
+from bayesprune.report.targets import RULE_LABELS, against_cap, has_targets, run_epochs
 from bayesprune.report.verdicts import (COLLAPSES, FAILS, HOLDS, INCONCLUSIVE, KEEPS, NOT_TESTED, Interval, combine,
                                        difference, interval)
 
@@ -284,16 +283,8 @@ def formatted_target_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def kept_against_cap(*results_dirs: Path | None) -> pd.DataFrame:
-    """Every judged run's kept epoch against its cap, per dataset, method and rule: the seeds, the epochs their
-    rule kept (fewest to most), the most epochs one trained, the cap, and the runs the cap stopped (patience never
-    ended them) or whose kept epoch is the cap's last (not converged by their own rule)."""
-    frames = []
-    for results_dir in (d for d in results_dirs if d is not None and finished_runs(d)):
-        history = load_table(results_dir, "history")
-        runs = pd.concat([kept_epochs(results_dir, history), history.groupby(RUN_KEYS)["epoch"].max().rename("trained"),
-                          recipes(results_dir, ("epochs",)).set_index(RUN_KEYS)["epochs"].rename("cap")], axis=1,
-                         join="inner").reset_index()
-        frames.append(runs.merge(_run_rules(results_dir), on=RUN_KEYS))
+    """Every judged run's kept epoch against its cap (`targets.against_cap`), per dataset, method and rule."""
+    frames = [run_epochs(d).merge(_run_rules(d), on=RUN_KEYS) for d in results_dirs if d is not None and finished_runs(d)]
     columns = ["seeds", "epoch kept", "most epochs trained", "cap", "stopped by the cap", "kept the cap's last epoch"]
     if not frames:
         return pd.DataFrame(columns=columns)
@@ -306,14 +297,9 @@ def kept_against_cap(*results_dirs: Path | None) -> pd.DataFrame:
         for method in methods + [m for m in method_order(of_dataset["method"]) if m not in methods]:
             for rule in (r for r in RULE_LABELS.values() if r in set(of_dataset["rule"])):
                 part = of_dataset[(of_dataset["method"] == method) & (of_dataset["rule"] == rule)]
-                if part.empty:
-                    continue
-                low, high = part["epoch kept"].min(), part["epoch kept"].max()
-                rows.append({"dataset": DATASET_LABELS.get(dataset, dataset), "method": method_label(method),
-                             "rule": rule, "seeds": part["seed"].nunique(),
-                             "epoch kept": f"{low}" if low == high else f"{low}–{high}",
-                             "most epochs trained": int(part["trained"].max()), "cap": int(part["cap"].max()),
-                             "stopped by the cap": int((part["trained"] >= part["cap"]).sum()),
-                             "kept the cap's last epoch": int((part["epoch kept"] >= part["cap"]).sum())})
+                if not part.empty:
+                    rows.append({"dataset": DATASET_LABELS.get(dataset, dataset), "method": method_label(method),
+                                 "rule": rule, **against_cap(part)})
     return pd.DataFrame(rows).set_index(["dataset", "method", "rule"])[columns]
+
 

@@ -73,6 +73,24 @@ def kept_epochs(results_dir: Path, history: pd.DataFrame) -> pd.Series:
     return pd.Series(kept, name="epoch kept").rename_axis(RUN_KEYS)
 
 
+def run_epochs(results_dir: Path) -> pd.DataFrame:
+    """Per finished run: its keys, the epoch its rule kept (`kept_epochs`), the epochs it trained and its cap."""
+    history = load_table(results_dir, "history")
+    return pd.concat([kept_epochs(results_dir, history), history.groupby(RUN_KEYS)["epoch"].max().rename("trained"),
+                      recipes(results_dir, ("epochs",)).set_index(RUN_KEYS)["epochs"].rename("cap")], axis=1,
+                     join="inner").reset_index()
+
+
+def against_cap(runs: pd.DataFrame) -> dict[str, int | str]:
+    """Some runs' `run_epochs` in one row: the seeds, the epochs kept (fewest to most), the most epochs one trained,
+    the cap, and the runs the cap stopped (patience never ended them) or whose kept epoch is the cap's last."""
+    low, high = runs["epoch kept"].min(), runs["epoch kept"].max()
+    return {"seeds": runs["seed"].nunique(), "epoch kept": f"{low}" if low == high else f"{low}–{high}",
+            "most epochs trained": int(runs["trained"].max()), "cap": int(runs["cap"].max()),
+            "stopped by the cap": int((runs["trained"] >= runs["cap"]).sum()),
+            "kept the cap's last epoch": int((runs["epoch kept"] >= runs["cap"]).sum())}
+
+
 def target_choices(history: pd.DataFrame) -> pd.DataFrame:
     """Per dataset, method and rule: the chosen point and epoch, its dense validation accuracy and its accuracy
     pruned to each target, where the chosen scale lies in the scales tried, and the method's search cost."""
