@@ -134,15 +134,15 @@ def test_a_search_read_before_its_grid_has_finished_is_called_provisional(tmp_pa
                                        "choices below are provisional.*")
 
 
-@pytest.mark.parametrize("search, seeds, frontier", [("frontier-anchor-search", "frontier-anchor-seeds", "frontier")])
-def test_each_anchor_seed_profile_holds_to_the_search_it_continues(search, seeds, frontier):
+@pytest.mark.parametrize("searches, seeds, frontier", [(("frontier-anchor-search",), "frontier-anchor-seeds", "frontier")])
+def test_each_anchor_seed_profile_holds_to_the_search_it_continues(searches, seeds, frontier):
     from bayesprune.pipeline.profiles import get_profile
     from bayesprune.report.anchor_search import anchor_search_rows
     from bayesprune.report.chapters import RESULTS
 
-    points = chosen_points(anchor_choices(anchor_search_rows(RESULTS / search)))
-    assert not points["at an end"].any()  # the search is closed
-    profile, searched = get_profile(seeds), get_profile(search)
+    points = chosen_points(anchor_choices(anchor_search_rows(*(RESULTS / search for search in searches))))
+    assert not points["at an end"].any()  # the search is closed, past its edges included
+    profile, searched = get_profile(seeds), get_profile(searches[0])
     (dataset,) = profile.datasets
     variants = anchor_variants(points, dataset, get_profile(frontier))
     assert profile.seeds == get_profile(frontier).seeds and profile.fractions == searched.fractions
