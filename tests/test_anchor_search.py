@@ -134,7 +134,10 @@ def test_a_search_read_before_its_grid_has_finished_is_called_provisional(tmp_pa
                                        "choices below are provisional.*")
 
 
-@pytest.mark.parametrize("searches, seeds, frontier", [(("frontier-anchor-search",), "frontier-anchor-seeds", "frontier")])
+@pytest.mark.parametrize("searches, seeds, frontier", [
+    (("frontier-anchor-search",), "frontier-anchor-seeds", "frontier"),
+    (("frontier-anchor-search-fashion", "frontier-anchor-search-fashion-edges"), "frontier-anchor-seeds-fashion",
+     "frontier-fashion")])
 def test_each_anchor_seed_profile_holds_to_the_search_it_continues(searches, seeds, frontier):
     from bayesprune.pipeline.profiles import get_profile
     from bayesprune.report.anchor_search import anchor_search_rows
