@@ -177,9 +177,9 @@ def test_every_anchor_run_stands_against_its_cap_the_search_apart_from_each_anch
                       "val_acc_pruned": pruned}).to_csv(run / "history.csv", index=False)
         write_manifest({"config": cfg.to_dict()}, run)
     table = anchor_runs_against_cap(tmp_path / "search", tmp_path / "seeds", None).droplevel(["dataset", "method"])
-    assert table.index.tolist() == ["every point searched", "chosen for 12x", "chosen for 68x"]
+    assert table.index.tolist() == ["search", "chosen for 12x", "chosen for 68x"]
     assert table["epoch kept"].tolist() == ["2", "1–4", "2"]
     assert table["stopped by the cap"].tolist() == [0, 2, 0]
     assert table["kept the cap's last epoch"].tolist() == [0, 1, 0]
-    assert table["runs trained"].tolist() == [1, 2, 1]
+    assert table["trained"].tolist() == [1, 2, 1]
     assert anchor_runs_against_cap(tmp_path / "missing").empty

@@ -160,17 +160,19 @@ def search_progress(*search_dirs: Path) -> str:
 
 
 def anchor_runs_against_cap(*results_dirs: Path | None) -> pd.DataFrame:
-    """Every anchor run's kept epoch against its cap (`targets.against_cap`), per dataset, method and the runs: the
-    search's points on seed 0, and each anchor's chosen point on its further seeds (variants 'at12x', 'at68x')."""
+    """Every anchor run's kept epoch against its cap (`targets.against_cap`, less its seed count), per dataset,
+    method and the runs: the search's points on seed 0, and each anchor's chosen point on its further seeds
+    (variants 'at12x', 'at68x'), with the runs trained."""
     frames = [run_epochs(d) for d in results_dirs if d is not None and finished_runs(d)]
     if not frames:
         return pd.DataFrame()
     runs = pd.concat(frames, ignore_index=True)
     anchor = runs["variant"].str.extract(r"^at(\d+(?:\.\d+)?)x$", expand=False)
-    runs["runs"] = ("chosen for " + anchor + "x").fillna("every point searched")
+    runs["runs"] = ("chosen for " + anchor + "x").fillna("search")
     datasets, methods = mnist_first(runs["dataset"]), method_order(runs["method"])
     rows = [{"dataset": DATASET_LABELS.get(dataset, dataset), "method": method_label(method), "runs": which,
-             "order": (datasets.index(dataset), methods.index(method), which != "every point searched", which),
-             "runs trained": len(part), **against_cap(part)}
+             "order": (datasets.index(dataset), methods.index(method), which != "search", which),
+             "trained": len(part), **against_cap(part)}
             for (dataset, method, which), part in runs.groupby(["dataset", "method", "runs"])]
-    return pd.DataFrame(rows).sort_values("order").drop(columns="order").set_index(["dataset", "method", "runs"])
+    table = pd.DataFrame(rows).sort_values("order").drop(columns=["order", "seeds"])  # seed 0 searched, 1-3 chosen
+    return table.set_index(["dataset", "method", "runs"])
