@@ -14,7 +14,7 @@ from bayesprune.pipeline.manifest import training_seconds
 from bayesprune.pipeline.profiles import Profile, get_profile
 from bayesprune.pipeline.results import RUN_KEYS, finished_runs, load_manifests, load_table
 from bayesprune.report.formatting import DATASET_LABELS, mnist_first, rate_text
-from bayesprune.report.frontier import ANCHOR_RATIOS, ANCHOR_SCHEDULE, as_points
+from bayesprune.report.frontier import ANCHOR_RATIOS, ANCHOR_SCHEDULE, as_points, variant_anchor
 from bayesprune.report.reference import method_label
 from bayesprune.report.tables import method_order
 from bayesprune.report.targets import against_cap, edge_tolerance, point_config, run_epochs
@@ -167,8 +167,8 @@ def anchor_runs_against_cap(*results_dirs: Path | None) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame()
     runs = pd.concat(frames, ignore_index=True)
-    anchor = runs["variant"].str.extract(r"^at(\d+(?:\.\d+)?)x$", expand=False)
-    runs["runs"] = ("chosen for " + anchor + "x").fillna("search")
+    anchor = variant_anchor(runs["variant"])
+    runs["runs"] = ("chosen for " + anchor.map("{:g}".format) + "x").where(anchor.notna(), "search")
     datasets, methods = mnist_first(runs["dataset"]), method_order(runs["method"])
     rows = [{"dataset": DATASET_LABELS.get(dataset, dataset), "method": method_label(method), "runs": which,
              "order": (datasets.index(dataset), methods.index(method), which != "search", which),

@@ -117,6 +117,11 @@ def frontier_points(*results_dirs: Path | None) -> pd.DataFrame:
     return as_points(superseded(pruning, trains), at_chosen_rate(finetuned))
 
 
+def variant_anchor(variants: pd.Series) -> pd.Series:
+    """The anchor ratio an anchor seed profile's variant names ('at12x' -> 12.0), NaN for any other variant."""
+    return variants.str.extract(r"^at(\d+(?:\.\d+)?)x$", expand=False).astype(float)
+
+
 def anchored_points(*results_dirs: Path | None) -> pd.DataFrame:
     """`as_points` of the profiles that train each method at the point the anchor search chose for one anchor ratio
     (variants 'at12x', 'at68x', `report.anchor_search.anchor_variants`), that ratio in `anchor`, each variant's
@@ -127,7 +132,7 @@ def anchored_points(*results_dirs: Path | None) -> pd.DataFrame:
     pruning = pd.concat([load_table(folder, "pruning") for folder in folders], ignore_index=True)
     finetuned = [table for table in map(load_finetuned, folders) if table is not None]
     points = as_points(pruning, at_chosen_rate(pd.concat(finetuned, ignore_index=True)) if finetuned else None)
-    points["anchor"] = points["variant"].str.extract(r"^at(\d+(?:\.\d+)?)x$", expand=False).astype(float)
+    points["anchor"] = variant_anchor(points["variant"])
     return points[points["anchor"].notna()]
 
 
