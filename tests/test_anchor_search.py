@@ -157,6 +157,28 @@ def test_each_anchor_seed_profile_holds_to_the_search_it_continues(searches, see
         name: body["method_config"] for name, body in variants.items()}
 
 
+@pytest.mark.parametrize("source, longer, controls", [
+    ("frontier-anchor-search", "frontier-anchor-search-longer", {("sgd", 0, "lr1e-3")}),
+    ("frontier-anchor-search-fashion", "frontier-anchor-search-fashion-longer", set()),
+    ("frontier-anchor-seeds", "frontier-anchor-seeds-longer", set())])
+def test_each_longer_profile_retrains_every_run_its_source_s_cap_stopped_and_changes_nothing_else(
+        source, longer, controls):
+    from bayesprune.pipeline.profiles import get_profile
+    from bayesprune.report.chapters import RESULTS
+    from bayesprune.report.targets import run_epochs
+
+    runs = run_epochs(RESULTS / source)
+    capped = {(r.method, r.seed, r.variant) for r in runs.itertuples() if r.trained >= r.cap}
+    retrained = {(cfg.method, cfg.seed, cfg.variant): cfg for cfg in get_profile(longer).runs()}
+    assert capped and set(retrained) == capped | controls
+    stopped = {(r.method, r.seed, r.variant) for r in runs.itertuples() if r.trained < r.cap}
+    assert controls <= stopped  # a control stopped by its own rule at the lower cap
+    twins = {(cfg.method, cfg.seed, cfg.variant): cfg for cfg in get_profile(source).runs()}
+    for key, cfg in retrained.items():
+        assert cfg.epochs > twins[key].epochs
+        assert cfg.to_dict() | {"epochs": 0} == twins[key].to_dict() | {"epochs": 0}
+
+
 def test_every_anchor_run_stands_against_its_cap_the_search_apart_from_each_anchor_s_seeds(tmp_path):
     from bayesprune.config import RunConfig
     from bayesprune.pipeline.manifest import write_manifest
