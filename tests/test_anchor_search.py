@@ -179,6 +179,24 @@ def test_each_longer_profile_retrains_every_run_its_source_s_cap_stopped_and_cha
         assert cfg.to_dict() | {"epochs": 0} == twins[key].to_dict() | {"epochs": 0}
 
 
+@pytest.mark.parametrize("source, longer", [
+    ("frontier-anchor-search", "frontier-anchor-search-longer"),
+    ("frontier-anchor-search-fashion", "frontier-anchor-search-fashion-longer"),
+    ("frontier-anchor-seeds", "frontier-anchor-seeds-longer")])
+def test_a_run_trained_again_under_a_higher_cap_repeats_every_epoch_of_its_capped_twin(source, longer):
+    from bayesprune.pipeline.results import finished_runs, load_table
+    from bayesprune.report.chapters import RESULTS
+
+    if not finished_runs(RESULTS / longer):
+        pytest.skip(f"{longer} has not run here")
+    twin, again = (load_table(RESULTS / name, "history").drop(columns="seconds") for name in (source, longer))
+    keys = ["method", "seed", "variant", "epoch"]
+    joined = again.merge(twin, on=["dataset", "protocol", *keys], suffixes=("", " capped"))
+    assert len(joined) == len(twin.merge(again[keys].drop_duplicates(keys[:3]), on=keys[:3]))  # every capped epoch
+    for column in ("loss", "val_acc", "val_acc_pruned", "test_acc"):
+        assert (joined[column] == joined[f"{column} capped"]).all(), column
+
+
 def test_every_anchor_run_stands_against_its_cap_the_search_apart_from_each_anchor_s_seeds(tmp_path):
     from bayesprune.config import RunConfig
     from bayesprune.pipeline.manifest import write_manifest
@@ -205,3 +223,16 @@ def test_every_anchor_run_stands_against_its_cap_the_search_apart_from_each_anch
     assert table["kept the cap's last epoch"].tolist() == [0, 1, 0]
     assert table["trained"].tolist() == [1, 2, 1]
     assert anchor_runs_against_cap(tmp_path / "missing").empty
+
+    # seed 1 at 12x trained again under a cap of 8: patience ends it at 6, and it stands in place of its capped twin
+    cfg = RunConfig(method="sgd-l2", seed=1, variant="at12x", select="val_acc_pruned", validation=100, patience=2,
+                    epochs=8)
+    run = tmp_path / "longer" / "runs" / run_id(cfg)
+    run.mkdir(parents=True)
+    pd.DataFrame({**run_keys(cfg.to_dict()), "epoch": range(1, 7), "val_acc": [0.9] * 6,
+                  "val_acc_pruned": [0.5, 0.6, 0.7, 0.8, 0.75, 0.7]}).to_csv(run / "history.csv", index=False)
+    write_manifest({"config": cfg.to_dict()}, run)
+    table = anchor_runs_against_cap(tmp_path / "search", tmp_path / "seeds", tmp_path / "longer")
+    chosen = table.droplevel(["dataset", "method"]).loc["chosen for 12x"]
+    assert (chosen["trained"], chosen["epoch kept"], chosen["cap"]) == (2, "1–4", "4–8")
+    assert (chosen["stopped by the cap"], chosen["kept the cap's last epoch"]) == (1, 0)  # seed 2 alone, still capped

@@ -17,7 +17,7 @@ from bayesprune.report.formatting import DATASET_LABELS, mnist_first, rate_text
 from bayesprune.report.frontier import ANCHOR_RATIOS, ANCHOR_SCHEDULE, as_points, variant_anchor
 from bayesprune.report.reference import method_label
 from bayesprune.report.tables import method_order
-from bayesprune.report.targets import against_cap, edge_tolerance, point_config, run_epochs
+from bayesprune.report.targets import against_cap, edge_tolerance, point_config, run_epochs, under_highest_cap
 
 POINT = ["lr", "prior_log_sigma1"]
 
@@ -29,20 +29,21 @@ def _searched_runs(folder: Path) -> pd.DataFrame:
     for manifest in load_manifests(folder):
         cfg, seconds = RunConfig.from_dict(manifest["config"]), training_seconds(manifest, folder / "runs")
         rows.append({**{key: getattr(cfg, key) for key in RUN_KEYS}, **{key: getattr(cfg, key) for key in POINT},
-                     "minutes": (seconds + manifest["notebook_seconds"]["prune"]) / 60})
+                     "cap": cfg.epochs, "minutes": (seconds + manifest["notebook_seconds"]["prune"]) / 60})
     return pd.DataFrame(rows)
 
 
 def anchor_search_rows(*search_dirs: Path | None) -> pd.DataFrame:
-    """Every fine-tuned network of the searches given (a search and any past its edges, read as one), with its
-    run's point (rate, prior scale), its run's minutes and its compression ratio."""
+    """Every fine-tuned network of the searches given (a search, any past its edges and any that trains some of its
+    points again under a higher cap, read as one, `targets.under_highest_cap`), with its run's point (rate, prior
+    scale), cap and minutes and its compression ratio."""
     frames = []
     for folder in (Path(d) for d in search_dirs if d is not None and finished_runs(d)):
         finetuned = load_table(folder, "finetuned")
         frames.append(as_points(finetuned.iloc[:0], finetuned).merge(_searched_runs(folder), on=RUN_KEYS))
     if not frames:
         raise FileNotFoundError(f"no anchor search under {', '.join(map(str, search_dirs))} has a finished run")
-    return pd.concat(frames, ignore_index=True)
+    return under_highest_cap(pd.concat(frames, ignore_index=True))
 
 
 def anchor_choices(rows: pd.DataFrame, ratios: tuple[float, ...] = ANCHOR_RATIOS) -> pd.DataFrame:
@@ -160,13 +161,13 @@ def search_progress(*search_dirs: Path) -> str:
 
 
 def anchor_runs_against_cap(*results_dirs: Path | None) -> pd.DataFrame:
-    """Every anchor run's kept epoch against its cap (`targets.against_cap`, less its seed count), per dataset,
-    method and the runs: the search's points on seed 0, and each anchor's chosen point on its further seeds
+    """Every anchor run's kept epoch against its cap (`targets.against_cap`, less its seed count; a run trained again
+    under a higher cap in place of its capped twin, `targets.under_highest_cap`), per dataset, method and the runs: the search's points on seed 0, and each anchor's chosen point on its further seeds
     (variants 'at12x', 'at68x'), with the runs trained."""
     frames = [run_epochs(d) for d in results_dirs if d is not None and finished_runs(d)]
     if not frames:
         return pd.DataFrame()
-    runs = pd.concat(frames, ignore_index=True)
+    runs = under_highest_cap(pd.concat(frames, ignore_index=True))
     anchor = variant_anchor(runs["variant"])
     runs["runs"] = ("chosen for " + anchor.map("{:g}".format) + "x").where(anchor.notna(), "search")
     datasets, methods = mnist_first(runs["dataset"]), method_order(runs["method"])

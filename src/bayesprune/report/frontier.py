@@ -20,7 +20,7 @@ from bayesprune.report.fairness import choices, search_points, search_table, wit
 from bayesprune.report.operating_point import RULES, choose_learning_rates
 from bayesprune.report.reference import BLUNDELL_COMPRESSION, LENET_ANCHORS, SPARSE_VD_LAYER_SPARSITY, method_label
 from bayesprune.report.structured import has_bcgnj
-from bayesprune.report.targets import kept_epochs
+from bayesprune.report.targets import kept_epochs, run_caps, under_highest_cap
 from bayesprune.report.tables import method_order
 from bayesprune.report.verdicts import combine, difference, interval
 
@@ -122,16 +122,24 @@ def variant_anchor(variants: pd.Series) -> pd.Series:
     return variants.str.extract(r"^at(\d+(?:\.\d+)?)x$", expand=False).astype(float)
 
 
+def _standing(tables: list[pd.DataFrame | None], folders: list[Path]) -> pd.DataFrame | None:
+    """One table of several profiles' runs (None where none has it), each run as it stands: one trained again under a
+    higher cap in place of its capped twin (`targets.under_highest_cap`)."""
+    capped = [table.merge(run_caps(folder), on=RUN_KEYS) for table, folder in zip(tables, folders) if table is not None]
+    return under_highest_cap(pd.concat(capped, ignore_index=True)).drop(columns="cap") if capped else None
+
+
 def anchored_points(*results_dirs: Path | None) -> pd.DataFrame:
     """`as_points` of the profiles that train each method at the point the anchor search chose for one anchor ratio
     (variants 'at12x', 'at68x', `report.anchor_search.anchor_variants`), that ratio in `anchor`, each variant's
-    fine-tuning rate chosen on validation data by itself (`rate_choice`); empty where none has run."""
+    fine-tuning rate chosen on validation data by itself (`rate_choice`), a run trained again under a higher cap in
+    place of its capped twin; empty where none has run."""
     folders = [Path(d) for d in results_dirs if d is not None and finished_runs(d)]
     if not folders:
         return pd.DataFrame(columns=[*SERIES, "seed", "variant", "anchor"])
-    pruning = pd.concat([load_table(folder, "pruning") for folder in folders], ignore_index=True)
-    finetuned = [table for table in map(load_finetuned, folders) if table is not None]
-    points = as_points(pruning, at_chosen_rate(pd.concat(finetuned, ignore_index=True)) if finetuned else None)
+    pruning = _standing([load_table(folder, "pruning") for folder in folders], folders)
+    finetuned = _standing([load_finetuned(folder) for folder in folders], folders)
+    points = as_points(pruning, at_chosen_rate(finetuned))
     points["anchor"] = variant_anchor(points["variant"])
     return points[points["anchor"].notna()]
 

@@ -73,20 +73,35 @@ def kept_epochs(results_dir: Path, history: pd.DataFrame) -> pd.Series:
     return pd.Series(kept, name="epoch kept").rename_axis(RUN_KEYS)
 
 
+def run_caps(results_dir: Path) -> pd.DataFrame:
+    """Per finished run: its keys and its cap, the most epochs its recipe lets it train."""
+    return recipes(results_dir, ("epochs",)).rename(columns={"epochs": "cap"})
+
+
+def under_highest_cap(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each run as it stands (its keys and `cap`, from several profiles): where a run was trained again
+    under a higher cap, the rows of that one alone, in place of its capped twin's."""
+    return frame[frame["cap"] == frame.groupby(RUN_KEYS)["cap"].transform("max")]
+
+
 def run_epochs(results_dir: Path) -> pd.DataFrame:
     """Per finished run: its keys, the epoch its rule kept (`kept_epochs`), the epochs it trained and its cap."""
     history = load_table(results_dir, "history")
     return pd.concat([kept_epochs(results_dir, history), history.groupby(RUN_KEYS)["epoch"].max().rename("trained"),
-                      recipes(results_dir, ("epochs",)).set_index(RUN_KEYS)["epochs"].rename("cap")], axis=1,
-                     join="inner").reset_index()
+                      run_caps(results_dir).set_index(RUN_KEYS)["cap"]], axis=1, join="inner").reset_index()
+
+
+def _span(values: pd.Series) -> int | str:
+    """Integers as their one value, else as 'lowest–highest'."""
+    low, high = int(values.min()), int(values.max())
+    return low if low == high else f"{low}–{high}"
 
 
 def against_cap(runs: pd.DataFrame) -> dict[str, int | str]:
     """Some runs' `run_epochs` in one row: the seeds, the epochs kept (fewest to most), the most epochs one trained,
     the cap, and the runs the cap stopped (patience never ended them) or whose kept epoch is the cap's last."""
-    low, high = runs["epoch kept"].min(), runs["epoch kept"].max()
-    return {"seeds": runs["seed"].nunique(), "epoch kept": f"{low}" if low == high else f"{low}–{high}",
-            "most epochs trained": int(runs["trained"].max()), "cap": int(runs["cap"].max()),
+    return {"seeds": runs["seed"].nunique(), "epoch kept": str(_span(runs["epoch kept"])),
+            "most epochs trained": int(runs["trained"].max()), "cap": _span(runs["cap"]),
             "stopped by the cap": int((runs["trained"] >= runs["cap"]).sum()),
             "kept the cap's last epoch": int((runs["epoch kept"] >= runs["cap"]).sum())}
 
