@@ -434,3 +434,21 @@ def test_the_anchor_source_names_per_dataset_who_is_judged_at_a_point_chosen_the
     assert both.startswith("On MNIST, SGD + L1 and BBB are each judged") and "1 to 3 seeds each" in both
     assert anchor_source(anchored, "fashion-mnist").startswith(
         "On Fashion-MNIST, each method is judged at the point its frontier search chose for 90 % pruned")
+
+
+def test_a_frontier_s_capped_runs_are_named_and_said_to_be_read_elsewhere_only_where_every_ratio_reads_other_runs():
+    from bayesprune.report.chapters import RESULTS
+    from bayesprune.pipeline.results import finished_runs
+    from bayesprune.report.frontier import capped_reading
+
+    folder = RESULTS / "frontier-fashion"
+    if not finished_runs(folder):
+        pytest.skip("frontier-fashion has not run here")
+    anchored = pd.DataFrame({"dataset": "fashion-mnist", "method": ["sgd", "sgd", "dropout0.5", "dropout0.5"],
+                             "anchor": [12.0, 68.0, 12.0, 68.0]})
+    text = capped_reading(folder, anchored)
+    assert text.startswith("The cap of 60 epochs ended SGD on every seed (its rule kept epochs ")
+    assert "Dropout 0.5 on every seed" in text and "read each of these methods at the point chosen" in text
+    assert capped_reading(folder, anchored[anchored["anchor"] == 12.0].iloc[:1]).endswith(
+        "The verdicts read these runs as they are, at the cap.")  # Dropout 0.5 is read at neither ratio
+    assert capped_reading(RESULTS / "frontier", anchored) == ""  # patience ended every MNIST run

@@ -20,7 +20,7 @@ from bayesprune.report.fairness import choices, search_points, search_table, wit
 from bayesprune.report.operating_point import RULES, choose_learning_rates
 from bayesprune.report.reference import BLUNDELL_COMPRESSION, LENET_ANCHORS, SPARSE_VD_LAYER_SPARSITY, method_label
 from bayesprune.report.structured import has_bcgnj
-from bayesprune.report.targets import kept_epochs, run_caps, under_highest_cap
+from bayesprune.report.targets import kept_epochs, run_caps, run_epochs, under_highest_cap
 from bayesprune.report.tables import method_order
 from bayesprune.report.verdicts import combine, difference, interval
 
@@ -153,6 +153,36 @@ def for_anchor(points: pd.DataFrame, anchored: pd.DataFrame | None, ratio: float
     replaced = set(zip(chosen["dataset"], chosen["method"]))
     kept = points[[key not in replaced for key in zip(points["dataset"], points["method"])]]
     return pd.concat([kept, chosen.drop(columns="anchor")], ignore_index=True)
+
+
+def capped_reading(results_dir: Path, anchored: pd.DataFrame) -> str:
+    """The methods of a frontier whose runs its cap stopped before their own rule could, in a sentence: on how many
+    seeds, the epochs their rule kept, and whether the verdicts read other runs of theirs (each method at its point
+    chosen per anchor ratio, `anchored_points`, at every ratio); '' where the cap stopped none."""
+    runs = run_epochs(results_dir)
+    capped = runs[runs["trained"] >= runs["cap"]]
+    if capped.empty:
+        return ""
+    parts = []
+    for method in method_order(capped["method"]):
+        mine, all_seeds = capped[capped["method"] == method], runs[runs["method"] == method]
+        seeds = "every seed" if len(mine) == len(all_seeds) else f"{len(mine)} of its {len(all_seeds)} seeds"
+        low, high = mine["epoch kept"].min(), mine["epoch kept"].max()
+        kept = f"epoch {low}" if low == high else f"epochs {low} to {high}"
+        parts.append(f"{method_label(method)} on {seeds} (its rule kept {kept})")
+    ratios = anchored["anchor"].nunique()
+    judged = {method for method, seen in anchored[anchored["dataset"].isin(capped["dataset"])]
+              .groupby("method")["anchor"].nunique().items() if ratios and seen == ratios}
+    elsewhere = set(capped["method"]) <= judged
+    return (f"The cap of {_cap_text(capped['cap'])} epochs ended {joined(parts)} before their own rule could. "
+            + ("These runs draw only the curves: the verdicts at 12x and 68x read each of these methods at the point "
+               "chosen for that ratio, on runs of their own." if elsewhere else
+               "The verdicts read these runs as they are, at the cap."))
+
+
+def _cap_text(caps: pd.Series) -> str:
+    """One cap, or 'lowest to highest'."""
+    return f"{caps.min()}" if caps.min() == caps.max() else f"{caps.min()} to {caps.max()}"
 
 
 def anchor_source(anchored: pd.DataFrame, dataset: str = "mnist") -> str:
