@@ -186,6 +186,7 @@ def test_each_longer_profile_retrains_every_run_its_source_s_cap_stopped_and_cha
 def test_a_run_trained_again_under_a_higher_cap_repeats_every_epoch_of_its_capped_twin(source, longer):
     from bayesprune.pipeline.results import finished_runs, load_table
     from bayesprune.report.chapters import RESULTS
+    from bayesprune.report.targets import run_epochs
 
     if not finished_runs(RESULTS / longer):
         pytest.skip(f"{longer} has not run here")
@@ -195,6 +196,10 @@ def test_a_run_trained_again_under_a_higher_cap_repeats_every_epoch_of_its_cappe
     assert len(joined) == len(twin.merge(again[keys].drop_duplicates(keys[:3]), on=keys[:3]))  # every capped epoch
     for column in ("loss", "val_acc", "val_acc_pruned", "test_acc"):
         assert (joined[column] == joined[f"{column} capped"]).all(), column
+    runs = run_epochs(RESULTS / source).set_index(keys[:3])
+    trained = again.groupby(keys[:3])["epoch"].max()
+    stopped = runs.loc[trained.index, "trained"] < runs.loc[trained.index, "cap"]
+    assert (trained[stopped] == runs.loc[trained.index, "trained"][stopped]).all()  # a control ends where it did
 
 
 def test_every_anchor_run_stands_against_its_cap_the_search_apart_from_each_anchor_s_seeds(tmp_path):
