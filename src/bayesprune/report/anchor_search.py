@@ -162,8 +162,9 @@ def search_progress(*search_dirs: Path) -> str:
 
 def anchor_runs_against_cap(*results_dirs: Path | None) -> pd.DataFrame:
     """Every anchor run's kept epoch against its cap (`targets.against_cap`, less its seed count; a run trained again
-    under a higher cap in place of its capped twin, `targets.under_highest_cap`), per dataset, method and the runs: the search's points on seed 0, and each anchor's chosen point on its further seeds
-    (variants 'at12x', 'at68x'), with the runs trained."""
+    under a higher cap in place of its capped twin, `targets.under_highest_cap`), per dataset, method and the runs:
+    the search's points on seed 0, and each anchor's chosen point on its further seeds (variants 'at12x', 'at68x'),
+    with the runs trained."""
     frames = [run_epochs(d) for d in results_dirs if d is not None and finished_runs(d)]
     if not frames:
         return pd.DataFrame()

@@ -20,7 +20,7 @@ from bayesprune.report.fairness import choices, search_points, search_table, wit
 from bayesprune.report.operating_point import RULES, choose_learning_rates
 from bayesprune.report.reference import BLUNDELL_COMPRESSION, LENET_ANCHORS, SPARSE_VD_LAYER_SPARSITY, method_label
 from bayesprune.report.structured import has_bcgnj
-from bayesprune.report.targets import kept_epochs, run_caps, run_epochs, under_highest_cap
+from bayesprune.report.targets import kept_epochs, run_caps, run_epochs, span, under_highest_cap
 from bayesprune.report.tables import method_order
 from bayesprune.report.verdicts import combine, difference, interval
 
@@ -122,10 +122,11 @@ def variant_anchor(variants: pd.Series) -> pd.Series:
     return variants.str.extract(r"^at(\d+(?:\.\d+)?)x$", expand=False).astype(float)
 
 
-def _standing(tables: list[pd.DataFrame | None], folders: list[Path]) -> pd.DataFrame | None:
-    """One table of several profiles' runs (None where none has it), each run as it stands: one trained again under a
-    higher cap in place of its capped twin (`targets.under_highest_cap`)."""
-    capped = [table.merge(run_caps(folder), on=RUN_KEYS) for table, folder in zip(tables, folders) if table is not None]
+def _standing(tables: list[pd.DataFrame | None], caps: list[pd.DataFrame]) -> pd.DataFrame | None:
+    """One table of several profiles' runs (None where none has it), each profile's `targets.run_caps` beside it,
+    each run as it stands: one trained again under a higher cap in place of its capped twin
+    (`targets.under_highest_cap`)."""
+    capped = [table.merge(cap, on=RUN_KEYS) for table, cap in zip(tables, caps) if table is not None]
     return under_highest_cap(pd.concat(capped, ignore_index=True)).drop(columns="cap") if capped else None
 
 
@@ -137,8 +138,9 @@ def anchored_points(*results_dirs: Path | None) -> pd.DataFrame:
     folders = [Path(d) for d in results_dirs if d is not None and finished_runs(d)]
     if not folders:
         return pd.DataFrame(columns=[*SERIES, "seed", "variant", "anchor"])
-    pruning = _standing([load_table(folder, "pruning") for folder in folders], folders)
-    finetuned = _standing([load_finetuned(folder) for folder in folders], folders)
+    caps = [run_caps(folder) for folder in folders]
+    pruning = _standing([load_table(folder, "pruning") for folder in folders], caps)
+    finetuned = _standing([load_finetuned(folder) for folder in folders], caps)
     points = as_points(pruning, at_chosen_rate(finetuned))
     points["anchor"] = variant_anchor(points["variant"])
     return points[points["anchor"].notna()]
@@ -167,22 +169,17 @@ def capped_reading(results_dir: Path, anchored: pd.DataFrame) -> str:
     for method in method_order(capped["method"]):
         mine, all_seeds = capped[capped["method"] == method], runs[runs["method"] == method]
         seeds = "every seed" if len(mine) == len(all_seeds) else f"{len(mine)} of its {len(all_seeds)} seeds"
-        low, high = mine["epoch kept"].min(), mine["epoch kept"].max()
-        kept = f"epoch {low}" if low == high else f"epochs {low} to {high}"
-        parts.append(f"{method_label(method)} on {seeds} (its rule kept {kept})")
+        kept = span(mine["epoch kept"], " to ")
+        parts.append(f"{method_label(method)} on {seeds} (its rule kept epoch{'s' if isinstance(kept, str) else ''} "
+                     f"{kept})")
     ratios = anchored["anchor"].nunique()
     judged = {method for method, seen in anchored[anchored["dataset"].isin(capped["dataset"])]
               .groupby("method")["anchor"].nunique().items() if ratios and seen == ratios}
     elsewhere = set(capped["method"]) <= judged
-    return (f"The cap of {_cap_text(capped['cap'])} epochs ended {joined(parts)} before their own rule could. "
+    return (f"The cap of {span(capped['cap'], ' to ')} epochs ended {joined(parts)} before their own rule could. "
             + ("These runs draw only the curves: the verdicts at 12x and 68x read each of these methods at the point "
                "chosen for that ratio, on runs of their own." if elsewhere else
                "The verdicts read these runs as they are, at the cap."))
-
-
-def _cap_text(caps: pd.Series) -> str:
-    """One cap, or 'lowest to highest'."""
-    return f"{caps.min()}" if caps.min() == caps.max() else f"{caps.min()} to {caps.max()}"
 
 
 def anchor_source(anchored: pd.DataFrame, dataset: str = "mnist") -> str:

@@ -91,17 +91,17 @@ def run_epochs(results_dir: Path) -> pd.DataFrame:
                       run_caps(results_dir).set_index(RUN_KEYS)["cap"]], axis=1, join="inner").reset_index()
 
 
-def _span(values: pd.Series) -> int | str:
-    """Integers as their one value, else as 'lowest–highest'."""
+def span(values: pd.Series, between: str = "–") -> int | str:
+    """Integers as their one value, else as 'lowest–highest' (`between` joins the two)."""
     low, high = int(values.min()), int(values.max())
-    return low if low == high else f"{low}–{high}"
+    return low if low == high else f"{low}{between}{high}"
 
 
 def against_cap(runs: pd.DataFrame) -> dict[str, int | str]:
     """Some runs' `run_epochs` in one row: the seeds, the epochs kept (fewest to most), the most epochs one trained,
     the cap, and the runs the cap stopped (patience never ended them) or whose kept epoch is the cap's last."""
-    return {"seeds": runs["seed"].nunique(), "epoch kept": str(_span(runs["epoch kept"])),
-            "most epochs trained": int(runs["trained"].max()), "cap": _span(runs["cap"]),
+    return {"seeds": runs["seed"].nunique(), "epoch kept": str(span(runs["epoch kept"])),
+            "most epochs trained": int(runs["trained"].max()), "cap": span(runs["cap"]),
             "stopped by the cap": int((runs["trained"] >= runs["cap"]).sum()),
             "kept the cap's last epoch": int((runs["epoch kept"] >= runs["cap"]).sum())}
 
