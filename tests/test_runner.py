@@ -206,10 +206,16 @@ def test_the_progress_bar_weighs_runs_by_their_expected_cost():
     from bayesprune.config import RunConfig
     from bayesprune.pipeline.runner import expected_cost
 
-    sgd = RunConfig(method="sgd", epochs=10)
-    assert expected_cost(RunConfig(method="bbb", epochs=10)) == pytest.approx(4 * expected_cost(sgd))
-    assert expected_cost(RunConfig(method="sgd", epochs=22)) == pytest.approx(2 * expected_cost(sgd))
-    assert expected_cost(RunConfig(method="sgd", epochs=10, hidden=(1200, 1200))) > 3 * expected_cost(sgd)
+    def epoch(method: str, **fields) -> float:
+        """What ten more epochs add to a run's cost."""
+        return expected_cost(RunConfig(method=method, epochs=20, **fields)) - expected_cost(RunConfig(method=method, epochs=10, **fields))
+
+    assert epoch("bbb") == pytest.approx(4 * epoch("sgd"))  # a BBB step costs four SGD steps
+    assert epoch("dropout0.5") == pytest.approx(epoch("sgd"))
+    assert epoch("sgd", hidden=(1200, 1200)) > 3 * epoch("sgd")
+    # at quick's six epochs, scoring orders them as they took: BBB, then Monte Carlo dropout, then SGD
+    sgd, dropout, bbb = (expected_cost(RunConfig(method=m, epochs=6)) for m in ("sgd", "dropout0.9", "bbb"))
+    assert bbb > dropout > sgd
 
 
 def test_the_grid_starts_its_longest_runs_first(tmp_path):
@@ -227,10 +233,11 @@ def test_the_grid_starts_its_longest_runs_first(tmp_path):
                 self.order.append(cfg)
                 yield Outcome(run=RunPaths.of(runs_dir, cfg).name, status="finished")
 
-    profile = _profile(tmp_path, ["sgd", "dropout0.5", "bbb"])
+    profile = _profile(tmp_path, ["sgd", "dropout0.75", "dropout0.5", "bbb"])
     recording = Recording()
     run_grid(profile, tmp_path / "results", executor=recording, progress=False)
-    assert [cfg.method for cfg in recording.order] == ["bbb", "sgd", "dropout0.5"]  # equal costs keep their order
+    # equal costs keep their order
+    assert [cfg.method for cfg in recording.order] == ["bbb", "dropout0.75", "dropout0.5", "sgd"]
     costs = [expected_cost(cfg) for cfg in recording.order]
     assert costs == sorted(costs, reverse=True) and costs[0] > costs[1]
 

@@ -38,7 +38,11 @@ from bayesprune.training.finetune import SCHEDULES
 from bayesprune.training.train import CHECKPOINT
 
 STEP_COST = {"bbb": 4.0, "sparsevd": 2.0, "bcgnj": 2.0}  # a step's cost in SGD steps on CPU (results/bench)
-NOTEBOOK_EPOCHS = 2.0  # the pruning sweep and the notebooks around a run, counted as epochs of training
+# The pruning sweep and the notebooks around a run, counted as epochs of SGD training; Monte Carlo scoring costs
+# more, BBB's (every layer sampled) most: measured in `quick` on 2 CPU cores (results/bench/report), where SGD's
+# notebooks took 3.5 epochs, Dropout's 9 and BBB's 16
+NOTEBOOK_EPOCHS = 3.5
+MONTE_CARLO_EPOCHS = {"dropout": 5.5, "bbb": 12.5}
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]"
 
 
@@ -195,13 +199,14 @@ def finetune_epochs_of(profile: Profile) -> int:
 
 
 def expected_cost(cfg: RunConfig, finetune_epochs: int = 0) -> float:
-    """A run's expected share of a grid's time, in arbitrary units: epochs (training and fine-tuning) x training
-    images x weights x the method's step cost."""
+    """A run's expected share of a grid's time, in arbitrary units: SGD epochs (training and fine-tuning at the
+    method's step cost, then scoring) x training images x weights."""
     sizes = (28 * 28, *cfg.hidden, 10)
     weights = sum(fan_in * fan_out for fan_in, fan_out in zip(sizes, sizes[1:]))
     images = cfg.train_subset or 60_000
     step = STEP_COST.get(cfg.method, 1.0)
-    return (cfg.train_epochs + finetune_epochs + NOTEBOOK_EPOCHS) * images * weights * step
+    monte_carlo = MONTE_CARLO_EPOCHS["bbb" if cfg.bayesian else "dropout"] if cfg.bayesian or cfg.dropout else 0.0
+    return ((cfg.train_epochs + finetune_epochs) * step + NOTEBOOK_EPOCHS + monte_carlo) * images * weights
 
 
 class DirtyTreeError(ValueError):
