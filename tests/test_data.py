@@ -10,11 +10,13 @@ import torch
 
 from bayesprune.data.datasets import (
     FILES,
+    RAW_FOLDER,
     SHA256,
     DataIntegrityError,
     Source,
     batch_indices,
     fetch,
+    idx_tensor,
     load_split,
     raw_dir,
     sha256_of,
@@ -93,6 +95,22 @@ def test_splits_load_as_scaled_tensors(real_data_root, dataset):
     assert torch.bincount(y).tolist() == [1000] * 10 if dataset == "fashion-mnist" else len(y.unique()) == 10
     x126, _ = load_split(dataset, train=False, root=real_data_root, pixel_divisor=126.0, subset=5)
     assert x126.shape == (5, 784) and torch.allclose(x126 * 126.0, x[:5] * 255.0)
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
+@pytest.mark.parametrize("train", [False, True])
+def test_splits_read_what_torchvision_reads(real_data_root, dataset, train):
+    from torchvision import datasets
+
+    x, y = load_split(dataset, train=train, root=real_data_root)
+    oracle = getattr(datasets, RAW_FOLDER[dataset])(str(real_data_root), train=train, download=False)
+    assert torch.equal(x, oracle.data.reshape(len(x), -1).float() / 255.0) and torch.equal(y, oracle.targets)
+
+
+def test_a_file_that_is_not_idx_is_refused():
+    with pytest.raises(DataIntegrityError, match="not an IDX file"):
+        idx_tensor(b"PK\x03\x04 a zip, not images")
+    assert idx_tensor(b"\x00\x00\x08\x02\x00\x00\x00\x02\x00\x00\x00\x03" + bytes(range(6))).tolist() == [[0, 1, 2], [3, 4, 5]]
 
 
 def test_train_split_is_the_full_60000(real_data_root):

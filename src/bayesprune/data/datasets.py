@@ -1,4 +1,5 @@
-"""MNIST and Fashion-MNIST: verified fetching into torchvision's layout, whole-tensor loading."""
+"""MNIST and Fashion-MNIST: verified fetching into torchvision's layout, whole-tensor loading (the IDX files read
+here: importing torchvision to read them would cost every notebook that loads data two seconds)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import hashlib
 import io
 import os
 import shutil
+import struct
 import subprocess
 import tarfile
 import tempfile
@@ -77,15 +79,27 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify(path: Path, expected: str) -> None:
-    """Raise DataIntegrityError naming the file and both hashes unless path has the expected hash."""
+def verified_bytes(path: Path, expected: str) -> bytes:
+    """A file's bytes, read once; DataIntegrityError naming the file and both hashes unless they hash as expected."""
     if not path.exists():
         raise DataIntegrityError(f"{path} is missing; run `bayesprune data fetch` (or `make data`)")
-    actual = sha256_of(path)
+    blob = path.read_bytes()
+    actual = hashlib.sha256(blob).hexdigest()
     if actual != expected:
         raise DataIntegrityError(
             f"{path} failed verification: expected SHA-256 {expected}, got {actual}; {REFETCH_HINT}"
         )
+    return blob
+
+
+def idx_tensor(blob: bytes) -> torch.Tensor:
+    """An IDX file of unsigned bytes (the MNIST format: zero, zero, type 0x08, rank, big-endian sizes, then the
+    values) as a uint8 tensor of its shape."""
+    if len(blob) < 4 or blob[:3] != b"\x00\x00\x08":
+        raise DataIntegrityError("not an IDX file of unsigned bytes")
+    rank = blob[3]
+    shape = struct.unpack(f">{rank}I", blob[4:4 + 4 * rank])
+    return torch.frombuffer(bytearray(blob[4 + 4 * rank:]), dtype=torch.uint8).reshape(shape)
 
 
 @dataclass(frozen=True)
@@ -250,10 +264,8 @@ def load_split(
     root = data_root(root)
     folder = raw_dir(dataset, root)
     prefix = "train" if train else "t10k"
-    for name in (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"):
-        verify(folder / name, SHA256[dataset][name])
-    split = _torchvision_class(dataset)(str(root), train=train, download=False)
-    images, labels = split.data, split.targets
+    images, labels = (idx_tensor(verified_bytes(folder / name, SHA256[dataset][name]))
+                      for name in (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"))
     if subset:
         images, labels = images[:subset], labels[:subset]
     x = images.reshape(len(images), -1).to(device=device, dtype=torch.float32) / pixel_divisor
