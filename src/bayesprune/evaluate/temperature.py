@@ -7,7 +7,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-from scipy.optimize import minimize_scalar
 from torch import Tensor
 
 LOG_T_BOUNDS = (math.log(0.05), math.log(20.0))  # the temperatures searched: sharpen 20x to soften 20x
@@ -24,6 +23,8 @@ def fit_temperature(logits: Tensor, y: Tensor) -> float:
     if logits.ndim != 2 or len(logits) == 0 or len(logits) != len(y):
         raise ValueError(f"temperature scaling needs one row of logits per validation label; got logits of shape "
                          f"{tuple(logits.shape)} and {len(y)} labels (is the validation split empty?)")
+    from scipy.optimize import minimize_scalar  # here: every run's scoring imports this module, few runs fit T
+
     logits, y = logits.detach().double(), y.detach()
     found = minimize_scalar(lambda log_t: validation_nll(logits, y, math.exp(log_t)), bounds=LOG_T_BOUNDS,
                             method="bounded", options={"xatol": 1e-4})

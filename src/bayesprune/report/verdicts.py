@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 CONFIDENCE = 0.95  # two-sided
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
@@ -57,6 +56,8 @@ def t_quantile(dof: float) -> float:
     """The 97.5 % quantile of Student's t at `dof` degrees of freedom, fractional ones (Welch's) taken as they are."""
     if not dof > 0:
         raise ValueError(f"degrees of freedom must be > 0, got {dof!r}")
+    from scipy import stats  # here, not at the top: every run's notebooks import this package, few need scipy.stats
+
     return float(stats.t.ppf(0.5 + CONFIDENCE / 2, dof))
 
 
