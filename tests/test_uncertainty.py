@@ -75,8 +75,8 @@ def test_bbb_monte_carlo_average_never_draws_a_pruned_weight(monkeypatch):
     for layer in model.layers:
         sample = layer.sample_weights
 
-        def recording(sample=sample):
-            weight, bias = sample()
+        def recording(sigmas=None, sample=sample):
+            weight, bias = sample(sigmas)
             drawn.append(weight.detach().clone())
             return weight, bias
 

@@ -96,8 +96,9 @@ def ensemble_probabilities(model: BayesianMLP, x: Tensor, samples: int) -> Tenso
         raise ValueError(f"samples must be >= 1, got {samples}")
     model.eval()
     total = torch.zeros(len(x), model.layers[-1].bias_mu.numel(), device=x.device)
+    sigmas = [layer.sigmas() for layer in model.layers]  # the same for every draw
     for _ in range(samples):
-        draws = [layer.sample_weights() for layer in model.layers]
+        draws = [layer.sample_weights(sigma) for layer, sigma in zip(model.layers, sigmas)]
         total += torch.softmax(network(x, [w for w, _ in draws], [b for _, b in draws]), dim=1)
     return total / samples
 

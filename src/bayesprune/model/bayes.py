@@ -160,11 +160,13 @@ class BayesianLinear(nn.Module):
         return weight, bias
 
     def _draw(
-        self, name: str, prior: Prior | None, eps: Tensor | None = None, entropy_gradient: bool = True
+        self, name: str, prior: Prior | None, eps: Tensor | None = None, entropy_gradient: bool = True,
+        sigma: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """One sample mu + sigma * eps of weight or bias (noise masked where pruned), and log q - log p."""
+        """One sample mu + sigma * eps of weight or bias (noise masked where pruned), and log q - log p; sigma is
+        softplus(rho), computed here unless given."""
         mu, rho = getattr(self, f"{name}_mu"), getattr(self, f"{name}_rho")
-        sigma = F.softplus(rho)
+        sigma = F.softplus(rho) if sigma is None else sigma
         eps = torch.randn_like(mu) if eps is None else eps
         noise = sigma * eps
         mask = getattr(self, f"{name}_mu_mask", None)
@@ -179,9 +181,15 @@ class BayesianLinear(nn.Module):
             log_q = log_q.detach()
         return value, log_q - prior.log_prob(value).sum()
 
-    def sample_weights(self) -> tuple[Tensor, Tensor]:
-        """One draw of the weights, then of the bias (noise masked where pruned), as the sampled forward draws them."""
-        return self._draw("weight", None)[0], self._draw("bias", None)[0]
+    def sigmas(self) -> tuple[Tensor, Tensor]:
+        """The posterior's standard deviations softplus(rho) of the weights and of the bias."""
+        return F.softplus(self.weight_rho), F.softplus(self.bias_rho)
+
+    def sample_weights(self, sigmas: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """One draw of the weights, then of the bias (noise masked where pruned), as the sampled forward draws them;
+        `sigmas` (from `sigmas()`) spares computing them again for every draw."""
+        weight_sigma, bias_sigma = sigmas or (None, None)
+        return self._draw("weight", None, sigma=weight_sigma)[0], self._draw("bias", None, sigma=bias_sigma)[0]
 
     def forward(
         self, x: Tensor, sample: bool = True, prior: Prior | None = None,
