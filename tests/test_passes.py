@@ -138,3 +138,22 @@ def test_a_sweep_draws_mc_dropout_s_masks_once_and_every_pruned_network_scores_a
         global_prune(pruned, row["fraction"], "magnitude")
         torch.manual_seed(4)
         assert row["nll"] == pytest.approx(calibration(_own_mc(pruned, x, 3), y)["nll"], rel=1e-5)
+
+
+def test_mc_dropout_and_the_deterministic_pass_share_the_first_layer_and_score_as_if_each_computed_its_own(monkeypatch):
+    import bayesprune.evaluate.scores as scores
+
+    torch.manual_seed(0)
+    model = MLP([784, 120, 60, 10], dropout=0.5)
+    x, y = torch.rand(80, 784), torch.randint(0, 10, (80,))
+    shifted = {"noise": noise_images(50, 255.0)}
+    fractions = [0.0, 0.9, 0.99]
+    computed = []
+    first = scores.first_activation
+    monkeypatch.setattr(scores, "first_activation", lambda *args: computed.append(len(args[1])) or first(*args))
+    shared = scored_sweep(model, (x, y), fractions, samples=3, seed=2, shifted=shifted)
+    assert sorted(computed) == sorted([80, 50] * len(fractions))  # once per network and Monte Carlo set
+    monkeypatch.setattr(scores, "shares_first_layer", lambda network: False)
+    own = scored_sweep(model, (x, y), fractions, samples=3, seed=2, shifted=shifted)
+    assert len(computed) == 2 * len(fractions)
+    assert shared.rows == own.rows and shared.uncertainty == own.uncertainty and shared.bins == own.bins

@@ -4,7 +4,7 @@ Scoring feeds 10 000 images at a time, so its cost is matrix products. A pruned 
 some weight still reads (the rest are exact zeros: leaving them out changes nothing but the order of a sum), and a
 layer sparse enough to gain multiplies in compressed sparse rows. BBB's Monte Carlo passes draw each sample's
 noise exactly as `BayesianMLP.forward` does (the same generator calls in the same order), and MC dropout reuses the
-first layer's product, which no dropout mask precedes, across its passes. MC dropout's masks are drawn as
+first layer's product, which no dropout mask precedes, across its passes and from the deterministic pass. MC dropout's masks are drawn as
 `F.dropout` draws them on the CPU (`bernoulli_`, filled in the memory order of the activations it masks); the masks
 of a seeded set do not depend on the weights, so a sweep draws them once and every pruned network reuses them. So
 every pass computes what the network's own forward computes, faster.
@@ -77,15 +77,30 @@ def mlp_layers(model: MLP) -> tuple[list[nn.Linear], list[float], float]:
     return linears, after[:-1], before
 
 
+def shares_first_layer(model: nn.Module) -> bool:
+    """Whether a network's deterministic pass and its MC dropout passes share the first layer: a dropout MLP with no
+    dropout on its input."""
+    return isinstance(model, MLP) and has_mc(model) and not mlp_layers(model)[2]
+
+
 @torch.no_grad()
-def mean_logits(model: nn.Module, x: Tensor) -> Tensor:
-    """Logits of the network as deployed: dropout off, BBB at its posterior mean."""
+def first_activation(model: MLP, x: Tensor) -> Tensor:
+    """The first hidden layer's output, every unit of it: the product its deterministic pass and its MC dropout
+    passes share where no dropout precedes it (`shares_first_layer`)."""
+    layer = mlp_layers(model)[0][0]
+    return torch.relu(linear(x, layer.weight, layer.bias))
+
+
+@torch.no_grad()
+def mean_logits(model: nn.Module, x: Tensor, first: Tensor | None = None) -> Tensor:
+    """Logits of the network as deployed: dropout off, BBB at its posterior mean; an MLP continues from its first
+    layer's output where it is given (`first_activation`)."""
     model.eval()
     if isinstance(model, BayesianMLP):
         return network(x, [layer.weight_mu for layer in model.layers], [layer.bias_mu for layer in model.layers])
     if isinstance(model, MLP):
-        linears = mlp_layers(model)[0]
-        return network(x, [layer.weight for layer in linears], [layer.bias for layer in linears])
+        linears = mlp_layers(model)[0][1:] if first is not None else mlp_layers(model)[0]
+        return network(x if first is None else first, [layer.weight for layer in linears], [layer.bias for layer in linears])
     return model(x)
 
 
@@ -141,13 +156,18 @@ def _dropped(h: Tensor, rate: float, masks: Iterator[Tensor] | None) -> Tensor:
 
 
 @torch.no_grad()
-def mc_dropout_probabilities(model: MLP, x: Tensor, samples: int, noise: Iterable[list[Tensor]] | None = None) -> Tensor:
-    """Mean softmax of `samples` passes with dropout on: the first product is shared where no dropout precedes it.
-    On the CPU each pass's masks come from `noise` (drawn now by `dropout_noise` where none is given)."""
+def mc_dropout_probabilities(model: MLP, x: Tensor, samples: int, noise: Iterable[list[Tensor]] | None = None,
+                             first: Tensor | None = None) -> Tensor:
+    """Mean softmax of `samples` passes with dropout on: the first product is shared where no dropout precedes it
+    (computed here unless given: `first_activation`). On the CPU each pass's masks come from `noise` (drawn now by
+    `dropout_noise` where none is given)."""
     model.eval()
     linears, rates, input_rate = mlp_layers(model)
+    if input_rate and first is not None:
+        raise ValueError("a network with dropout on its input shares no first layer between its passes")
     weights, biases = [layer.weight for layer in linears], [layer.bias for layer in linears]
-    first = None if input_rate else torch.relu(linear(x, weights[0], biases[0]))
+    if first is None and not input_rate:
+        first = first_activation(model, x)
     if x.device.type != "cpu":  # F.dropout's fused kernel draws its masks otherwise
         noise = None
     elif noise is None:
@@ -166,8 +186,10 @@ def has_mc(model: nn.Module) -> bool:
     return isinstance(model, BayesianMLP) or any(isinstance(m, nn.Dropout) for m in model.modules())
 
 
-def mc_probabilities(model: nn.Module, x: Tensor, samples: int, noise: Iterable[list[Tensor]] | None = None) -> Tensor:
-    """The Monte Carlo predictive: BBB's posterior samples, or MC dropout (its masks from noise where given)."""
+def mc_probabilities(model: nn.Module, x: Tensor, samples: int, noise: Iterable[list[Tensor]] | None = None,
+                     first: Tensor | None = None) -> Tensor:
+    """The Monte Carlo predictive: BBB's posterior samples, or MC dropout (its masks from noise, its first layer's
+    output from first, where given)."""
     if isinstance(model, BayesianMLP):
         return ensemble_probabilities(model, x, samples)
-    return mc_dropout_probabilities(model, x, samples, noise)
+    return mc_dropout_probabilities(model, x, samples, noise, first)

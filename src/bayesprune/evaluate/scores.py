@@ -20,8 +20,8 @@ from bayesprune.compress.footprint import footprint
 from bayesprune.compress.prune import (give_pruned_noise, global_prune, model_kind, own_criteria, sparsity,
                                        structured_criteria, sweep_criteria)
 from bayesprune.compress.precision import precision_of, rounded
-from bayesprune.evaluate.passes import (PREDICTIONS, dropout_noise, dropout_noise_bytes, ensemble_probabilities, has_mc,
-                                        mc_probabilities, mean_logits)
+from bayesprune.evaluate.passes import (PREDICTIONS, dropout_noise, dropout_noise_bytes, ensemble_probabilities,
+                                        first_activation, has_mc, mc_probabilities, mean_logits, shares_first_layer)
 from bayesprune.evaluate.uncertainty import uncertainty_row
 from bayesprune.model.activation import forward
 from bayesprune.model.group_nj import UNIT_THRESHOLD, GroupNJMLP
@@ -104,22 +104,33 @@ class NetworkScores:
     Monte Carlo predictive of the sets in `mc_sets`, drawn in their order from one seeded generator (so the first
     set's samples are those a seeded ensemble of it alone draws); a set is drawn only when asked for. MC dropout's
     masks, which do not depend on the weights, come from `shared_noise` where given (filled by the first network
-    that draws them)."""
+    that draws them). Where `monte_carlo` says its Monte Carlo passes will be drawn, MC dropout's first layer on a
+    Monte Carlo set is computed once for the deterministic pass and those passes, and kept until they are drawn."""
 
     def __init__(self, network: nn.Module, sets: dict[str, Tensor], mc_sets: Sequence[str], samples: int, seed: int,
-                 parts: Parts, shared_noise: SharedNoise | None = None) -> None:
+                 parts: Parts, shared_noise: SharedNoise | None = None, monte_carlo: bool = True) -> None:
         self.network, self.sets, self.mc_sets, self.samples, self.seed = network, sets, tuple(mc_sets), samples, seed
         self.parts, self.shared_noise = parts, shared_noise
         self._logits: dict[str, Tensor] = {}
         self._mc: dict[str, Tensor] = {}
+        self._first: dict[str, Tensor] = {}
+        self.monte_carlo = monte_carlo
         self._generator_state: tuple[Tensor, list[Tensor]] | None = None
 
     def logits(self, name: str) -> Tensor:
         """The deterministic network's logits on a set."""
         if name not in self._logits:
             with self.parts.timing("deterministic passes"):
-                self._logits[name] = mean_logits(self.network, self.sets[name])
+                self._logits[name] = mean_logits(self.network, self.sets[name], self._first_layer(name))
         return self._logits[name]
+
+    def _first_layer(self, name: str) -> Tensor | None:
+        """The first layer's output on a Monte Carlo set, where the two predictions share it; None elsewhere."""
+        if not (self.monte_carlo and shares_first_layer(self.network)) or name not in self.mc_sets or name in self._mc:
+            return None
+        if name not in self._first:
+            self._first[name] = first_activation(self.network, self.sets[name])
+        return self._first[name]
 
     def probabilities(self, name: str, prediction: str) -> Tensor:
         """Class probabilities of a set under a prediction ('deterministic' or 'mc')."""
@@ -139,14 +150,16 @@ class NetworkScores:
             torch.set_rng_state(self._generator_state[0])
             if torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(self._generator_state[1])
+        first = self._first_layer(name)
+        self._first.pop(name, None)  # its last reader
         if self.shared_noise is None:
-            probs = mc_probabilities(self.network, self.sets[name], self.samples)
+            probs = mc_probabilities(self.network, self.sets[name], self.samples, None, first)
         else:
             if name not in self.shared_noise:
                 noise = list(dropout_noise(self.network, self.sets[name], self.samples))
                 self.shared_noise[name] = noise, torch.get_rng_state()
             noise, after = self.shared_noise[name]
-            probs = mc_probabilities(self.network, self.sets[name], self.samples, noise)
+            probs = mc_probabilities(self.network, self.sets[name], self.samples, noise, first)
             torch.set_rng_state(after)
         self._generator_state = (torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
         return probs
@@ -210,11 +223,12 @@ def scored_sweep(
     scorers: dict[str, NetworkScores] = {}
     shared_noise = {} if _shares_noise(model, [sets[name] for name in mc_sets], samples) else None
 
-    def scorer(network: nn.Module) -> NetworkScores:
-        """The one scorer of a network's pruned function."""
+    def scorer(network: nn.Module, monte_carlo: bool) -> NetworkScores:
+        """The one scorer of a network's pruned function; monte_carlo: its Monte Carlo passes will be drawn."""
         key = mask_signature(network)
         if key not in scorers:
-            scorers[key] = NetworkScores(network, sets, mc_sets, samples, seed, parts, shared_noise)
+            scorers[key] = NetworkScores(network, sets, mc_sets, samples, seed, parts, shared_noise, monte_carlo)
+        scorers[key].monte_carlo |= monte_carlo
         return scorers[key]
 
     networks: dict[tuple[str, float, bool], tuple[nn.Module, float]] = {}
@@ -235,6 +249,8 @@ def scored_sweep(
                      **({"val_accuracy_mean": accuracy(mean_logits(thresholded, validation[0]), validation[1])}
                         if validation is not None else {})})
     criteria = sweep_criteria(model, tuple(deviations)) + structured_criteria(model)
+    # no chapter reads another criterion's uncertainty than the model's own: its passes are saved
+    uncertain = [c for c in sweep_criteria(model) if c in own_criteria(model_kind(model))] if shifted is not None else []
     study_scoring = bayesian and any(d in deviations for d in STUDY_SCORING)
     for criterion in criteria[:1] if primary_only else criteria:
         for fraction in fractions:
@@ -250,7 +266,7 @@ def scored_sweep(
                     row.update(scored_row(scored, *test, samples, seed, "mixed_metric" in deviations))
                     validation_logits = None if validation is None else mean_logits(scored, validation[0])
                 else:
-                    scores = scorer(network)
+                    scores = scorer(network, bayesian or criterion in uncertain)
                     logits, ensemble = scores.logits("test"), scores.probabilities("test", "mc") if bayesian else None
                     with parts.timing("metrics"):
                         row["accuracy_mean"] = accuracy(logits, test[1])
@@ -262,12 +278,11 @@ def scored_sweep(
                     row["val_accuracy_mean"] = accuracy(validation_logits, validation[1]) if own else float("nan")
                 rows.append(row)
     uncertainty, bins = [], []
-    own = own_criteria(model_kind(model))  # no chapter reads another criterion's uncertainty: its passes are saved
-    for criterion in [c for c in sweep_criteria(model) if c in own] if shifted is not None else ():
+    for criterion in uncertain:
         for fraction in fractions:
             with networks_seconds.timing(f"{criterion} at {fraction:g}"):
                 network, achieved = pruned(criterion, fraction, False)
-                scores = scorer(network)
+                scores = scorer(network, True)
                 for prediction in PREDICTIONS if has_mc(model) else PREDICTIONS[:1]:
                     outside = {name: scores.probabilities(name, prediction) for name in shifted}
                     probs = scores.probabilities("test", prediction)
