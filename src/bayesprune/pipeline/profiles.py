@@ -188,10 +188,14 @@ def _profile(name: str, entry: dict[str, Any]) -> Profile:
     return profile
 
 
+# libyaml's safe loader where PyYAML was built with it (its wheels are): the same profiles, read ten times faster
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_profiles(path: Path | None = None) -> dict[str, Profile]:
     """Every profile in the file, validated before anything runs."""
     path = Path(path) if path else profiles_path()
-    entries = yaml.safe_load(path.read_text()) or {}
+    entries = yaml.load(path.read_text(), Loader=SAFE_LOADER) or {}
     return {name: _profile(name, entry) for name, entry in entries.items()}
 
 
