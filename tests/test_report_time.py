@@ -7,10 +7,11 @@ import json
 import os
 import subprocess
 
+import pandas as pd
 import pytest
 
 from bayesprune.performance.report_time import STAGES, time_report, time_stages
-from bayesprune.report.compute import report_scoring_table, report_time_table
+from bayesprune.report.compute import report_scoring_reading, report_scoring_table, report_time_table
 
 
 def _repository(tmp_path, failing: str = ""):
@@ -59,3 +60,15 @@ def test_a_failed_stage_stops_the_timing_and_says_which(tmp_path):
     with pytest.raises(RuntimeError, match="`make run` failed"):
         time_stages(tmp_path / "clone", dict(os.environ))
     assert (tmp_path / "clone" / "data.done").exists() and not (tmp_path / "clone" / "book.done").exists()
+
+
+def test_the_scoring_reading_names_who_met_half_of_training_and_the_monte_carlo_floor_of_the_rest():
+    index = pd.MultiIndex.from_tuples([("mnist", "sgd"), ("mnist", "dropout0.5"), ("fashion-mnist", "dropout0.9"),
+                                       ("mnist", "bbb")], names=["dataset", "method"])
+    table = pd.DataFrame({"scoring / training": [0.3, 1.1, 0.9, 0.85],
+                          "Monte Carlo passes / training": [0.0, 0.8, 0.7, 0.6]}, index=index)
+    text = report_scoring_reading(table)
+    assert text.startswith("Scoring took at most 0.5 of training for SGD (0.30).")
+    assert "It took more for Dropout (0.90–1.10) and BBB (0.85), whose Monte Carlo passes alone took 0.70–0.80 " \
+           "(Dropout) and 0.60 (BBB) of training." in text
+    assert report_scoring_reading(table.iloc[:1]) == "Scoring took at most 0.5 of training for SGD (0.30)."

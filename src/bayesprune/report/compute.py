@@ -10,7 +10,7 @@ import pandas as pd
 
 from bayesprune.pipeline.results import RUN_KEYS, load_manifests, run_keys
 from bayesprune.report.formatting import fraction_label
-from bayesprune.report.reference import STUDY_BBB_OVER_SGD
+from bayesprune.report.reference import STUDY_BBB_OVER_SGD, method_label
 
 
 def load_bench_reports(folder: Path) -> list[dict[str, Any]]:
@@ -236,6 +236,9 @@ def report_time_table(folder: Path) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("machine") if rows else pd.DataFrame()
 
 
+MC_SHARE = "Monte Carlo passes / training"
+
+
 def report_scoring_table(folder: Path) -> pd.DataFrame:
     """What each run of the newest `make time-report` cost (`performance.report_time`): per dataset and method its
     training and scoring seconds, the share of scoring the post-hoc fits took, scoring / training, and the Monte
@@ -244,12 +247,41 @@ def report_scoring_table(folder: Path) -> pd.DataFrame:
     if not reports:
         return pd.DataFrame()
     table = scoring_parts_table(reports[-1]["runs"]).droplevel("variant")
-    table["Monte Carlo passes / training"] = (table["Monte Carlo passes"] / table["training, s"]).round(2)
-    table = table[["training, s", "scoring, s", "post-hoc fits", "scoring / training",
-                   "Monte Carlo passes / training"]].rename(columns={"post-hoc fits": "of which post-hoc fits, s"})
+    table[MC_SHARE] = (table["Monte Carlo passes"] / table["training, s"]).round(2)
+    table = table[["training, s", "scoring, s", "post-hoc fits", "scoring / training", MC_SHARE]].rename(columns={"post-hoc fits": "of which post-hoc fits, s"})
     seconds = ["training, s", "scoring, s", "of which post-hoc fits, s"]
     table[seconds] = table[seconds].round().astype(int)  # whole seconds: the runs shared the machine
     return table.drop(columns=[] if table["of which post-hoc fits, s"].any() else ["of which post-hoc fits, s"])
+
+
+def _ratio_span(values: pd.Series) -> str:
+    """Ratios as one value or 'lowest–highest', two decimals."""
+    low, high = f"{values.min():.2f}", f"{values.max():.2f}"
+    return low if low == high else f"{low}–{high}"
+
+
+def report_scoring_reading(table: pd.DataFrame, most: float = 0.5) -> str:
+    """Which methods' scoring took at most `most` of their training in `report_scoring_table`, and for the others
+    what their Monte Carlo passes alone took: the passes that compute what each network computes."""
+    family = table.index.get_level_values("method").map(lambda m: "Dropout" if m.startswith("dropout") else method_label(m))
+    groups = {name: rows for name, rows in table.groupby(family, sort=False)}
+    met = [f"{name} ({_ratio_span(rows['scoring / training'])})" for name, rows in groups.items()
+           if (rows["scoring / training"] <= most).all()]
+    missed = {name: rows for name, rows in groups.items() if (rows["scoring / training"] > most).any()}
+    text = f"Scoring took at most {most:g} of training for {_joined(met)}." if met else ""
+    if missed:
+        took = [f"{name} ({_ratio_span(rows['scoring / training'])})" for name, rows in missed.items()]
+        passes = [f"{_ratio_span(rows[MC_SHARE])} ({name})" for name, rows in missed.items()]
+        text += (f" It took more for {_joined(took)}, whose Monte Carlo passes alone took {_joined(passes)} of "
+                 "training. Those passes compute what each network's own forward computes, 10 of them on each of "
+                 "three image sets at every fraction, so scoring cannot fall to half of training without fewer "
+                 "passes, image sets or fractions, which would change numbers this book shows.")
+    return text.strip()
+
+
+def _joined(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def step_ratio_text(reports: list[dict[str, Any]]) -> str:
