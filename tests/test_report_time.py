@@ -72,3 +72,18 @@ def test_the_scoring_reading_names_who_met_half_of_training_and_the_monte_carlo_
     assert "It took more for Dropout (0.90–1.10) and BBB (0.85), whose Monte Carlo passes alone took 0.70–0.80 " \
            "(Dropout) and 0.60 (BBB) of training." in text
     assert report_scoring_reading(table.iloc[:1]) == "Scoring took at most 0.5 of training for SGD (0.30)."
+
+
+def test_a_run_scored_again_reads_beside_its_committed_twin(tmp_path):
+    from bayesprune.report.compute import rescoring_table
+
+    run = tmp_path / "results" / "converged" / "runs" / "mnist-bbb-s1"
+    run.mkdir(parents=True)
+    (run / "manifest.json").write_text(json.dumps({"code_version": "aaa", "notebook_seconds": {"prune": 300.0}}))
+    (tmp_path / "rescored").mkdir()
+    (tmp_path / "rescored" / "mnist-bbb-s1.json").write_text(json.dumps(
+        {"profile": "converged", "run": "mnist-bbb-s1", "code_version": "bbb", "notebook_seconds": {"prune": 75.0}}))
+    table = rescoring_table(tmp_path / "rescored", tmp_path / "results")
+    row = table.loc[("converged", "mnist-bbb-s1")]
+    assert (row["commit then"], row["commit now"], row["now / then"]) == ("aaa", "bbb", 0.25)
+    assert rescoring_table(tmp_path / "missing", tmp_path / "results").empty

@@ -284,6 +284,23 @@ def _joined(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def rescoring_table(folder: Path, results_root: Path) -> pd.DataFrame:
+    """Runs of a reference profile trained and scored again (their manifests, copied into folder, name the profile
+    and the run): the committed run's scoring (its prune notebook's seconds) beside the new one's, each with its
+    commit, and new / committed."""
+    rows = []
+    for now in load_json_reports(folder):
+        then = json.loads((Path(results_root) / now["profile"] / "runs" / now["run"] / "manifest.json").read_text())
+        rows.append({"profile": now["profile"], "run": now["run"], "commit then": then["code_version"],
+                     "scoring then, s": then["notebook_seconds"]["prune"], "commit now": now["code_version"],
+                     "scoring now, s": now["notebook_seconds"]["prune"],
+                     "now / then": now["notebook_seconds"]["prune"] / then["notebook_seconds"]["prune"]})
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame(rows).set_index(["profile", "run"]).round({"scoring then, s": 0, "scoring now, s": 0,
+                                                                   "now / then": 2})
+
+
 def step_ratio_text(reports: list[dict[str, Any]]) -> str:
     """BBB's training step in SGD steps, as each machine's benchmark measured it, both run eagerly:
     '3.0x (Intel(R) Xeon(R) Processor, 2 threads) and 3.3x (...) an SGD step'."""
