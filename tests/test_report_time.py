@@ -87,3 +87,14 @@ def test_a_run_scored_again_reads_beside_its_committed_twin(tmp_path):
     row = table.loc[("converged", "mnist-bbb-s1")]
     assert (row["commit then"], row["commit now"], row["now / then"]) == ("aaa", "bbb", 0.25)
     assert rescoring_table(tmp_path / "missing", tmp_path / "results").empty
+
+
+def test_timings_read_oldest_commit_first_whatever_their_file_names(tmp_path):
+    from bayesprune.pipeline.profiles import PROJECT_ROOT
+
+    older, newer = (subprocess.run(["git", "rev-parse", "--short", ref], cwd=PROJECT_ROOT, check=True,
+                                   capture_output=True, text=True).stdout.strip() for ref in ("HEAD~1", "HEAD"))
+    for name, commit in (("a.json", newer), ("b.json", older)):
+        (tmp_path / name).write_text(json.dumps({"machine": "m", "commit": commit, "stages": {"run": 60.0},
+                                                 "total_seconds": 60.0}))
+    assert report_time_table(tmp_path)["commit"].tolist() == [older, newer]

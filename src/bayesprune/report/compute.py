@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from bayesprune.pipeline.profiles import PROJECT_ROOT
 from bayesprune.pipeline.results import RUN_KEYS, load_manifests, run_keys
 from bayesprune.report.formatting import fraction_label
 from bayesprune.report.reference import STUDY_BBB_OVER_SGD, method_label
@@ -225,11 +228,19 @@ def process_speed_reading(table: pd.DataFrame, tolerance: float = 0.10) -> str:
     return sentence + f"; the other settings, {others['apart (%)'].min():.0f} to {others['apart (%)'].max():.0f} %."
 
 
+def commit_time(commit: str) -> float:
+    """When a commit of this project was made (seconds since the epoch), from its git history; infinity where the
+    history does not have it."""
+    shown = subprocess.run(["git", "show", "-s", "--format=%ct", commit], cwd=PROJECT_ROOT, capture_output=True,
+                           text=True)
+    return float(shown.stdout) if shown.returncode == 0 and shown.stdout.strip() else math.inf
+
+
 def report_time_table(folder: Path) -> pd.DataFrame:
-    """`make report` from a fresh clone (`performance.report_time`), a row per machine: minutes per stage and in all,
-    and the commit timed."""
+    """`make report` from a fresh clone (`performance.report_time`), a row per timing, oldest commit first: minutes
+    per stage and in all, and the commit timed."""
     rows = []
-    for report in load_json_reports(folder):
+    for report in sorted(load_json_reports(folder), key=lambda report: commit_time(report["commit"])):
         rows.append({"machine": report["machine"], "commit": report["commit"],
                      **{f"{stage} (min)": seconds / 60 for stage, seconds in report["stages"].items()},
                      "make report (min)": report["total_seconds"] / 60})
