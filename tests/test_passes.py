@@ -48,6 +48,23 @@ def test_deterministic_and_mc_dropout_passes_match_the_model_s_own_forward(fract
     assert torch.allclose(fast, _own_mc(model, x, 4), atol=1e-6)  # the same masks, drawn in the same order
 
 
+def test_mc_dropout_masks_the_units_the_network_s_own_forward_masks_when_a_layer_multiplies_in_csr():
+    torch.manual_seed(0)
+    model = MLP([784, 200, 60, 10], dropout=0.5)
+    with torch.no_grad():  # 2 % of the first layer's weights left, strong enough that the network stays informative
+        weight = model.net[0].weight
+        weight.mul_((torch.rand_like(weight) < CSR_DENSITY * 2 / 3).float() * 10)
+        model.net[3].weight.mul_(3)
+    x = torch.rand(90, 784)
+    assert not linear(x, model.net[0].weight, model.net[0].bias).is_contiguous()  # CSR leaves it column by column
+    torch.manual_seed(3)
+    fast = mc_dropout_probabilities(model, x, 4)
+    torch.manual_seed(3)
+    own = _own_mc(model, x, 4)
+    assert own.std(dim=0).max() > 0.01  # the network tells images apart: which units a mask drops matters
+    assert torch.allclose(fast, own, atol=1e-6)
+
+
 @pytest.mark.parametrize("fraction", [0.0, 0.9, 0.995])
 def test_bbb_passes_draw_the_same_networks_as_the_model_s_own_sampled_forward(fraction):
     torch.manual_seed(0)

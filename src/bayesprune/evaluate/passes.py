@@ -4,10 +4,11 @@ Scoring feeds 10 000 images at a time, so its cost is matrix products. A pruned 
 some weight still reads (the rest are exact zeros: leaving them out changes nothing but the order of a sum), and a
 layer sparse enough to gain multiplies in compressed sparse rows. BBB's Monte Carlo passes draw each sample's
 noise exactly as `BayesianMLP.forward` does (the same generator calls in the same order), and MC dropout reuses the
-first layer's product, which no dropout mask precedes, across its passes and from the deterministic pass. MC dropout's masks are drawn as
-`F.dropout` draws them on the CPU (`bernoulli_`, filled in the memory order of the activations it masks); the masks
-of a seeded set do not depend on the weights, so a sweep draws them once and every pruned network reuses them. So
-every pass computes what the network's own forward computes, faster.
+first layer's product, which no dropout mask precedes, across its passes and from the deterministic pass. MC
+dropout's masks are drawn as `F.dropout` draws them on the CPU in the network's own forward (`bernoulli_`, filled
+row by row) and multiply by position, whatever layout a sparse product leaves; the masks of a seeded set do not
+depend on the weights, so a sweep draws them once and every pruned network reuses them. So every pass computes what
+the network's own forward computes, faster.
 """
 
 from __future__ import annotations
@@ -140,19 +141,11 @@ def dropout_noise(model: MLP, x: Tensor, samples: int) -> Iterator[list[Tensor]]
                for rate, shape in shapes]
 
 
-def _masked(h: Tensor, noise: Tensor) -> Tensor:
-    """h times the multipliers `F.dropout` would have drawn for it: filled in h's memory order, so transposed where a
-    sparse product left h column by column."""
-    if h.is_contiguous():
-        return h * noise
-    if h.T.is_contiguous():
-        return h * noise.view(h.shape[1], h.shape[0]).T
-    raise ValueError(f"MC dropout masks activations laid out row or column by row, got strides {h.stride()}")
-
-
 def _dropped(h: Tensor, rate: float, masks: Iterator[Tensor] | None) -> Tensor:
-    """h with dropout at rate: the pass's next mask where it has them, else `F.dropout`'s own draw."""
-    return F.dropout(h, rate, True) if masks is None else _masked(h, next(masks))
+    """h with dropout at rate: the pass's next mask where it has them, else `F.dropout`'s own draw. A mask multiplies
+    by position, row by row as the network's own forward draws it, whatever layout a sparse product left h in: a
+    product's speed never decides which units a pass drops."""
+    return F.dropout(h, rate, True) if masks is None else h * next(masks)
 
 
 @torch.no_grad()
