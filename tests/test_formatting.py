@@ -22,6 +22,11 @@ def test_a_table_reads_as_the_book_shows_it():
     assert 'class="row_heading' not in html  # the integer index is hidden
 
 
+def test_a_ratio_reads_to_two_decimals_whatever_its_magnitude():
+    html = readable(pd.DataFrame({"now / then": [0.18, 0.26], "share": [0.18, 0.26]})).to_html()
+    assert ">0.18<" in html and ">0.1800<" in html  # the ratio to 2 decimals, another share below 1 to 4
+
+
 def test_index_levels_and_method_columns_take_display_names_and_the_html_is_stable():
     frame = pd.DataFrame({"mnist": [0.9, 0.8]}, index=pd.Index(["bbb", "sgd-mixture"], name="method"))
     first, second = readable(frame).to_html(), readable(frame.copy()).to_html()

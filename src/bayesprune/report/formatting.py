@@ -147,7 +147,7 @@ def dataset_words(text: str) -> str:
 
 def number_format(values: pd.Series) -> Any:
     """A formatter for one column: integers as integers, else decimals by magnitude (4 below 1, 2 below 100, 1
-    above), booleans as yes / empty, "—" where missing."""
+    above; a ratio, "a / b", 2 below 1 too); booleans as yes / empty, "—" where missing."""
     present = values.dropna()
     if values.dtype == bool or (len(present) and present.map(lambda v: isinstance(v, bool)).all()):
         return lambda v: "yes" if v is True else "" if v is False else MISSING
@@ -157,7 +157,7 @@ def number_format(values: pd.Series) -> Any:
     if (numeric == numeric.round()).all() and numeric.abs().max() < 1e15:
         return lambda v: MISSING if _missing(v) else f"{int(round(float(v)))}"
     largest = numeric.abs().max()
-    digits = 4 if largest < 1 else 2 if largest < 100 else 1
+    digits = 4 if largest < 1 and " / " not in str(values.name) else 2 if largest < 100 else 1
     return lambda v: MISSING if _missing(v) else f"{float(v):.{digits}f}"
 
 
