@@ -98,3 +98,26 @@ def test_timings_read_oldest_commit_first_whatever_their_file_names(tmp_path):
         (tmp_path / name).write_text(json.dumps({"machine": "m", "commit": commit, "stages": {"run": 60.0},
                                                  "total_seconds": 60.0}))
     assert report_time_table(tmp_path)["commit"].tolist() == [older, newer]
+
+
+def test_scoring_before_and_after_reads_the_two_newest_timings_per_method(tmp_path):
+    from bayesprune.pipeline.profiles import PROJECT_ROOT
+    from bayesprune.report.compute import report_scoring_change
+
+    older, newer = (subprocess.run(["git", "rev-parse", "--short", ref], cwd=PROJECT_ROOT, check=True,
+                                   capture_output=True, text=True).stdout.strip() for ref in ("HEAD~1", "HEAD"))
+
+    def run(dataset: str, seconds: float) -> dict:
+        return {"config": {"dataset": dataset, "method": "bbb"}, "train_seconds": 50.0,
+                "prune_seconds_by_part": {"Monte Carlo passes": seconds, "masks": 2.0}}
+
+    for name, commit, seconds in (("a.json", newer, 30.0), ("b.json", older, 40.0)):
+        (tmp_path / name).write_text(json.dumps({"machine": "m", "commit": commit, "stages": {"run": 1.0},
+                                                 "total_seconds": 1.0,
+                                                 "runs": [run("mnist", seconds), run("fashion-mnist", seconds + 2)]}))
+    table = report_scoring_change(tmp_path)
+    assert list(table.columns) == [f"scoring, s ({older})", f"scoring, s ({newer})",
+                                   f"Monte Carlo passes, s ({older})", f"Monte Carlo passes, s ({newer})"]
+    assert table.loc["BBB"].tolist() == [43, 33, 41, 31]
+    (tmp_path / "b.json").unlink()
+    assert report_scoring_change(tmp_path).empty

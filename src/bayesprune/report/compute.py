@@ -265,6 +265,22 @@ def report_scoring_table(folder: Path) -> pd.DataFrame:
     return table.drop(columns=[] if table["of which post-hoc fits, s"].any() else ["of which post-hoc fits, s"])
 
 
+def report_scoring_change(folder: Path) -> pd.DataFrame:
+    """Scoring before and after: per method (mean over datasets), the seconds its scoring and its Monte Carlo passes
+    took in the two newest `make time-report` runs that kept their runs' timings, each headed by its commit."""
+    reports = sorted((report for report in load_json_reports(folder) if report.get("runs")),
+                     key=lambda report: commit_time(report["commit"]))[-2:]
+    if len(reports) < 2:
+        return pd.DataFrame()
+    parts = [scoring_parts_table(report["runs"]).groupby("method").mean() for report in reports]
+    columns = {f"{part}, s ({report['commit']})": table[column] for part, column in
+               (("scoring", "scoring, s"), ("Monte Carlo passes", "Monte Carlo passes"))
+               for report, table in zip(reports, parts)}
+    table = pd.DataFrame(columns).round().astype(int)
+    table.index = table.index.map(method_label)
+    return table.rename_axis("method")
+
+
 def _ratio_span(values: pd.Series) -> str:
     """Ratios as one value or 'lowest–highest', two decimals."""
     low, high = f"{values.min():.2f}", f"{values.max():.2f}"
