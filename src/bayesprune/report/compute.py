@@ -292,17 +292,16 @@ def report_scoring_reading(table: pd.DataFrame, most: float = 0.5) -> str:
     what their Monte Carlo passes alone took: the passes that compute what each network computes."""
     family = table.index.get_level_values("method").map(lambda m: "Dropout" if m.startswith("dropout") else method_label(m))
     groups = {name: rows for name, rows in table.groupby(family, sort=False)}
-    met = [f"{name} ({_ratio_span(rows['scoring / training'])})" for name, rows in groups.items()
-           if (rows["scoring / training"] <= most).all()]
+    share = "half" if most == 0.5 else f"{most:g}"
+    met = [name for name, rows in groups.items() if (rows["scoring / training"] <= most).all()]
     missed = {name: rows for name, rows in groups.items() if (rows["scoring / training"] > most).any()}
-    text = f"Scoring took at most {most:g} of training for {_joined(met)}." if met else ""
+    text = f"Scoring took at most {share} of training for {_joined(met)}." if met else ""
     if missed:
-        took = [f"{name} ({_ratio_span(rows['scoring / training'])})" for name, rows in missed.items()]
         passes = [f"{_ratio_span(rows[MC_SHARE])} ({name})" for name, rows in missed.items()]
-        text += (f" It took more for {_joined(took)}, whose Monte Carlo passes alone took {_joined(passes)} of "
-                 "training. Those passes compute what each network's own forward computes, 10 of them on each of "
-                 "three image sets at every fraction, so scoring cannot fall to half of training without fewer "
-                 "passes, image sets or fractions, which would change numbers this book shows.")
+        text += (f" For {_joined(list(missed))}, the Monte Carlo passes alone took {_joined(passes)} of training. "
+                 "Those passes compute what each network's own forward computes, 10 of them on each of three image "
+                 f"sets at every fraction, so scoring cannot fall to {share} of training without fewer passes, image "
+                 "sets or fractions, which would change numbers this book shows.")
     return text.strip()
 
 
