@@ -12,7 +12,7 @@ import pandas as pd
 
 from bayesprune.pipeline.profiles import PROJECT_ROOT
 from bayesprune.pipeline.results import RUN_KEYS, load_manifests, run_keys
-from bayesprune.report.formatting import fraction_label
+from bayesprune.report.formatting import fraction_label, joined
 from bayesprune.report.reference import STUDY_BBB_OVER_SGD, method_label
 
 
@@ -295,19 +295,14 @@ def report_scoring_reading(table: pd.DataFrame, most: float = 0.5) -> str:
     share = "half" if most == 0.5 else f"{most:g}"
     met = [name for name, rows in groups.items() if (rows["scoring / training"] <= most).all()]
     missed = {name: rows for name, rows in groups.items() if (rows["scoring / training"] > most).any()}
-    text = f"Scoring took at most {share} of training for {_joined(met)}." if met else ""
+    text = f"Scoring took at most {share} of training for {joined(met)}." if met else ""
     if missed:
         passes = [f"{_ratio_span(rows[MC_SHARE])} ({name})" for name, rows in missed.items()]
-        text += (f" For {_joined(list(missed))}, the Monte Carlo passes alone took {_joined(passes)} of training. "
+        text += (f" For {joined(list(missed))}, the Monte Carlo passes alone took {joined(passes)} of training. "
                  "Those passes compute what each network's own forward computes, 10 of them on each of three image "
                  f"sets at every fraction, so scoring cannot fall to {share} of training without fewer passes, image "
                  "sets or fractions, which would change numbers this book shows.")
     return text.strip()
-
-
-def _joined(items: list[str]) -> str:
-    """'a', 'a and b', 'a, b and c'."""
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def rescoring_table(folder: Path, results_root: Path) -> pd.DataFrame:

@@ -9,7 +9,7 @@ from html import escape
 import pandas as pd
 
 from bayesprune.report.claims import accuracy_table, fair_counts
-from bayesprune.report.formatting import dataset_words
+from bayesprune.report.formatting import dataset_words, joined
 from bayesprune.report.reference import REPORTED
 from bayesprune.report.target_claims import posterior_beyond_ninety
 
@@ -293,5 +293,4 @@ def claims_reading(claims: pd.DataFrame) -> str:
     tested = sum(map(len, groups.values()))
     if not parts:
         return "No claim has been tested beyond the study's own recipe."
-    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + f" and {parts[-1]}"
-    return f"Of the {tested} claims tested beyond the study's own recipe, {listed}."
+    return f"Of the {tested} claims tested beyond the study's own recipe, {joined(parts)}."
