@@ -236,11 +236,16 @@ def commit_time(commit: str) -> float:
     return float(shown.stdout) if shown.returncode == 0 and shown.stdout.strip() else math.inf
 
 
+def timed_reports(folder: Path) -> list[dict[str, Any]]:
+    """Every `make time-report` report in a folder, oldest commit first (not in file-name order)."""
+    return sorted(load_json_reports(folder), key=lambda report: commit_time(report["commit"]))
+
+
 def report_time_table(folder: Path) -> pd.DataFrame:
     """`make report` from a fresh clone (`performance.report_time`), a row per timing, oldest commit first: minutes
     per stage and in all, and the commit timed."""
     rows = []
-    for report in sorted(load_json_reports(folder), key=lambda report: commit_time(report["commit"])):
+    for report in timed_reports(folder):
         rows.append({"machine": report["machine"], "commit": report["commit"],
                      **{f"{stage} (min)": seconds / 60 for stage, seconds in report["stages"].items()},
                      "make report (min)": report["total_seconds"] / 60})
@@ -254,7 +259,7 @@ def report_scoring_table(folder: Path) -> pd.DataFrame:
     """What each run of the newest `make time-report` cost (`performance.report_time`): per dataset and method its
     training and scoring seconds, the share of scoring the post-hoc fits took, scoring / training, and the Monte
     Carlo passes alone against training (the floor of scoring / training while the passes stay as they are)."""
-    reports = [report for report in load_json_reports(folder) if report.get("runs")]
+    reports = [report for report in timed_reports(folder) if report.get("runs")]
     if not reports:
         return pd.DataFrame()
     table = scoring_parts_table(reports[-1]["runs"]).droplevel("variant")
@@ -268,8 +273,7 @@ def report_scoring_table(folder: Path) -> pd.DataFrame:
 def report_scoring_change(folder: Path) -> pd.DataFrame:
     """Scoring before and after: per method (mean over datasets), the seconds its scoring and its Monte Carlo passes
     took in the two newest `make time-report` runs that kept their runs' timings, each headed by its commit."""
-    reports = sorted((report for report in load_json_reports(folder) if report.get("runs")),
-                     key=lambda report: commit_time(report["commit"]))[-2:]
+    reports = [report for report in timed_reports(folder) if report.get("runs")][-2:]
     if len(reports) < 2:
         return pd.DataFrame()
     parts = [scoring_parts_table(report["runs"]).groupby("method").mean() for report in reports]
